@@ -1,0 +1,3 @@
+"""SafeExam: an open exam-and-grading platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,54 @@
+"""Code runs and graded submissions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, Text, func
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from safexam.core.db import Base, new_id
+
+
+class CodingSubmission(Base):
+    __tablename__ = "coding_submissions"
+    __table_args__ = (
+        CheckConstraint("kind IN ('run', 'submit')", name="kind"),
+        CheckConstraint("status IN ('queued', 'running', 'done', 'error')", name="status"),
+        CheckConstraint(
+            "verdict IS NULL OR verdict IN ('accepted', 'wrong_answer', 'compile_error',"
+            " 'runtime_error', 'time_limit', 'memory_limit', 'output_limit', 'internal_error')",
+            name="verdict",
+        ),
+        Index("ix_coding_submissions_session_question", "session_id", "question_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("exam_sessions.id", ondelete="CASCADE"), nullable=False
+    )
+    question_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("questions.id", ondelete="RESTRICT"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    language: Mapped[str] = mapped_column(Text, nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)
+    stdin: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="queued")
+    verdict: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    max_score: Mapped[float | None] = mapped_column(Float)
+    compile_output: Mapped[str | None] = mapped_column(Text)
+    tests: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, server_default="[]")
+    tests_done: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    tests_total: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    executor: Mapped[str | None] = mapped_column(Text)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

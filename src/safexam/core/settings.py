@@ -1,0 +1,166 @@
+"""Typed settings read once from ``SAFEXAM_*`` environment variables.
+
+Every value has a default that runs on a laptop; a value that is present but
+malformed stops the process with a message naming the variable, because a
+typo in a deployment should fail loudly at start, not at the first request.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+__all__ = ["Settings", "SettingsError", "get_settings", "load_settings"]
+
+Environment = Literal["development", "production", "test"]
+CodeRunnerName = Literal["sandbox", "judge0"]
+
+
+class SettingsError(RuntimeError):
+    """A required setting is missing or malformed; the message names the variable."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """The whole configuration of one SafeExam process."""
+
+    env: Environment = "development"
+    database_url: str | None = None
+    redis_url: str | None = None
+    broker_url: str | None = None
+    # Prefix for every Redis key we own (sessions, rate limits, channels, broker),
+    # so several deployments or test runs can share one Redis server.
+    redis_namespace: str = "safexam"
+    secret_key: str = ""
+    cookie_secure: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: str = ".safexam"
+    log_format: Literal["json", "console"] | None = None
+    log_level: str = "INFO"
+    session_idle_seconds: int = 2 * 60 * 60
+    session_absolute_seconds: int = 12 * 60 * 60
+    login_max_failures_per_email: int = 5
+    login_max_failures_per_ip: int = 20
+    login_failure_window_seconds: int = 15 * 60
+    oidc_issuer: str = "https://accounts.google.com"
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_allowed_domains: tuple[str, ...] = ()
+    oidc_redirect_url: str | None = None
+    code_runner: CodeRunnerName = "sandbox"
+    judge0_url: str | None = None
+    judge0_token: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str | None = None
+    autosubmit_grace_seconds: int = 30
+    worker_processes: int = 1
+    worker_threads: int = 4
+    judge_processes: int = 2
+
+    @property
+    def async_database_url(self) -> str:
+        """The database URL in the form SQLAlchemy's asyncpg dialect wants."""
+        if self.database_url is None:
+            raise SettingsError("SAFEXAM_DATABASE_URL is not set and no embedded database runs")
+        return to_asyncpg_url(self.database_url)
+
+    @property
+    def effective_broker_url(self) -> str:
+        url = self.broker_url or self.redis_url
+        if url is None:
+            raise SettingsError("SAFEXAM_BROKER_URL (or SAFEXAM_REDIS_URL) is not set")
+        return url
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+
+def to_asyncpg_url(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise SettingsError(
+        "SAFEXAM_DATABASE_URL must start with postgresql:// or postgresql+asyncpg://"
+    )
+
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(name: str, raw: str, annotation: object) -> object:
+    """Turn one environment string into the field's type, naming the variable on failure."""
+    var = f"SAFEXAM_{name.upper()}"
+    if annotation is bool:
+        value = raw.strip().lower()
+        if value in _BOOL_TRUE:
+            return True
+        if value in _BOOL_FALSE:
+            return False
+        raise SettingsError(f"{var} must be a boolean (true/false), got {raw!r}")
+    if annotation is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{var} must be an integer, got {raw!r}") from None
+    if annotation == tuple[str, ...]:
+        return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from the environment (``os.environ`` by default)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field in msgspec.structs.fields(Settings):
+        var = f"SAFEXAM_{field.name.upper()}"
+        raw = environ.get(var)
+        if raw is None or raw == "":
+            continue
+        annotation = field.type
+        base = annotation
+        # Optional[str] and Literal fields are validated by msgspec.convert below.
+        if base in (bool, int, tuple[str, ...]):
+            values[field.name] = _convert(field.name, raw, base)
+        else:
+            values[field.name] = raw
+    try:
+        settings = msgspec.convert(values, Settings)
+    except msgspec.ValidationError as exc:
+        # msgspec says "at `$.code_runner`": turn the path into the variable name.
+        message = str(exc)
+        for field in msgspec.structs.fields(Settings):
+            if f"`$.{field.name}`" in message:
+                raise SettingsError(f"SAFEXAM_{field.name.upper()} is invalid: {message}") from None
+        raise SettingsError(message) from None
+    if settings.database_url is not None:
+        to_asyncpg_url(settings.database_url)
+    if settings.port <= 0 or settings.port > 65535:
+        raise SettingsError(f"SAFEXAM_PORT must be between 1 and 65535, got {settings.port}")
+    if not settings.secret_key:
+        if settings.env == "production":
+            raise SettingsError("SAFEXAM_SECRET_KEY is required when SAFEXAM_ENV=production")
+        # Development and tests: a per-process key means sessions die on restart,
+        # which is acceptable off production; `make run` writes a stable one.
+        settings = msgspec.structs.replace(settings, secret_key=secrets.token_urlsafe(32))
+    elif len(settings.secret_key) < 16:
+        raise SettingsError("SAFEXAM_SECRET_KEY must be at least 16 characters")
+    if settings.env == "production" and not settings.cookie_secure:
+        raise SettingsError("SAFEXAM_COOKIE_SECURE=false is only allowed outside production")
+    if settings.code_runner == "judge0" and not settings.judge0_url:
+        raise SettingsError("SAFEXAM_JUDGE0_URL is required when SAFEXAM_CODE_RUNNER=judge0")
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,25 @@
+"""Every table, imported in one place for Alembic and for tests."""
+
+from safexam.auth.models import User
+from safexam.coding.models import CodingSubmission
+from safexam.core.db import Base
+from safexam.exams.models import Enrollment, Exam, ExamItem, Question
+from safexam.grading.models import Result
+from safexam.integrity.models import ActivityLog
+from safexam.jobs.models import Job
+from safexam.sessions.models import ExamSession, Response
+
+__all__ = [
+    "ActivityLog",
+    "Base",
+    "CodingSubmission",
+    "Enrollment",
+    "Exam",
+    "ExamItem",
+    "ExamSession",
+    "Job",
+    "Question",
+    "Response",
+    "Result",
+    "User",
+]
