@@ -1,0 +1,86 @@
+"""The Litestar application factory: all wiring happens here, once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.stores.redis import RedisStore
+from litestar.types import ControllerRouterHandler
+
+from safexam import __version__
+from safexam.auth.controller import AuthController
+from safexam.auth.guards import provide_principal
+from safexam.auth.sessions import session_config
+from safexam.core.db import create_engine, create_sessionmaker
+from safexam.core.deps import provide_db, provide_redis, provide_settings
+from safexam.core.errors import exception_handlers
+from safexam.core.logging import RequestContextMiddleware, configure_logging
+from safexam.core.redis import create_redis
+from safexam.core.settings import Settings, get_settings
+from safexam.ops.controller import HealthController
+
+__all__ = ["create_app"]
+
+CSRF_COOKIE = "safexam_csrf"
+CSRF_HEADER = "x-csrf-token"
+
+
+def route_handlers() -> list[ControllerRouterHandler]:
+    """Every controller of the API; each domain contributes its own."""
+    return [HealthController, AuthController]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the API. ``settings`` defaults to the environment's."""
+    settings = settings or get_settings()
+    configure_logging(settings)
+    redis = create_redis(settings.redis_url or "redis://127.0.0.1:6379/0")
+    engine = create_engine(settings.async_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.redis = redis
+        try:
+            yield
+        finally:
+            await engine.dispose()
+            await redis.aclose()
+
+    sessions = session_config(settings)
+    csrf = CSRFConfig(
+        secret=settings.secret_key,
+        cookie_name=CSRF_COOKIE,
+        header_name=CSRF_HEADER,
+        cookie_secure=settings.cookie_secure,
+        cookie_httponly=True,
+        cookie_samesite="strict",
+    )
+    dependencies: dict[str, Any] = {
+        "db": Provide(provide_db),
+        "redis": Provide(provide_redis, sync_to_thread=False),
+        "settings": Provide(provide_settings, sync_to_thread=False),
+        "principal": Provide(provide_principal),
+    }
+    return Litestar(
+        route_handlers=route_handlers(),
+        lifespan=[lifespan],
+        middleware=[RequestContextMiddleware, sessions.middleware],
+        csrf_config=csrf,
+        stores={"sessions": RedisStore(redis, namespace=f"{settings.redis_namespace}:sessions")},
+        dependencies=dependencies,
+        exception_handlers=exception_handlers,
+        openapi_config=OpenAPIConfig(
+            title="SafeExam API", version=__version__, path="/schema", use_handler_docstrings=True
+        ),
+        debug=False,
+        logging_config=None,
+    )

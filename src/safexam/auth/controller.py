@@ -1,0 +1,91 @@
+"""Sign-in, sign-out, CSRF token and the current user."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+from litestar.utils.scope.state import ScopeState
+
+from safexam.auth.guards import SESSION_USER_KEY, CurrentUser, Principal, authenticated
+from safexam.auth.models import User
+from safexam.auth.ratelimit import LoginLimiter
+from safexam.auth.schemas import CsrfOut, LoginRequest, UserOut
+from safexam.auth.service import authenticate, normalize_email
+from safexam.auth.sessions import ROTATE_FLAG, SESSION_COOKIE
+from safexam.core.deps import DB, RedisDep, SettingsDep
+from safexam.core.errors import NotAuthenticated
+
+__all__ = ["AuthController", "client_ip", "start_user_session"]
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def start_user_session(request: Request[Any, Any, Any], user: User) -> None:
+    """Replace whatever session the browser had with a fresh one for ``user``."""
+    old_id = request.cookies.get(SESSION_COOKIE)
+    if old_id:
+        store = request.app.stores.get("sessions")
+        await store.delete(old_id)
+    request.scope.setdefault("state", {})[ROTATE_FLAG] = True
+    request.scope["state"].pop("safexam.principal", None)
+    request.set_session(
+        {
+            SESSION_USER_KEY: str(user.id),
+            "email": user.email,
+            "name": user.name,
+            "role": user.role,
+            "iat": int(time.time()),
+        }
+    )
+
+
+def user_out(user: User | Principal) -> UserOut:
+    return UserOut(id=user.id, email=user.email, name=user.name, role=user.role)  # type: ignore[arg-type]
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+    tags = ["auth"]
+
+    @get("/csrf")
+    async def csrf(self, request: Request[Any, Any, Any]) -> CsrfOut:
+        """A CSRF token for the ``X-CSRF-Token`` header; also sets the CSRF cookie."""
+        token = ScopeState.from_scope(request.scope).csrf_token
+        return CsrfOut(csrf_token=str(token))
+
+    @post("/login", status_code=HTTP_200_OK)
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[LoginRequest],
+        db: DB,
+        redis: RedisDep,
+        settings: SettingsDep,
+    ) -> UserOut:
+        """Password sign-in. Failed attempts are rate limited per account and per address."""
+        email = normalize_email(data.email)
+        ip = client_ip(request)
+        limiter = LoginLimiter(redis, settings)
+        await limiter.check(email, ip)
+        user = await authenticate(db, email, data.password)
+        if user is None:
+            await limiter.record_failure(email, ip)
+            raise NotAuthenticated("Wrong email or password", code="invalid_credentials")
+        await limiter.record_success(email, ip)
+        await start_user_session(request, user)
+        return user_out(user)
+
+    @post("/logout", status_code=HTTP_204_NO_CONTENT)
+    async def logout(self, request: Request[Any, Any, Any]) -> None:
+        """End the session: the server-side record is deleted, not just the cookie."""
+        request.clear_session()
+
+    @get("/me", guards=[authenticated])
+    async def me(self, principal: CurrentUser) -> UserOut:
+        return user_out(principal)

@@ -1,0 +1,110 @@
+"""Role and ownership guards used by every protected route.
+
+401 when nobody is signed in, 403 when the role is wrong, and 404 (never 403)
+for an object that exists but belongs to someone else, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.handlers.base import BaseRouteHandler
+
+from safexam.core.errors import Forbidden, NotAuthenticated, NotFound
+
+__all__ = [
+    "CurrentUser",
+    "Principal",
+    "admin_only",
+    "authenticated",
+    "educator_or_admin",
+    "ensure_owner",
+    "provide_principal",
+    "require_roles",
+    "student_only",
+]
+
+SESSION_USER_KEY = "uid"
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who is making the request, as recorded in their server-side session."""
+
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _principal_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    cached = connection.scope.get("state", {}).get("safexam.principal")
+    if isinstance(cached, Principal):
+        return cached
+    session = connection.scope.get("session")
+    if not isinstance(session, dict) or SESSION_USER_KEY not in session:
+        raise NotAuthenticated("Sign in first")
+    settings = connection.app.state.settings
+    issued = int(session.get("iat", 0))
+    # Idle expiry is the store's TTL (renewed on access); this is the hard cap.
+    if time.time() - issued > settings.session_absolute_seconds:
+        connection.scope["session"] = {}
+        raise NotAuthenticated("Your session has expired; sign in again", code="session_expired")
+    principal = Principal(
+        id=uuid.UUID(session[SESSION_USER_KEY]),
+        email=session["email"],
+        name=session["name"],
+        role=session["role"],
+    )
+    connection.scope.setdefault("state", {})["safexam.principal"] = principal
+    return principal
+
+
+def authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    _principal_from(connection)
+
+
+def require_roles(
+    *roles: str,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+    allowed = frozenset(roles)
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = _principal_from(connection)
+        if principal.role not in allowed:
+            raise Forbidden(
+                f"This action needs the role {' or '.join(sorted(allowed))}",
+                code="wrong_role",
+            )
+
+    return guard
+
+
+student_only = require_roles("student")
+educator_or_admin = require_roles("educator", "admin")
+admin_only = require_roles("admin")
+
+
+async def provide_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    return _principal_from(request)
+
+
+def ensure_owner(owner_id: uuid.UUID | None, principal: Principal, what: str = "object") -> None:
+    """404 unless the principal owns the object or is an admin."""
+    if principal.is_admin:
+        return
+    if owner_id != principal.id:
+        raise NotFound(f"{what} not found")
+
+
+# ``principal: CurrentUser`` in a handler: the signed-in user (guards run first).
+CurrentUser = NamedDependency[Principal]

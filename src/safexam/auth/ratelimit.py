@@ -1,0 +1,71 @@
+"""Failed-login counters in Redis, shared by every API replica.
+
+Three fixed windows: per (email, address) pair, per address (password
+spraying) and per email over all addresses (a distributed guess). A correct
+password clears only the pair it came from, so a user signing in from their
+own machine never resets the count an attacker built up elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from redis.asyncio import Redis
+
+from safexam.core.errors import RateLimited
+from safexam.core.settings import Settings
+
+__all__ = ["LoginLimiter"]
+
+
+def _h(value: str) -> str:
+    # Hash emails so Redis never holds them in clear text.
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+class LoginLimiter:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.window = settings.login_failure_window_seconds
+        ns = settings.redis_namespace
+        self._limits = {
+            "pair": settings.login_max_failures_per_email,
+            "ip": settings.login_max_failures_per_ip,
+            "email": settings.login_max_failures_per_email * 10,
+        }
+        self._prefix = f"{ns}:loginfail"
+
+    def _keys(self, email: str, ip: str) -> dict[str, str]:
+        return {
+            "pair": f"{self._prefix}:pair:{_h(email)}:{ip}",
+            "ip": f"{self._prefix}:ip:{ip}",
+            "email": f"{self._prefix}:email:{_h(email)}",
+        }
+
+    async def check(self, email: str, ip: str) -> None:
+        """Raise 429 with Retry-After if any window is exhausted."""
+        keys = self._keys(email, ip)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys.values():
+                pipe.get(key)
+                pipe.ttl(key)
+            replies = await pipe.execute()
+        for index, (name, _key) in enumerate(keys.items()):
+            count = int(replies[index * 2] or 0)
+            ttl = int(replies[index * 2 + 1])
+            if count >= self._limits[name]:
+                raise RateLimited(
+                    "Too many failed sign-in attempts; try again later",
+                    retry_after=ttl if ttl > 0 else self.window,
+                )
+
+    async def record_failure(self, email: str, ip: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for key in self._keys(email, ip).values():
+                pipe.incr(key)
+                # NX keeps the window fixed from the first failure instead of sliding forever.
+                pipe.expire(key, self.window, nx=True)
+            await pipe.execute()
+
+    async def record_success(self, email: str, ip: str) -> None:
+        await self.redis.delete(self._keys(email, ip)["pair"])

