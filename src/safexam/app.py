@@ -70,10 +70,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "settings": Provide(provide_settings, sync_to_thread=False),
         "principal": Provide(provide_principal),
     }
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers(),
         lifespan=[lifespan],
-        middleware=[RequestContextMiddleware, sessions.middleware],
+        middleware=[sessions.middleware],
         csrf_config=csrf,
         stores={"sessions": RedisStore(redis, namespace=f"{settings.redis_namespace}:sessions")},
         dependencies=dependencies,
@@ -84,3 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    # Route middleware never sees requests that match no route (404, 405), so the
+    # request id wraps the whole ASGI handler: every response carries it.
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    return app

@@ -13,6 +13,7 @@ from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
     ServerSideSessionConfig,
 )
+from litestar.types import Empty, Message, ScopeSession
 
 from safexam.core.settings import Settings
 
@@ -32,6 +33,22 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             state[_NEW_ID] = new_id
             return str(new_id)
         return super().get_session_id(connection)
+
+    async def store_in_message(
+        self,
+        scope_session: ScopeSession,
+        message: Message,
+        connection: ASGIConnection[Any, Any, Any, Any],
+    ) -> None:
+        # Litestar stores an empty dict as a session, so every anonymous request
+        # (probes, the CSRF fetch) would write a Redis key and hand out a cookie,
+        # and /healthz would fail whenever Redis does. An empty session is no
+        # session: skip it, or delete it if the browser still points at one.
+        if scope_session is not Empty and not scope_session:
+            if not connection.cookies.get(self.config.key):
+                return
+            scope_session = Empty
+        await super().store_in_message(scope_session, message, connection)
 
 
 class SafeExamSessionConfig(ServerSideSessionConfig):

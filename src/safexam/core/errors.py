@@ -8,6 +8,7 @@ internals.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -132,6 +133,12 @@ def _field_from_key(key: str) -> str:
     return key.removeprefix("$.") if key else key
 
 
+# msgspec names a missing or unknown field only inside the message; the key is its parent.
+_FIELD_IN_MESSAGE = re.compile(r"(?:missing required field|unknown field) `([^`]+)`")
+# Litestar's key for the request body as a whole (the handler's ``data`` parameter).
+_BODY_KEY = "data"
+
+
 def _validation_details(extra: Any) -> list[dict[str, Any]]:
     details: list[dict[str, Any]] = []
     if isinstance(extra, list):
@@ -140,6 +147,9 @@ def _validation_details(extra: Any) -> list[dict[str, Any]]:
                 message = str(item.get("message", ""))
                 key = str(item.get("key") or "")
                 field = _field_from_key(key)
+                source = item.get("source")
+                if source == "body" and field == _BODY_KEY:
+                    field = ""
                 # msgspec reports the path inside the message ("at `$.body.answer`").
                 if "`$." in message:
                     start = message.index("`$.") + 3
@@ -148,10 +158,18 @@ def _validation_details(extra: Any) -> list[dict[str, Any]]:
                     message = (
                         message[: message.index(" - at `$.")] if " - at `$." in message else message
                     )
-                details.append(
-                    {"field": field or None, "source": item.get("source"), "message": message}
-                )
+                named = _FIELD_IN_MESSAGE.search(message)
+                if named:
+                    field = f"{field}.{named.group(1)}" if field else named.group(1)
+                details.append({"field": field or None, "source": source, "message": message})
     return details
+
+
+def _is_missing_body(extra: Any) -> bool:
+    # No body at all surfaces as a KeyError on the body parameter: "'data'".
+    return isinstance(extra, list) and any(
+        isinstance(item, dict) and item.get("message") == f"'{_BODY_KEY}'" for item in extra
+    )
 
 
 def _handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -159,9 +177,11 @@ def _handle_validation(request: Request[Any, Any, Any], exc: ValidationException
     lowered = detail.lower()
     if "malformed" in lowered or "json is malformed" in lowered or "decode" in lowered:
         return _json(400, "malformed_json", "The request body is not valid JSON", None)
+    if _is_missing_body(exc.extra):
+        return _json(400, "malformed_json", "The request body is empty; send a JSON object", None)
     details = _validation_details(exc.extra)
     fields = [d["field"] for d in details if d.get("field")]
-    message = f"Invalid value for {', '.join(fields)}" if fields else detail
+    message = f"Invalid value for {', '.join(fields)}" if fields else "Invalid request body"
     if details and details[0].get("message"):
         message = f"{message}: {details[0]['message']}"
     return _json(422, "validation_error", message, details)
@@ -173,6 +193,9 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     status = exc.status_code
     code = _CODES.get(status, "error")
     detail = exc.detail
+    if status == 400 and "malformed" in detail.lower():
+        # Litestar raises a plain 400 when the body does not decode.
+        code = "malformed_json"
     if status == 403 and "csrf" in detail.lower():
         code = "csrf_failed"
         detail = "Missing or invalid X-CSRF-Token header; fetch one from GET /api/v1/auth/csrf"
