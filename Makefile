@@ -1,0 +1,38 @@
+# Two commands: `make run` (everything, locally) and `make test` (the whole suite).
+# Both create the virtual environment and install the project on first use.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Reinstall when the dependencies change.
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup run test lint clean-data
+
+setup: $(INSTALLED)
+	@scripts/ensure-bubblewrap.sh
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "SafeExam needs Python 3.11 or newer (try: make PYTHON=python3.11 ...)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+run: setup
+	$(BIN)/safexam dev
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src workers tests
+	$(BIN)/mypy src workers
+
+# Removes the embedded PostgreSQL and Redis data of `make run` (asks first).
+clean-data:
+	@read -p "Delete .safexam/ (all local exams, users and answers)? [y/N] " answer; \
+		[ "$$answer" = y ] && rm -rf .safexam && echo "deleted .safexam/" || echo "kept"
