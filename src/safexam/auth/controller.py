@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import JSONBody
+from litestar.datastructures import Cookie
+from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from litestar.utils.scope.state import ScopeState
 
 from safexam.auth.guards import SESSION_USER_KEY, CurrentUser, Principal, authenticated
 from safexam.auth.models import User
+from safexam.auth.oidc import (
+    OIDC_COOKIE,
+    STATE_TTL_SECONDS,
+    begin_sign_in,
+    finish_sign_in,
+    oidc_client,
+    safe_next_path,
+)
 from safexam.auth.ratelimit import LoginLimiter
 from safexam.auth.schemas import CsrfOut, LoginRequest, UserOut
-from safexam.auth.service import authenticate, normalize_email
+from safexam.auth.service import authenticate, find_or_create_oidc_user, normalize_email
 from safexam.auth.sessions import ROTATE_FLAG, SESSION_COOKIE
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import NotAuthenticated
 
 __all__ = ["AuthController", "client_ip", "start_user_session"]
+
+OIDC_COOKIE_PATH = "/api/v1/auth/oidc"
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
@@ -89,3 +101,77 @@ class AuthController(Controller):
     @get("/me", guards=[authenticated])
     async def me(self, principal: CurrentUser) -> UserOut:
         return user_out(principal)
+
+    @get("/oidc/login")
+    async def oidc_login(
+        self,
+        request: Request[Any, Any, Any],
+        redis: RedisDep,
+        settings: SettingsDep,
+        next_path: Annotated[str | None, QueryParameter(name="next")] = None,
+    ) -> Redirect:
+        """Start Google (OpenID Connect) sign-in: off to the issuer with state, nonce and PKCE."""
+        client = oidc_client(request.app, settings)
+        landing = safe_next_path(next_path)
+        redirect_uri = settings.oidc_redirect_url or str(request.url_for("oidc_callback"))
+        url, state = await begin_sign_in(
+            client, redis, settings, redirect_uri=redirect_uri, next_path=landing
+        )
+        # Lax, not Strict: the cookie must come back on the issuer's cross-site redirect.
+        cookie = Cookie(
+            key=OIDC_COOKIE,
+            value=state,
+            path=OIDC_COOKIE_PATH,
+            max_age=STATE_TTL_SECONDS,
+            httponly=True,
+            secure=settings.cookie_secure,
+            samesite="lax",
+        )
+        return Redirect(url, status_code=302, cookies=[cookie])
+
+    @get("/oidc/callback", name="oidc_callback")
+    async def oidc_callback(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        redis: RedisDep,
+        settings: SettingsDep,
+        code: FromQuery[str | None] = None,
+        # "state" is a reserved handler argument in Litestar, hence the alias.
+        oidc_state: Annotated[str | None, QueryParameter(name="state")] = None,
+        error: FromQuery[str | None] = None,
+    ) -> Redirect:
+        """Finish sign-in: check state, exchange the code, verify the ID token, start a session.
+
+        A GET reached by the issuer's redirect, so CSRF tokens cannot apply; the
+        single-use state bound to this browser's cookie does that job.
+        """
+        client = oidc_client(request.app, settings)
+        identity = await finish_sign_in(
+            client,
+            redis,
+            settings,
+            state=oidc_state,
+            code=code,
+            error=error,
+            browser_state=request.cookies.get(OIDC_COOKIE),
+        )
+        user = await find_or_create_oidc_user(
+            db,
+            issuer=identity.issuer,
+            subject=identity.subject,
+            email=identity.email,
+            name=identity.name,
+        )
+        await start_user_session(request, user)
+        clear = Cookie(
+            key=OIDC_COOKIE,
+            value="",
+            path=OIDC_COOKIE_PATH,
+            max_age=0,
+            httponly=True,
+            secure=settings.cookie_secure,
+            samesite="lax",
+        )
+        # 303 so the browser lands on the page with a plain GET.
+        return Redirect(identity.next_path, status_code=303, cookies=[clear])

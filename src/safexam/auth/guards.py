@@ -15,6 +15,7 @@ import msgspec
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Empty
 
 from safexam.core.errors import Forbidden, NotAuthenticated, NotFound
 
@@ -57,7 +58,8 @@ def _principal_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal
     issued = int(session.get("iat", 0))
     # Idle expiry is the store's TTL (renewed on access); this is the hard cap.
     if time.time() - issued > settings.session_absolute_seconds:
-        connection.scope["session"] = {}
+        # Empty (not {}) makes the session middleware delete the record in Redis.
+        connection.scope["session"] = Empty
         raise NotAuthenticated("Your session has expired; sign in again", code="session_expired")
     principal = Principal(
         id=uuid.UUID(session[SESSION_USER_KEY]),

@@ -9,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.auth.models import ROLES, User
 from safexam.auth.passwords import hash_password, needs_rehash, verify_password
 from safexam.core.db import utcnow
-from safexam.core.errors import Conflict, Unprocessable
+from safexam.core.errors import Conflict, Forbidden, Unprocessable
 
 __all__ = [
     "authenticate",
     "create_user",
+    "find_or_create_oidc_user",
     "get_user_by_email",
     "link_enrollments",
     "normalize_email",
@@ -86,5 +87,50 @@ async def authenticate(db: AsyncSession, email: str, password: str) -> User | No
     if user.password_hash and needs_rehash(user.password_hash):
         values["password_hash"] = hash_password(password)
     await db.execute(update(User).where(User.id == user.id).values(**values))
+    await db.commit()
+    return user
+
+
+async def find_or_create_oidc_user(
+    db: AsyncSession, *, issuer: str, subject: str, email: str, name: str
+) -> User:
+    """The user behind a verified OpenID Connect identity; the first sign-in creates a student.
+
+    Lookup is by (issuer, subject) first, because an address can change at the
+    provider while the subject never does; then by email, which links an account
+    created earlier (by an educator or a pre-enrollment) to this identity. An
+    account already linked to a different subject of the same issuer is refused:
+    the address was reassigned and the new holder must not inherit the account.
+    """
+    result = await db.execute(
+        select(User).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
+    )
+    user = result.scalar_one_or_none()
+    if user is None:
+        user = await get_user_by_email(db, email)
+        if user is None:
+            user = await create_user(
+                db,
+                email=email,
+                name=name,
+                role="student",
+                oidc_issuer=issuer,
+                oidc_subject=subject,
+            )
+        elif user.oidc_subject is not None and (user.oidc_issuer, user.oidc_subject) != (
+            issuer,
+            subject,
+        ):
+            raise Conflict(
+                "This email belongs to an account linked to another sign-in identity",
+                code="oidc_account_conflict",
+            )
+        else:
+            user.oidc_issuer = issuer
+            user.oidc_subject = subject
+    if not user.is_active:
+        raise Forbidden("This account is disabled", code="account_disabled")
+    user.last_login_at = utcnow()
+    await link_enrollments(db, user)
     await db.commit()
     return user
