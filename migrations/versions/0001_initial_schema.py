@@ -121,6 +121,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
+        sa.Column("run_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("queued_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
@@ -154,6 +155,13 @@ def upgrade() -> None:
         postgresql_where=sa.text("session_id IS NOT NULL"),
     )
     op.create_index("ix_jobs_status_created_at", "jobs", ["status", "created_at"], unique=False)
+    op.create_index(
+        "uq_jobs_active_regrade",
+        "jobs",
+        ["exam_id"],
+        unique=True,
+        postgresql_where=sa.text("kind = 'regrade' AND status IN ('pending', 'queued', 'running')"),
+    )
     op.create_table(
         "questions",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -477,6 +485,11 @@ def downgrade() -> None:
     op.drop_index("ix_questions_tags", table_name="questions", postgresql_using="gin")
     op.drop_index("ix_questions_owner_status", table_name="questions")
     op.drop_table("questions")
+    op.drop_index(
+        "uq_jobs_active_regrade",
+        table_name="jobs",
+        postgresql_where=sa.text("kind = 'regrade' AND status IN ('pending', 'queued', 'running')"),
+    )
     op.drop_index("ix_jobs_status_created_at", table_name="jobs")
     op.drop_index(
         "ix_jobs_session_id", table_name="jobs", postgresql_where=sa.text("session_id IS NOT NULL")

@@ -27,6 +27,15 @@ class Job(Base):
         Index("ix_jobs_kind_status", "kind", "status"),
         Index("ix_jobs_exam_id", "exam_id", postgresql_where=text("exam_id IS NOT NULL")),
         Index("ix_jobs_session_id", "session_id", postgresql_where=text("session_id IS NOT NULL")),
+        # Two regrades of one exam never run at the same time: the second is refused.
+        Index(
+            "uq_jobs_active_regrade",
+            "exam_id",
+            unique=True,
+            postgresql_where=text(
+                "kind = 'regrade' AND status IN ('pending', 'queued', 'running')"
+            ),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
@@ -50,6 +59,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+    # Not before this time (delayed jobs such as the auto-submit at a deadline).
+    run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
