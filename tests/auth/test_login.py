@@ -99,9 +99,10 @@ async def test_logout_deletes_the_server_side_session(
 
     out = await client.post("/api/v1/auth/logout")
     assert out.status_code == 204
-    assert "Max-Age=0" in set_cookie_header(out, SESSION_COOKIE) or "expires=" in set_cookie_header(
-        out, SESSION_COOKIE
-    ).lower()
+    assert (
+        "Max-Age=0" in set_cookie_header(out, SESSION_COOKIE)
+        or "expires=" in set_cookie_header(out, SESSION_COOKIE).lower()
+    )
     assert await redis.exists(session_key(settings, session_id)) == 0
 
     # Someone who kept a copy of the cookie gets nothing from it.
@@ -183,9 +184,7 @@ async def test_secure_flag_off_only_when_configured(
         "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
     )
     assert response.status_code == 200
-    attributes = [
-        p.strip().lower() for p in set_cookie_header(response, SESSION_COOKIE).split(";")
-    ]
+    attributes = [p.strip().lower() for p in set_cookie_header(response, SESSION_COOKIE).split(";")]
     assert "secure" not in attributes
     assert "httponly" in attributes and "samesite=strict" in attributes
 

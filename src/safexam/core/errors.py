@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 __all__ = [
@@ -193,9 +193,12 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     status = exc.status_code
     code = _CODES.get(status, "error")
     detail = exc.detail
-    if status == 400 and "malformed" in detail.lower():
-        # Litestar raises a plain 400 when the body does not decode.
+    if status == 400 and (
+        isinstance(exc.__cause__, SerializationException) or "malformed" in detail.lower()
+    ):
+        # Litestar turns a body that does not decode into a plain 400.
         code = "malformed_json"
+        detail = f"The request body is not valid JSON: {exc.__cause__ or detail}"
     if status == 403 and "csrf" in detail.lower():
         code = "csrf_failed"
         detail = "Missing or invalid X-CSRF-Token header; fetch one from GET /api/v1/auth/csrf"

@@ -1,0 +1,105 @@
+"""Failed sign-ins are counted in Redis per (email, address), per address and per email."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.auth.conftest import ClientFactory, browser
+from tests.helpers import PASSWORD, csrf, make_user
+
+WINDOW = 900
+
+
+async def attempt(client: Any, email: str, password: str) -> Any:
+    if "X-CSRF-Token" not in client.headers:
+        await csrf(client)
+    return await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+
+def assert_limited(response: Any) -> None:
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == "rate_limited"
+    retry_after = int(response.headers["Retry-After"])
+    assert 0 < retry_after <= WINDOW
+    assert response.json()["error"]["details"]["retry_after"] == retry_after
+
+
+async def limited_app(client_with: ClientFactory) -> AsyncTestClient[Litestar]:
+    return await client_with(
+        login_max_failures_per_email=3,
+        login_max_failures_per_ip=6,
+        login_failure_window_seconds=WINDOW,
+    )
+
+
+async def test_repeated_failures_for_one_email_get_429(
+    client_with: ClientFactory, db: AsyncSession
+) -> None:
+    user = await make_user(db)
+    owner = await limited_app(client_with)
+    async with browser(owner, "203.0.113.9") as attacker:
+        for _ in range(3):
+            assert (await attempt(attacker, user.email, "wrong guess")).status_code == 401
+        assert_limited(await attempt(attacker, user.email, "wrong guess"))
+        # Locked means locked: even the right password is refused from there.
+        assert_limited(await attempt(attacker, user.email, PASSWORD))
+
+
+async def test_many_emails_from_one_address_get_429(
+    client_with: ClientFactory, db: AsyncSession
+) -> None:
+    owner = await limited_app(client_with)
+    victim = await make_user(db)
+    async with browser(owner, "203.0.113.10") as sprayer:
+        for n in range(6):
+            response = await attempt(sprayer, f"guess{n}@college.edu", "Winter2026!")
+            assert response.status_code == 401, response.text
+        # No single email reached its limit, but the address did.
+        assert_limited(await attempt(sprayer, victim.email, "Winter2026!"))
+    # Other addresses are not affected.
+    async with browser(owner, "198.51.100.20") as bystander:
+        assert (await attempt(bystander, victim.email, PASSWORD)).status_code == 200
+
+
+async def test_correct_password_elsewhere_does_not_reset_the_attackers_count(
+    client_with: ClientFactory, db: AsyncSession
+) -> None:
+    user = await make_user(db)
+    owner = await limited_app(client_with)
+    async with (
+        browser(owner, "203.0.113.11") as attacker,
+        browser(owner, "198.51.100.21") as student,
+    ):
+        for _ in range(2):
+            assert (await attempt(attacker, user.email, "wrong guess")).status_code == 401
+        assert (await attempt(student, user.email, PASSWORD)).status_code == 200
+        assert (await attempt(attacker, user.email, "wrong guess")).status_code == 401
+        assert_limited(await attempt(attacker, user.email, "wrong guess"))
+        # The real user, on their own machine, is not locked out by the attacker.
+        assert (await attempt(student, user.email, PASSWORD)).status_code == 200
+
+
+async def test_success_clears_only_your_own_failures(
+    client_with: ClientFactory, db: AsyncSession
+) -> None:
+    user = await make_user(db)
+    owner = await limited_app(client_with)
+    async with browser(owner, "198.51.100.22") as student:
+        for _ in range(2):
+            assert (await attempt(student, user.email, "typo")).status_code == 401
+        assert (await attempt(student, user.email, PASSWORD)).status_code == 200
+        # Two typos, a success, two more typos: still under the limit of three.
+        for _ in range(2):
+            assert (await attempt(student, user.email, "typo")).status_code == 401
+        assert (await attempt(student, user.email, PASSWORD)).status_code == 200
+
+
+async def test_default_limits_apply_on_the_standard_app(client: Any, db: AsyncSession) -> None:
+    user = await make_user(db)
+    statuses = [(await attempt(client, user.email, "nope")).status_code for _ in range(5)]
+    assert statuses == [401] * 5
+    assert_limited(await attempt(client, user.email, "nope"))

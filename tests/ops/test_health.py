@@ -1,0 +1,80 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from safexam.app import create_app
+from safexam.core.settings import Settings
+
+ClientFactory = Callable[..., Awaitable[AsyncTestClient[Litestar]]]
+
+
+@pytest.fixture
+async def client_with(settings: Settings) -> AsyncIterator[ClientFactory]:
+    """A browser on an app built with some settings changed."""
+    clients: list[AsyncTestClient[Litestar]] = []
+
+    async def factory(**changes: Any) -> AsyncTestClient[Litestar]:
+        app = create_app(msgspec.structs.replace(settings, **changes))
+        client = AsyncTestClient(app, base_url="https://testserver.local")
+        await client.__aenter__()
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        await client.__aexit__(None, None, None)
+
+
+def closed_port() -> int:
+    """A local TCP port with nothing listening (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_healthz(client: Any) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["x-request-id"]
+
+
+async def test_readyz_when_everything_answers(client: Any) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+
+
+async def test_readyz_names_redis_when_it_is_down(client_with: ClientFactory) -> None:
+    app = await client_with(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    response = await app.get("/readyz")
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["code"] == "not_ready"
+    assert "redis" in error["message"] and "database" not in error["message"]
+    assert error["details"]["redis"].startswith("error")
+    assert error["details"]["database"] == "ok"
+    # Liveness does not depend on Redis: the process itself is fine.
+    assert (await app.get("/healthz")).status_code == 200
+
+
+async def test_readyz_names_the_database_when_it_is_down(client_with: ClientFactory) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/safexam"
+    app = await client_with(database_url=url)
+    response = await app.get("/readyz")
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert "database" in error["message"] and "redis" not in error["message"]
+    assert error["details"]["database"].startswith("error")
+    assert error["details"]["redis"] == "ok"
+    assert (await app.get("/healthz")).status_code == 200
