@@ -1,0 +1,135 @@
+"""The quality filter every generated question passes before it becomes a draft.
+
+Checks, in order; the first failure is the rejection reason counted in the
+job result:
+
+- ``invalid``: the body does not pass the same validation as a hand-written
+  question (:func:`safexam.exams.kinds.decode_body`, and
+  :func:`safexam.qie.params.validate_parametric` for parametric ones).
+- ``answer_not_in_choices`` / ``duplicate_choices``: MCQ keys must name
+  choices, and no two choices may read the same.
+- ``answer_in_stem``: the stem must not give the answer away.
+- ``near_duplicate_bank`` / ``near_duplicate_batch``: the question reads
+  almost like one already in the educator's bank or accepted earlier in the
+  same batch. Similarity is over normalized text (the quoted passage when the
+  prompt quotes one): token-set Jaccard >= 0.8, or difflib ratio >= 0.9.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from safexam.core.errors import Unprocessable
+from safexam.exams.kinds import decode_body
+from safexam.qie.expressions import format_number
+from safexam.qie.params import is_parametric, validate_parametric
+from safexam.qie.schemas import Candidate
+from safexam.qie.text import normalize
+
+__all__ = ["JACCARD_THRESHOLD", "RATIO_THRESHOLD", "QualityFilter", "similar", "stem_core"]
+
+JACCARD_THRESHOLD = 0.8
+RATIO_THRESHOLD = 0.9
+MAX_PROMPT_CHARS = 5_000
+_QUOTED = re.compile(r"[“\"]([^”\"]{12,})[”\"]")
+
+
+def stem_core(prompt: str) -> str:
+    """The part of a prompt that identifies the question, normalized.
+
+    Generated cloze prompts share their lead-in ("Fill in the blank ..."), so
+    the quoted passage is what tells two of them apart.
+    """
+    quoted = _QUOTED.findall(prompt)
+    text = max(quoted, key=len) if quoted else prompt
+    return normalize(text.replace("_", " "))
+
+
+def similar(a: str, b: str) -> bool:
+    """Whether two normalized stems are near-duplicates."""
+    if a == b:
+        return True
+    ta, tb = set(a.split()), set(b.split())
+    if not ta or not tb:
+        return False
+    small, large = sorted((len(ta), len(tb)))
+    if small / large >= JACCARD_THRESHOLD and len(ta & tb) / len(ta | tb) >= JACCARD_THRESHOLD:
+        return True
+    if small / large < RATIO_THRESHOLD - 0.2:
+        return False  # sizes too different for the character ratio to reach the bar
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= RATIO_THRESHOLD
+
+
+def _has_phrase(text: str, phrase: str) -> bool:
+    phrase = normalize(phrase)
+    return bool(phrase) and re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text) is not None
+
+
+def _answer_texts(kind: str, body: dict[str, Any]) -> list[str]:
+    if kind in ("mcq_single", "mcq_multi"):
+        keys = set(body.get("answer") or [])
+        return [c["text"] for c in body.get("choices") or [] if c.get("id") in keys]
+    if kind == "short_text":
+        return [str(a) for a in body.get("answers") or []]
+    if kind == "numeric" and isinstance(body.get("answer"), int | float):
+        value = body["answer"]
+        shown = format_number(value)
+        texts = [shown]
+        if isinstance(value, int) or float(value).is_integer():
+            texts.append(f"{int(value):,}")
+        return texts
+    return []
+
+
+@dataclass
+class QualityFilter:
+    """Stateful over one batch: remembers accepted stems to catch in-batch duplicates."""
+
+    bank: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def for_bank(cls, prompts: Iterable[str]) -> QualityFilter:
+        return cls(bank=[stem_core(p) for p in prompts])
+
+    def check(self, candidate: Candidate) -> str | None:
+        """The rejection reason, or None if the candidate is fine (nothing is recorded)."""
+        kind, body, prompt = candidate.kind, candidate.body, candidate.prompt
+        if not prompt.strip() or len(prompt) > MAX_PROMPT_CHARS:
+            return "invalid"
+        try:
+            decode_body(kind, body)
+            validate_parametric(kind, prompt, body)
+        except Unprocessable:
+            return "invalid"
+        if kind in ("mcq_single", "mcq_multi"):
+            ids = [c["id"] for c in body["choices"]]
+            if not body["answer"] or any(a not in ids for a in body["answer"]):
+                return "answer_not_in_choices"
+            texts = [normalize(c["text"]) for c in body["choices"]]
+            if len(set(texts)) != len(texts) or len(set(ids)) != len(ids) or "" in texts:
+                return "duplicate_choices"
+        if not is_parametric(body):
+            stem = normalize(prompt)
+            if any(_has_phrase(stem, answer) for answer in _answer_texts(kind, body)):
+                return "answer_in_stem"
+        core = stem_core(prompt)
+        if any(similar(core, other) for other in self.bank):
+            return "near_duplicate_bank"
+        if any(similar(core, other) for other in self.accepted):
+            return "near_duplicate_batch"
+        return None
+
+    def admit(self, candidate: Candidate) -> bool:
+        """Check and record: True if accepted, else the reason is counted."""
+        reason = self.check(candidate)
+        if reason is None:
+            self.accepted.append(stem_core(candidate.prompt))
+            return True
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        return False

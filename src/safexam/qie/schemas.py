@@ -1,0 +1,86 @@
+"""Wire and internal structs of question generation."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+__all__ = [
+    "GENERATABLE_KINDS",
+    "MAX_COUNT",
+    "MAX_SOURCE_CHARS",
+    "Candidate",
+    "Difficulty",
+    "GeneratedBatch",
+    "GenerationJobCreate",
+    "GenerationJobOut",
+    "GenerationRequest",
+    "GeneratorName",
+]
+
+GENERATABLE_KINDS = ("mcq_single", "mcq_multi", "short_text", "numeric")
+MAX_SOURCE_CHARS = 50_000
+MAX_TOPIC_CHARS = 200
+MAX_COUNT = 50
+
+GeneratableKind = Literal["mcq_single", "mcq_multi", "short_text", "numeric"]
+Difficulty = Literal["easy", "medium", "hard"]
+GeneratorName = Literal["embedded", "llm"]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+
+
+class GenerationJobCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /api/v1/qie/jobs``: what the educator asks for."""
+
+    source_text: str | None = None
+    topic: str | None = None
+    count: int = 10
+    kinds: list[GeneratableKind] = msgspec.field(
+        default_factory=lambda: ["mcq_single", "short_text"]
+    )
+    difficulty: Difficulty | None = None
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=20)] = []
+    # None: the LLM generator when SAFEXAM_LLM_BASE_URL is set, else the embedded one.
+    generator: GeneratorName | None = None
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
+
+
+class GenerationJobOut(msgspec.Struct):
+    job_id: uuid.UUID
+    status: str
+
+
+class GenerationRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated generation request, as the worker receives it."""
+
+    source_text: str | None = None
+    topic: str | None = None
+    count: int = 10
+    kinds: tuple[str, ...] = ("mcq_single", "short_text")
+    difficulty: Difficulty | None = None
+    tags: tuple[str, ...] = ()
+    seed: int = 0
+    generator: GeneratorName | None = None
+
+
+class Candidate(msgspec.Struct, kw_only=True):
+    """A generated question before validation and filtering, with its provenance."""
+
+    kind: str
+    prompt: str
+    body: dict[str, Any]
+    generator: str
+    points: float = 1.0
+    model: str | None = None
+    passage: str | None = None
+    # Generator-specific details kept in the provenance (term, template, ...).
+    meta: dict[str, Any] = {}
+
+
+class GeneratedBatch(msgspec.Struct, kw_only=True):
+    """What a generator returns: candidates, and items it dropped itself, by reason."""
+
+    candidates: list[Candidate]
+    dropped: dict[str, int] = {}
