@@ -1,0 +1,389 @@
+"""Google sign-in against a local OpenID Connect provider (keys generated per test run)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safexam.auth.models import User
+from safexam.auth.oidc import OIDC_COOKIE, pkce_challenge
+from safexam.auth.sessions import SESSION_COOKIE
+from safexam.core.settings import Settings
+from safexam.exams.models import Enrollment, Exam
+from tests.auth.conftest import ClientFactory, browser
+from tests.auth.oidc_provider import CLIENT_ID, CLIENT_SECRET, LocalOidcProvider, new_key
+from tests.helpers import make_user
+
+LOGIN = "/api/v1/auth/oidc/login"
+CALLBACK = "/api/v1/auth/oidc/callback"
+
+
+@pytest.fixture(scope="session")
+def provider() -> Iterator[LocalOidcProvider]:
+    server = LocalOidcProvider()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def other_key() -> Any:
+    return new_key()
+
+
+@pytest.fixture
+async def oidc(
+    provider: LocalOidcProvider, client_with: ClientFactory
+) -> AsyncTestClient[Litestar]:
+    provider.reset()
+    return await client_with(
+        oidc_issuer=provider.issuer,
+        oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET,
+    )
+
+
+async def begin(
+    client: Any, provider: LocalOidcProvider, next_path: str | None = None
+) -> dict[str, str]:
+    """Start sign-in; returns the parameters the browser carries to the issuer."""
+    params = {"next": next_path} if next_path else None
+    response = await client.get(LOGIN, params=params, follow_redirects=False)
+    assert response.status_code == 302, response.text
+    location = urlsplit(response.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == f"{provider.issuer}/authorize"
+    return {k: v[0] for k, v in parse_qs(location.query).items()}
+
+
+async def finish(client: Any, params: dict[str, str], code: str, state: str | None = None) -> Any:
+    query = {"code": code, "state": state if state is not None else params["state"]}
+    return await client.get(CALLBACK, params=query, follow_redirects=False)
+
+
+async def assert_signed_out(client: Any) -> None:
+    me = await client.get("/api/v1/auth/me")
+    assert me.status_code == 401
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == code, error
+    return error
+
+
+async def test_success_creates_a_student(
+    oidc: Any, provider: LocalOidcProvider, db: AsyncSession
+) -> None:
+    params = await begin(oidc, provider, next_path="/exams?tab=upcoming")
+    assert params["response_type"] == "code"
+    assert params["client_id"] == CLIENT_ID
+    assert "openid" in params["scope"].split() and "email" in params["scope"].split()
+    assert params["code_challenge_method"] == "S256"
+    assert len(params["state"]) >= 32 and len(params["nonce"]) >= 32
+    assert params["redirect_uri"] == f"https://testserver.local{CALLBACK}"
+
+    code = provider.authorize(params, email="New.Student@College.edu", subject="g-42")
+    response = await finish(oidc, params, code)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/exams?tab=upcoming"
+    assert oidc.cookies.get(SESSION_COOKIE)
+    assert provider.token_errors == []  # PKCE verifier, redirect URI and client auth all matched
+
+    me = await oidc.get("/api/v1/auth/me")
+    assert me.status_code == 200, me.text
+    assert me.json()["email"] == "new.student@college.edu"
+    assert me.json()["role"] == "student"
+    assert me.json()["name"] == "Test Student"
+    user = (await db.execute(select(User).where(User.oidc_subject == "g-42"))).scalar_one()
+    assert user.oidc_issuer == provider.issuer
+    assert user.password_hash is None
+    assert user.last_login_at is not None
+
+
+async def test_second_sign_in_finds_the_same_user(
+    oidc: Any, provider: LocalOidcProvider, db: AsyncSession
+) -> None:
+    ids = []
+    for email in ("s@college.edu", "renamed@college.edu"):
+        params = await begin(oidc, provider)
+        response = await finish(oidc, params, provider.authorize(params, email=email, subject="7"))
+        assert response.status_code == 303, response.text
+        assert response.headers["location"] == "/"
+        ids.append((await oidc.get("/api/v1/auth/me")).json()["id"])
+    # The subject, not the (changed) address, identifies the person.
+    assert ids[0] == ids[1]
+    users = (await db.execute(select(User))).scalars().all()
+    assert len(users) == 1
+
+
+async def test_existing_account_is_linked_by_email(
+    oidc: Any, provider: LocalOidcProvider, db: AsyncSession
+) -> None:
+    educator = await make_user(db, "educator", email="prof@college.edu")
+    params = await begin(oidc, provider)
+    response = await finish(
+        oidc, params, provider.authorize(params, email="prof@college.edu", subject="p-1")
+    )
+    assert response.status_code == 303, response.text
+    me = (await oidc.get("/api/v1/auth/me")).json()
+    assert me["id"] == str(educator.id) and me["role"] == "educator"
+    await db.refresh(educator)
+    assert (educator.oidc_issuer, educator.oidc_subject) == (provider.issuer, "p-1")
+
+    # A different Google identity holding the same address later is refused.
+    async with browser(oidc) as other:
+        params = await begin(other, provider)
+        response = await finish(
+            other, params, provider.authorize(params, email="prof@college.edu", subject="p-2")
+        )
+        assert_error(response, 409, "oidc_account_conflict")
+
+
+async def test_first_sign_in_links_pre_enrollments(
+    oidc: Any, provider: LocalOidcProvider, db: AsyncSession
+) -> None:
+    educator = await make_user(db, "educator")
+    now = datetime.now(UTC)
+    exam = Exam(
+        owner_id=educator.id,
+        title="Midterm",
+        opens_at=now,
+        closes_at=now + timedelta(hours=2),
+        duration_minutes=60,
+    )
+    db.add(exam)
+    await db.flush()
+    enrollment = Enrollment(exam_id=exam.id, email="enrolled@college.edu")
+    db.add(enrollment)
+    await db.commit()
+
+    params = await begin(oidc, provider)
+    response = await finish(oidc, params, provider.authorize(params, email="enrolled@college.edu"))
+    assert response.status_code == 303, response.text
+    await db.refresh(enrollment)
+    assert str(enrollment.user_id) == (await oidc.get("/api/v1/auth/me")).json()["id"]
+
+
+async def test_bad_signature(
+    oidc: Any, provider: LocalOidcProvider, db: AsyncSession, other_key: Any
+) -> None:
+    # Same key id as the issuer's real key, different private key: a forgery.
+    params = await begin(oidc, provider)
+    response = await finish(oidc, params, provider.authorize(params, signing_key=other_key))
+    error = assert_error(response, 401, "oidc_invalid_token")
+    assert error["details"]["reason"] == "signature"
+    await assert_signed_out(oidc)
+    assert (await db.execute(select(User))).scalars().all() == []
+
+
+async def test_key_the_issuer_never_published(
+    oidc: Any, provider: LocalOidcProvider, other_key: Any
+) -> None:
+    params = await begin(oidc, provider)
+    code = provider.authorize(params, signing_key=other_key, kid="attacker-key")
+    error = assert_error(await finish(oidc, params, code), 401, "oidc_invalid_token")
+    assert error["details"]["reason"] == "unknown_key"
+    await assert_signed_out(oidc)
+
+
+async def test_wrong_audience(oidc: Any, provider: LocalOidcProvider) -> None:
+    params = await begin(oidc, provider)
+    code = provider.authorize(params, aud="some-other-app")
+    error = assert_error(await finish(oidc, params, code), 401, "oidc_invalid_token")
+    assert error["details"]["reason"] == "audience"
+    await assert_signed_out(oidc)
+
+
+async def test_wrong_issuer(oidc: Any, provider: LocalOidcProvider) -> None:
+    params = await begin(oidc, provider)
+    code = provider.authorize(params, iss="https://accounts.example.net")
+    error = assert_error(await finish(oidc, params, code), 401, "oidc_invalid_token")
+    assert error["details"]["reason"] == "issuer"
+
+
+async def test_expired_token(oidc: Any, provider: LocalOidcProvider) -> None:
+    params = await begin(oidc, provider)
+    an_hour_ago = int(time.time()) - 3600
+    code = provider.authorize(params, iat=an_hour_ago - 600, exp=an_hour_ago)
+    error = assert_error(await finish(oidc, params, code), 401, "oidc_invalid_token")
+    assert error["details"]["reason"] == "expired"
+    await assert_signed_out(oidc)
+
+
+async def test_token_without_expiry(oidc: Any, provider: LocalOidcProvider) -> None:
+    params = await begin(oidc, provider)
+    code = provider.authorize(params, exp=None)
+    assert_error(await finish(oidc, params, code), 401, "oidc_invalid_token")
+
+
+async def test_nonce_mismatch(oidc: Any, provider: LocalOidcProvider) -> None:
+    params = await begin(oidc, provider)
+    code = provider.authorize(params, nonce="a-nonce-from-another-attempt")
+    error = assert_error(await finish(oidc, params, code), 401, "oidc_invalid_token")
+    assert error["details"]["reason"] == "nonce"
+    await assert_signed_out(oidc)
+
+
+async def test_missing_nonce(oidc: Any, provider: LocalOidcProvider) -> None:
+    params = await begin(oidc, provider)
+    code = provider.authorize(params, nonce=None)
+    error = assert_error(await finish(oidc, params, code), 401, "oidc_invalid_token")
+    assert error["details"]["reason"] == "nonce"
+
+
+async def test_state_mismatch(oidc: Any, provider: LocalOidcProvider) -> None:
+    params = await begin(oidc, provider)
+    code = provider.authorize(params)
+    assert_error(await finish(oidc, params, code, state="forged-state"), 400, "oidc_state_mismatch")
+    assert_error(await finish(oidc, params, code, state=""), 400, "oidc_state_mismatch")
+    await assert_signed_out(oidc)
+    # The code was never exchanged: the app stopped before the token endpoint.
+    assert not any(line.startswith("POST /token") for line in provider.requests)
+
+
+async def test_state_is_single_use(oidc: Any, provider: LocalOidcProvider) -> None:
+    params = await begin(oidc, provider)
+    assert (await finish(oidc, params, provider.authorize(params))).status_code == 303
+    replay = await finish(oidc, params, provider.authorize(params))
+    assert_error(replay, 400, "oidc_state_mismatch")
+
+
+async def test_state_from_another_browser_is_refused(
+    oidc: Any, provider: LocalOidcProvider
+) -> None:
+    # Login CSRF: an attacker starts a flow and lures the victim to its callback URL.
+    params = await begin(oidc, provider)
+    code = provider.authorize(params, email="attacker@college.edu")
+    async with browser(oidc) as victim:
+        response = await finish(victim, params, code)
+        assert_error(response, 400, "oidc_state_mismatch")
+        assert (await victim.get("/api/v1/auth/me")).status_code == 401
+    # The attacker's refused attempt did not burn the pending sign-in of its own browser.
+    assert (await finish(oidc, params, code)).status_code == 303
+
+
+async def test_state_expires(
+    oidc: Any, provider: LocalOidcProvider, redis: Redis, settings: Settings
+) -> None:
+    params = await begin(oidc, provider)
+    key = f"{settings.redis_namespace}:oidc:state:{params['state']}"
+    ttl = await redis.ttl(key)
+    assert 0 < ttl <= 600
+    await redis.delete(key)  # what the TTL does after ten minutes
+    response = await finish(oidc, params, provider.authorize(params))
+    assert_error(response, 400, "oidc_state_mismatch")
+
+
+async def test_pkce_verifier_is_kept_server_side(
+    oidc: Any, provider: LocalOidcProvider, redis: Redis, settings: Settings
+) -> None:
+    params = await begin(oidc, provider)
+    raw = await redis.get(f"{settings.redis_namespace}:oidc:state:{params['state']}")
+    assert raw is not None
+    import json
+
+    pending = json.loads(raw)
+    assert pkce_challenge(pending["code_verifier"]) == params["code_challenge"]
+    assert pending["nonce"] == params["nonce"]
+    assert pending["code_verifier"] not in str(oidc.cookies.get(OIDC_COOKIE))
+
+
+async def test_disallowed_domain(
+    provider: LocalOidcProvider, client_with: ClientFactory, db: AsyncSession
+) -> None:
+    provider.reset()
+    app = await client_with(
+        oidc_issuer=provider.issuer,
+        oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET,
+        oidc_allowed_domains=("college.edu",),
+    )
+    params = await begin(app, provider)
+    response = await finish(app, params, provider.authorize(params, email="someone@gmail.com"))
+    error = assert_error(response, 403, "oidc_domain_not_allowed")
+    assert error["details"]["allowed_domains"] == ["college.edu"]
+    await assert_signed_out(app)
+    assert (await db.execute(select(User))).scalars().all() == []
+    # Look-alike domains are not the college's either.
+    params = await begin(app, provider)
+    response = await finish(
+        app, params, provider.authorize(params, email="x@evil-college.edu", subject="2")
+    )
+    assert_error(response, 403, "oidc_domain_not_allowed")
+    params = await begin(app, provider)
+    response = await finish(app, params, provider.authorize(params, email="ok@college.edu"))
+    assert response.status_code == 303, response.text
+
+
+async def test_unverified_email_is_refused(oidc: Any, provider: LocalOidcProvider) -> None:
+    params = await begin(oidc, provider)
+    code = provider.authorize(params, email_verified=False)
+    assert_error(await finish(oidc, params, code), 403, "oidc_email_unverified")
+    await assert_signed_out(oidc)
+
+
+async def test_next_must_be_a_local_path(oidc: Any, provider: LocalOidcProvider) -> None:
+    for bad in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "exams", "/a\r\nb"):
+        response = await oidc.get(LOGIN, params={"next": bad}, follow_redirects=False)
+        error = assert_error(response, 422, "validation_error")
+        assert error["details"][0]["field"] == "next"
+
+
+async def test_provider_error_is_reported(oidc: Any, provider: LocalOidcProvider) -> None:
+    params = await begin(oidc, provider)
+    response = await oidc.get(
+        CALLBACK,
+        params={"state": params["state"], "error": "access_denied"},
+        follow_redirects=False,
+    )
+    assert_error(response, 400, "oidc_denied")
+
+
+async def test_rejected_code(oidc: Any, provider: LocalOidcProvider) -> None:
+    params = await begin(oidc, provider)
+    response = await finish(oidc, params, "a-code-the-provider-never-issued")
+    assert_error(response, 401, "oidc_code_rejected")
+
+
+async def test_nothing_is_fetched_at_start_up(
+    provider: LocalOidcProvider, client_with: ClientFactory
+) -> None:
+    provider.reset()
+    app = await client_with(
+        oidc_issuer=provider.issuer,
+        oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET,
+    )
+    assert (await app.get("/healthz")).status_code == 200
+    assert (await app.get("/readyz")).status_code == 200
+    assert (await app.get("/api/v1/auth/me")).status_code == 401
+    assert provider.requests == []
+
+    # First use fetches discovery; keys wait for the first token; both are then cached.
+    await begin(app, provider)
+    assert provider.requests == ["GET /.well-known/openid-configuration"]
+    for subject in ("1", "2"):
+        async with browser(app) as student:
+            params = await begin(student, provider)
+            code = provider.authorize(params, email=f"s{subject}@college.edu", subject=subject)
+            assert (await finish(student, params, code)).status_code == 303
+    assert provider.requests.count("GET /.well-known/openid-configuration") == 1
+    assert provider.requests.count("GET /jwks") == 1
+    assert provider.requests.count("POST /token") == 2
+
+
+async def test_disabled_without_client_id(client: Any) -> None:
+    for path in (LOGIN, f"{CALLBACK}?code=x&state=y"):
+        response = await client.get(path, follow_redirects=False)
+        assert_error(response, 404, "oidc_disabled")
