@@ -1,0 +1,90 @@
+"""Comparing a program's output with the expected output, and templating.
+
+Comparison modes of a coding question:
+
+- ``exact``: byte-for-byte (after decoding), nothing forgiven.
+- ``trimmed``: line endings normalised, trailing spaces of every line and
+  trailing blank lines ignored; the usual judge default.
+- ``tokens``: the whitespace-separated tokens must be equal.
+- ``float:EPS``: as ``tokens``, but two numeric tokens match when they differ
+  by at most EPS absolutely or relatively.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = [
+    "SOURCE_PLACEHOLDER",
+    "outputs_match",
+    "parse_comparison",
+    "render_program",
+]
+
+SOURCE_PLACEHOLDER = re.compile(r"\{\{\s*SOURCE\s*\}\}")
+
+
+def parse_comparison(mode: str) -> tuple[str, float]:
+    """Validate a comparison mode; returns (kind, epsilon). ``ValueError`` names the problem."""
+    if mode in ("exact", "trimmed", "tokens"):
+        return mode, 0.0
+    if mode.startswith("float:"):
+        try:
+            eps = float(mode.removeprefix("float:"))
+        except ValueError:
+            raise ValueError(
+                f"float comparison needs a number after 'float:', not {mode!r}"
+            ) from None
+        if not math.isfinite(eps) or eps < 0:
+            raise ValueError(f"float comparison epsilon must be a finite number >= 0, got {eps}")
+        return "float", eps
+    raise ValueError(f"unknown comparison {mode!r}; use exact, trimmed, tokens or float:EPS")
+
+
+def _trimmed_lines(text: str) -> list[str]:
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    while lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _numbers_close(expected: str, actual: str, eps: float) -> bool:
+    if expected == actual:
+        return True
+    try:
+        want, got = float(expected), float(actual)
+    except ValueError:
+        return False
+    if math.isnan(want) or math.isnan(got):
+        return False
+    if math.isinf(want) or math.isinf(got):
+        return want == got
+    return abs(want - got) <= eps or abs(want - got) <= eps * abs(want)
+
+
+def outputs_match(expected: str, actual: str, mode: str) -> bool:
+    """True when ``actual`` is an acceptable output for ``expected`` under ``mode``."""
+    kind, eps = parse_comparison(mode)
+    if kind == "exact":
+        return expected == actual
+    if kind == "trimmed":
+        return _trimmed_lines(expected) == _trimmed_lines(actual)
+    want, got = expected.split(), actual.split()
+    if len(want) != len(got):
+        return False
+    if kind == "tokens":
+        return want == got
+    return all(_numbers_close(w, g, eps) for w, g in zip(want, got, strict=True))
+
+
+def render_program(template: str | None, source: str) -> str:
+    """The program that runs: the template with ``{{ SOURCE }}`` replaced, or the source itself.
+
+    A function replacement keeps backslashes in student code literal.
+    """
+    if not template:
+        return source
+    if not SOURCE_PLACEHOLDER.search(template):
+        raise ValueError("template has no {{ SOURCE }} placeholder")
+    return SOURCE_PLACEHOLDER.sub(lambda _m: source, template)

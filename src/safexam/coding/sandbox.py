@@ -1,0 +1,692 @@
+"""The embedded runner: every compile and every test in a fresh bubblewrap sandbox.
+
+Isolation (bubblewrap): new user, PID, network, IPC, UTS and cgroup
+namespaces; only the system directories, read-only, plus a handful of /etc
+files (never /etc/shadow); a fresh /proc and minimal /dev; a size-capped
+tmpfs /tmp as the only writable place during tests; a cleared environment;
+``--die-with-parent`` and ``--new-session``.
+
+Limits (set with setrlimit in the child before bwrap starts, inherited by
+everything inside): CPU time, address space, stack, tasks, file size, no core
+files. When the worker runs as root, bwrap itself is started as a throw-away
+unprivileged uid drawn per submission, because RLIMIT_NPROC counts processes
+per real uid and does not bind root; with a fresh uid the limit counts exactly
+this sandbox's tasks. The wall-time limit and the output caps are enforced
+here: we read stdout/stderr from pipes, at most N bytes, and at the limit
+SIGKILL bwrap's process group, whose PID-namespace init then takes every
+process of the program with it.
+
+Host-side file safety (the Judge0 CVE-2024-28185/28189 class): the host
+writes only the source file, into a directory it has just created, with
+O_EXCL|O_NOFOLLOW relative to a directory fd. Test runs see that directory
+read-only, so no program can leave a link in it; the compile step (which runs
+only the compiler) sees it writable. The host never reads a file back (output
+comes through pipes, stdin from a sealed memfd) and removes the directory with
+``shutil.rmtree``, which on Linux walks by file descriptor and never follows
+a symlink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import glob
+import math
+import os
+import resource
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import msgspec
+import structlog
+
+from safexam.coding.languages import BOX, SYSTEM_PATH, Language, get_language
+from safexam.coding.runner import (
+    Judgement,
+    Limits,
+    Progress,
+    RunnerError,
+    TestCase,
+    TestResult,
+    Verdict,
+    clean_text,
+    grade_output,
+    overall_verdict,
+    score_of,
+)
+
+__all__ = [
+    "COMPILE_LIMITS",
+    "SANDBOX_UID_BASE",
+    "SANDBOX_UID_SPAN",
+    "default_work_root",
+    "sandbox_processes",
+    "Execution",
+    "SandboxConfig",
+    "SandboxRunner",
+    "bwrap_path",
+    "execute",
+]
+
+log = structlog.get_logger(__name__)
+
+# Compilers get more room than programs, but still bounded: a compiler bomb
+# (#include "/dev/zero", template recursion) ends as a compile error.
+COMPILE_LIMITS = Limits(
+    cpu_time_s=10.0,
+    wall_time_s=20.0,
+    memory_mb=1024,
+    output_kb=64,
+    processes=64,
+    file_size_kb=64 * 1024,
+)
+
+# The throw-away uids bwrap runs as when we are root: far above any real user.
+SANDBOX_UID_BASE = 0x70000000
+SANDBOX_UID_SPAN = 1 << 24
+_TMP_SIZE_MIN = 1 << 20
+# The sandbox's private tmpfs (a path inside the sandbox, not the host's /tmp).
+SANDBOX_TMP = "/tmp"  # noqa: S108
+_ETC_FILES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+)
+
+
+class SandboxConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the sandbox keeps per-submission directories and how compiles are limited."""
+
+    work_root: str | None = None
+    compile_limits: Limits = COMPILE_LIMITS
+    # Bytes of stdout/stderr kept per test in the result (the comparison sees all of it).
+    keep_output_bytes: int = 8 * 1024
+
+
+class Execution(msgspec.Struct, kw_only=True):
+    """What happened to one sandboxed process tree."""
+
+    exit_code: int | None
+    signal: int | None
+    cpu_ms: int
+    wall_ms: int
+    memory_kb: int | None
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+    output_exceeded: bool = False
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap", path=SYSTEM_PATH)
+
+
+def _system_binds() -> list[str]:
+    """Read-only binds of the system directories, mirroring merged-/usr symlinks."""
+    args: list[str] = []
+    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    # Only what the toolchains need from /etc; JDK config dirs are symlink targets of its conf/.
+    for path in (*_ETC_FILES, *sorted(glob.glob("/etc/java-*"))):
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    return args
+
+
+_SYSTEM_BINDS: list[str] | None = None
+
+
+def _bwrap_argv(
+    bwrap: str,
+    argv: Sequence[str],
+    *,
+    box: str,
+    box_writable: bool,
+    chdir: str,
+    tmp_bytes: int,
+    info_fd: int,
+) -> list[str]:
+    global _SYSTEM_BINDS
+    if _SYSTEM_BINDS is None:
+        _SYSTEM_BINDS = _system_binds()
+    return [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--die-with-parent",
+        "--new-session",
+        "--as-pid-1",
+        "--info-fd",
+        str(info_fd),
+        "--uid",
+        "65534",
+        "--gid",
+        "65534",
+        "--hostname",
+        "sandbox",
+        *_SYSTEM_BINDS,
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(max(tmp_bytes, _TMP_SIZE_MIN)),
+        "--tmpfs",
+        SANDBOX_TMP,
+        "--bind" if box_writable else "--ro-bind",
+        box,
+        BOX,
+        # bwrap's root and /dev are tmpfs without a size cap: freeze them, so
+        # the capped /tmp is the only place a program can write during tests.
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",
+        "--chdir",
+        chdir,
+        "--clearenv",
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        "--setenv",
+        "HOME",
+        SANDBOX_TMP,
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+        "--",
+        *argv,
+    ]
+
+
+def _sealed_stdin(data: bytes) -> int:
+    """A read-only, sealed memory file holding the test input (no pipe writer to babysit)."""
+    fd = os.memfd_create("stdin", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+    seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _limit_setter(
+    *, cpu_s: float, address_space: int | None, stack: int, nproc: int | None, fsize: int
+) -> Callable[[], None]:
+    cpu = max(1, math.ceil(cpu_s))
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        if address_space is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+        resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+        if nproc is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
+
+    return apply
+
+
+def time_path() -> str | None:
+    return shutil.which("time", path=SYSTEM_PATH)
+
+
+def _reaper_argv(stats_fd: int) -> list[str]:
+    """PID 1 of the sandbox: waits for the program and reports its own rusage.
+
+    bwrap's built-in init hands the exit status to the outer bwrap through an
+    eventfd and is never reaped, so the program's CPU time would be lost; with
+    ``--as-pid-1`` and a real waiter as PID 1 the accounting reaches us. GNU
+    time also reports the program's peak memory, which the outer rusage
+    cannot (a forked child inherits the worker's high-water mark). PID 1
+    ignores signals from inside the namespace, so ``kill -9 -1`` cannot take
+    the reaper down, and when it exits the kernel kills every leftover.
+    """
+    timer = time_path()
+    if timer is None:
+        return ["/bin/sh", "-c", '"$@"', "sh"]
+    return [timer, "-q", "-f", f"{_STATS_MARK} %M", "-o", f"/dev/fd/{stats_fd}", "--"]
+
+
+_STATS_MARK = "safexam-rusage"
+
+
+def _parse_peak_kb(stats: bytes) -> int | None:
+    # The program inherits the stats fd and could write there too; GNU time's
+    # own line comes last, after the program is dead.
+    for line in reversed(stats.decode("ascii", errors="replace").splitlines()):
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == _STATS_MARK and parts[1].isdigit():
+            return int(parts[1])
+    return None
+
+
+def execute(
+    argv: Sequence[str],
+    *,
+    box: str,
+    box_writable: bool = False,
+    chdir: str = SANDBOX_TMP,
+    stdin: bytes = b"",
+    limits: Limits,
+    limit_address_space: bool = True,
+    address_space_extra_mb: int = 0,
+    uid: int | None = None,
+) -> Execution:
+    """Run ``argv`` in a fresh sandbox with ``box`` mounted at /box, enforcing ``limits``.
+
+    ``uid`` is the host uid bwrap runs as (only honoured when we are root).
+    Never raises for anything the program does; raises :class:`RunnerError`
+    when the sandbox itself cannot start.
+    """
+    bwrap = bwrap_path()
+    if bwrap is None:
+        raise RunnerError("bubblewrap (bwrap) is not installed; run scripts/ensure-bubblewrap.sh")
+    memory = limits.memory_mb * 1024 * 1024
+    output_cap = limits.output_kb * 1024
+    address_space: int | None = memory
+    if not limit_address_space:
+        address_space = (limits.memory_mb + address_space_extra_mb) * 1024 * 1024
+    # bwrap and the reaper (PID 1) count as tasks too.
+    nproc = limits.processes + 2
+    root = os.geteuid() == 0
+    drop = root and uid is not None
+    stats_read, stats_write = os.pipe2(os.O_CLOEXEC)
+    # GNU time reopens the pipe by path (/dev/fd/N) as the sandbox's uid.
+    os.fchmod(stats_write, 0o622)
+    info_read, info_write = os.pipe2(os.O_CLOEXEC)
+    full_argv = _bwrap_argv(
+        bwrap,
+        [*_reaper_argv(stats_write), *argv],
+        box=box,
+        box_writable=box_writable,
+        chdir=chdir,
+        tmp_bytes=limits.file_size_kb * 1024,
+        info_fd=info_write,
+    )
+    setter = _limit_setter(
+        cpu_s=limits.cpu_time_s,
+        address_space=address_space,
+        # A quarter of the memory for the stack: deep recursion works, and a
+        # stack overflow stays distinguishable from a heap bomb.
+        stack=max(8 << 20, memory // 4) if limit_address_space else 64 << 20,
+        # Without root the uid is shared with the worker: RLIMIT_NPROC would
+        # count the worker's own tasks, so only the PID namespace bounds the tree.
+        nproc=nproc if root else None,
+        fsize=limits.file_size_kb * 1024,
+    )
+    stdin_fd = _sealed_stdin(stdin)
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - argv is ours, the program runs inside bwrap
+            full_argv,
+            stdin=stdin_fd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(stats_write, info_write),
+            env={},
+            close_fds=True,
+            start_new_session=True,
+            user=uid if drop else None,
+            group=uid if drop else None,
+            extra_groups=[] if drop else None,
+            # setrlimit only, between fork and exec.
+            preexec_fn=setter,
+        )
+    except OSError as exc:
+        os.close(stats_read)
+        os.close(info_read)
+        raise RunnerError(f"cannot start bwrap: {exc}") from exc
+    finally:
+        os.close(stdin_fd)
+        os.close(stats_write)
+        os.close(info_write)
+    deadline = started + limits.wall_time_s
+    out, err, stats, info = bytearray(), bytearray(), bytearray(), bytearray()
+    timed_out = output_exceeded = False
+    assert proc.stdout is not None and proc.stderr is not None
+    streams = (
+        (proc.stdout.fileno(), out),
+        (proc.stderr.fileno(), err),
+        (stats_read, stats),
+        (info_read, info),
+    )
+    with selectors.DefaultSelector() as sel:
+        for fd, buf in streams:
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_READ, buf)
+        while sel.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            for key, _ in sel.select(timeout=remaining):
+                buf = key.data
+                try:
+                    chunk = os.read(key.fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    sel.unregister(key.fd)
+                    continue
+                buf += chunk
+                if len(buf) > output_cap:
+                    output_exceeded = True
+            if output_exceeded:
+                break
+    if timed_out or output_exceeded:
+        _kill_sandbox(proc.pid, bytes(info), uid if drop else None)
+    # Every pipe writer is dead or about to be (PID namespace teardown); bound the wait anyway.
+    _, status, usage = _wait(proc.pid, time.monotonic() + 5.0)
+    proc.returncode = status
+    proc.stdout.close()
+    proc.stderr.close()
+    os.close(stats_read)
+    os.close(info_read)
+    wall_ms = int((time.monotonic() - started) * 1000)
+    exit_code: int | None = None
+    sig: int | None = None
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+    elif os.WIFEXITED(status):
+        code = os.WEXITSTATUS(status)
+        # The reaper and bwrap report a program killed by signal N as 128 + N.
+        if code > 128:
+            sig = code - 128
+        else:
+            exit_code = code
+    return Execution(
+        exit_code=exit_code,
+        signal=sig,
+        cpu_ms=int((usage.ru_utime + usage.ru_stime) * 1000),
+        wall_ms=wall_ms,
+        memory_kb=_parse_peak_kb(bytes(stats)),
+        stdout=bytes(out[: output_cap + 1]),
+        stderr=bytes(err[: output_cap + 1]),
+        timed_out=timed_out,
+        output_exceeded=output_exceeded,
+    )
+
+
+def _kill_sandbox(bwrap_pid: int, info: bytes, uid: int | None) -> None:
+    """Kill the sandbox's PID 1, so the kernel kills everything in its namespace.
+
+    bwrap then reaps it and exits on its own, which keeps the CPU accounting
+    and leaves no zombie behind. The pid comes from bwrap's --info-fd; it is
+    pinned with a pidfd and checked to run as the sandbox's uid before the
+    signal, so a recycled pid can never be hit.
+    """
+    child_pid: int | None = None
+    with contextlib.suppress(ValueError, KeyError, msgspec.DecodeError):
+        child_pid = msgspec.json.decode(info.strip() or b"{}", type=dict[str, int])["child-pid"]
+    if child_pid is not None:
+        try:
+            pidfd = os.pidfd_open(child_pid)
+        except OSError:
+            pidfd = None
+        if pidfd is not None:
+            try:
+                if uid is None or _process_uid(child_pid) == uid:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                    return
+            except OSError:
+                pass
+            finally:
+                os.close(pidfd)
+    _kill_tree(bwrap_pid)
+
+
+def _process_uid(pid: int) -> int | None:
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"Uid:"):
+                return int(line.split()[1])
+    return None
+
+
+def _kill_tree(pid: int) -> None:
+    # bwrap leads its own process group (start_new_session); the PID-namespace
+    # init dies with it (--die-with-parent) and the kernel kills the rest.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _wait(pid: int, deadline: float) -> tuple[int, int, resource.struct_rusage]:
+    while True:
+        wpid, status, usage = os.wait4(pid, os.WNOHANG)
+        if wpid == pid:
+            return wpid, status, usage
+        if time.monotonic() >= deadline:
+            _kill_tree(pid)
+            return os.wait4(pid, 0)
+        time.sleep(0.002)
+
+
+def default_work_root() -> Path:
+    return Path(tempfile.gettempdir()) / "safexam-sandbox"
+
+
+def sandbox_processes() -> list[int]:
+    """Pids of host processes running as a sandbox uid (there should be none between runs)."""
+    found: list[int] = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            uid = _process_uid(int(entry))
+            if uid is not None and SANDBOX_UID_BASE <= uid < SANDBOX_UID_BASE + SANDBOX_UID_SPAN:
+                found.append(int(entry))
+    return found
+
+
+@contextlib.contextmanager
+def submission_box(work_root: str | None, source_name: str, program: str) -> Iterator[str]:
+    """A fresh private directory holding only the program's source; removed afterwards."""
+    root = Path(work_root) if work_root else default_work_root()
+    root.mkdir(mode=0o711, parents=True, exist_ok=True)
+    box = tempfile.mkdtemp(prefix="box-", dir=root)
+    try:
+        dir_fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            fd = os.open(
+                source_name,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o644,
+                dir_fd=dir_fd,
+            )
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(program.encode("utf-8"))
+            os.fchmod(dir_fd, 0o755)
+        finally:
+            os.close(dir_fd)
+        yield box
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
+
+
+def _own_box(box: str, uid: int) -> None:
+    """Give the box to the sandbox's uid so the compiler (running as it) may write there."""
+    dir_fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(dir_fd, uid, uid)
+        os.fchmod(dir_fd, 0o700)
+    finally:
+        os.close(dir_fd)
+
+
+def classify(
+    run: Execution, limits: Limits, language: Language, test: TestCase, comparison: str
+) -> Verdict:
+    """Turn what happened to a process into a verdict."""
+    if run.output_exceeded:
+        return "output_limit"
+    cpu_limit_ms = limits.cpu_time_s * 1000
+    if run.timed_out or run.cpu_ms >= cpu_limit_ms or run.signal == signal.SIGXCPU:
+        return "time_limit"
+    if run.signal == signal.SIGXFSZ or b"File too large" in run.stderr:
+        return "output_limit"
+    failed = run.signal is not None or run.exit_code != 0
+    if failed:
+        stderr = run.stderr.decode("utf-8", errors="replace")
+        # The JVM and V8 commit their whole stack and heap reservations, so only
+        # their own out-of-memory messages count for them.
+        near_cap = (
+            language.limit_address_space
+            and run.memory_kb is not None
+            and run.memory_kb >= limits.memory_mb * 1024 * 0.8
+        )
+        if near_cap or any(marker in stderr for marker in language.memory_markers):
+            return "memory_limit"
+        return "runtime_error"
+    return grade_output(test, run.stdout.decode("utf-8", errors="replace"), comparison)
+
+
+class SandboxRunner:
+    """The embedded bubblewrap runner (the default ``CodeRunner``)."""
+
+    name = "sandbox"
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+
+    async def judge(
+        self,
+        language: str,
+        program: str,
+        tests: Sequence[TestCase],
+        limits: Limits,
+        comparison: str = "trimmed",
+        progress: Progress | None = None,
+    ) -> Judgement:
+        """Compile once, then run each test in its own sandbox (in a thread: it blocks)."""
+        lang = get_language(language)
+        uid = SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN)
+        max_score = float(sum(t.points for t in tests))
+        with submission_box(self.config.work_root, lang.source_name, program) as box:
+            if os.geteuid() == 0:
+                await asyncio.to_thread(_own_box, box, uid)
+            ok, compile_output = await asyncio.to_thread(self._compile, lang, box, uid)
+            if not ok:
+                results = [
+                    TestResult(
+                        name=t.name,
+                        hidden=t.hidden,
+                        verdict="compile_error",
+                        time_ms=0,
+                        max_points=t.points,
+                    )
+                    for t in tests
+                ]
+                if progress is not None:
+                    await progress(len(tests), len(tests))
+                return Judgement(
+                    verdict="compile_error",
+                    compile_output=compile_output,
+                    tests=results,
+                    score=0.0,
+                    max_score=max_score,
+                    executor=self.name,
+                )
+            results = []
+            for index, test in enumerate(tests):
+                result = await asyncio.to_thread(
+                    self.run_test, lang, box, uid, test, limits, comparison
+                )
+                results.append(result)
+                if progress is not None:
+                    await progress(index + 1, len(tests))
+        return Judgement(
+            verdict=overall_verdict(results),
+            compile_output=compile_output,
+            tests=results,
+            score=score_of(results),
+            max_score=max_score,
+            executor=self.name,
+        )
+
+    def _compile(self, lang: Language, box: str, uid: int) -> tuple[bool, str]:
+        if lang.compile_argv is None:
+            return True, ""
+        limits = self.config.compile_limits
+        run = execute(
+            lang.compile_argv(limits.memory_mb),
+            box=box,
+            box_writable=lang.compile_writes,
+            chdir=BOX if lang.compile_writes else SANDBOX_TMP,
+            limits=limits,
+            limit_address_space=lang.limit_address_space,
+            address_space_extra_mb=lang.address_space_extra_mb,
+            uid=uid,
+        )
+        output = clean_text(run.stderr + run.stdout, limits.output_kb * 1024)
+        if run.timed_out or run.cpu_ms >= limits.cpu_time_s * 1000:
+            return False, output + "\n[compilation exceeded its time limit]"
+        if run.output_exceeded:
+            return False, output + "\n[compiler output exceeded its limit]"
+        if run.exit_code != 0:
+            if run.signal is not None:
+                output += f"\n[compiler killed by signal {run.signal}]"
+            return False, output
+        return True, output
+
+    def run_test(
+        self,
+        lang: Language,
+        box: str,
+        uid: int,
+        test: TestCase,
+        limits: Limits,
+        comparison: str,
+    ) -> TestResult:
+        """Run the compiled program once on ``test`` and grade it."""
+        effective = msgspec.structs.replace(
+            limits,
+            cpu_time_s=limits.cpu_time_s * lang.time_multiplier,
+            wall_time_s=limits.wall_time_s * lang.time_multiplier,
+            processes=limits.processes + lang.extra_processes,
+        )
+        run = execute(
+            lang.run_argv(limits.memory_mb),
+            box=box,
+            stdin=test.stdin.encode("utf-8"),
+            limits=effective,
+            limit_address_space=lang.limit_address_space,
+            address_space_extra_mb=lang.address_space_extra_mb,
+            uid=uid,
+        )
+        verdict = classify(run, effective, lang, test, comparison)
+        keep = self.config.keep_output_bytes
+        return TestResult(
+            name=test.name,
+            hidden=test.hidden,
+            verdict=verdict,
+            # A program killed at the wall limit was never reaped by the reaper, so
+            # its CPU time is unknown; the wall time is the honest figure then.
+            time_ms=run.wall_ms if run.timed_out else run.cpu_ms,
+            wall_ms=run.wall_ms,
+            memory_kb=run.memory_kb,
+            exit_code=run.exit_code,
+            signal=run.signal,
+            stdout=clean_text(run.stdout, keep),
+            stderr=clean_text(run.stderr, keep),
+            points=test.points if verdict == "accepted" else 0.0,
+            max_points=test.points,
+        )

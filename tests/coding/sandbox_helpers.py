@@ -1,0 +1,53 @@
+"""Shared pieces of the sandbox tests: small limits, a runner, one-program judging."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from safexam.coding.runner import Judgement, Limits, TestCase
+from safexam.coding.sandbox import SandboxConfig, SandboxRunner, sandbox_processes
+
+# Small limits keep the hostile suite fast: a program at the wall limit costs 1-2 s.
+LIMITS = Limits(
+    cpu_time_s=1, wall_time_s=2, memory_mb=64, output_kb=64, processes=16, file_size_kb=1024
+)
+WALL_LIMITS = Limits(cpu_time_s=1, wall_time_s=1, memory_mb=64, output_kb=64, processes=16)
+COMPILE_LIMITS = Limits(
+    cpu_time_s=5, wall_time_s=10, memory_mb=256, output_kb=64, processes=64, file_size_kb=65536
+)
+
+
+def make_runner() -> SandboxRunner:
+    return SandboxRunner(SandboxConfig(compile_limits=COMPILE_LIMITS))
+
+
+async def judge_one(
+    runner: SandboxRunner,
+    language: str,
+    program: str,
+    *,
+    stdin: str = "",
+    expected: str | None = None,
+    limits: Limits = LIMITS,
+    comparison: str = "trimmed",
+) -> Judgement:
+    test = TestCase(name="t", stdin=stdin, expected_output=expected, points=1)
+    return await runner.judge(language, program, [test], limits, comparison)
+
+
+async def judge_many(
+    runner: SandboxRunner,
+    language: str,
+    program: str,
+    tests: Sequence[TestCase],
+    limits: Limits = LIMITS,
+) -> Judgement:
+    return await runner.judge(language, program, list(tests), limits)
+
+
+def assert_no_sandbox_left() -> None:
+    """No process of any sandbox uid survives a run (escapees, fork bombs, stopped ones)."""
+    assert sandbox_processes() == [], "a sandboxed process outlived its run"
+    # And the worker itself is still here.
+    os.kill(os.getpid(), 0)
