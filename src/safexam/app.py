@@ -23,7 +23,11 @@ from safexam.core.errors import exception_handlers
 from safexam.core.logging import RequestContextMiddleware, configure_logging
 from safexam.core.redis import create_redis
 from safexam.core.settings import Settings, get_settings
+from safexam.grading.controller import GradingController, session_events
+from safexam.jobs.controller import JobController
+from safexam.jobs.plugin import pipeline_plugins
 from safexam.ops.controller import HealthController
+from safexam.ops.queues_controller import MetricsController, QueuesController
 
 __all__ = ["create_app"]
 
@@ -33,7 +37,15 @@ CSRF_HEADER = "x-csrf-token"
 
 def route_handlers() -> list[ControllerRouterHandler]:
     """Every controller of the API; each domain contributes its own."""
-    return [HealthController, AuthController]
+    return [
+        HealthController,
+        AuthController,
+        JobController,
+        GradingController,
+        session_events,
+        QueuesController,
+        MetricsController,
+    ]
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -77,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         csrf_config=csrf,
         stores={"sessions": RedisStore(redis, namespace=f"{settings.redis_namespace}:sessions")},
         dependencies=dependencies,
+        plugins=pipeline_plugins(redis, settings),
         exception_handlers=exception_handlers,
         openapi_config=OpenAPIConfig(
             title="SafeExam API", version=__version__, path="/schema", use_handler_docstrings=True

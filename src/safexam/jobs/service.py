@@ -1,21 +1,51 @@
 """The one way to start async work: a job row first, a message second.
 
 ``enqueue`` inserts the job in the caller's transaction; the message is sent
-only after that transaction commits (see ``safexam.jobs.outbox``), so a
+only after that transaction commits (see :mod:`safexam.jobs.outbox`), so a
 worker never sees a job whose row does not exist yet, and a broker outage
 leaves the job ``pending`` for the dispatcher to send later.
+
+Workers claim a job with a compare-and-set on its status that also bumps
+``attempts``; the attempt number is a fencing token: the job's writes and its
+final status commit in one transaction only if the job is still running under
+the same attempt, so a worker that was presumed dead and comes back cannot
+record a second result.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safexam.core.db import utcnow
+from safexam.core.errors import Conflict, NotFound
+from safexam.jobs import outbox
 from safexam.jobs.models import Job
 
-__all__ = ["enqueue"]
+__all__ = [
+    "ACTIVE_STATUSES",
+    "STALE_AFTER",
+    "Claim",
+    "claim_job",
+    "enqueue",
+    "finish_job",
+    "heartbeat",
+    "mark_failed",
+    "requeue_job",
+    "set_progress",
+]
+
+ACTIVE_STATUSES = ("pending", "queued", "running")
+
+#: A running job whose heartbeat is older than this is presumed abandoned by a
+#: dead worker: the sweep re-sends it and the next worker may take it over.
+STALE_AFTER = timedelta(seconds=30)
 
 
 async def enqueue(
@@ -31,8 +61,15 @@ async def enqueue(
     delay_ms: int | None = None,
     max_attempts: int = 5,
 ) -> Job:
-    """Record a job in the caller's transaction; its message leaves after commit."""
+    """Record a job in the caller's transaction; its message leaves after commit.
+
+    ``args`` become the actor's keyword arguments (with ``job_id`` added).
+    ``delay_ms`` delays the job (e.g. an auto-submit at the deadline). A
+    regrade while another regrade of the exam is active raises 409
+    ``regrade_in_progress``.
+    """
     job = Job(
+        id=uuid.uuid4(),
         kind=kind,
         queue=queue,
         actor=actor,
@@ -42,9 +79,182 @@ async def enqueue(
         requested_by=requested_by,
         status="pending",
         max_attempts=max_attempts,
+        run_at=utcnow() + timedelta(milliseconds=delay_ms) if delay_ms else None,
     )
-    if delay_ms is not None:
-        job.args["_delay_ms"] = delay_ms
-    db.add(job)
-    await db.flush()
+    if kind != "regrade":
+        db.add(job)
+        await db.flush()
+        outbox.register(db, job)
+        return job
+    # Only a regrade can hit the one-active-regrade index; a savepoint keeps
+    # the caller's transaction usable when it does.
+    try:
+        async with db.begin_nested():
+            db.add(job)
+            await db.flush()
+    except IntegrityError as exc:
+        if "uq_jobs_active_regrade" in str(exc.orig):
+            raise Conflict(
+                "Another regrade of this exam is in progress; wait for it to finish",
+                code="regrade_in_progress",
+            ) from None
+        raise
+    outbox.register(db, job)
     return job
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job taken by a worker: ``attempt`` fences its final write."""
+
+    id: uuid.UUID
+    kind: str
+    attempt: int
+    max_attempts: int
+    exam_id: uuid.UUID | None
+    session_id: uuid.UUID | None
+    args: dict[str, Any]
+    requested_by: uuid.UUID | None
+
+
+async def claim_job(
+    db: AsyncSession, job_id: uuid.UUID, *, stale_after: timedelta = STALE_AFTER
+) -> Claim | None:
+    """Take the job if it is waiting (or abandoned); None if it is finished or busy elsewhere.
+
+    Commits, so that operators and the sweep see the job running.
+    """
+    row = (
+        await db.execute(
+            text(
+                """
+                UPDATE jobs SET status = 'running', attempts = attempts + 1,
+                       started_at = coalesce(started_at, now()), heartbeat_at = now(),
+                       queued_at = coalesce(queued_at, now())
+                 WHERE id = :id
+                   AND (status IN ('pending', 'queued')
+                        OR (status = 'running' AND heartbeat_at < now() - CAST(:stale AS interval)))
+                RETURNING id, kind, attempts, max_attempts, exam_id, session_id, args,
+                          requested_by
+                """
+            ),
+            {"id": job_id, "stale": stale_after},
+        )
+    ).one_or_none()
+    await db.commit()
+    if row is None:
+        return None
+    return Claim(
+        id=row.id,
+        kind=row.kind,
+        attempt=row.attempts,
+        max_attempts=row.max_attempts,
+        exam_id=row.exam_id,
+        session_id=row.session_id,
+        args=dict(row.args or {}),
+        requested_by=row.requested_by,
+    )
+
+
+async def finish_job(db: AsyncSession, claim: Claim, result: dict[str, Any] | None) -> bool:
+    """Mark the job succeeded inside the caller's transaction (with its writes).
+
+    False when the claim was lost (another worker took over): the caller must
+    roll back instead of committing.
+    """
+    outcome = await db.execute(
+        update(Job)
+        .where(Job.id == claim.id, Job.status == "running", Job.attempts == claim.attempt)
+        .values(
+            status="succeeded",
+            result=result,
+            error=None,
+            finished_at=utcnow(),
+            heartbeat_at=utcnow(),
+        )
+    )
+    return bool(outcome.rowcount)  # type: ignore[attr-defined]
+
+
+async def mark_failed(
+    db: AsyncSession, claim: Claim, error: str, *, retry: bool
+) -> str | None:
+    """Record a failed attempt and commit; returns the new status (None if the claim was lost).
+
+    ``retry`` (an infrastructure fault) puts the job back to ``queued`` while
+    attempts remain, then ``dead``; otherwise the job is ``failed`` at once.
+    """
+    status = ("queued" if claim.attempt < claim.max_attempts else "dead") if retry else "failed"
+    outcome = await db.execute(
+        update(Job)
+        .where(Job.id == claim.id, Job.status == "running", Job.attempts == claim.attempt)
+        .values(
+            status=status,
+            error=error[:4000],
+            finished_at=None if status == "queued" else utcnow(),
+            queued_at=utcnow() if status == "queued" else Job.queued_at,
+        )
+    )
+    await db.commit()
+    return status if outcome.rowcount else None  # type: ignore[attr-defined]
+
+
+async def heartbeat(db: AsyncSession, claim: Claim) -> bool:
+    """Tell the sweep this job's worker is alive; False if the claim was lost."""
+    outcome = await db.execute(
+        update(Job)
+        .where(Job.id == claim.id, Job.status == "running", Job.attempts == claim.attempt)
+        .values(heartbeat_at=utcnow())
+    )
+    await db.commit()
+    return bool(outcome.rowcount)  # type: ignore[attr-defined]
+
+
+async def set_progress(
+    db: AsyncSession, claim: Claim, *, done: int, total: int, failed: int = 0
+) -> None:
+    """Record progress (and a heartbeat) in its own short transaction."""
+    await db.execute(
+        update(Job)
+        .where(Job.id == claim.id, Job.attempts == claim.attempt)
+        .values(
+            progress_done=done,
+            progress_total=total,
+            progress_failed=failed,
+            heartbeat_at=utcnow(),
+        )
+    )
+    await db.commit()
+
+
+async def requeue_job(db: AsyncSession, job_id: uuid.UUID) -> Job:
+    """An operator's retry of a failed or dead job: attempts start again. Commits."""
+    job = await db.get(Job, job_id, with_for_update=True)
+    if job is None:
+        raise NotFound("job not found")
+    if job.status not in ("failed", "dead"):
+        raise Conflict(
+            f"Only failed or dead jobs can be retried; this one is {job.status}",
+            code="job_not_retryable",
+        )
+    job.status = "pending"
+    job.attempts = 0
+    job.error = None
+    job.finished_at = None
+    job.heartbeat_at = None
+    job.progress_done = job.progress_failed = 0
+    try:
+        await db.flush()
+    except IntegrityError:
+        await db.rollback()
+        raise Conflict(
+            "Another regrade of this exam is in progress; wait for it to finish",
+            code="regrade_in_progress",
+        ) from None
+    outbox.register(db, job)
+    await db.commit()
+    return job
+
+
+def is_due(job: Job, now: datetime | None = None) -> bool:
+    return job.run_at is None or job.run_at <= (now or utcnow())

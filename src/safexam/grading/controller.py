@@ -1,0 +1,107 @@
+"""Overrides, regrades, and the live SSE view of a session."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, get, post, put
+from litestar.channels import ChannelsPlugin
+from litestar.datastructures import State
+from litestar.params import JSONBody
+from litestar.response import ServerSentEvent
+
+from safexam.auth.guards import CurrentUser, authenticated, educator_or_admin
+from safexam.core.deps import DB, RedisDep
+from safexam.core.events import exam_channel, publish, session_channel, sse_stream
+from safexam.grading.live import session_state
+from safexam.grading.regrade import apply_dry_run, request_regrade
+from safexam.grading.schemas import OverrideIn, OverrideOut, RegradeIn, SessionResultOut
+from safexam.grading.service import override_response
+from safexam.jobs.schemas import JobAccepted
+
+__all__ = ["GradingController", "session_events"]
+
+
+class GradingController(Controller):
+    tags = ["grading"]
+    guards = [educator_or_admin]
+
+    @put("/api/v1/responses/{response_id:uuid}/override")
+    async def override(
+        self,
+        response_id: uuid.UUID,
+        data: JSONBody[OverrideIn],
+        db: DB,
+        redis: RedisDep,
+        principal: CurrentUser,
+    ) -> OverrideOut:
+        """The educator's score for one response; wins over grading and survives regrades."""
+        outcome = await override_response(
+            db, response_id, principal, score=data.score, comment=data.comment
+        )
+        r = outcome.response
+        change = {"id": str(r.session_id), "override": str(r.id)}
+        await publish(redis, session_channel(r.session_id), change)
+        await publish(redis, exam_channel(outcome.result.exam_id), change)
+        return OverrideOut(
+            id=r.id,
+            session_id=r.session_id,
+            question_id=r.question_id,
+            score=r.score,
+            max_score=r.max_score,
+            override_score=r.override_score,
+            override_comment=r.override_comment,
+            override_by=r.override_by,
+            override_at=r.override_at,
+            result=SessionResultOut(
+                score=outcome.result.score,
+                max_score=outcome.result.max_score,
+                pending_count=outcome.result.pending_count,
+            ),
+        )
+
+    @post("/api/v1/exams/{exam_id:uuid}/regrade", status_code=202)
+    async def regrade(
+        self,
+        exam_id: uuid.UUID,
+        db: DB,
+        principal: CurrentUser,
+        data: JSONBody[RegradeIn | None] = None,
+    ) -> JobAccepted:
+        """Regrade the exam's graded sessions (or compute the diff with ``dry_run``)."""
+        body = data or RegradeIn()
+        job = await request_regrade(
+            db, exam_id, principal, question_ids=body.question_ids, dry_run=body.dry_run
+        )
+        return JobAccepted(job_id=job.id, status=job.status)
+
+    @post("/api/v1/jobs/{job_id:uuid}/apply", status_code=202)
+    async def apply(self, job_id: uuid.UUID, db: DB, principal: CurrentUser) -> JobAccepted:
+        """Apply a dry-run regrade as a unit; 409 ``regrade_stale`` if anything changed since."""
+        job = await apply_dry_run(db, job_id, principal)
+        return JobAccepted(job_id=job.id, status=job.status)
+
+
+# A plain handler, not a Controller: the integrity controller owns POST on this
+# path, and Litestar only merges one path's methods across registrations when
+# the later one is a bare handler (register it after that controller).
+@get("/api/v1/sessions/{session_id:uuid}/events", guards=[authenticated], tags=["grading"])
+async def session_events(
+    session_id: uuid.UUID,
+    db: DB,
+    principal: CurrentUser,
+    state: State,
+    channels: ChannelsPlugin,
+) -> ServerSentEvent:
+    """SSE for the student or the exam's educator: status and result as they change."""
+    await session_state(db, session_id, principal)
+    await db.close()
+
+    async def read_state() -> dict[str, Any]:
+        async with state.sessionmaker() as fresh:
+            return await session_state(fresh, session_id, principal)
+
+    return ServerSentEvent(
+        sse_stream(channels, session_channel(session_id), read_state, event="session")
+    )

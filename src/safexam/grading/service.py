@@ -1,0 +1,411 @@
+"""Grading a session, educator overrides, and the session total.
+
+A question is worth, on one exam, what its exam item says (the ``points`` of
+the student's paper entry); the kind's rule gives the fraction earned. An
+educator's override replaces the automatic score of one response and is never
+touched by later grading or regrades. Coding questions take the score of the
+submission that counts (the last ``submit`` before the deadline, or the best
+when the question says ``scoring: best``); until one exists the question is
+pending, not zero, and the session total is provisional (``pending_count``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safexam.auth.guards import Principal, ensure_owner
+from safexam.core.db import utcnow
+from safexam.core.errors import Conflict, NotFound, Unprocessable
+from safexam.exams.models import Exam, Question
+from safexam.grading.models import Result
+from safexam.grading.scoring import score_fraction
+from safexam.sessions.models import ExamSession, Response
+
+__all__ = [
+    "GRADABLE_STATUSES",
+    "GradeOutcome",
+    "ItemScore",
+    "concrete_body",
+    "grade_session",
+    "override_response",
+    "recompute_result",
+    "score_items",
+]
+
+log = structlog.get_logger(__name__)
+
+GRADABLE_STATUSES = ("submitted", "expired", "graded")
+
+
+class SessionNotGradable(Exception):
+    """The session cannot be graded (unknown, or still active)."""
+
+
+@dataclass(frozen=True)
+class QuestionRow:
+    id: uuid.UUID
+    kind: str
+    prompt: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    question_id: uuid.UUID
+    score: float | None  # None: pending (coding without a counted submission)
+    max_score: float
+
+
+@dataclass(frozen=True)
+class GradeOutcome:
+    session_id: uuid.UUID
+    exam_id: uuid.UUID
+    score: float
+    max_score: float
+    pending_count: int
+    grading_version: int
+    released: bool
+
+    def as_result(self) -> dict[str, Any]:
+        return {
+            "session_id": str(self.session_id),
+            "score": self.score,
+            "max_score": self.max_score,
+            "pending_count": self.pending_count,
+            "grading_version": self.grading_version,
+        }
+
+
+def concrete_body(
+    question: QuestionRow, entry: Mapping[str, Any], session_seed: int
+) -> dict[str, Any]:
+    """The body the student actually answered (a parametric question's variant)."""
+    if not question.body.get("parameters"):
+        return question.body
+    from safexam.qie.params import answer_for, instantiate
+
+    variant = entry.get("variant")
+    if isinstance(variant, Mapping):
+        values = variant.get("values", variant)
+        body = {k: v for k, v in question.body.items() if k not in ("parameters",)}
+        expression = question.body.get("answer_expression")
+        if question.kind == "numeric" and expression:
+            body["answer"] = answer_for(expression, values)
+        return body
+    seed = variant if isinstance(variant, int | str) else f"{session_seed}:{question.id}"
+    _, body, _ = instantiate(question.kind, question.prompt, question.body, seed)
+    return body
+
+
+def _round(value: float) -> float:
+    # Scores are sums of fractions of points; keep them free of float dust.
+    return round(value, 6)
+
+
+def score_items(
+    paper: Sequence[Mapping[str, Any]],
+    questions: Mapping[uuid.UUID, QuestionRow],
+    answers: Mapping[uuid.UUID, Any],
+    coding_scores: Mapping[uuid.UUID, float],
+    session_seed: int,
+) -> list[ItemScore]:
+    """Score every paper entry; ``coding_scores`` maps a coding question to its fraction."""
+    scores: list[ItemScore] = []
+    for entry in paper:
+        qid = uuid.UUID(str(entry["question_id"]))
+        points = float(entry.get("points") or 0.0)
+        question = questions.get(qid)
+        if question is None:
+            scores.append(ItemScore(qid, 0.0, points))
+            continue
+        if question.kind == "coding":
+            fraction = coding_scores.get(qid)
+            scores.append(
+                ItemScore(qid, None if fraction is None else _round(fraction * points), points)
+            )
+            continue
+        body = concrete_body(question, entry, session_seed)
+        fraction = score_fraction(question.kind, body, answers.get(qid))
+        scores.append(ItemScore(qid, _round(fraction * points), points))
+    return scores
+
+
+async def load_questions(
+    db: AsyncSession, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, QuestionRow]:
+    rows = (
+        await db.execute(
+            select(Question.id, Question.kind, Question.prompt, Question.body).where(
+                Question.id.in_(list(ids))
+            )
+        )
+    ).all()
+    return {r.id: QuestionRow(r.id, r.kind, r.prompt, r.body) for r in rows}
+
+
+async def coding_fractions(
+    db: AsyncSession,
+    session_id: uuid.UUID,
+    deadline_at: datetime,
+    questions: Mapping[uuid.UUID, QuestionRow],
+) -> dict[uuid.UUID, float]:
+    """The fraction earned per coding question from the submission that counts."""
+    coding = [q for q in questions.values() if q.kind == "coding"]
+    if not coding:
+        return {}
+    rows = (
+        await db.execute(
+            text(
+                """
+                SELECT question_id, score, max_score, created_at FROM coding_submissions
+                 WHERE session_id = :sid AND kind = 'submit' AND status = 'done'
+                   AND created_at <= :deadline AND question_id = ANY(:qids)
+                 ORDER BY created_at, id
+                """
+            ),
+            {"sid": session_id, "deadline": deadline_at, "qids": [q.id for q in coding]},
+        )
+    ).all()
+    best_mode = {q.id for q in coding if q.body.get("scoring") == "best"}
+    fractions: dict[uuid.UUID, float] = {}
+    for row in rows:
+        maximum = float(row.max_score or 0.0)
+        fraction = min(1.0, max(0.0, float(row.score or 0.0) / maximum)) if maximum > 0 else 0.0
+        if row.question_id in best_mode:
+            fractions[row.question_id] = max(fraction, fractions.get(row.question_id, 0.0))
+        else:
+            fractions[row.question_id] = fraction  # ordered by time: the last one wins
+    return fractions
+
+
+async def grade_session(db: AsyncSession, session_id: uuid.UUID) -> GradeOutcome:
+    """Score every response of a finished session and write the result; caller commits.
+
+    Idempotent: a second run writes the same rows (overrides are kept). The
+    session row is locked first, so a concurrent override or grading of the
+    same session waits instead of interleaving.
+    """
+    session = (
+        await db.execute(
+            select(ExamSession).where(ExamSession.id == session_id).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if session is None:
+        raise SessionNotGradable(f"session {session_id} does not exist")
+    if session.status not in GRADABLE_STATUSES:
+        raise SessionNotGradable(f"session {session_id} is {session.status}, not finished")
+    exam = await db.get(Exam, session.exam_id)
+    assert exam is not None
+    paper = session.paper or []
+    qids = [uuid.UUID(str(e["question_id"])) for e in paper]
+    questions = await load_questions(db, qids)
+    answers = {
+        r.question_id: r.answer
+        for r in (
+            await db.execute(
+                select(Response.question_id, Response.answer).where(
+                    Response.session_id == session_id
+                )
+            )
+        ).all()
+    }
+    coding = await coding_fractions(db, session_id, session.deadline_at, questions)
+    items = score_items(paper, questions, answers, coding, session.seed)
+    now = utcnow()
+    await write_item_scores(db, session_id, items, exam.grading_version, saved_at=now)
+    session.status = "graded"
+    session.graded_at = now
+    outcome = await recompute_result(db, session, exam, graded_at=now)
+    log.info(
+        "session_graded",
+        session_id=str(session_id),
+        score=outcome.score,
+        max_score=outcome.max_score,
+        pending=outcome.pending_count,
+    )
+    return outcome
+
+
+async def write_item_scores(
+    db: AsyncSession,
+    session_id: uuid.UUID,
+    items: Sequence[ItemScore],
+    version: int,
+    *,
+    saved_at: datetime,
+) -> None:
+    """Upsert one response row per paper entry (unanswered questions get a row too)."""
+    if not items:
+        return
+    await db.execute(
+        text(
+            """
+            INSERT INTO responses (id, session_id, question_id, answer, client_seq, saved_at,
+                                   score, max_score, graded_version)
+            SELECT gen_random_uuid(), :sid, v.qid, NULL, 0, :saved_at, v.score, v.max_score,
+                   :version
+              FROM unnest(CAST(:qids AS uuid[]), CAST(:scores AS float8[]),
+                          CAST(:maxes AS float8[])) AS v(qid, score, max_score)
+            ON CONFLICT (session_id, question_id) DO UPDATE
+               SET score = excluded.score, max_score = excluded.max_score,
+                   graded_version = excluded.graded_version
+            """
+        ),
+        {
+            "sid": session_id,
+            "saved_at": saved_at,
+            "qids": [i.question_id for i in items],
+            "scores": [i.score for i in items],
+            "maxes": [i.max_score for i in items],
+            "version": version,
+        },
+    )
+
+
+async def recompute_result(
+    db: AsyncSession,
+    session: ExamSession,
+    exam: Exam,
+    *,
+    graded_at: datetime | None = None,
+) -> GradeOutcome:
+    """Recompute the session's total from its responses (overrides win) and upsert ``results``."""
+    paper_qids = [str(e["question_id"]) for e in session.paper or []]
+    row = (
+        await db.execute(
+            text(
+                """
+                SELECT coalesce(sum(coalesce(override_score, score)), 0) AS score,
+                       coalesce(sum(max_score), 0) AS max_score,
+                       count(*) FILTER (WHERE override_score IS NULL AND score IS NULL)
+                           AS pending
+                  FROM responses
+                 WHERE session_id = :sid AND question_id = ANY(CAST(:qids AS uuid[]))
+                """
+            ),
+            {"sid": session.id, "qids": paper_qids},
+        )
+    ).one()
+    max_score = sum(float(e.get("points") or 0.0) for e in session.paper or [])
+    release = exam.release_policy == "immediate"
+    graded_at = graded_at or utcnow()
+    released_at = (
+        await db.execute(
+            text(
+                """
+                INSERT INTO results (session_id, score, max_score, pending_count,
+                                     grading_version, graded_at, released_at)
+                VALUES (:sid, :score, :max_score, :pending, :version, :graded_at,
+                        CASE WHEN :release THEN CAST(:graded_at AS timestamptz) END)
+                ON CONFLICT (session_id) DO UPDATE
+                   SET score = excluded.score, max_score = excluded.max_score,
+                       pending_count = excluded.pending_count,
+                       grading_version = excluded.grading_version,
+                       graded_at = excluded.graded_at,
+                       released_at = coalesce(results.released_at, excluded.released_at)
+                RETURNING released_at
+                """
+            ),
+            {
+                "sid": session.id,
+                "score": _round(float(row.score)),
+                "max_score": _round(max_score),
+                "pending": int(row.pending),
+                "version": exam.grading_version,
+                "graded_at": graded_at,
+                "release": release,
+            },
+        )
+    ).scalar_one()
+    return GradeOutcome(
+        session_id=session.id,
+        exam_id=exam.id,
+        score=_round(float(row.score)),
+        max_score=_round(max_score),
+        pending_count=int(row.pending),
+        grading_version=exam.grading_version,
+        released=released_at is not None,
+    )
+
+
+@dataclass(frozen=True)
+class OverrideOutcome:
+    response: Response
+    result: GradeOutcome
+
+
+async def override_response(
+    db: AsyncSession,
+    response_id: uuid.UUID,
+    principal: Principal,
+    *,
+    score: float | None,
+    comment: str | None,
+) -> OverrideOutcome:
+    """Set (or with ``score=None`` clear) the educator's score for one response; commits.
+
+    Only the exam's owner (or an admin) may; the score must lie in
+    ``[0, max]`` where max is what the question is worth on the student's paper.
+    """
+    found = (
+        await db.execute(
+            select(Response, ExamSession.exam_id).join(
+                ExamSession, ExamSession.id == Response.session_id
+            ).where(Response.id == response_id)
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound("response not found")
+    exam = await db.get(Exam, found.exam_id)
+    assert exam is not None
+    ensure_owner(exam.owner_id, principal, "response")
+    session = (
+        await db.execute(
+            select(ExamSession).where(ExamSession.id == found.Response.session_id).with_for_update()
+        )
+    ).scalar_one()
+    if session.status != "graded":
+        raise Conflict(
+            "The session is not graded yet; override once its grading finished",
+            code="session_not_graded",
+        )
+    response = await db.get(Response, response_id, with_for_update=True, populate_existing=True)
+    assert response is not None
+    points = next(
+        (
+            float(e.get("points") or 0.0)
+            for e in session.paper or []
+            if str(e["question_id"]) == str(response.question_id)
+        ),
+        response.max_score or 0.0,
+    )
+    if score is not None and not (0 <= score <= points):
+        raise Unprocessable(f"score must be between 0 and {points:g}", field="score")
+    response.override_score = score
+    response.override_comment = comment if score is not None else None
+    response.override_by = principal.id if score is not None else None
+    response.override_at = utcnow() if score is not None else None
+    if response.max_score is None:
+        response.max_score = points
+    await db.flush()
+    result = await recompute_result(db, session, exam)
+    await db.commit()
+    log.info(
+        "response_overridden",
+        response_id=str(response_id),
+        session_id=str(session.id),
+        score=score,
+    )
+    return OverrideOutcome(response=response, result=result)
+
+
+async def result_of(db: AsyncSession, session_id: uuid.UUID) -> Result | None:
+    return await db.get(Result, session_id)

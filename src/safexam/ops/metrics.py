@@ -1,0 +1,133 @@
+"""Prometheus metrics: HTTP traffic measured here, jobs and queues read at scrape time.
+
+Job outcomes and durations are computed from the jobs ledger when scraped,
+so every worker process on every host is counted without a multiprocess
+registry or a push gateway; queue depths come from the broker the same way.
+"""
+
+from __future__ import annotations
+
+import time
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safexam.ops.queues import QueueStats
+
+__all__ = ["HTTP_REGISTRY", "MetricsMiddleware", "render_metrics"]
+
+HTTP_REGISTRY = CollectorRegistry()
+HTTP_REQUESTS = Counter(
+    "safexam_http_requests",
+    "HTTP requests by route, method and status",
+    ["route", "method", "status"],
+    registry=HTTP_REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "safexam_http_request_duration_seconds",
+    "HTTP request latency by route",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=HTTP_REGISTRY,
+)
+JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class MetricsMiddleware:
+    """Count and time every HTTP request by its route template (not its concrete path)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("path_template") or "unmatched"
+            method = scope.get("method", "")
+            HTTP_REQUESTS.labels(route, method, str(status["code"])).inc()
+            HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
+
+
+async def _job_families(db: AsyncSession) -> list[object]:
+    counts = GaugeMetricFamily(
+        "safexam_jobs", "Jobs in the ledger by kind and status", labels=["kind", "status"]
+    )
+    for kind, status, n in (
+        await db.execute(text("SELECT kind, status, count(*) FROM jobs GROUP BY 1, 2"))
+    ).all():
+        counts.add_metric([kind, status], n)
+    bucket_sql = ", ".join(
+        f"count(*) FILTER (WHERE d <= {b})" for b in JOB_BUCKETS
+    )
+    durations = HistogramMetricFamily(
+        "safexam_job_duration_seconds",
+        "Run time of finished jobs (started to finished) by kind and outcome",
+        labels=["kind", "outcome"],
+    )
+    rows = (
+        await db.execute(
+            text(
+                f"""
+                SELECT kind, status, count(*), coalesce(sum(d), 0), {bucket_sql}
+                  FROM (SELECT kind, status,
+                               extract(epoch FROM finished_at - started_at) AS d
+                          FROM jobs
+                         WHERE status IN ('succeeded', 'failed', 'dead')
+                           AND finished_at IS NOT NULL AND started_at IS NOT NULL) AS t
+                 GROUP BY kind, status
+                """  # noqa: S608 - the bucket bounds are our constants
+            )
+        )
+    ).all()
+    for row in rows:
+        kind, outcome, total, seconds, *cumulative = row
+        buckets = [(str(b), c) for b, c in zip(JOB_BUCKETS, cumulative, strict=True)]
+        buckets.append(("+Inf", total))
+        durations.add_metric([kind, outcome], buckets, float(seconds))
+    return [counts, durations]
+
+
+def _queue_families(stats: list[QueueStats]) -> list[object]:
+    depth = GaugeMetricFamily("safexam_queue_depth", "Messages waiting", labels=["queue"])
+    delayed = GaugeMetricFamily("safexam_queue_delayed", "Delayed messages", labels=["queue"])
+    dead = GaugeMetricFamily("safexam_queue_dead_letters", "Dead letters", labels=["queue"])
+    for s in stats:
+        if s.depth is not None:
+            depth.add_metric([s.name], s.depth)
+        if s.delayed is not None:
+            delayed.add_metric([s.name], s.delayed)
+        if s.dead_letters is not None:
+            dead.add_metric([s.name], s.dead_letters)
+    return [depth, delayed, dead]
+
+
+class _Snapshot:
+    def __init__(self, families: list[object]) -> None:
+        self.families = families
+
+    def collect(self) -> list[object]:
+        return self.families
+
+
+async def render_metrics(db: AsyncSession, stats: list[QueueStats]) -> bytes:
+    """The Prometheus text exposition of HTTP, job and queue metrics."""
+    scrape = CollectorRegistry()
+    scrape.register(_Snapshot(await _job_families(db) + _queue_families(stats)))  # type: ignore[arg-type]
+    data: bytes = generate_latest(HTTP_REGISTRY) + generate_latest(scrape)
+    return data
