@@ -1,0 +1,261 @@
+"""The ``safexam`` console script, run as a person (or a deploy script) runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safexam.auth.models import User
+from safexam.auth.passwords import verify_password
+from safexam.core.migrate import alembic_config
+from safexam.demo import DEMO_PASSWORD, EDUCATOR, STUDENTS
+from safexam.exams.models import Enrollment, Exam, ExamItem, Question
+from tests.helpers import login
+
+if TYPE_CHECKING:
+    from tests.helpers import TestServices
+
+SAFEXAM = Path(sys.executable).parent / "safexam"
+
+
+def _env(services: TestServices | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEXAM_")}
+    if services is not None:
+        env["SAFEXAM_DATABASE_URL"] = services.database_url
+        env["SAFEXAM_REDIS_URL"] = services.redis_url
+        env["SAFEXAM_REDIS_NAMESPACE"] = services.namespace
+    env["SAFEXAM_LOG_LEVEL"] = "WARNING"
+    env.update(extra)
+    return env
+
+
+async def _safexam(
+    env: dict[str, str], *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [str(SAFEXAM), *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_users_create_then_the_user_signs_in(services: TestServices, client: Any) -> None:
+    done = await _safexam(
+        _env(services),
+        "users", "create", "--email", "Teacher@College.edu", "--name", "Ada Teacher",
+        "--role", "educator", "--password-stdin",
+        stdin="a long enough password\n",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "teacher@college.edu" in done.stdout
+    me = await login(client, "teacher@college.edu", "a long enough password")
+    assert me["role"] == "educator" and me["name"] == "Ada Teacher"
+    # And the wrong password does not sign in.
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": "teacher@college.edu", "password": "wrong password"}
+    )
+    assert response.status_code == 401
+
+
+async def test_users_create_errors_name_the_problem(
+    services: TestServices, db: AsyncSession
+) -> None:
+    env = _env(services)
+    base = ["users", "create", "--email", "s@college.edu", "--name", "S", "--password-stdin"]
+
+    bad_role = await _safexam(env, *base, "--role", "teacher", stdin="password123\n")
+    assert bad_role.returncode != 0
+    assert "--role" in bad_role.stderr and "teacher" in bad_role.stderr
+
+    short = await _safexam(env, *base, "--role", "student", stdin="short\n")
+    assert short.returncode != 0
+    assert "at least 8 characters" in short.stderr
+
+    empty = await _safexam(env, *base, "--role", "student", stdin="")
+    assert empty.returncode != 0
+    assert "no password" in empty.stderr
+
+    bad_email = await _safexam(
+        env, "users", "create", "--email", "not-an-email", "--name", "S", "--role", "student",
+        "--password-stdin", stdin="password123\n",
+    )  # fmt: skip
+    assert bad_email.returncode != 0
+    assert "--email" in bad_email.stderr
+
+    first = await _safexam(env, *base, "--role", "student", stdin="password123\n")
+    assert first.returncode == 0, first.stderr
+    duplicate = await _safexam(env, *base, "--role", "admin", stdin="password123\n")
+    assert duplicate.returncode != 0
+    assert "s@college.edu" in duplicate.stderr and "already exists" in duplicate.stderr
+    assert "Traceback" not in duplicate.stderr
+
+    roles = (await db.execute(select(User.role).where(User.email == "s@college.edu"))).scalars()
+    assert list(roles) == ["student"]
+
+
+async def test_commands_without_a_database_say_which_variable(services: TestServices) -> None:
+    done = await _safexam(
+        _env(None), "users", "create", "--email", "a@b.c", "--name", "A", "--role", "admin",
+        "--password-stdin", stdin="password123\n",
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "SAFEXAM_DATABASE_URL" in done.stderr
+
+    malformed = await _safexam(_env(services, SAFEXAM_PORT="eighty"), "db", "upgrade")
+    assert malformed.returncode != 0
+    assert "SAFEXAM_PORT" in malformed.stderr
+
+
+async def test_db_upgrade_is_idempotent(services: TestServices, db: AsyncSession) -> None:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    for _ in range(2):
+        done = await _safexam(_env(services), "db", "upgrade")
+        assert done.returncode == 0, done.stderr
+    version = await db.scalar(text("SELECT version_num FROM alembic_version"))
+    assert version == head
+
+
+async def test_demo_loads_once_and_its_accounts_sign_in(
+    services: TestServices, db: AsyncSession, client: Any
+) -> None:
+    for _ in range(2):
+        done = await _safexam(_env(services), "demo")
+        assert done.returncode == 0, done.stderr
+        assert EDUCATOR[0] in done.stdout and DEMO_PASSWORD in done.stdout
+
+    async def count(model: Any) -> int:
+        return int(await db.scalar(select(func.count()).select_from(model)) or 0)
+
+    assert await count(User) == 1 + len(STUDENTS)
+    assert await count(Exam) == 1
+    assert await count(Question) == await count(ExamItem) == 4
+    assert await count(Enrollment) == len(STUDENTS)
+    exam = (await db.execute(select(Exam))).scalar_one()
+    assert exam.status == "published"
+    now = await db.scalar(text("SELECT now()"))
+    assert exam.opens_at <= now < exam.closes_at
+
+    assert (await login(client, EDUCATOR[0], DEMO_PASSWORD))["role"] == "educator"
+    student = await db.scalar(select(User).where(User.email == STUDENTS[0][0]))
+    assert student is not None and student.role == "student"
+    assert verify_password(student.password_hash, DEMO_PASSWORD)
+
+
+async def test_doctor_reports_configured_services(services: TestServices) -> None:
+    done = await _safexam(_env(services), "doctor")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("ok") and "database" in line for line in lines), done.stdout
+    assert any(line.startswith("ok") and "redis" in line for line in lines), done.stdout
+
+    unreachable = await _safexam(
+        _env(services, SAFEXAM_REDIS_URL="redis://127.0.0.1:1/0"), "doctor"
+    )
+    assert unreachable.returncode != 0
+    assert any(
+        line.startswith("fail") and "redis" in line for line in unreachable.stdout.splitlines()
+    ), unreachable.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _processes_mentioning(marker: str) -> list[str]:
+    """Processes whose command line or environment names ``marker`` (our data folder)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes()
+            state = (proc / "stat").read_text().split(") ")[-1][:1]
+        except OSError:
+            continue
+        if state != "Z" and (marker.encode() in cmdline or marker.encode() in environ):
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{proc.name}: {command}")
+    return found
+
+
+def _wait_ready(url: str, process: subprocess.Popen[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "safexam dev exited early"
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url} not ready within {timeout} s")
+
+
+def test_dev_runs_everything_embedded_and_stops_cleanly() -> None:
+    """`make run` on a machine with nothing configured: serve, sign in, Ctrl-C, nothing left."""
+    data_dir = tempfile.mkdtemp(prefix="sx-dev-")
+    port = _free_port()
+    env = _env(None, SAFEXAM_DATA_DIR=data_dir, SAFEXAM_PORT=str(port))
+    log_path = Path(data_dir) / "dev.log"
+    with log_path.open("w") as log:
+        # A session of its own, so the SIGINT below reaches it as a Ctrl-C would.
+        process = subprocess.Popen(
+            [str(SAFEXAM), "dev"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(f"{base}/readyz", process, timeout=120)
+            with httpx.Client(base_url=base, timeout=10) as browser:
+                token = browser.get("/api/v1/auth/csrf").json()["csrf_token"]
+                signed_in = browser.post(
+                    "/api/v1/auth/login",
+                    json={"email": EDUCATOR[0], "password": DEMO_PASSWORD},
+                    headers={"X-CSRF-Token": token},
+                )
+                assert signed_in.status_code == 200, signed_in.text
+                me = browser.get("/api/v1/auth/me")
+                assert me.status_code == 200 and me.json()["role"] == "educator"
+            os.killpg(process.pid, signal.SIGINT)
+            assert process.wait(timeout=60) == 0
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+    output = log_path.read_text()
+    assert f"http://127.0.0.1:{port}" in output and DEMO_PASSWORD in output
+    assert "SAFEXAM_COOKIE_SECURE=false" in output
+    # The stop reaches the API, the pools and both embedded servers.
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(data_dir) == [], output[-3000:]
+    # The data stays for the next start.
+    assert (Path(data_dir) / "pg" / "PG_VERSION").exists()
+    assert (Path(data_dir) / "secret_key").stat().st_mode & 0o077 == 0

@@ -1,0 +1,198 @@
+"""The Procfile and compose.yaml start real entry points, and they agree on the pools.
+
+Docker is not available where the suite runs, so instead of starting the
+containers we check every command against the parsers that will read it:
+``safexam`` subcommands against the CLI's own parser, ``dramatiq`` lines
+against Dramatiq's parser, the ``workers`` package by importing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from dramatiq.cli import make_argument_parser
+
+from safexam.cli import WORKER_POOLS, build_parser
+
+if TYPE_CHECKING:
+    from tests.helpers import TestServices
+
+ROOT = Path(__file__).resolve().parents[1]
+# DESIGN section 6: the queues, one pool each.
+QUEUES = {"grading", "judge", "regrade", "qie", "maintenance"}
+
+_DEFAULT = re.compile(r"\$\{(\w+):-((?:\$\([^)]*\)|[^}])*)\}")
+
+
+def _expand(command: str) -> str:
+    """Shell defaults as a fresh environment sees them: ``${X:-d}`` is d, ``$(nproc)`` cores."""
+    command = command.replace("$$", "$")  # compose escapes the shell's $
+    command = _DEFAULT.sub(lambda m: m.group(2), command)
+    return command.replace("$(nproc)", str(os.cpu_count() or 1))
+
+
+def _argv(command: str | list[str]) -> list[str]:
+    if isinstance(command, list):
+        if command[:2] == ["sh", "-c"]:
+            command = command[2]
+        else:
+            return [_expand(part) for part in command]
+    argv = shlex.split(_expand(command))
+    if argv and argv[0] == "exec":
+        argv = argv[1:]
+    assert "$" not in " ".join(argv), f"unexpanded variable in {argv}"
+    return argv
+
+
+def _procfile() -> dict[str, str]:
+    processes: dict[str, str] = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, _, command = line.partition(":")
+        assert name not in processes, f"Procfile names {name} twice"
+        processes[name.strip()] = command.strip()
+    return processes
+
+
+def _compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return document
+
+
+def _check_safexam(argv: list[str]) -> None:
+    assert argv[0] == "safexam"
+    try:
+        args = build_parser().parse_args(argv[1:])
+    except SystemExit:
+        pytest.fail(f"`{' '.join(argv)}` is not a valid safexam command")
+    assert callable(args.handler)
+
+
+def _check_dramatiq(argv: list[str]) -> dict[str, Any]:
+    """A Dramatiq worker line: module, one queue of DESIGN section 6, sane sizes."""
+    assert argv[0] == "dramatiq"
+    try:
+        args = make_argument_parser().parse_args(argv[1:])
+    except SystemExit:
+        pytest.fail(f"`{' '.join(argv)}` is not a valid dramatiq command")
+    assert args.broker == "workers", argv
+    assert len(args.queues) == 1 and args.queues[0] in QUEUES, argv
+    assert args.processes >= 1 and args.threads >= 1, argv
+    return {"queue": args.queues[0], "processes": args.processes, "threads": args.threads}
+
+
+def test_cli_pools_are_the_design_queues() -> None:
+    assert set(WORKER_POOLS) == QUEUES
+
+
+def test_procfile_runs_real_entry_points() -> None:
+    processes = _procfile()
+    assert set(processes) == {"web", "release"} | QUEUES
+    assert _argv(processes["web"])[:2] == ["safexam", "serve"]
+    assert _argv(processes["release"]) == ["safexam", "db", "upgrade"]
+    for name, command in processes.items():
+        argv = _argv(command)
+        if argv[0] == "safexam":
+            _check_safexam(argv)
+        else:
+            # A pool is named after the queue it consumes.
+            assert _check_dramatiq(argv)["queue"] == name
+
+
+def test_judge_pool_defaults_to_one_process_per_core() -> None:
+    judge = _check_dramatiq(_argv(_procfile()["judge"]))
+    assert judge["processes"] == (os.cpu_count() or 1)
+    assert judge["threads"] == 1
+
+
+def test_compose_services_run_real_entry_points() -> None:
+    services = _compose()["services"]
+    assert {"postgres", "redis", "migrate", "api"} | QUEUES <= set(services)
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert services["redis"]["image"].startswith("redis:7")
+    for name, service in services.items():
+        if "build" not in service:
+            continue
+        argv = _argv(service["command"])
+        if argv[0] == "safexam":
+            _check_safexam(argv)
+        else:
+            assert _check_dramatiq(argv)["queue"] == name
+        env = service["environment"]
+        assert env["SAFEXAM_DATABASE_URL"].startswith("postgresql://")
+        assert env["SAFEXAM_REDIS_URL"].startswith("redis://")
+    assert _argv(services["migrate"]["command"]) == ["safexam", "db", "upgrade"]
+    assert services["migrate"]["restart"] == "no"
+    assert _argv(services["api"]["command"])[:2] == ["safexam", "serve"]
+    assert (ROOT / "Dockerfile").exists(), "compose builds the image from the Dockerfile"
+
+
+def test_compose_pools_scale_and_wait_for_migrations() -> None:
+    services = _compose()["services"]
+    for pool in QUEUES:
+        service = services[pool]
+        assert "replicas" in service["deploy"], pool
+        # A fixed name or a published port would make `--scale` fail.
+        assert "container_name" not in service and "ports" not in service, pool
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["api"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+def test_compose_health_checks() -> None:
+    services = _compose()["services"]
+    assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
+    assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+    assert "ping" in services["redis"]["healthcheck"]["test"]
+    # The port the API listens on inside the container is the one it checks.
+    assert services["api"]["environment"]["SAFEXAM_PORT"] == "8000"
+    assert "8000/readyz" in " ".join(services["api"]["healthcheck"]["test"])
+
+
+def test_procfile_and_compose_pools_agree() -> None:
+    services = _compose()["services"]
+    procfile = _procfile()
+    for pool in QUEUES:
+        assert _check_dramatiq(_argv(procfile[pool])) == _check_dramatiq(
+            _argv(services[pool]["command"])
+        ), pool
+
+
+def test_workers_package_imports_and_declares_only_pool_queues(services: TestServices) -> None:
+    """``dramatiq workers`` imports this module; every actor's queue must have a pool."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEXAM_")}
+    env.update(
+        SAFEXAM_DATABASE_URL=services.database_url,
+        SAFEXAM_REDIS_URL=services.redis_url,
+        SAFEXAM_REDIS_NAMESPACE=services.namespace,
+        SAFEXAM_LOG_LEVEL="WARNING",
+    )
+    probe = (
+        "import json, dramatiq, workers; "
+        "print(json.dumps(sorted(dramatiq.get_broker().get_declared_queues())))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    declared = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    # Dramatiq adds ".DQ" (delay) and ".XQ" (dead letter) companions.
+    base = {re.sub(r"\.(DQ|XQ)$", "", queue) for queue in declared}
+    assert base <= QUEUES, f"actors on queues no pool consumes: {sorted(base - QUEUES)}"
