@@ -212,50 +212,69 @@ def _wait_ready(url: str, process: subprocess.Popen[str], timeout: float) -> Non
     raise AssertionError(f"{url} not ready within {timeout} s")
 
 
+def _start_dev(env: dict[str, str], log: Any) -> subprocess.Popen[str]:
+    # A session of its own, so the SIGINT below reaches it as a Ctrl-C would.
+    return subprocess.Popen(
+        [str(SAFEXAM), "dev"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _ctrl_c(process: subprocess.Popen[str]) -> int:
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        return process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
 def test_dev_runs_everything_embedded_and_stops_cleanly() -> None:
-    """`make run` on a machine with nothing configured: serve, sign in, Ctrl-C, nothing left."""
+    """`make run` on a bare machine: serve, sign in, Ctrl-C, nothing left, data kept."""
     data_dir = tempfile.mkdtemp(prefix="sx-dev-")
     port = _free_port()
-    env = _env(None, SAFEXAM_DATA_DIR=data_dir, SAFEXAM_PORT=str(port))
+    # One judge process: the pools all start, on a 2-core CI machine too.
+    env = _env(None, SAFEXAM_DATA_DIR=data_dir, SAFEXAM_PORT=str(port), SAFEXAM_JUDGE_PROCESSES="1")
+    base = f"http://127.0.0.1:{port}"
     log_path = Path(data_dir) / "dev.log"
-    with log_path.open("w") as log:
-        # A session of its own, so the SIGINT below reaches it as a Ctrl-C would.
-        process = subprocess.Popen(
-            [str(SAFEXAM), "dev"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+    with log_path.open("w") as log, httpx.Client(base_url=base, timeout=10) as browser:
+        process = _start_dev(env, log)
         try:
-            base = f"http://127.0.0.1:{port}"
             _wait_ready(f"{base}/readyz", process, timeout=120)
-            with httpx.Client(base_url=base, timeout=10) as browser:
-                token = browser.get("/api/v1/auth/csrf").json()["csrf_token"]
-                signed_in = browser.post(
-                    "/api/v1/auth/login",
-                    json={"email": EDUCATOR[0], "password": DEMO_PASSWORD},
-                    headers={"X-CSRF-Token": token},
-                )
-                assert signed_in.status_code == 200, signed_in.text
-                me = browser.get("/api/v1/auth/me")
-                assert me.status_code == 200 and me.json()["role"] == "educator"
-            os.killpg(process.pid, signal.SIGINT)
-            assert process.wait(timeout=60) == 0
+            token = browser.get("/api/v1/auth/csrf").json()["csrf_token"]
+            signed_in = browser.post(
+                "/api/v1/auth/login",
+                json={"email": EDUCATOR[0], "password": DEMO_PASSWORD},
+                headers={"X-CSRF-Token": token},
+            )
+            assert signed_in.status_code == 200, signed_in.text
+            me = browser.get("/api/v1/auth/me")
+            assert me.status_code == 200 and me.json()["role"] == "educator"
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-    output = log_path.read_text()
-    assert f"http://127.0.0.1:{port}" in output and DEMO_PASSWORD in output
-    assert "SAFEXAM_COOKIE_SECURE=false" in output
-    # The stop reaches the API, the pools and both embedded servers.
-    deadline = time.monotonic() + 10
-    while _processes_mentioning(data_dir) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _processes_mentioning(data_dir) == [], output[-3000:]
-    # The data stays for the next start.
-    assert (Path(data_dir) / "pg" / "PG_VERSION").exists()
-    assert (Path(data_dir) / "secret_key").stat().st_mode & 0o077 == 0
+            assert _ctrl_c(process) == 0, log_path.read_text()[-3000:]
+        output = log_path.read_text()
+        assert base in output and DEMO_PASSWORD in output
+        assert "SAFEXAM_COOKIE_SECURE=false" in output
+        # The stop reaches the API, the pools and both embedded servers.
+        deadline = time.monotonic() + 10
+        while _processes_mentioning(data_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _processes_mentioning(data_dir) == [], output[-3000:]
+        assert (Path(data_dir) / "secret_key").stat().st_mode & 0o077 == 0
+
+        # A restart keeps users and sessions: the same browser is still signed in.
+        process = _start_dev(env, log)
+        try:
+            _wait_ready(f"{base}/readyz", process, timeout=120)
+            again = browser.get("/api/v1/auth/me")
+            assert again.status_code == 200, again.text
+            assert again.json()["id"] == me.json()["id"]
+        finally:
+            assert _ctrl_c(process) == 0, log_path.read_text()[-3000:]
+    assert _processes_mentioning(data_dir) == []

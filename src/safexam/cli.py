@@ -22,7 +22,6 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -240,6 +239,35 @@ def _probe(coro: Coroutine[Any, Any, T], timeout: float = 5.0) -> T:
     return asyncio.run(bounded())
 
 
+def schema_differences(settings: Settings) -> list[str]:
+    """How the database's schema differs from the models (empty when they agree).
+
+    The initial migration is still edited in place before the first release, so
+    a database migrated by an older checkout can carry the head revision and
+    still lack a column; this says so instead of failing at the first query.
+    """
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy.engine import Connection
+
+    from safexam.core.db import create_engine
+    from safexam.models import Base
+
+    def compare(connection: Connection) -> list[str]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return [repr(diff) for diff in compare_metadata(context, Base.metadata)]
+
+    async def run() -> list[str]:
+        engine = create_engine(settings.async_database_url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(compare)
+        finally:
+            await engine.dispose()
+
+    return _probe(run(), timeout=30)
+
+
 @doctor_check
 def check_database(settings: Settings) -> CheckResult:
     if settings.database_url is None:
@@ -272,6 +300,11 @@ def check_database(settings: Settings) -> CheckResult:
     if current != head:
         return CheckResult(
             "database", "fail", f"at revision {current}, code expects {head}: `safexam db upgrade`"
+        )
+    differences = schema_differences(settings)
+    if differences:
+        return CheckResult(
+            "database", "fail", f"schema differs from the code in {len(differences)} places"
         )
     return CheckResult("database", "ok", f"reachable, schema at {head}")
 
@@ -451,35 +484,53 @@ def _embedded_services(data_dir: Path, env: dict[str, str]) -> Iterator[list[str
             postgres.stop()
 
 
-def _supervise(command: list[str], env: dict[str, str]) -> int:
-    """Run honcho until it ends or we are asked to stop; forward the stop to it."""
-    child = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)  # noqa: S603
-    stopping = {"signal": 0}
+class _StopLeaderFirst:
+    """honcho's process signalling, but a polite stop reaches only each process itself.
 
-    def forward(signum: int, frame: FrameType | None) -> None:
-        stopping["signal"] = signum
-        if child.poll() is None:
-            # honcho stops every process (SIGTERM, then SIGKILL after 5 s).
-            child.send_signal(signal.SIGINT)
+    honcho signals whole process groups. Dramatiq's main process forwards
+    SIGTERM to its worker processes, and a worker that gets a second SIGTERM
+    aborts instead of finishing its message; so the polite stop goes to the
+    main process alone, and only the forced kill (after the grace period)
+    takes the whole group.
+    """
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while True:
-            try:
-                rc = child.wait(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        return 0 if stopping["signal"] else rc
-    finally:
-        if child.poll() is None:
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait(5)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    def terminate(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+
+    def kill(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+# Seconds between the polite stop and SIGKILL: a worker finishes its current
+# message (graded work is idempotent, so a killed one is merely retried).
+STOP_GRACE_SECONDS = 20
+
+
+def _supervise(names: Sequence[str], env: dict[str, str]) -> int:
+    """Run the Procfile's ``names`` under one honcho manager until stopped; 0 on Ctrl-C."""
+    import honcho.manager
+    from honcho.environ import expand_processes, parse_procfile
+    from honcho.printer import Printer
+
+    procfile = parse_procfile((PROJECT_ROOT / "Procfile").read_text())
+    honcho.manager.KILL_WAIT = STOP_GRACE_SECONDS
+    manager = honcho.manager.Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
+    manager._procmgr = _StopLeaderFirst()
+    for process in expand_processes({name: procfile.processes[name] for name in names}):
+        # `exec`: the process honcho signals is the program, not a shell around it.
+        manager.add_process(
+            process.name,
+            f"exec {process.cmd}",
+            env={**env, **process.env},
+            cwd=str(PROJECT_ROOT),
+        )
+    # Installs its own SIGINT/SIGTERM handlers: the first stops every process.
+    manager.loop()
+    rc = int(manager.returncode or 0)
+    stopped_by_signal = rc in (130, 143)
+    return 0 if stopped_by_signal else rc
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -509,6 +560,18 @@ def cmd_dev(args: argparse.Namespace) -> int:
     with _embedded_services(data_dir, env) as started:
         settings = _settings(env)
         upgrade(settings.database_url, "head")
+        differences = schema_differences(settings)
+        if differences:
+            fix = (
+                f"remove {data_dir} and start again (this deletes local exams and users)"
+                if not os.environ.get("SAFEXAM_DATABASE_URL")
+                else "recreate the database named by SAFEXAM_DATABASE_URL"
+            )
+            raise CliError(
+                "the database was migrated by an older version of the schema"
+                f" ({len(differences)} differences, e.g. {differences[0]});"
+                f" nothing has been released yet, so {fix}"
+            )
         summary = _load_demo(settings)
         pools, why = _ready_pools(env)
         _write_env_file(data_dir / "env", env)
@@ -525,13 +588,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         _out(f"  other terminals: `source {data_dir / 'env'}` to reach the same services")
         _out("  stop with Ctrl-C")
         _out("")
-        command = [
-            sys.executable, "-m", "honcho", "start",
-            "--procfile", str(PROJECT_ROOT / "Procfile"),
-            "--app-root", str(PROJECT_ROOT),
-            "web", *pools,
-        ]  # fmt: skip
-        rc = _supervise(command, env)
+        rc = _supervise(["web", *pools], env)
     _out("SafeExam stopped; data kept in " + str(data_dir))
     return rc
 
