@@ -10,7 +10,15 @@ __all__ = ["Generator", "GeneratorUnavailable"]
 
 
 class GeneratorUnavailable(RuntimeError):
-    """The generator cannot produce anything right now (e.g. the LLM is down after retries)."""
+    """The generator cannot produce anything (e.g. the LLM is down after its retries).
+
+    ``retryable`` says whether trying again later may help (an outage) or not
+    (a refused API key, a generator that is not configured).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class Generator(Protocol):

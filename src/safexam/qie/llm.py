@@ -139,7 +139,9 @@ class LLMGenerator:
     @classmethod
     def from_settings(cls, settings: Settings) -> LLMGenerator:
         if not settings.llm_base_url:
-            raise GeneratorUnavailable("the LLM generator is not configured (SAFEXAM_LLM_BASE_URL)")
+            raise GeneratorUnavailable(
+                "the LLM generator is not configured (SAFEXAM_LLM_BASE_URL)", retryable=False
+            )
         return cls(
             settings.llm_base_url,
             settings.llm_model or "gpt-4o-mini",
@@ -194,7 +196,8 @@ class LLMGenerator:
             raise _Retry(f"HTTP {response.status_code}", _retry_after(response))
         if response.status_code >= 400:
             raise GeneratorUnavailable(
-                f"the LLM endpoint refused the request: HTTP {response.status_code}"
+                f"the LLM endpoint refused the request: HTTP {response.status_code}",
+                retryable=False,
             )
         try:
             completion = msgspec.json.decode(response.content, type=_Completion)
