@@ -28,6 +28,7 @@ from safexam.jobs.controller import JobController
 from safexam.jobs.plugin import pipeline_plugins
 from safexam.ops.controller import HealthController
 from safexam.ops.queues_controller import MetricsController, QueuesController
+from safexam.qie.controller import QieController
 
 __all__ = ["create_app"]
 
@@ -45,6 +46,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         session_events,
         QueuesController,
         MetricsController,
+        QieController,
     ]
 
 
