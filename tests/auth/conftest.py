@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from safexam.auth.guards import (
     ensure_owner,
     student_only,
 )
+from safexam.auth.passwords import cheap_hashing
 from safexam.core.errors import NotFound
 from safexam.core.settings import Settings
 
@@ -140,3 +141,10 @@ async def guarded(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]
         app.register(handler)
     async with AsyncTestClient(app, base_url="https://testserver.local") as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    # Auth tests sign in constantly; the real argon2 cost is covered in test_passwords.py.
+    with cheap_hashing():
+        yield

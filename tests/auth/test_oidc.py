@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -291,8 +292,6 @@ async def test_pkce_verifier_is_kept_server_side(
     params = await begin(oidc, provider)
     raw = await redis.get(f"{settings.redis_namespace}:oidc:state:{params['state']}")
     assert raw is not None
-    import json
-
     pending = json.loads(raw)
     assert pkce_challenge(pending["code_verifier"]) == params["code_challenge"]
     assert pending["nonce"] == params["nonce"]
@@ -387,3 +386,12 @@ async def test_disabled_without_client_id(client: Any) -> None:
     for path in (LOGIN, f"{CALLBACK}?code=x&state=y"):
         response = await client.get(path, follow_redirects=False)
         assert_error(response, 404, "oidc_disabled")
+
+
+async def test_routes_are_in_the_openapi_schema(oidc: Any) -> None:
+    response = await oidc.get("/schema/openapi.json")
+    assert response.status_code == 200, response.text
+    paths = response.json()["paths"]
+    assert LOGIN in paths and CALLBACK in paths
+    names = {p["name"] for p in paths[CALLBACK]["get"]["parameters"]}
+    assert {"code", "state", "error"} <= names
