@@ -163,3 +163,24 @@ async def test_connection_refused_is_unavailable() -> None:
     generator, _ = _generator(url, max_attempts=2)
     with pytest.raises(GeneratorUnavailable, match="connection error"):
         await generator.generate(REQUEST)
+
+
+async def test_server_without_json_mode_is_asked_again_without_it() -> None:
+    script = [
+        Reply(status=400, body=b'{"error": "response_format not supported"}'),
+        questions([MCQ]),
+    ]
+    with local_llm(script) as server:
+        generator, delays = _generator(server.url)
+        batch = await generator.generate(REQUEST)
+    assert len(batch.candidates) == 1 and delays == []
+    first, second = server.requests
+    assert "response_format" in first and "response_format" not in second
+
+
+async def test_a_400_that_is_not_about_json_mode_is_not_retried() -> None:
+    with local_llm([Reply(status=400)]) as server:
+        generator, _ = _generator(server.url)
+        with pytest.raises(GeneratorUnavailable, match="HTTP 400"):
+            await generator.generate(REQUEST)
+    assert len(server.requests) == 2

@@ -186,12 +186,13 @@ class LLMGenerator:
         payload: dict[str, Any],
         request: GenerationRequest,
     ) -> GeneratedBatch:
-        try:
-            response = await client.post(url, json=payload)
-        except httpx.TimeoutException:
-            raise _Retry("timeout") from None
-        except httpx.TransportError as exc:
-            raise _Retry(f"connection error ({type(exc).__name__})") from None
+        response = await self._post(client, url, payload)
+        if response.status_code == 400 and "response_format" in payload:
+            # Some compatible servers do not know JSON mode; the prompt asks
+            # for JSON anyway, so ask again without it (and keep it off).
+            del payload["response_format"]
+            log.info("qie_llm_without_json_mode", model=self.model)
+            response = await self._post(client, url, payload)
         if response.status_code in _RETRYABLE_STATUS:
             raise _Retry(f"HTTP {response.status_code}", _retry_after(response))
         if response.status_code >= 400:
@@ -209,6 +210,15 @@ class LLMGenerator:
         except (msgspec.DecodeError, IndexError):
             raise _Retry("malformed reply") from None
         return self._items(reply, request)
+
+    @staticmethod
+    async def _post(client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> httpx.Response:
+        try:
+            return await client.post(url, json=payload)
+        except httpx.TimeoutException:
+            raise _Retry("timeout") from None
+        except httpx.TransportError as exc:
+            raise _Retry(f"connection error ({type(exc).__name__})") from None
 
     def _items(self, reply: _Reply, request: GenerationRequest) -> GeneratedBatch:
         dropped: dict[str, int] = {}

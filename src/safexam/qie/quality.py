@@ -49,19 +49,46 @@ def stem_core(prompt: str) -> str:
     return normalize(text.replace("_", " "))
 
 
-def similar(a: str, b: str) -> bool:
-    """Whether two normalized stems are near-duplicates."""
-    if a == b:
+@dataclass(frozen=True)
+class _Stem:
+    text: str
+    tokens: frozenset[str]
+
+    @classmethod
+    def of(cls, prompt: str) -> _Stem:
+        core = stem_core(prompt)
+        return cls(core, frozenset(core.split()))
+
+
+# Below this token overlap the character ratio is not worth computing: it
+# keeps a 5,000-question bank cheap to compare against.
+_JACCARD_FLOOR = 0.5
+
+
+def _similar(a: _Stem, b: _Stem) -> bool:
+    if a.text == b.text:
         return True
-    ta, tb = set(a.split()), set(b.split())
-    if not ta or not tb:
+    if not a.tokens or not b.tokens:
         return False
-    small, large = sorted((len(ta), len(tb)))
-    if small / large >= JACCARD_THRESHOLD and len(ta & tb) / len(ta | tb) >= JACCARD_THRESHOLD:
+    small, large = sorted((len(a.tokens), len(b.tokens)))
+    if small / large < _JACCARD_FLOOR:
+        return False
+    jaccard = len(a.tokens & b.tokens) / len(a.tokens | b.tokens)
+    if jaccard >= JACCARD_THRESHOLD:
         return True
-    if small / large < RATIO_THRESHOLD - 0.2:
-        return False  # sizes too different for the character ratio to reach the bar
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= RATIO_THRESHOLD
+    if jaccard < _JACCARD_FLOOR:
+        return False
+    matcher = difflib.SequenceMatcher(None, a.text, b.text, autojunk=False)
+    return (
+        matcher.real_quick_ratio() >= RATIO_THRESHOLD
+        and matcher.quick_ratio() >= RATIO_THRESHOLD
+        and matcher.ratio() >= RATIO_THRESHOLD
+    )
+
+
+def similar(a: str, b: str) -> bool:
+    """Whether two prompts are near-duplicates (compared by :func:`stem_core`)."""
+    return _similar(_Stem.of(a), _Stem.of(b))
 
 
 def _has_phrase(text: str, phrase: str) -> bool:
@@ -89,13 +116,14 @@ def _answer_texts(kind: str, body: dict[str, Any]) -> list[str]:
 class QualityFilter:
     """Stateful over one batch: remembers accepted stems to catch in-batch duplicates."""
 
-    bank: list[str] = field(default_factory=list)
-    accepted: list[str] = field(default_factory=list)
+    bank: list[_Stem] = field(default_factory=list)
+    accepted: list[_Stem] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def for_bank(cls, prompts: Iterable[str]) -> QualityFilter:
-        return cls(bank=[stem_core(p) for p in prompts])
+        """A filter that also rejects near-duplicates of these (the educator's) prompts."""
+        return cls(bank=[_Stem.of(p) for p in prompts])
 
     def check(self, candidate: Candidate) -> str | None:
         """The rejection reason, or None if the candidate is fine (nothing is recorded)."""
@@ -115,13 +143,13 @@ class QualityFilter:
             if len(set(texts)) != len(texts) or len(set(ids)) != len(ids) or "" in texts:
                 return "duplicate_choices"
         if not is_parametric(body):
-            stem = normalize(prompt)
-            if any(_has_phrase(stem, answer) for answer in _answer_texts(kind, body)):
+            text = normalize(prompt)
+            if any(_has_phrase(text, answer) for answer in _answer_texts(kind, body)):
                 return "answer_in_stem"
-        core = stem_core(prompt)
-        if any(similar(core, other) for other in self.bank):
+        core = _Stem.of(prompt)
+        if any(_similar(core, other) for other in self.bank):
             return "near_duplicate_bank"
-        if any(similar(core, other) for other in self.accepted):
+        if any(_similar(core, other) for other in self.accepted):
             return "near_duplicate_batch"
         return None
 
@@ -129,7 +157,7 @@ class QualityFilter:
         """Check and record: True if accepted, else the reason is counted."""
         reason = self.check(candidate)
         if reason is None:
-            self.accepted.append(stem_core(candidate.prompt))
+            self.accepted.append(_Stem.of(candidate.prompt))
             return True
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
         return False
