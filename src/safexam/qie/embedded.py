@@ -365,17 +365,19 @@ class _Builder:
             rng = _rng(self.seed, "list", statement.sentence)
             pool: list[Term] = []
             # Plain content words first: a defined term ("condenser") is more
-            # likely to be arguably right for a list the passage gives.
-            for kind in ("word", "defined"):
-                group = [
-                    t
-                    for t in self.analysis.of_kind(kind)
-                    if not _pattern(t.key).search(sentence_norm)
-                    and not set(t.key.split()) & item_words
-                    and _plural(t.text) == plural
-                ]
-                rng.shuffle(group)
-                pool.extend(group)
+            # likely to be arguably right for a list the passage gives. Words
+            # of the items' number (plural/singular) first, the rest after.
+            for same_number in (True, False):
+                for kind in ("word", "defined"):
+                    group = [
+                        t
+                        for t in self.analysis.of_kind(kind)
+                        if not _pattern(t.key).search(sentence_norm)
+                        and not set(t.key.split()) & item_words
+                        and (_plural(t.text) == plural) == same_number
+                    ]
+                    rng.shuffle(group)
+                    pool.extend(group)
             want = max(_MIN_DISTRACTORS, min(self.want, len(statement.items)))
             distractors: list[str] = []
             for t in pool:

@@ -304,7 +304,7 @@ def _list_statement(sentence: str) -> tuple[tuple[str, ...], int, int] | None:
     """``... are the boiler, the cylinder, the piston and the valves.`` -> the items."""
     body = sentence.rstrip(".!?")
     segments = body.split(", ")
-    if len(segments) < 3:
+    if len(segments) < 2:
         return None
     last = segments[-1]
     if " and " not in last:
