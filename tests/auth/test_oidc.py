@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -395,3 +396,12 @@ async def test_routes_are_in_the_openapi_schema(oidc: Any) -> None:
     assert LOGIN in paths and CALLBACK in paths
     names = {p["name"] for p in paths[CALLBACK]["get"]["parameters"]}
     assert {"code", "state", "error"} <= names
+
+
+async def test_unreachable_issuer_is_a_502_not_a_500(client_with: ClientFactory) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = await client_with(oidc_issuer=f"http://127.0.0.1:{port}", oidc_client_id=CLIENT_ID)
+    response = await app.get(LOGIN, follow_redirects=False)
+    assert_error(response, 502, "oidc_provider_unavailable")

@@ -103,3 +103,16 @@ async def test_default_limits_apply_on_the_standard_app(client: Any, db: AsyncSe
     statuses = [(await attempt(client, user.email, "nope")).status_code for _ in range(5)]
     assert statuses == [401] * 5
     assert_limited(await attempt(client, user.email, "nope"))
+
+
+async def test_one_email_guessed_from_many_addresses_gets_429(
+    client_with: ClientFactory, db: AsyncSession
+) -> None:
+    user = await make_user(db)
+    owner = await limited_app(client_with)
+    # Limit per email over all addresses: ten times the per-pair limit of three.
+    for n in range(30):
+        async with browser(owner, f"192.0.2.{n + 1}") as bot:
+            assert (await attempt(bot, user.email, f"guess {n}")).status_code == 401
+    async with browser(owner, "192.0.2.200") as bot:
+        assert_limited(await attempt(bot, user.email, "guess 31"))
