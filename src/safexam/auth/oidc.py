@@ -249,7 +249,7 @@ class OidcClient:
         except ValueError:
             body = None
         if response.status_code != 200 or not isinstance(body, dict):
-            reason = body.get("error") if isinstance(body, dict) else None
+            reason = str(body.get("error"))[:100] if isinstance(body, dict) else None
             raise NotAuthenticated(
                 "The sign-in provider rejected the authorization code",
                 code="oidc_code_rejected",
@@ -264,14 +264,16 @@ class OidcClient:
         self, metadata: ProviderMetadata, id_token: str, *, nonce: str
     ) -> dict[str, Any]:
         """The ID token's claims once signature, iss, aud, exp and nonce all check out."""
-        assert self._jwks is not None  # set together with the metadata
+        jwks = self._jwks
+        if jwks is None:  # set together with the metadata, so only if metadata() was skipped
+            raise _provider_unavailable("The sign-in provider's keys are not known yet")
         algorithms = [
             alg for alg in metadata.id_token_signing_alg_values_supported if alg in _ALGORITHMS
         ] or ["RS256"]
         issuers = (metadata.issuer, *_ISSUER_ALIASES.get(metadata.issuer, ()))
         try:
             # PyJWKClient fetches with urllib, which blocks: keep it off the event loop.
-            signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, id_token)
+            signing_key = await asyncio.to_thread(jwks.get_signing_key_from_jwt, id_token)
             claims: dict[str, Any] = jwt.decode(
                 id_token,
                 key=signing_key.key,
@@ -376,6 +378,7 @@ async def finish_sign_in(
         raise _state_mismatch()
     pending = msgspec.json.decode(raw, type=PendingSignIn)
     if error:
+        error = error[:100]  # echoed back, so keep whatever the query held short
         raise ApiError(
             f"The sign-in provider reported an error: {error}",
             code="oidc_denied",
