@@ -173,3 +173,23 @@ def test_yield_and_speed_on_the_passage() -> None:
     elapsed = time.perf_counter() - started
     assert len(accepted) >= 30
     assert elapsed < 5
+
+
+def test_messy_input_html_bullets_and_run_on_text() -> None:
+    html = "<p>The <b>Eiffel Tower</b> is a tower in Paris.</p><p>It was built in 1889.</p>"
+    assert split_sentences(html) == [
+        "The Eiffel Tower is a tower in Paris.",
+        "It was built in 1889.",
+    ]
+    bullets = "Facts:\n- Mercury is the closest planet to the Sun.\n- Venus is the hottest planet."
+    assert split_sentences(bullets) == [
+        "Mercury is the closest planet to the Sun.",
+        "Venus is the hottest planet.",
+    ]
+    run_on = " ".join(["word"] * 500) + "."
+    assert split_sentences(run_on) == []
+    numbers = " ".join(str(n) for n in range(3000)) + "."
+    batch = EmbeddedGenerator().generate_sync(
+        GenerationRequest(source_text=numbers, count=10, kinds=ALL_KINDS)
+    )
+    assert batch.candidates == []  # no sentence, and no unit to pick a template by

@@ -36,7 +36,6 @@ __all__ = ["TEMPLATES", "EmbeddedGenerator", "ParametricTemplate"]
 GENERATOR = "embedded"
 _DISTRACTORS = {"easy": 2, "medium": 3, "hard": 4}
 _MIN_DISTRACTORS = 2
-_MAX_SENTENCE_WORDS = 60
 # How many candidates to offer per question asked for: the quality filter
 # rejects some (near-duplicates of the bank, ...) and the service stops at count.
 _SURPLUS = 3
@@ -260,8 +259,6 @@ class _Builder:
         for term in self.analysis.of_kind(*kinds):
             for index in term.sentences:
                 sentence = self.analysis.sentences[index]
-                if len(sentence.split()) > _MAX_SENTENCE_WORDS:
-                    continue
                 cloze = _pattern(term.text).sub(BLANK, sentence)
                 if cloze == sentence:
                     continue

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "BLANK",
+    "MAX_SENTENCE_WORDS",
     "Analysis",
     "ListStatement",
     "NumberMention",
@@ -81,16 +82,49 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s'%-]", " ", text)).strip()
 
 
+_TAG = re.compile(r"<[^>\n]{0,200}>")
+_BULLET = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d{1,3}[.)])\s+")
+#: Longer "sentences" are run-on text (a table, a list without full stops):
+#: no question is made from them.
+MAX_SENTENCE_WORDS = 60
+
+
+def _blocks(text: str) -> list[str]:
+    """Paragraphs, with each bullet item and each line ending a sentence on its own."""
+    blocks: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        current: list[str] = []
+        for line in paragraph.split("\n"):
+            bullet = _BULLET.match(line)
+            if bullet:
+                if current:
+                    blocks.append(" ".join(current))
+                current = [line[bullet.end() :]]
+            else:
+                current.append(line)
+            if line.rstrip().endswith((".", "!", "?")) and bullet:
+                blocks.append(" ".join(current))
+                current = []
+        if current:
+            blocks.append(" ".join(current))
+    return blocks
+
+
 def split_sentences(text: str) -> list[str]:
-    """Sentences in order; headings (short lines without final punctuation) are skipped."""
+    """Sentences in order; headings (short lines without final punctuation) are skipped.
+
+    HTML tags are dropped, bullet items count as their own blocks, and
+    run-on "sentences" longer than :data:`MAX_SENTENCE_WORDS` are left out.
+    """
+    text = _TAG.sub(" ", text.replace("\r\n", "\n"))
     sentences: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
-        flat = re.sub(r"\s+", " ", paragraph).strip()
+    for block in _blocks(text):
+        flat = re.sub(r"\s+", " ", block).strip()
         if not flat:
             continue
-        if flat[-1] not in '.!?"”)' and len(flat.split()) < 15:
+        if flat[-1] not in '.!?"\u201d)' and len(flat.split()) < 15:
             continue
-        pieces = re.split(r"(?<=[.!?])[\"”\u2019)]?\s+(?=[\"“(]?[A-Z0-9])", flat)
+        pieces = re.split(r"(?<=[.!?])[\"\u201d\u2019)]?\s+(?=[\"\u201c(]?[A-Z0-9])", flat)
         merged: list[str] = []
         for piece in pieces:
             if merged:
@@ -99,7 +133,7 @@ def split_sentences(text: str) -> list[str]:
                     merged[-1] = f"{merged[-1]} {piece}"
                     continue
             merged.append(piece)
-        sentences.extend(s.strip() for s in merged if len(s.split()) >= 4)
+        sentences.extend(s.strip() for s in merged if 4 <= len(s.split()) <= MAX_SENTENCE_WORDS)
     return sentences
 
 
