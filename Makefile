@@ -28,9 +28,12 @@ run: setup
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Both tools run, so one report shows every problem; fails if either found one.
 lint: setup
-	$(BIN)/ruff check src workers tests
-	$(BIN)/mypy src workers
+	@status=0; \
+	$(BIN)/ruff check src workers tests || status=1; \
+	$(BIN)/mypy src workers || status=1; \
+	exit $$status
 
 # Removes the embedded PostgreSQL and Redis data of `make run` (asks first).
 clean-data:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -235,9 +238,17 @@ def _ctrl_c(process: subprocess.Popen[str]) -> int:
             process.wait(10)
 
 
-def test_dev_runs_everything_embedded_and_stops_cleanly() -> None:
+@pytest.fixture
+def dev_data_dir() -> Iterator[str]:
+    # Short, so the embedded servers' unix socket paths stay within the limit.
+    path = tempfile.mkdtemp(prefix="sx-dev-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_dev_runs_everything_embedded_and_stops_cleanly(dev_data_dir: str) -> None:
     """`make run` on a bare machine: serve, sign in, Ctrl-C, nothing left, data kept."""
-    data_dir = tempfile.mkdtemp(prefix="sx-dev-")
+    data_dir = dev_data_dir
     port = _free_port()
     # One judge process: the pools all start, on a 2-core CI machine too.
     env = _env(None, SAFEXAM_DATA_DIR=data_dir, SAFEXAM_PORT=str(port), SAFEXAM_JUDGE_PROCESSES="1")
