@@ -168,29 +168,16 @@ class EmbeddedGenerator:
                 pools["numeric"] = builder.numeric_cloze()
         if "numeric" in pools:
             templates = _templates_for(request.source_text, request.topic)
-            pools["numeric"] = _interleave(pools["numeric"], [_from_template(t) for t in templates])
+            pools["numeric"] = pools["numeric"] + [_from_template(t) for t in templates]
         for kind, pool in pools.items():
             _rng(request.seed, "order", kind).shuffle(pool)
             if not pool:
                 dropped[f"no_{kind}_material"] = dropped.get(f"no_{kind}_material", 0) + 1
-        tags = list(request.tags)
         for pool in pools.values():
             for candidate in pool:
                 candidate.meta["difficulty"] = difficulty
-                if tags:
-                    candidate.meta["tags"] = tags
         ordered = _round_robin([pools[k] for k in request.kinds], request.count * _SURPLUS)
         return GeneratedBatch(candidates=ordered, dropped=dropped)
-
-
-def _interleave(first: list[Candidate], second: list[Candidate]) -> list[Candidate]:
-    out: list[Candidate] = []
-    for i in range(max(len(first), len(second))):
-        if i < len(second):
-            out.append(second[i])
-        if i < len(first):
-            out.append(first[i])
-    return out
 
 
 def _round_robin(pools: list[list[Candidate]], limit: int) -> list[Candidate]:

@@ -245,8 +245,6 @@ class LLMGenerator:
                 drop("invalid_item")
                 continue
             meta: dict[str, Any] = {"difficulty": request.difficulty or "medium"}
-            if request.tags:
-                meta["tags"] = list(request.tags)
             candidates.append(
                 Candidate(
                     kind=item.kind,
