@@ -176,6 +176,11 @@ async def test_server_without_json_mode_is_asked_again_without_it() -> None:
     assert len(batch.candidates) == 1 and delays == []
     first, second = server.requests
     assert "response_format" in first and "response_format" not in second
+    # and it stays off for the next calls of this generator
+    with local_llm([questions([MCQ])]) as again:
+        generator.base_url = again.url
+        await generator.generate(REQUEST)
+    assert "response_format" not in again.requests[0]
 
 
 async def test_a_400_that_is_not_about_json_mode_is_not_retried() -> None:
@@ -184,3 +189,39 @@ async def test_a_400_that_is_not_about_json_mode_is_not_retried() -> None:
         with pytest.raises(GeneratorUnavailable, match="HTTP 400"):
             await generator.generate(REQUEST)
     assert len(server.requests) == 2
+
+
+def _numeric_items(start: int, n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": "numeric",
+            "prompt": f"What is {i} times 3?",
+            "body": {"answer": i * 3, "tolerance": 0},
+        }
+        for i in range(start, start + n)
+    ]
+
+
+async def test_large_requests_are_split_into_calls() -> None:
+    script = [
+        questions(_numeric_items(0, 10)),
+        questions(_numeric_items(10, 10)),
+        Reply(status=500),
+    ]
+    request = GenerationRequest(topic="times tables", count=25, kinds=("numeric",), seed=5)
+    with local_llm(script) as server:
+        generator, _ = _generator(server.url, max_attempts=2)
+        batch = await generator.generate(request)
+    # Two good calls, then the third fails after its retries: keep what came back.
+    assert len(batch.candidates) == 20
+    assert batch.dropped == {"unavailable_call": 1}
+    asked = [r["messages"][1]["content"] for r in server.requests]
+    assert [a.splitlines()[0] for a in asked] == [
+        "Write 10 exam questions.",
+        "Write 10 exam questions.",
+        "Write 5 exam questions.",
+        "Write 5 exam questions.",
+    ]
+    assert "What is 0 times 3?" not in asked[0]
+    assert "- What is 9 times 3?" in asked[1]  # earlier prompts are not to be repeated
+    assert [r["seed"] for r in server.requests] == [5, 6, 7, 7]

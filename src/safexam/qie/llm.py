@@ -16,6 +16,7 @@ escapes, so a broken model cannot crash the job or the worker.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -37,6 +38,7 @@ log = structlog.get_logger(__name__)
 GENERATOR = "llm"
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _MAX_SOURCE_IN_PROMPT = 20_000
+_MAX_AVOID = 50
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
@@ -76,8 +78,10 @@ must not contain the answer; every answer must be correct according to the
 source text when one is given; source_passage quotes the sentence used."""
 
 
-def build_messages(request: GenerationRequest) -> list[dict[str, str]]:
-    """The chat messages for one request (public so it can be inspected in tests)."""
+def build_messages(
+    request: GenerationRequest, avoid: list[str] | None = None
+) -> list[dict[str, str]]:
+    """The chat messages for one call; ``avoid`` lists prompts already written."""
     parts = [
         f"Write {request.count} exam questions.",
         f"Allowed kinds: {', '.join(request.kinds)}.",
@@ -87,6 +91,8 @@ def build_messages(request: GenerationRequest) -> list[dict[str, str]]:
         parts.append(f"Topic: {request.topic}")
     if request.source_text:
         parts.append("Source text:\n<<<\n" + request.source_text[:_MAX_SOURCE_IN_PROMPT] + "\n>>>")
+    if avoid:
+        parts.append("Do not repeat these questions:\n" + "\n".join(f"- {p}" for p in avoid))
     return [
         {"role": "system", "content": "You write exam questions. " + _SCHEMA_HELP},
         {"role": "user", "content": "\n".join(parts)},
@@ -125,6 +131,7 @@ class LLMGenerator:
         max_attempts: int = 4,
         backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
+        chunk_size: int = 10,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -134,6 +141,10 @@ class LLMGenerator:
         self.max_attempts = max(1, max_attempts)
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        # Several small calls rather than one big one: replies stay well inside
+        # a model's output limit, and one bad reply costs only its part.
+        self.chunk_size = max(1, chunk_size)
+        self._json_mode = True
         self._sleep = sleep
 
     @classmethod
@@ -149,31 +160,57 @@ class LLMGenerator:
         )
 
     async def generate(self, request: GenerationRequest) -> GeneratedBatch:
-        payload = {
+        """Ask in calls of at most :attr:`chunk_size` questions, each with its own retries.
+
+        A call that fails after earlier calls succeeded ends the generation
+        with what was obtained (counted as ``unavailable_call``); only when
+        nothing at all came back is :class:`GeneratorUnavailable` raised.
+        """
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        candidates: list[Candidate] = []
+        dropped: dict[str, int] = {}
+        async with httpx.AsyncClient(timeout=self.timeout_s, headers=headers) as client:
+            for call in range(math.ceil(request.count / self.chunk_size)):
+                wanted = min(self.chunk_size, request.count - call * self.chunk_size)
+                part = msgspec.structs.replace(request, count=wanted, seed=request.seed + call)
+                avoid = [c.prompt for c in candidates][-_MAX_AVOID:]
+                try:
+                    batch = await self._call(client, part, avoid)
+                except GeneratorUnavailable:
+                    if call == 0:
+                        raise
+                    dropped["unavailable_call"] = dropped.get("unavailable_call", 0) + 1
+                    break
+                candidates.extend(batch.candidates)
+                for reason, n in batch.dropped.items():
+                    dropped[reason] = dropped.get(reason, 0) + n
+        return GeneratedBatch(candidates=candidates, dropped=dropped)
+
+    async def _call(
+        self, client: httpx.AsyncClient, request: GenerationRequest, avoid: list[str]
+    ) -> GeneratedBatch:
+        payload: dict[str, Any] = {
             "model": self.model,
-            "messages": build_messages(request),
+            "messages": build_messages(request, avoid),
             "temperature": 0.2,
-            "response_format": {"type": "json_object"},
             "seed": request.seed,
         }
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        if self._json_mode:
+            payload["response_format"] = {"type": "json_object"}
         url = f"{self.base_url}/chat/completions"
         failures: list[str] = []
-        async with httpx.AsyncClient(timeout=self.timeout_s, headers=headers) as client:
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    return await self._attempt(client, url, payload, request)
-                except _Retry as retry:
-                    failures.append(retry.reason)
-                    log.warning(
-                        "qie_llm_retry", attempt=attempt, reason=retry.reason, model=self.model
-                    )
-                    if attempt == self.max_attempts:
-                        break
-                    delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-                    if retry.retry_after is not None:
-                        delay = min(self.max_backoff_s, max(delay, retry.retry_after))
-                    await self._sleep(delay)
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await self._attempt(client, url, payload, request)
+            except _Retry as retry:
+                failures.append(retry.reason)
+                log.warning("qie_llm_retry", attempt=attempt, reason=retry.reason, model=self.model)
+                if attempt == self.max_attempts:
+                    break
+                delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
+                if retry.retry_after is not None:
+                    delay = min(self.max_backoff_s, max(delay, retry.retry_after))
+                await self._sleep(delay)
         raise GeneratorUnavailable(
             f"the LLM did not answer usefully after {len(failures)} attempts: "
             + ", ".join(failures)
@@ -191,6 +228,7 @@ class LLMGenerator:
             # Some compatible servers do not know JSON mode; the prompt asks
             # for JSON anyway, so ask again without it (and keep it off).
             del payload["response_format"]
+            self._json_mode = False
             log.info("qie_llm_without_json_mode", model=self.model)
             response = await self._post(client, url, payload)
         if response.status_code in _RETRYABLE_STATUS:
