@@ -96,7 +96,7 @@ def running_worker(
     log_path = services.tmp / f"worker-{time.monotonic_ns()}.log"
     before = _known_workers(services)
     with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [
                 DRAMATIQ,
                 "workers",
@@ -145,9 +145,20 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -35,9 +35,7 @@ async def grade_session(job_id: str, session_id: str, **_: Any) -> None:
         outcome["exam_id"] = str(graded.exam_id)
         return graded.as_result()
 
-    done = await run_job(
-        job_id, work, sessionmaker=resources.sessionmaker, redis=resources.redis
-    )
+    done = await run_job(job_id, work, sessionmaker=resources.sessionmaker, redis=resources.redis)
     if done is not None and resources.redis is not None:
         change = {"id": session_id, "status": "graded", "job_id": job_id}
         await publish(resources.redis, session_channel(session_id), change)

@@ -64,7 +64,11 @@ async def make_exam(
     made: list[Question] = []
     for position, ((kind, body), points) in enumerate(questions):
         question = Question(
-            owner_id=owner.id, kind=kind, prompt=f"Q{position}", body=body, points=1,
+            owner_id=owner.id,
+            kind=kind,
+            prompt=f"Q{position}",
+            body=body,
+            points=1,
             status="active",
         )
         db.add(question)

@@ -68,7 +68,10 @@ async def test_submit_graded_end_to_end_with_sse(
         status="active",
     )
     with running_worker(services, ("grading",)) as worker:
-        async with live_server(settings) as base, httpx.AsyncClient(base_url=base, timeout=30) as browser:
+        async with (
+            live_server(settings) as base,
+            httpx.AsyncClient(base_url=base, timeout=30) as browser,
+        ):
             await login(browser, student.email)
             first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 

@@ -171,9 +171,7 @@ class _RabbitmqBroker(RabbitmqBroker):
         queue_name = canonical
         if delay is not None:
             queue_name = dq_name(queue_name)
-            message = message.copy(
-                queue_name=queue_name, options={"eta": current_millis() + delay}
-            )
+            message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay})
         attempts = 0
         while True:
             try:
@@ -218,9 +216,7 @@ def create_broker(settings: Settings, *, worker: bool = False) -> dramatiq.Broke
         middleware.append(WorkerResources(settings))
     broker: dramatiq.Broker
     if is_rabbitmq(url):
-        broker = _RabbitmqBroker(
-            namespace=settings.redis_namespace, url=url, middleware=middleware
-        )
+        broker = _RabbitmqBroker(namespace=settings.redis_namespace, url=url, middleware=middleware)
     else:
         client = redis_sync.Redis.from_url(
             url, socket_connect_timeout=1, socket_timeout=10, health_check_interval=30
@@ -295,9 +291,10 @@ class WorkerResources(Middleware):
         """Run ``run`` every ``interval`` seconds in processes that consume ``queue``."""
         self.periodic.append(_PeriodicTask(queue, interval, run))
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
-        # AsyncIO's before_worker_boot has started the loop; build everything
-        # that holds connections on that loop.
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # Before the worker threads start, so no message finds them missing.
+        # Connections are opened lazily, on the AsyncIO middleware's loop
+        # (it is listed before us, so that loop already runs).
         self.engine = create_engine(self.settings.async_database_url, pool_size=5)
         self.sessionmaker = create_sessionmaker(self.engine)
         self.redis = create_redis(self.settings.redis_url or "redis://127.0.0.1:6379/0")

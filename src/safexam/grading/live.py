@@ -29,9 +29,9 @@ async def session_state(
 
     row = (
         await db.execute(
-            select(ExamSession, Exam).join(Exam, Exam.id == ExamSession.exam_id).where(
-                ExamSession.id == session_id
-            )
+            select(ExamSession, Exam)
+            .join(Exam, Exam.id == ExamSession.exam_id)
+            .where(ExamSession.id == session_id)
         )
     ).one_or_none()
     if row is None:

@@ -176,9 +176,7 @@ async def run_regrade(
         await set_progress(progress_db, claim, done=0, total=total)
     for start in range(0, len(sessions), chunk_sessions):
         chunk = sessions[start : start + chunk_sessions]
-        entries = {
-            s.id: {str(e["question_id"]): e for e in (s.paper or [])} for s in chunk
-        }
+        entries = {s.id: {str(e["question_id"]): e for e in (s.paper or [])} for s in chunk}
         seeds = {s.id: s.seed for s in chunk}
         rows = (
             await db.execute(
@@ -192,6 +190,19 @@ async def run_regrade(
                 {"sids": [s.id for s in chunk], "qids": question_ids},
             )
         ).all()
+        # The total a regrade starts from is recomputed from the responses
+        # (what an apply will sum up), not trusted from the results row.
+        effective: dict[uuid.UUID, float] = dict(
+            (
+                await db.execute(
+                    text(
+                        "SELECT session_id, coalesce(sum(coalesce(override_score, score)), 0)"
+                        " FROM responses WHERE session_id = ANY(:sids) GROUP BY session_id"
+                    ),
+                    {"sids": [s.id for s in chunk]},
+                )
+            ).all()
+        )
         ids: list[uuid.UUID] = []
         scores: list[float] = []
         maxes: list[float] = []
@@ -219,7 +230,8 @@ async def run_regrade(
                 continue
             delta = round(deltas.get(s.id, 0.0), 6)
             old_total = round(float(s.total), 6)
-            new_total = round(old_total + delta, 6)
+            new_total = round(float(effective.get(s.id, 0.0)) + delta, 6)
+            delta = round(new_total - old_total, 6)
             old_sum += old_total
             new_sum += new_total
             touched_sessions.append(s.id)

@@ -194,9 +194,7 @@ async def grade_session(db: AsyncSession, session_id: uuid.UUID) -> GradeOutcome
     same session waits instead of interleaving.
     """
     session = (
-        await db.execute(
-            select(ExamSession).where(ExamSession.id == session_id).with_for_update()
-        )
+        await db.execute(select(ExamSession).where(ExamSession.id == session_id).with_for_update())
     ).scalar_one_or_none()
     if session is None:
         raise SessionNotGradable(f"session {session_id} does not exist")
@@ -357,9 +355,9 @@ async def override_response(
     """
     found = (
         await db.execute(
-            select(Response, ExamSession.exam_id).join(
-                ExamSession, ExamSession.id == Response.session_id
-            ).where(Response.id == response_id)
+            select(Response, ExamSession.exam_id)
+            .join(ExamSession, ExamSession.id == Response.session_id)
+            .where(Response.id == response_id)
         )
     ).one_or_none()
     if found is None:

@@ -48,9 +48,7 @@ class JobController(Controller):
                 job, staff = await visible_job(fresh, job_id, principal)
                 return _plain(job_out(job, staff=staff))
 
-        return ServerSentEvent(
-            sse_stream(channels, job_channel(job_id), read_state, event="job")
-        )
+        return ServerSentEvent(sse_stream(channels, job_channel(job_id), read_state, event="job"))
 
     @post("/{job_id:uuid}/retry", guards=[admin_only], status_code=202)
     async def retry_job(self, job_id: uuid.UUID, db: DB) -> JobOut:

@@ -203,7 +203,8 @@ async def sweep(
                 text(
                     """
                     SELECT id, queue, actor, args, run_at, status FROM jobs
-                     WHERE (status = 'pending' AND created_at < now() - CAST(:pending_after AS interval))
+                     WHERE (status = 'pending'
+                            AND created_at < now() - CAST(:pending_after AS interval))
                         OR (status = 'running' AND heartbeat_at < now() - CAST(:stale AS interval))
                         OR (status = 'queued'
                             AND greatest(queued_at, run_at) < now() - CAST(:lost_after AS interval))

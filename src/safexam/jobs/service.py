@@ -176,9 +176,7 @@ async def finish_job(db: AsyncSession, claim: Claim, result: dict[str, Any] | No
     return bool(outcome.rowcount)  # type: ignore[attr-defined]
 
 
-async def mark_failed(
-    db: AsyncSession, claim: Claim, error: str, *, retry: bool
-) -> str | None:
+async def mark_failed(db: AsyncSession, claim: Claim, error: str, *, retry: bool) -> str | None:
     """Record a failed attempt and commit; returns the new status (None if the claim was lost).
 
     ``retry`` (an infrastructure fault) puts the job back to ``queued`` while

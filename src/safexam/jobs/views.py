@@ -42,9 +42,7 @@ async def visible_job(
         return job, principal.role != "student"
     if job.session_id is not None:
         student = (
-            await db.execute(
-                select(ExamSession.user_id).where(ExamSession.id == job.session_id)
-            )
+            await db.execute(select(ExamSession.user_id).where(ExamSession.id == job.session_id))
         ).scalar_one_or_none()
         if student == principal.id:
             return job, False

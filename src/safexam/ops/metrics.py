@@ -72,9 +72,7 @@ async def _job_families(db: AsyncSession) -> list[object]:
         await db.execute(text("SELECT kind, status, count(*) FROM jobs GROUP BY 1, 2"))
     ).all():
         counts.add_metric([kind, status], n)
-    bucket_sql = ", ".join(
-        f"count(*) FILTER (WHERE d <= {b})" for b in JOB_BUCKETS
-    )
+    bucket_sql = ", ".join(f"count(*) FILTER (WHERE d <= {b})" for b in JOB_BUCKETS)
     durations = HistogramMetricFamily(
         "safexam_job_duration_seconds",
         "Run time of finished jobs (started to finished) by kind and outcome",

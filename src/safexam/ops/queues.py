@@ -62,7 +62,7 @@ async def queue_stats(settings: Settings, redis: Redis) -> tuple[str, list[Queue
     """Per queue: waiting, delayed, in flight, age of the oldest waiting message, dead letters."""
     url = settings.effective_broker_url
     if is_rabbitmq(url):
-        broker = current_broker()
+        broker: Any = current_broker()
         if broker is None:
             return "rabbitmq", []
 
@@ -97,7 +97,11 @@ async def recent_workers(settings: Settings, redis: Redis) -> list[dict[str, Any
             stale.append(label)
         if age <= WORKER_SEEN_SECONDS:
             workers.append(
-                {"name": label, "queues": record.get("queues", []), "seen_seconds_ago": round(age, 1)}
+                {
+                    "name": label,
+                    "queues": record.get("queues", []),
+                    "seen_seconds_ago": round(age, 1),
+                }
             )
     if stale:
         await redis.hdel(key, *stale)
