@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -360,15 +361,21 @@ def check_outside_services(settings: Settings) -> list[CheckResult]:
         results.append(CheckResult("google sign-in", "warn", "off (SAFEXAM_OIDC_CLIENT_ID)"))
     if settings.code_runner == "judge0":
         results.append(CheckResult("code runner", "ok", f"judge0 at {settings.judge0_url}"))
-    else:
+    elif shutil.which("bwrap"):
         results.append(CheckResult("code runner", "ok", "embedded sandbox (bubblewrap)"))
+    else:
+        results.append(
+            CheckResult("code runner", "fail", "embedded sandbox, but bwrap is not installed")
+        )
     if settings.llm_base_url:
         model = settings.llm_model or "default model"
         results.append(
             CheckResult("question generator", "ok", f"{settings.llm_base_url} ({model})")
         )
     else:
-        results.append(CheckResult("question generator", "warn", "off (SAFEXAM_LLM_BASE_URL)"))
+        results.append(
+            CheckResult("question generator", "ok", "embedded (SAFEXAM_LLM_BASE_URL adds an LLM)")
+        )
     return results
 
 
