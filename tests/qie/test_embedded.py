@@ -120,7 +120,7 @@ def test_parametric_templates_compute_the_right_answer() -> None:
         "celsius_to_fahrenheit": lambda v: v["c"] * 1.8 + 32,
         "work_rate": lambda v: v["w"] / v["t"],
     }
-    assert {t.name for t in TEMPLATES} == set(expected)
+    assert {t.name for t in TEMPLATES if t.kind == "numeric"} == set(expected)
     topic_only = EmbeddedGenerator().generate_sync(
         GenerationRequest(topic="physics", count=10, kinds=("numeric",))
     )
@@ -138,6 +138,35 @@ def test_parametric_templates_compute_the_right_answer() -> None:
     from_text = {c.meta.get("template") for c in _generate(count=1000, kinds=("numeric",))}
     assert {"average_speed", "percent_less", "tonnes_to_kilograms"} <= from_text
     assert "celsius_to_fahrenheit" not in from_text
+
+
+def test_parametric_mcq_template_has_one_right_choice_per_variant() -> None:
+    batch = EmbeddedGenerator().generate_sync(
+        GenerationRequest(topic="percentages", count=5, kinds=("mcq_single",), seed=3)
+    )
+    (candidate,) = batch.candidates
+    assert candidate.meta["template"] == "percent_of"
+    validate_parametric("mcq_single", candidate.prompt, candidate.body)
+    (key,) = candidate.body["answer"]
+    answers = set()
+    for seed in range(40):
+        prompt, body, values = instantiate("mcq_single", candidate.prompt, candidate.body, seed)
+        decode_body("mcq_single", body)
+        texts = {c["id"]: c["text"] for c in body["choices"]}
+        assert len(texts) == 4 and len(set(texts.values())) == 4
+        assert float(texts[key]) == pytest.approx(values["p"] * values["n"] / 100)
+        assert prompt == f"What is {values['p']} percent of {values['n']}?"
+        answers.add(texts[key])
+    assert len(answers) > 20
+    # The right choice is not always the first one.
+    keys = {
+        EmbeddedGenerator()
+        .generate_sync(GenerationRequest(topic="p", count=1, kinds=("mcq_single",), seed=s))
+        .candidates[0]
+        .body["answer"][0]
+        for s in range(12)
+    }
+    assert len(keys) > 1
 
 
 def test_text_analysis_basics() -> None:

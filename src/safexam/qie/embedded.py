@@ -52,14 +52,21 @@ _KIND_GROUPS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class ParametricTemplate:
-    """A numeric question whose values vary per student; triggered by words in the text."""
+    """A question whose values vary per student; offered when its trigger words appear.
+
+    ``numeric`` templates carry an ``answer_expression``; ``mcq_single`` ones
+    carry choice texts with ``{{ expression }}`` placeholders, the first being
+    the correct one (validation checks that they never coincide).
+    """
 
     name: str
     triggers: tuple[str, ...]
     prompt: str
     parameters: tuple[dict[str, Any], ...]
-    answer_expression: str
+    answer_expression: str = ""
     tolerance: float = 0.0
+    kind: str = "numeric"
+    choices: tuple[str, ...] = ()
 
 
 TEMPLATES: tuple[ParametricTemplate, ...] = (
@@ -120,6 +127,18 @@ TEMPLATES: tuple[ParametricTemplate, ...] = (
         answer_expression="w / t",
         tolerance=0.01,
     ),
+    ParametricTemplate(
+        name="percent_of",
+        kind="mcq_single",
+        triggers=("percent", "per cent", "%"),
+        prompt="What is {{ p }} percent of {{ n }}?",
+        # n starts at 120 so that p + n can never equal a tenth of p * n.
+        parameters=(
+            {"name": "p", "min": 10, "max": 90, "step": 10},
+            {"name": "n", "min": 120, "max": 900, "step": 20},
+        ),
+        choices=("{{ p * n / 100 }}", "{{ p * n / 10 }}", "{{ p + n }}", "{{ p * n / 1000 }}"),
+    ),
 )
 
 
@@ -167,8 +186,13 @@ class EmbeddedGenerator:
             if "numeric" in pools:
                 pools["numeric"] = builder.numeric_cloze()
         if "numeric" in pools:
-            templates = _templates_for(request.source_text, request.topic)
-            pools["numeric"] = pools["numeric"] + [_from_template(t) for t in templates]
+            pools["numeric"] = pools["numeric"] + [
+                _from_template(t, request.seed) for t in _templates_for(request, "numeric")
+            ]
+        if "mcq_single" in pools:
+            pools["mcq_single"] = pools["mcq_single"] + [
+                _from_template(t, request.seed) for t in _templates_for(request, "mcq_single")
+            ]
         for kind, pool in pools.items():
             _rng(request.seed, "order", kind).shuffle(pool)
             if not pool:
@@ -203,27 +227,35 @@ def _round_robin(pools: list[list[Candidate]], limit: int) -> list[Candidate]:
     return out
 
 
-def _templates_for(source_text: str | None, topic: str | None) -> list[ParametricTemplate]:
-    if not source_text:
-        return list(TEMPLATES)
-    words = set(normalize(f"{source_text} {topic or ''}").split())
-    text = normalize(source_text)
+def _templates_for(request: GenerationRequest, kind: str) -> list[ParametricTemplate]:
+    """Templates of ``kind`` whose triggers occur in the text (all of them without a text)."""
+    templates = [t for t in TEMPLATES if t.kind == kind]
+    if not request.source_text:
+        return templates
+    text = normalize(f"{request.source_text} {request.topic or ''}")
+    words = set(text.split())
     return [
         t
-        for t in TEMPLATES
+        for t in templates
         if any((trig in words) or (" " in trig and trig in text) for trig in t.triggers)
     ]
 
 
-def _from_template(template: ParametricTemplate) -> Candidate:
+def _from_template(template: ParametricTemplate, seed: int) -> Candidate:
+    body: dict[str, Any] = {"parameters": [dict(p) for p in template.parameters]}
+    if template.kind == "numeric":
+        body["answer_expression"] = template.answer_expression
+        body["tolerance"] = template.tolerance
+    else:
+        # The correct text is listed first; place it by the seed instead.
+        texts = list(template.choices)
+        _rng(seed, "template", template.name).shuffle(texts)
+        body["choices"] = [{"id": chr(ord("a") + i), "text": t} for i, t in enumerate(texts)]
+        body["answer"] = [chr(ord("a") + texts.index(template.choices[0]))]
     return Candidate(
-        kind="numeric",
+        kind=template.kind,
         prompt=template.prompt,
-        body={
-            "parameters": [dict(p) for p in template.parameters],
-            "answer_expression": template.answer_expression,
-            "tolerance": template.tolerance,
-        },
+        body=body,
         generator=GENERATOR,
         meta={"template": template.name},
     )
