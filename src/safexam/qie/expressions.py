@@ -9,7 +9,8 @@ walked by our own interpreter.
 Allowed: int and float literals, names of declared parameters, the constants
 ``pi`` and ``e``, ``+ - * / // % **``, unary ``+ - not``, comparisons (also
 chained), ``and`` / ``or``, ``x if cond else y`` and calls to a fixed set of
-math functions (:data:`FUNCTIONS`). Everything else (attribute access,
+math functions (:data:`FUNCTIONS`; ``round`` takes halves away from zero,
+as taught in school). Everything else (attribute access,
 subscripts, strings, lambdas, comprehensions, keyword arguments, ...) is
 rejected with an :class:`ExpressionError` naming the construct.
 
@@ -33,6 +34,7 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 __all__ = [
@@ -167,11 +169,15 @@ def _exp(x: Number) -> Number:
 
 
 def _round(x: Number, ndigits: Number | None = None) -> Number:
-    if ndigits is None:
-        return round(x)
-    if not isinstance(ndigits, int) or not -15 <= ndigits <= 15:
+    """Round halves away from zero, as taught in school (Python's round() goes to even)."""
+    places = 0 if ndigits is None else ndigits
+    if not isinstance(places, int) or not -15 <= places <= 15:
         raise ExpressionError("round() digits must be an integer between -15 and 15")
-    return round(x, ndigits)
+    # repr() gives the shortest decimal that reads back as x, so 2.675 is 2.675.
+    exact = Decimal(repr(x)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    if ndigits is None or places <= 0:
+        return int(exact)
+    return float(exact)
 
 
 def _trig(fn: Callable[[float], float]) -> Callable[[Number], Number]:
