@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -225,3 +226,13 @@ async def test_large_requests_are_split_into_calls() -> None:
     assert "What is 0 times 3?" not in asked[0]
     assert "- What is 9 times 3?" in asked[1]  # earlier prompts are not to be repeated
     assert [r["seed"] for r in server.requests] == [5, 6, 7, 7]
+
+
+async def test_the_time_budget_bounds_all_retries() -> None:
+    with local_llm([Reply(delay_s=0.3, status=503)]) as server:
+        generator, _ = _generator(server.url, max_attempts=50, budget_s=1.0)
+        started = time.monotonic()
+        with pytest.raises(GeneratorUnavailable, match="time budget spent"):
+            await generator.generate(REQUEST)
+        assert time.monotonic() - started < 2.0
+    assert 2 <= len(server.requests) <= 5

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -132,6 +133,7 @@ class LLMGenerator:
         backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
         chunk_size: int = 10,
+        budget_s: float = 600.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -144,6 +146,9 @@ class LLMGenerator:
         # Several small calls rather than one big one: replies stay well inside
         # a model's output limit, and one bad reply costs only its part.
         self.chunk_size = max(1, chunk_size)
+        # The whole generation, retries included, ends within this; it stays
+        # below the qie actor's time limit so the job records a clean outcome.
+        self.budget_s = budget_s
         self._json_mode = True
         self._sleep = sleep
 
@@ -169,13 +174,14 @@ class LLMGenerator:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         candidates: list[Candidate] = []
         dropped: dict[str, int] = {}
+        deadline = time.monotonic() + self.budget_s
         async with httpx.AsyncClient(timeout=self.timeout_s, headers=headers) as client:
             for call in range(math.ceil(request.count / self.chunk_size)):
                 wanted = min(self.chunk_size, request.count - call * self.chunk_size)
                 part = msgspec.structs.replace(request, count=wanted, seed=request.seed + call)
                 avoid = [c.prompt for c in candidates][-_MAX_AVOID:]
                 try:
-                    batch = await self._call(client, part, avoid)
+                    batch = await self._call(client, part, avoid, deadline)
                 except GeneratorUnavailable:
                     if call == 0:
                         raise
@@ -187,7 +193,11 @@ class LLMGenerator:
         return GeneratedBatch(candidates=candidates, dropped=dropped)
 
     async def _call(
-        self, client: httpx.AsyncClient, request: GenerationRequest, avoid: list[str]
+        self,
+        client: httpx.AsyncClient,
+        request: GenerationRequest,
+        avoid: list[str],
+        deadline: float,
     ) -> GeneratedBatch:
         payload: dict[str, Any] = {
             "model": self.model,
@@ -200,8 +210,12 @@ class LLMGenerator:
         url = f"{self.base_url}/chat/completions"
         failures: list[str] = []
         for attempt in range(1, self.max_attempts + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                failures.append("time budget spent")
+                break
             try:
-                return await self._attempt(client, url, payload, request)
+                return await self._attempt(client, url, payload, request, remaining)
             except _Retry as retry:
                 failures.append(retry.reason)
                 log.warning("qie_llm_retry", attempt=attempt, reason=retry.reason, model=self.model)
@@ -210,6 +224,9 @@ class LLMGenerator:
                 delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
                 if retry.retry_after is not None:
                     delay = min(self.max_backoff_s, max(delay, retry.retry_after))
+                if time.monotonic() + delay >= deadline:
+                    failures.append("time budget spent")
+                    break
                 await self._sleep(delay)
         raise GeneratorUnavailable(
             f"the LLM did not answer usefully after {len(failures)} attempts: "
@@ -222,15 +239,17 @@ class LLMGenerator:
         url: str,
         payload: dict[str, Any],
         request: GenerationRequest,
+        remaining_s: float,
     ) -> GeneratedBatch:
-        response = await self._post(client, url, payload)
+        limit_s = max(0.05, min(self.timeout_s, remaining_s))
+        response = await self._post(client, url, payload, limit_s)
         if response.status_code == 400 and "response_format" in payload:
             # Some compatible servers do not know JSON mode; the prompt asks
             # for JSON anyway, so ask again without it (and keep it off).
             del payload["response_format"]
             self._json_mode = False
             log.info("qie_llm_without_json_mode", model=self.model)
-            response = await self._post(client, url, payload)
+            response = await self._post(client, url, payload, limit_s)
         if response.status_code in _RETRYABLE_STATUS:
             raise _Retry(f"HTTP {response.status_code}", _retry_after(response))
         if response.status_code >= 400:
@@ -250,9 +269,12 @@ class LLMGenerator:
         return self._items(reply, request)
 
     @staticmethod
-    async def _post(client: httpx.AsyncClient, url: str, payload: dict[str, Any]) -> httpx.Response:
+    async def _post(
+        client: httpx.AsyncClient, url: str, payload: dict[str, Any], limit_s: float
+    ) -> httpx.Response:
         try:
-            return await client.post(url, json=payload)
+            # httpx's own per-request timeout: it covers connect, write and read.
+            return await client.post(url, json=payload, timeout=limit_s)
         except httpx.TimeoutException:
             raise _Retry("timeout") from None
         except httpx.TransportError as exc:
