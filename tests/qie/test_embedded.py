@@ -59,8 +59,10 @@ def test_every_answer_key_is_correct_against_the_passage() -> None:
             continue  # checked in test_parametric_templates_compute_the_right_answer
         assert c.passage is not None and c.passage in flat_passage
         if c.kind == "short_text":
-            (answer,) = c.body["answers"]
+            answer, *fuller = c.body["answers"]
             assert _fill(_cloze(c), answer) == c.passage
+            # Other accepted answers are fuller forms of the same name in the passage.
+            assert all(answer in name and name in flat_passage for name in fuller)
         elif c.kind == "numeric":
             shown = c.meta["term"]
             assert float(shown.replace(",", "")) == c.body["answer"]
@@ -92,6 +94,8 @@ def test_blank_term_really_is_a_key_term() -> None:
     # People, places, defined terms and content words of the passage.
     assert {"James Watt", "Matthew Boulton", "condenser", "locomotive", "piston"} <= answers
     assert not answers & {"the", "was", "and", "which"}
+    newcomen = next(c for c in candidates if c.body["answers"][0] == "Newcomen")
+    assert newcomen.body["answers"] == ["Newcomen", "Thomas Newcomen"]
 
 
 def test_deterministic_per_seed_and_varies_across_seeds() -> None:

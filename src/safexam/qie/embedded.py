@@ -303,6 +303,15 @@ class _Builder:
         out = []
         for term, index, cloze in self._clozes(("defined", "name", "place", "word")):
             answers = [term.text]
+            if term.kind in ("name", "place") and " " not in term.text:
+                # "Newcomen" is also right as "Thomas Newcomen", the fuller
+                # name the passage uses; never the other way round, since a
+                # surname alone may be shared ("George"/"Robert Stephenson").
+                answers += [
+                    t.text
+                    for t in self.analysis.of_kind("name", "place")
+                    if t.text != term.text and _pattern(term.text).search(t.text)
+                ][:4]
             out.append(
                 self._candidate(
                     "short_text",
