@@ -36,9 +36,11 @@ __all__ = ["TEMPLATES", "EmbeddedGenerator", "ParametricTemplate"]
 GENERATOR = "embedded"
 _DISTRACTORS = {"easy": 2, "medium": 3, "hard": 4}
 _MIN_DISTRACTORS = 2
-# How many candidates to offer per question asked for: the quality filter
-# rejects some (near-duplicates of the bank, ...) and the service stops at count.
-_SURPLUS = 3
+# Candidates offered: all the text supports, up to this many. The service
+# stops at the count asked for; the rest are there for when the quality filter
+# rejects many (a second job on the same text finds its first questions
+# already in the bank and moves on to new ones).
+_MAX_CANDIDATES = 1000
 
 _KIND_GROUPS: dict[str, tuple[str, ...]] = {
     "name": ("name", "place"),
@@ -200,7 +202,7 @@ class EmbeddedGenerator:
         for pool in pools.values():
             for candidate in pool:
                 candidate.meta["difficulty"] = difficulty
-        ordered = _round_robin([pools[k] for k in request.kinds], request.count * _SURPLUS)
+        ordered = _round_robin([pools[k] for k in request.kinds], _MAX_CANDIDATES)
         return GeneratedBatch(candidates=ordered, dropped=dropped)
 
 
