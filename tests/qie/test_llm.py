@@ -63,6 +63,8 @@ async def test_well_formed_items_become_candidates() -> None:
     mcq = batch.candidates[0]
     assert mcq.body["answer"] == ["b"] and mcq.generator == "llm" and mcq.model == "test-model"
     assert mcq.passage == MCQ["source_passage"]
+    assert mcq.meta["passage_verified"] is True
+    assert "passage_verified" not in batch.candidates[1].meta  # it quoted nothing
     assert batch.candidates[2].points == 2
     (sent,) = server.requests
     assert sent["path"] == "/v1/chat/completions"
@@ -236,3 +238,11 @@ async def test_the_time_budget_bounds_all_retries() -> None:
             await generator.generate(REQUEST)
         assert time.monotonic() - started < 2.0
     assert 2 <= len(server.requests) <= 5
+
+
+async def test_invented_quotes_are_flagged() -> None:
+    invented = {**MCQ, "source_passage": "Water boils at 90 degrees on Mars."}
+    with local_llm([questions([invented])]) as server:
+        generator, _ = _generator(server.url)
+        batch = await generator.generate(REQUEST)
+    assert batch.candidates[0].meta["passage_verified"] is False

@@ -31,6 +31,7 @@ from safexam.core.settings import Settings
 from safexam.exams.kinds import decode_body
 from safexam.qie.generators import GeneratorUnavailable
 from safexam.qie.schemas import Candidate, GeneratedBatch, GenerationRequest
+from safexam.qie.text import normalize
 
 __all__ = ["LLMGenerator", "build_messages"]
 
@@ -287,6 +288,7 @@ class LLMGenerator:
             dropped[reason] = dropped.get(reason, 0) + 1
 
         candidates: list[Candidate] = []
+        source = normalize(request.source_text) if request.source_text else None
         for raw in reply.questions:
             try:
                 item = msgspec.json.decode(raw, type=_Item)
@@ -305,6 +307,9 @@ class LLMGenerator:
                 drop("invalid_item")
                 continue
             meta: dict[str, Any] = {"difficulty": request.difficulty or "medium"}
+            if item.source_passage and source is not None:
+                # Models paraphrase and invent quotes; tell the reviewer which.
+                meta["passage_verified"] = normalize(item.source_passage) in source
             candidates.append(
                 Candidate(
                     kind=item.kind,
