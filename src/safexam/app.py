@@ -17,6 +17,7 @@ from safexam import __version__
 from safexam.auth.controller import AuthController
 from safexam.auth.guards import provide_principal
 from safexam.auth.sessions import session_config
+from safexam.coding.controller import CodingController, Judge0CallbackController
 from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.deps import provide_db, provide_redis, provide_settings
 from safexam.core.errors import exception_handlers
@@ -44,6 +45,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         JobController,
         GradingController,
         session_events,
+        CodingController,
+        Judge0CallbackController,
         QueuesController,
         MetricsController,
         QieController,

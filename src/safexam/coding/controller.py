@@ -1,0 +1,155 @@
+"""HTTP: run and submit code, read a submission, watch it live, and Judge0's callbacks."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, post, put
+from litestar.channels import ChannelsPlugin
+from litestar.datastructures import State
+from litestar.params import JSONBody
+from litestar.response import ServerSentEvent
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
+from safexam.auth.guards import CurrentUser, authenticated, student_only
+from safexam.coding.judge0 import InvalidCallback, parse_callback, verify_callback_token
+from safexam.coding.schemas import RunCreate, SubmissionCreate, SubmissionOut, SubmissionQueued
+from safexam.coding.service import create_submission, get_submission, record_judge0_callback
+from safexam.core.deps import DB, RedisDep, SettingsDep
+from safexam.core.errors import ApiError
+from safexam.core.events import publish, sse_stream, submission_channel
+
+__all__ = ["CodingController", "Judge0CallbackController"]
+
+# Judge0 bodies are small; a flood of large ones is not a callback.
+_MAX_CALLBACK_BYTES = 2 * 1024 * 1024
+
+
+class CodingController(Controller):
+    tags = ["coding"]
+
+    @post(
+        "/api/v1/sessions/{session_id:uuid}/runs",
+        guards=[student_only],
+        status_code=HTTP_202_ACCEPTED,
+    )
+    async def create_run(
+        self,
+        session_id: uuid.UUID,
+        data: JSONBody[RunCreate],
+        db: DB,
+        redis: RedisDep,
+        settings: SettingsDep,
+        principal: CurrentUser,
+    ) -> SubmissionQueued:
+        """Run the code on the visible tests or on ``stdin``; not graded. 202 with the id."""
+        return await create_submission(
+            db,
+            redis,
+            session_id,
+            principal,
+            kind="run",
+            question_id=data.question_id,
+            language=data.language,
+            source=data.source,
+            stdin=data.stdin,
+            namespace=settings.redis_namespace,
+        )
+
+    @post(
+        "/api/v1/sessions/{session_id:uuid}/submissions",
+        guards=[student_only],
+        status_code=HTTP_202_ACCEPTED,
+    )
+    async def create_submission(
+        self,
+        session_id: uuid.UUID,
+        data: JSONBody[SubmissionCreate],
+        db: DB,
+        redis: RedisDep,
+        settings: SettingsDep,
+        principal: CurrentUser,
+    ) -> SubmissionQueued:
+        """Submit the code for grading on every test. 202 with the id."""
+        return await create_submission(
+            db,
+            redis,
+            session_id,
+            principal,
+            kind="submit",
+            question_id=data.question_id,
+            language=data.language,
+            source=data.source,
+            namespace=settings.redis_namespace,
+        )
+
+    @get("/api/v1/submissions/{submission_id:uuid}", guards=[authenticated])
+    async def read_submission(
+        self, submission_id: uuid.UUID, db: DB, principal: CurrentUser
+    ) -> SubmissionOut:
+        """Status, verdict, score, compile output and per-test results (hidden tests redacted)."""
+        return await get_submission(db, submission_id, principal)
+
+    @get("/api/v1/submissions/{submission_id:uuid}/events", guards=[authenticated])
+    async def submission_events(
+        self,
+        submission_id: uuid.UUID,
+        db: DB,
+        principal: CurrentUser,
+        state: State,
+        channels: ChannelsPlugin,
+    ) -> ServerSentEvent:
+        """SSE: the submission now, then again at each change (queued, running n/N, done)."""
+        await get_submission(db, submission_id, principal)
+        await db.close()
+
+        async def read_state() -> dict[str, Any]:
+            async with state.sessionmaker() as fresh:
+                view = await get_submission(fresh, submission_id, principal)
+            builtins: dict[str, Any] = msgspec.to_builtins(view)
+            return builtins
+
+        return ServerSentEvent(
+            sse_stream(channels, submission_channel(submission_id), read_state, event="submission")
+        )
+
+
+class Judge0CallbackController(Controller):
+    """Judge0 PUTs each finished submission here; the token in the path is our signature."""
+
+    tags = ["coding"]
+
+    @put(
+        "/api/v1/judge0/callbacks/{token:str}",
+        status_code=HTTP_204_NO_CONTENT,
+        # Judge0 is not a browser: no cookie, no CSRF token; the signed token authenticates.
+        exclude_from_csrf=True,
+        include_in_schema=False,
+    )
+    async def judge0_callback(
+        self,
+        token: str,
+        request: Request[Any, Any, Any],
+        db: DB,
+        redis: RedisDep,
+        settings: SettingsDep,
+    ) -> None:
+        """Store one test result from Judge0 after verifying the signed token."""
+        body = await request.body()
+        if len(body) > _MAX_CALLBACK_BYTES:
+            raise ApiError("callback body too large", code="payload_too_large", status_code=413)
+        try:
+            # The signature first: nothing in an unsigned request is read further.
+            verify_callback_token(settings.secret_key, token)
+            result = parse_callback(body)
+            submission = await record_judge0_callback(db, settings.secret_key, token, result)
+        except InvalidCallback as exc:
+            raise ApiError(str(exc), code="invalid_callback", status_code=403) from None
+        await db.commit()
+        await publish(
+            redis,
+            submission_channel(submission.id),
+            {"id": str(submission.id), "status": submission.status},
+        )

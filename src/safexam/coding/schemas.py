@@ -1,0 +1,77 @@
+"""Wire shapes of code runs and submissions (DESIGN section 10)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+__all__ = [
+    "RunCreate",
+    "SubmissionCreate",
+    "SubmissionOut",
+    "SubmissionQueued",
+    "TestOut",
+]
+
+# The same cap as a coding answer's autosaved draft.
+MAX_SOURCE_CHARS = 64_000
+MAX_STDIN_CHARS = 64_000
+
+
+class SubmissionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Submit: all tests, graded."""
+
+    question_id: uuid.UUID
+    language: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    source: str
+
+
+class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """Run: the visible tests, or the student's own input; never graded."""
+
+    question_id: uuid.UUID
+    language: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    source: str
+    stdin: str | None = None
+
+
+class SubmissionQueued(msgspec.Struct):
+    id: uuid.UUID
+    status: str
+
+
+class TestOut(msgspec.Struct, omit_defaults=True):
+    """One test's outcome; a hidden test shows only its name, verdict and time."""
+
+    __test__ = False
+
+    name: str
+    hidden: bool
+    verdict: str
+    time_ms: int
+    memory_kb: int | msgspec.UnsetType | None = msgspec.UNSET
+    stdout: str | msgspec.UnsetType = msgspec.UNSET
+    stderr: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class SubmissionOut(msgspec.Struct):
+    """A run or a submission as its author (or the exam's educator) sees it."""
+
+    id: uuid.UUID
+    kind: str
+    session_id: uuid.UUID
+    question_id: uuid.UUID
+    language: str
+    status: str
+    verdict: str | None
+    score: float | None
+    max_score: float | None
+    compile_output: str | None
+    tests_done: int
+    tests_total: int
+    tests: list[TestOut]
+    created_at: datetime
+    finished_at: datetime | None
