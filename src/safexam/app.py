@@ -24,6 +24,7 @@ from safexam.core.errors import exception_handlers
 from safexam.core.logging import RequestContextMiddleware, configure_logging
 from safexam.core.redis import create_redis
 from safexam.core.settings import Settings, get_settings
+from safexam.exams.controller import ExamController, QuestionController
 from safexam.grading.controller import GradingController, session_events
 from safexam.jobs.controller import JobController
 from safexam.jobs.plugin import pipeline_plugins
@@ -42,6 +43,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
     return [
         HealthController,
         AuthController,
+        QuestionController,
+        ExamController,
         JobController,
         GradingController,
         session_events,

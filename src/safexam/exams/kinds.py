@@ -224,7 +224,13 @@ ANSWER_TYPES: dict[str, type[_Strict]] = {
 
 def _path_of(message: str) -> str | None:
     match = re.search(r"at `\$\.?([^`]*)`", message)
-    return match.group(1) if match else None
+    path = match.group(1) if match else None
+    # msgspec names an unknown or missing field in the message, not in the path;
+    # append it so the 422 points at the field itself.
+    named = re.match(r"Object (?:contains unknown|missing required) field `([^`]+)`", message)
+    if named:
+        path = f"{path}.{named.group(1)}" if path else named.group(1)
+    return path
 
 
 def decode_body(kind: str, raw: Any, *, field: str = "body") -> Any:

@@ -1,0 +1,242 @@
+"""HTTP routes of the question bank, exams and enrollments (thin: parse, authorize, call)."""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from typing import Annotated, Any, Literal
+
+import structlog
+from litestar import Controller, delete, get, patch, post, put
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safexam.auth.guards import CurrentUser, Principal, authenticated, educator_or_admin
+from safexam.core.deps import DB
+from safexam.exams import questions_service, service
+from safexam.exams.kinds import QuestionKind
+from safexam.exams.schemas import (
+    EnrolledOut,
+    EnrollmentPage,
+    EnrollmentsPut,
+    ExamCreate,
+    ExamOut,
+    ExamPage,
+    ExamUpdate,
+    QuestionCreate,
+    QuestionOut,
+    QuestionPage,
+    QuestionUpdate,
+)
+
+__all__ = ["ExamController", "QuestionController"]
+
+log = structlog.get_logger(__name__)
+
+Limit = Annotated[int, QueryParameter(ge=1, le=questions_service.MAX_PAGE)]
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
+Search = Annotated[str | None, QueryParameter(max_length=200)]
+
+
+class QuestionController(Controller):
+    """The educator's question bank; other educators' questions are 404."""
+
+    path = "/api/v1/questions"
+    tags = ["questions"]
+    guards = [educator_or_admin]
+
+    @post("/")
+    async def create(
+        self, db: DB, principal: CurrentUser, data: JSONBody[QuestionCreate]
+    ) -> QuestionOut:
+        """Add a question; its body is validated strictly against its kind."""
+        question = await questions_service.create_question(
+            db,
+            owner_id=principal.id,
+            kind=data.kind,
+            prompt=data.prompt,
+            body=data.body,
+            points=data.points,
+            tags=data.tags,
+            status=data.status,
+        )
+        return questions_service.question_out(question)
+
+    @get("/")
+    async def list_questions(
+        self,
+        db: DB,
+        principal: CurrentUser,
+        status: FromQuery[Literal["draft", "active", "archived"] | None] = None,
+        source: FromQuery[Literal["manual", "qie"] | None] = None,
+        tag: Search = None,
+        kind: FromQuery[QuestionKind | None] = None,
+        q: Search = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> QuestionPage:
+        """My questions, newest first; archived ones only with ``status=archived``."""
+        rows, total = await questions_service.list_questions(
+            db,
+            principal,
+            status=status,
+            source=source,
+            tag=tag,
+            kind=kind,
+            q=q,
+            limit=limit,
+            offset=offset,
+        )
+        return QuestionPage(
+            items=[questions_service.question_out(r) for r in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
+
+    @get("/{question_id:uuid}")
+    async def get_question(
+        self, db: DB, principal: CurrentUser, question_id: FromPath[uuid.UUID]
+    ) -> QuestionOut:
+        question = await questions_service.get_owned_question(db, question_id, principal)
+        return questions_service.question_out(question)
+
+    @patch("/{question_id:uuid}")
+    async def update(
+        self,
+        db: DB,
+        principal: CurrentUser,
+        question_id: FromPath[uuid.UUID],
+        data: JSONBody[QuestionUpdate],
+    ) -> QuestionOut:
+        """Change only the fields sent; the body is re-validated, the kind never changes."""
+        question = await questions_service.get_owned_question(
+            db, question_id, principal, for_update=True
+        )
+        question = await questions_service.update_question(db, question, data)
+        return questions_service.question_out(question)
+
+    @delete("/{question_id:uuid}", status_code=HTTP_204_NO_CONTENT)
+    async def remove(
+        self, db: DB, principal: CurrentUser, question_id: FromPath[uuid.UUID]
+    ) -> None:
+        """Delete, or archive when exams or papers still refer to it; 409 if a
+        published exam uses it."""
+        question = await questions_service.get_owned_question(
+            db, question_id, principal, for_update=True
+        )
+        await questions_service.delete_question(db, question)
+
+
+class ExamController(Controller):
+    """Exams for their authors; students only list theirs here."""
+
+    path = "/api/v1/exams"
+    tags = ["exams"]
+
+    @get("/", guards=[authenticated])
+    async def list_exams(
+        self,
+        db: DB,
+        principal: CurrentUser,
+        status: FromQuery[Literal["draft", "published", "archived"] | None] = None,
+        q: Search = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Any:
+        """Educators: the exams they own (admins: all). Students: the exams they
+        are enrolled in, with their state (see ``safexam.sessions.service``)."""
+        if principal.role == "student":
+            return await _student_exams(db, principal)
+        rows, total = await service.list_exams(
+            db, principal, status=status, q=q, limit=limit, offset=offset
+        )
+        return ExamPage(
+            items=await service.exams_out(db, rows), total=total, limit=limit, offset=offset
+        )
+
+    @post("/", guards=[educator_or_admin])
+    async def create(self, db: DB, principal: CurrentUser, data: JSONBody[ExamCreate]) -> ExamOut:
+        """A draft exam; items name questions of my bank or draws from my tags."""
+        exam = await service.create_exam(db, principal, data)
+        return await service.exam_out(db, exam)
+
+    @get("/{exam_id:uuid}", guards=[educator_or_admin])
+    async def get_exam(
+        self, db: DB, principal: CurrentUser, exam_id: FromPath[uuid.UUID]
+    ) -> ExamOut:
+        exam = await service.get_owned_exam(db, exam_id, principal)
+        return await service.exam_out(db, exam)
+
+    @patch("/{exam_id:uuid}", guards=[educator_or_admin])
+    async def update(
+        self,
+        db: DB,
+        principal: CurrentUser,
+        exam_id: FromPath[uuid.UUID],
+        data: JSONBody[ExamUpdate],
+    ) -> ExamOut:
+        """Drafts change freely; a published exam keeps its items (409 ``exam_published``)."""
+        exam = await service.get_owned_exam(db, exam_id, principal, for_update=True)
+        exam = await service.update_exam(db, exam, data)
+        return await service.exam_out(db, exam)
+
+    @delete("/{exam_id:uuid}", guards=[educator_or_admin], status_code=HTTP_204_NO_CONTENT)
+    async def remove(self, db: DB, principal: CurrentUser, exam_id: FromPath[uuid.UUID]) -> None:
+        """Delete a draft, or a published exam no student has started."""
+        exam = await service.get_owned_exam(db, exam_id, principal, for_update=True)
+        await service.delete_exam(db, exam)
+
+    @post("/{exam_id:uuid}/publish", guards=[educator_or_admin], status_code=HTTP_200_OK)
+    async def publish(
+        self, db: DB, principal: CurrentUser, exam_id: FromPath[uuid.UUID]
+    ) -> ExamOut:
+        """Validate and freeze the exam's content."""
+        exam = await service.get_owned_exam(db, exam_id, principal, for_update=True)
+        exam = await service.publish_exam(db, exam)
+        return await service.exam_out(db, exam)
+
+    @put("/{exam_id:uuid}/enrollments", guards=[educator_or_admin])
+    async def enroll(
+        self,
+        db: DB,
+        principal: CurrentUser,
+        exam_id: FromPath[uuid.UUID],
+        data: JSONBody[EnrollmentsPut],
+    ) -> EnrolledOut:
+        """Enroll (or update) students by email; unknown emails are pre-enrolled."""
+        exam = await service.get_owned_exam(db, exam_id, principal)
+        count = await service.upsert_enrollments(db, exam, data.students)
+        return EnrolledOut(enrolled=count)
+
+    @get("/{exam_id:uuid}/enrollments", guards=[educator_or_admin])
+    async def list_enrollments(
+        self, db: DB, principal: CurrentUser, exam_id: FromPath[uuid.UUID]
+    ) -> EnrollmentPage:
+        exam = await service.get_owned_exam(db, exam_id, principal)
+        items = await service.list_enrollments(db, exam)
+        return EnrollmentPage(items=items, total=len(items))
+
+    @delete(
+        "/{exam_id:uuid}/enrollments/{email:str}",
+        guards=[educator_or_admin],
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def unenroll(
+        self, db: DB, principal: CurrentUser, exam_id: FromPath[uuid.UUID], email: FromPath[str]
+    ) -> None:
+        exam = await service.get_owned_exam(db, exam_id, principal)
+        await service.remove_enrollment(db, exam, email)
+
+
+async def _student_exams(db: AsyncSession, principal: Principal) -> Any:
+    # The student's exam list (with session states) belongs to the sessions
+    # domain; imported lazily so authoring does not depend on it at import time.
+    try:
+        sessions_service = importlib.import_module("safexam.sessions.service")
+        list_student_exams = sessions_service.list_student_exams
+    except (ImportError, AttributeError):
+        log.warning("student_exam_list_unavailable")
+        return {"items": [], "total": 0}
+    return await list_student_exams(db, principal)
