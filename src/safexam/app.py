@@ -26,11 +26,13 @@ from safexam.core.redis import create_redis
 from safexam.core.settings import Settings, get_settings
 from safexam.exams.controller import ExamController, QuestionController
 from safexam.grading.controller import GradingController, session_events
+from safexam.integrity.controller import IntegrityController
 from safexam.jobs.controller import JobController
 from safexam.jobs.plugin import pipeline_plugins
 from safexam.ops.controller import HealthController
 from safexam.ops.queues_controller import MetricsController, QueuesController
 from safexam.qie.controller import QieController
+from safexam.sessions.controller import SessionController
 
 __all__ = ["create_app"]
 
@@ -45,6 +47,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         AuthController,
         QuestionController,
         ExamController,
+        SessionController,
+        IntegrityController,
         JobController,
         GradingController,
         session_events,

@@ -1,0 +1,156 @@
+"""HTTP routes of exam sessions: students take the exam, owners watch and release results."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, MediaType, Request, Response, get, post, put
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
+
+from safexam.auth.controller import client_ip
+from safexam.auth.guards import CurrentUser, educator_or_admin, student_only
+from safexam.core.deps import DB, SettingsDep
+from safexam.sessions import results as results_service
+from safexam.sessions import service
+from safexam.sessions.schemas import (
+    AutosaveOut,
+    AutosaveRequest,
+    ExamSessionsOut,
+    ReleaseOut,
+    ResultsOut,
+    ReviewOut,
+    SessionOut,
+    SubmitOut,
+)
+
+__all__ = ["SessionController"]
+
+MAX_USER_AGENT = 512
+
+
+def user_agent_of(request: Request[Any, Any, Any]) -> str | None:
+    agent = request.headers.get("user-agent")
+    return agent[:MAX_USER_AGENT] if agent else None
+
+
+class SessionController(Controller):
+    """Students: start or resume, read, autosave, submit and review their own session.
+    Exam owners: the sessions and results of their exam, and the manual release.
+
+    One controller for both because Litestar cannot split one path's methods
+    (``GET`` and ``POST /exams/{id}/sessions``) across controllers.
+    """
+
+    path = "/api/v1"
+    tags = ["sessions"]
+
+    @post("/exams/{exam_id:uuid}/sessions", status_code=HTTP_201_CREATED, guards=[student_only])
+    async def start(
+        self,
+        request: Request[Any, Any, Any],
+        exam_id: FromPath[uuid.UUID],
+        db: DB,
+        settings: SettingsDep,
+        principal: CurrentUser,
+    ) -> Response[SessionOut]:
+        """Start my next attempt (201), or resume the one running (200)."""
+        view, created = await service.start_session(
+            db,
+            exam_id,
+            principal,
+            ip=client_ip(request),
+            user_agent=user_agent_of(request),
+            grace_seconds=settings.autosubmit_grace_seconds,
+        )
+        return Response(view, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+    @get("/sessions/{session_id:uuid}", guards=[student_only])
+    async def read(
+        self,
+        request: Request[Any, Any, Any],
+        session_id: FromPath[uuid.UUID],
+        db: DB,
+        principal: CurrentUser,
+    ) -> SessionOut:
+        """Status, server time, remaining seconds and every saved answer."""
+        return await service.get_session(
+            db, session_id, principal, ip=client_ip(request), user_agent=user_agent_of(request)
+        )
+
+    @put(
+        "/sessions/{session_id:uuid}/responses/{question_id:uuid}",
+        status_code=HTTP_200_OK,
+        guards=[student_only],
+    )
+    async def save_response(
+        self,
+        request: Request[Any, Any, Any],
+        session_id: FromPath[uuid.UUID],
+        question_id: FromPath[uuid.UUID],
+        data: JSONBody[AutosaveRequest],
+        db: DB,
+        principal: CurrentUser,
+    ) -> AutosaveOut:
+        """Autosave one answer; an older ``client_seq`` never overwrites a newer one."""
+        return await service.autosave(
+            db,
+            session_id,
+            question_id,
+            principal,
+            answer=data.answer,
+            client_seq=data.client_seq,
+            ip=client_ip(request),
+            user_agent=user_agent_of(request),
+        )
+
+    @post(
+        "/sessions/{session_id:uuid}/submit", status_code=HTTP_202_ACCEPTED, guards=[student_only]
+    )
+    async def submit(
+        self, session_id: FromPath[uuid.UUID], db: DB, settings: SettingsDep, principal: CurrentUser
+    ) -> SubmitOut:
+        """End my session and queue its grading. Repeating it returns the same job."""
+        return await service.submit_session(
+            db, session_id, principal, grace_seconds=settings.autosubmit_grace_seconds
+        )
+
+    @get("/sessions/{session_id:uuid}/review", guards=[student_only])
+    async def review(
+        self, session_id: FromPath[uuid.UUID], db: DB, principal: CurrentUser
+    ) -> ReviewOut:
+        """Answers, correct answers, scores and feedback; 403 until results are released."""
+        return await service.review_session(db, session_id, principal)
+
+    @get("/exams/{exam_id:uuid}/sessions", guards=[educator_or_admin])
+    async def sessions(
+        self, exam_id: FromPath[uuid.UUID], db: DB, principal: CurrentUser
+    ) -> ExamSessionsOut:
+        """Who started, status, submitted, time left, answers saved and integrity counts."""
+        return await results_service.exam_sessions_overview(db, exam_id, principal)
+
+    @get("/exams/{exam_id:uuid}/results", guards=[educator_or_admin])
+    async def results(
+        self,
+        exam_id: FromPath[uuid.UUID],
+        db: DB,
+        principal: CurrentUser,
+        output_format: Annotated[Literal["json", "csv"], QueryParameter(query="format")] = "json",
+    ) -> Response[Any]:
+        """One row per student, one column per question; ``?format=csv`` for a spreadsheet."""
+        table: ResultsOut = await results_service.exam_results(db, exam_id, principal)
+        if output_format == "csv":
+            return Response(
+                results_service.results_csv(table),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="results-{exam_id}.csv"'},
+            )
+        return Response(table, media_type=MediaType.JSON)
+
+    @post("/exams/{exam_id:uuid}/release", status_code=HTTP_200_OK, guards=[educator_or_admin])
+    async def release(
+        self, exam_id: FromPath[uuid.UUID], db: DB, principal: CurrentUser
+    ) -> ReleaseOut:
+        """Release the exam's results to its students now."""
+        return await service.release_results(db, exam_id, principal)
