@@ -44,9 +44,14 @@ from dramatiq.common import current_millis, dq_name, xq_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import AsyncIO, Middleware, Retries
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
-from safexam.core.db import create_engine, create_sessionmaker
+from safexam.core.db import create_sessionmaker
 from safexam.core.events import configure_events
 from safexam.core.logging import configure_logging
 from safexam.core.redis import create_redis
@@ -78,6 +83,9 @@ IDLE_POLL_MS = 50
 #: ``safexam.jobs.runner``); the job row decides when to give up.
 RETRY_MIN_BACKOFF_MS = 500
 RETRY_MAX_BACKOFF_MS = 60_000
+
+#: How long a worker's statement waits for a row lock before the attempt is retried later.
+WORKER_LOCK_TIMEOUT_MS = 3000
 
 #: Worker presence records (for the operators' view) and their refresh period.
 PRESENCE_INTERVAL_S = 5.0
@@ -295,7 +303,15 @@ class WorkerResources(Middleware):
         # Before the worker threads start, so no message finds them missing.
         # Connections are opened lazily, on the AsyncIO middleware's loop
         # (it is listed before us, so that loop already runs).
-        self.engine = create_engine(self.settings.async_database_url, pool_size=5)
+        # A worker never waits long for a row lock: it gives up, the job goes
+        # back to the queue with a backoff, and the thread serves other jobs.
+        self.engine = create_async_engine(
+            self.settings.async_database_url,
+            pool_size=5,
+            max_overflow=5,
+            pool_pre_ping=True,
+            connect_args={"server_settings": {"lock_timeout": str(WORKER_LOCK_TIMEOUT_MS)}},
+        )
         self.sessionmaker = create_sessionmaker(self.engine)
         self.redis = create_redis(self.settings.redis_url or "redis://127.0.0.1:6379/0")
         declared = broker.get_declared_queues()
