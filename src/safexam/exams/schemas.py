@@ -87,7 +87,10 @@ Description = Annotated[str, msgspec.Meta(max_length=20_000)]
 Moment = Annotated[datetime, msgspec.Meta(tz=True)]
 Duration = Annotated[int, msgspec.Meta(ge=1, le=60 * 24 * 14)]
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=100)]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+# Surrounding spaces are allowed (pasted rosters) and stripped by the service.
+Email = Annotated[
+    str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^\s*[^@\s]+@[^@\s]+\s*$")
+]
 
 
 class _Request(msgspec.Struct, forbid_unknown_fields=True):
