@@ -46,8 +46,13 @@ async def judge_many(
     return await runner.judge(language, program, list(tests), limits)
 
 
-def assert_no_sandbox_left() -> None:
-    """No process of any sandbox uid survives a run (escapees, fork bombs, stopped ones)."""
-    assert sandbox_processes() == [], "a sandboxed process outlived its run"
+def assert_no_sandbox_left(runner: SandboxRunner) -> None:
+    """No process of the runner's sandboxes survives a run (escapees, fork bombs, stopped ones).
+
+    Only this runner's uids are checked, so sandboxes of other test runs on the
+    machine do not count.
+    """
+    leftovers = sandbox_processes(set(runner.recent_uids))
+    assert leftovers == [], f"sandboxed processes outlived their run: {leftovers}"
     # And the worker itself is still here.
     os.kill(os.getpid(), 0)

@@ -45,7 +45,7 @@ def _clean_state() -> None:
 def runner():  # type: ignore[no-untyped-def]
     runner = make_runner()
     yield runner
-    assert_no_sandbox_left()
+    assert_no_sandbox_left(runner)
 
 
 def _sha(path: str) -> str:
@@ -101,7 +101,7 @@ async def test_setsid_double_fork_escapee_dies_with_the_run(runner, language: st
     result = await judge_one(runner, language, ESCAPEE[language], expected="parent done\n")
     assert result.verdict == "accepted"
     # The daemonised grandchild was alive when main returned; it must be gone now.
-    assert_no_sandbox_left()
+    assert_no_sandbox_left(runner)
 
 
 THREAD_BOMB = {
@@ -173,7 +173,8 @@ CPU_SPIN = {
 async def test_cpu_spin_is_a_time_limit(runner, language: str) -> None:
     result = await judge_one(runner, language, CPU_SPIN[language])
     assert result.verdict == "time_limit"
-    assert result.tests[0].time_ms >= LIMITS.cpu_time_s * 1000
+    # RLIMIT_CPU fires on the scheduler tick; the precise rusage may read a little under.
+    assert result.tests[0].time_ms >= LIMITS.cpu_time_s * 900
 
 
 WALL_HOGS = {

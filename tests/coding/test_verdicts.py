@@ -30,7 +30,7 @@ def _clean_state() -> None:
 def runner():  # type: ignore[no-untyped-def]
     runner = make_runner()
     yield runner
-    assert_no_sandbox_left()
+    assert_no_sandbox_left(runner)
 
 
 SUM = {

@@ -29,6 +29,7 @@ a symlink.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import glob
@@ -36,13 +37,14 @@ import math
 import os
 import resource
 import secrets
+import select
 import selectors
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -67,13 +69,16 @@ __all__ = [
     "COMPILE_LIMITS",
     "SANDBOX_UID_BASE",
     "SANDBOX_UID_SPAN",
-    "default_work_root",
-    "sandbox_processes",
     "Execution",
     "SandboxConfig",
     "SandboxRunner",
     "bwrap_path",
+    "classify",
+    "default_work_root",
     "execute",
+    "sandbox_processes",
+    "submission_box",
+    "time_path",
 ]
 
 log = structlog.get_logger(__name__)
@@ -369,17 +374,26 @@ def execute(
         (stats_read, stats),
         (info_read, info),
     )
+    # The pidfd turns readable when bwrap exits, so we wait for exit and for
+    # output in one select, under one deadline, without polling.
+    pidfd = os.pidfd_open(proc.pid)
+    exited = False
     with selectors.DefaultSelector() as sel:
         for fd, buf in streams:
             os.set_blocking(fd, False)
             sel.register(fd, selectors.EVENT_READ, buf)
-        while sel.get_map():
+        sel.register(pidfd, selectors.EVENT_READ, None)
+        while not exited or len(sel.get_map()) > 1:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = True
                 break
             for key, _ in sel.select(timeout=remaining):
                 buf = key.data
+                if buf is None:
+                    exited = True
+                    sel.unregister(pidfd)
+                    continue
                 try:
                     chunk = os.read(key.fd, 65536)
                 except BlockingIOError:
@@ -392,10 +406,12 @@ def execute(
                     output_exceeded = True
             if output_exceeded:
                 break
+            if exited and len(sel.get_map()) == 0:
+                break
     if timed_out or output_exceeded:
         _kill_sandbox(proc.pid, bytes(info), uid if drop else None)
-    # Every pipe writer is dead or about to be (PID namespace teardown); bound the wait anyway.
-    _, status, usage = _wait(proc.pid, time.monotonic() + 5.0)
+    status, usage = _reap(proc.pid, pidfd, exited)
+    os.close(pidfd)
     proc.returncode = status
     proc.stdout.close()
     proc.stderr.close()
@@ -471,28 +487,29 @@ def _kill_tree(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _wait(pid: int, deadline: float) -> tuple[int, int, resource.struct_rusage]:
-    while True:
-        wpid, status, usage = os.wait4(pid, os.WNOHANG)
-        if wpid == pid:
-            return wpid, status, usage
-        if time.monotonic() >= deadline:
+def _reap(pid: int, pidfd: int, exited: bool) -> tuple[int, resource.struct_rusage]:
+    """wait4 the bwrap process; after a kill, give it a bounded time to go."""
+    if not exited:
+        ready = select.select([pidfd], [], [], 5.0)[0]
+        if not ready:
+            # A bwrap that outlives SIGKILL of its child is not ours to wait on forever.
             _kill_tree(pid)
-            return os.wait4(pid, 0)
-        time.sleep(0.002)
+    _, status, usage = os.wait4(pid, 0)
+    return status, usage
 
 
 def default_work_root() -> Path:
     return Path(tempfile.gettempdir()) / "safexam-sandbox"
 
 
-def sandbox_processes() -> list[int]:
-    """Pids of host processes running as a sandbox uid (there should be none between runs)."""
+def sandbox_processes(uids: Collection[int] | None = None) -> list[int]:
+    """Pids of host processes running as a sandbox uid (or one of ``uids``)."""
     found: list[int] = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             uid = _process_uid(int(entry))
-            if uid is not None and SANDBOX_UID_BASE <= uid < SANDBOX_UID_BASE + SANDBOX_UID_SPAN:
+            in_range = uid is not None and 0 <= uid - SANDBOX_UID_BASE < SANDBOX_UID_SPAN
+            if (uid in uids) if uids is not None else in_range:
                 found.append(int(entry))
     return found
 
@@ -566,6 +583,8 @@ class SandboxRunner:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
+        # The uids of recent submissions, so a caller can check none of them left a process.
+        self.recent_uids: collections.deque[int] = collections.deque(maxlen=256)
 
     async def judge(
         self,
@@ -579,6 +598,7 @@ class SandboxRunner:
         """Compile once, then run each test in its own sandbox (in a thread: it blocks)."""
         lang = get_language(language)
         uid = SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN)
+        self.recent_uids.append(uid)
         max_score = float(sum(t.points for t in tests))
         with submission_box(self.config.work_root, lang.source_name, program) as box:
             if os.geteuid() == 0:
