@@ -518,11 +518,15 @@ async def publish_exam(db: AsyncSession, exam: Exam) -> Exam:
     fixed_ids = [i.question_id for i in items if i.question_id is not None]
     statuses: dict[uuid.UUID, str] = {}
     if fixed_ids:
+        # FOR SHARE: a concurrent PATCH that retires one of these questions
+        # (it locks the row FOR UPDATE) waits for this publish and then sees it.
         statuses = {
             question_id: status
             for question_id, status in (
                 await db.execute(
-                    select(Question.id, Question.status).where(Question.id.in_(fixed_ids))
+                    select(Question.id, Question.status)
+                    .where(Question.id.in_(fixed_ids))
+                    .with_for_update(read=True)
                 )
             ).tuples()
         }
@@ -544,18 +548,17 @@ async def publish_exam(db: AsyncSession, exam: Exam) -> Exam:
         if item.draw_tag is None or item.draw_tag in checked:
             continue
         checked.add(item.draw_tag)
-        available = (
-            await db.execute(
-                select(func.count())
-                .select_from(Question)
-                .where(
-                    Question.owner_id == exam.owner_id,
-                    Question.status == "active",
-                    Question.tags.contains([item.draw_tag]),
-                    Question.id.not_in(fixed_ids) if fixed_ids else true(),
-                )
+        pool = await db.execute(
+            select(Question.id)
+            .where(
+                Question.owner_id == exam.owner_id,
+                Question.status == "active",
+                Question.tags.contains([item.draw_tag]),
+                Question.id.not_in(fixed_ids) if fixed_ids else true(),
             )
-        ).scalar_one()
+            .with_for_update(read=True)
+        )
+        available = len(pool.all())
         if available < needed[item.draw_tag]:
             problems.append(
                 {
