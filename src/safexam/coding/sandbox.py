@@ -44,7 +44,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -230,24 +230,50 @@ def _sealed_stdin(data: bytes) -> int:
     return fd
 
 
-def _limit_setter(
-    *, cpu_s: float, address_space: int | None, stack: int, nproc: int | None, fsize: int
-) -> Callable[[], None]:
-    cpu = max(1, math.ceil(cpu_s))
+class _RLimits(msgspec.Struct, frozen=True):
+    """The resource limits of one sandbox, applied to bwrap before it starts."""
 
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        if address_space is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-        resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
-        if nproc is not None:
-            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-        resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
+    cpu_s: int
+    address_space: int | None
+    stack: int
+    nproc: int | None
+    fsize: int
 
-    return apply
+    def table(self) -> list[tuple[str, int, int, int]]:
+        """(prlimit option, resource, soft, hard) for every limit we set."""
+        rows = [
+            ("cpu", resource.RLIMIT_CPU, self.cpu_s, self.cpu_s + 1),
+            ("stack", resource.RLIMIT_STACK, self.stack, self.stack),
+            ("fsize", resource.RLIMIT_FSIZE, self.fsize, self.fsize),
+            ("core", resource.RLIMIT_CORE, 0, 0),
+            ("nofile", resource.RLIMIT_NOFILE, 256, 256),
+            ("msgqueue", resource.RLIMIT_MSGQUEUE, 0, 0),
+        ]
+        if self.address_space is not None:
+            rows.append(("as", resource.RLIMIT_AS, self.address_space, self.address_space))
+        if self.nproc is not None:
+            rows.append(("nproc", resource.RLIMIT_NPROC, self.nproc, self.nproc))
+        return rows
+
+    def apply(self) -> None:
+        for _, res, soft, hard in self.table():
+            resource.setrlimit(res, (soft, hard))
+
+
+def _launcher(limits: _RLimits, uid: int | None) -> list[str] | None:
+    """``prlimit ... setpriv ...`` in front of bwrap, or None to set limits in-process.
+
+    Two tiny execs cost less than forking the worker for a preexec function
+    (which also disables vfork and is unsafe in a threaded worker).
+    """
+    prlimit = shutil.which("prlimit", path=SYSTEM_PATH)
+    setpriv = shutil.which("setpriv", path=SYSTEM_PATH)
+    if prlimit is None or (uid is not None and setpriv is None):
+        return None
+    argv = [prlimit, *(f"--{name}={soft}:{hard}" for name, _, soft, hard in limits.table()), "--"]
+    if uid is not None and setpriv is not None:
+        argv += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    return argv
 
 
 def time_path() -> str | None:
@@ -327,8 +353,8 @@ def execute(
         tmp_bytes=limits.file_size_kb * 1024,
         info_fd=info_write,
     )
-    setter = _limit_setter(
-        cpu_s=limits.cpu_time_s,
+    rlimits = _RLimits(
+        cpu_s=max(1, math.ceil(limits.cpu_time_s)),
         address_space=address_space,
         # A quarter of the memory for the stack: deep recursion works, and a
         # stack overflow stays distinguishable from a heap bomb.
@@ -338,11 +364,13 @@ def execute(
         nproc=nproc if root else None,
         fsize=limits.file_size_kb * 1024,
     )
+    launcher = _launcher(rlimits, uid if drop else None)
+    in_process = launcher is None
     stdin_fd = _sealed_stdin(stdin)
     started = time.monotonic()
     try:
         proc = subprocess.Popen(  # noqa: S603 - argv is ours, the program runs inside bwrap
-            full_argv,
+            [*(launcher or []), *full_argv],
             stdin=stdin_fd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -350,11 +378,11 @@ def execute(
             env={},
             close_fds=True,
             start_new_session=True,
-            user=uid if drop else None,
-            group=uid if drop else None,
-            extra_groups=[] if drop else None,
-            # setrlimit only, between fork and exec.
-            preexec_fn=setter,
+            user=uid if drop and in_process else None,
+            group=uid if drop and in_process else None,
+            extra_groups=[] if drop and in_process else None,
+            # Fallback without prlimit/setpriv: setrlimit only, between fork and exec.
+            preexec_fn=rlimits.apply if in_process else None,
         )
     except OSError as exc:
         os.close(stats_read)
