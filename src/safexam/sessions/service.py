@@ -572,7 +572,8 @@ _AUTOSAVE_LOOKUP = text(
     FROM exam_sessions s
     LEFT JOIN questions q
       ON q.id = :question_id
-     AND s.paper @> jsonb_build_array(jsonb_build_object('question_id', :question_key))
+     AND s.paper @> jsonb_build_array(
+             jsonb_build_object('question_id', CAST(:question_key AS text)))
     WHERE s.id = :session_id AND s.user_id = :user_id
     """
 ).bindparams(
@@ -757,13 +758,13 @@ async def submit_session(
     """
     session = await _own_session(db, session_id, principal, lock=True)
     if session.status != "active":
-        job_id = await _grading_job_id(db, session.id)
-        await db.rollback()
-        return SubmitOut(
+        done = SubmitOut(
             status=session.status,  # type: ignore[arg-type]
-            job_id=job_id,
+            job_id=await _grading_job_id(db, session.id),
             submitted_at=session.submitted_at,
         )
+        await db.rollback()
+        return done
     now = await _db_now(db)
     if now > session.deadline_at + timedelta(seconds=grace_seconds):
         job_ids = await _expire(db, [session])
