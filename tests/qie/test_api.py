@@ -55,7 +55,7 @@ BAD_INPUT: list[tuple[dict[str, Any], str]] = [
     ({"source_text": "x" * 50_001}, "source_text"),
     ({"topic": "t" * 201, "kinds": ["numeric"]}, "topic"),
     ({"source_text": "   "}, "source_text"),
-    ({"topic": "volcanoes"}, "source_text"),  # embedded needs text for these kinds
+    ({"topic": "volcanoes", "kinds": ["short_text"]}, "source_text"),  # needs text
     ({"source_text": TEXT, "kinds": []}, "kinds"),
     ({"source_text": TEXT, "kinds": ["mcq_single", "mcq_single"]}, "kinds"),
     ({"source_text": TEXT, "kinds": ["essay"]}, "kinds"),
@@ -83,3 +83,10 @@ async def test_topic_only_numeric_is_accepted(make_client: Any, db: AsyncSession
         "/api/v1/qie/jobs", json={"topic": "rates", "kinds": ["numeric"], "count": 3}
     )
     assert response.status_code == 202, response.text
+
+
+async def test_documented_in_openapi(client: Any) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    operation = response.json()["paths"]["/api/v1/qie/jobs"]["post"]
+    assert "202" in operation["responses"]

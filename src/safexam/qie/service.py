@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.core.errors import Unprocessable
 from safexam.core.settings import Settings
 from safexam.exams.models import Question
+from safexam.exams.questions_service import create_question
 from safexam.jobs.models import Job
 from safexam.jobs.service import enqueue
-from safexam.qie.embedded import EmbeddedGenerator
+from safexam.qie.embedded import TEMPLATES, EmbeddedGenerator
 from safexam.qie.generators import Generator, GeneratorUnavailable
 from safexam.qie.llm import LLMGenerator
 from safexam.qie.quality import QualityFilter
@@ -54,6 +55,7 @@ log = structlog.get_logger(__name__)
 QIE_QUEUE = "qie"
 QIE_ACTOR = "generate_questions"
 QIE_JOB_KIND = "qie"
+TEMPLATE_KINDS = frozenset(t.kind for t in TEMPLATES)
 # Compare against the most recent questions of the bank; enough for any real
 # bank, and bounds the filter's work.
 BANK_LIMIT = 5_000
@@ -80,9 +82,10 @@ def _validated(data: GenerationJobCreate, settings: Settings) -> GenerationReque
         raise Unprocessable("the LLM generator is not configured on this server", field="generator")
     effective = data.generator or ("llm" if settings.llm_base_url else "embedded")
     # The embedded generator needs text, except for its parametric templates.
-    if effective == "embedded" and source is None and "numeric" not in data.kinds:
+    if effective == "embedded" and source is None and not TEMPLATE_KINDS & set(data.kinds):
         raise Unprocessable(
-            "the embedded generator needs a source_text (or numeric questions only)",
+            "the embedded generator needs a source_text"
+            f" (without one it only makes {' and '.join(sorted(TEMPLATE_KINDS))} questions)",
             field="source_text",
         )
     return GenerationRequest(
@@ -186,9 +189,9 @@ async def run_generation(
         offered += 1
         if not quality.admit(candidate):
             continue
-        meta = dict(candidate.meta)
-        tags = list(meta.pop("tags", None) or request.tags)
         provenance: dict[str, Any] = {
+            # Generator details first, so they can never mask the fields below.
+            **candidate.meta,
             "generator": candidate.generator,
             "model": candidate.model,
             "input_sha256": digest,
@@ -196,23 +199,30 @@ async def run_generation(
             "job_id": str(job_id) if job_id else None,
             "seed": request.seed,
             **({"topic": request.topic} if request.topic else {}),
-            **meta,
         }
-        question = Question(
-            id=uuid.uuid4(),
-            owner_id=owner_id,
-            kind=candidate.kind,
-            prompt=candidate.prompt,
-            body=candidate.body,
-            points=candidate.points,
-            tags=tags,
-            status="draft",
-            source="qie",
-            provenance=provenance,
-        )
-        db.add(question)
+        # The same path as a hand-written question: validation, normalized
+        # body and tags; flushed only, the job runner commits.
+        try:
+            question = await create_question(
+                db,
+                owner_id=owner_id,
+                kind=candidate.kind,
+                prompt=candidate.prompt,
+                body=candidate.body,
+                points=candidate.points,
+                tags=request.tags,
+                status="draft",
+                source="qie",
+                provenance=provenance,
+                commit=False,
+            )
+        except Unprocessable as exc:
+            # The filter already ran the same body checks; this is a rule of
+            # the bank itself (e.g. a tag limit): skip the item, not the job.
+            log.warning("qie_candidate_refused", error=exc.message)
+            quality.rejected["invalid"] = quality.rejected.get("invalid", 0) + 1
+            continue
         created.append(question.id)
-    await db.flush()
     summary.update(
         {
             "generator": generator.name,
