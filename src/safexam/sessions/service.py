@@ -47,6 +47,7 @@ from safexam.sessions.schemas import (
 
 __all__ = [
     "autosave",
+    "concrete_question",
     "finalize_expired_session",
     "get_session",
     "list_student_exams",
@@ -101,6 +102,22 @@ def results_visible(
     if release_policy == "after_close":
         return now >= closes_at
     return False
+
+
+def concrete_question(
+    kind: str, prompt: str, body: dict[str, Any], seed: int, question_id: uuid.UUID
+) -> tuple[str, dict[str, Any]]:
+    """The prompt and body this student sees: a parametric question's own variant.
+
+    The variant seed is ``"{session seed}:{question id}"``, the same one grading
+    uses, so the values shown are the values graded.
+    """
+    if not body.get("parameters"):
+        return prompt, body
+    from safexam.qie.params import instantiate
+
+    shown_prompt, shown_body, _ = instantiate(kind, prompt, body, f"{seed}:{question_id}")
+    return shown_prompt, shown_body
 
 
 # ---------------------------------------------------------------- exam list
@@ -224,13 +241,14 @@ async def _session_view(
         q = questions.get(uuid.UUID(str(entry["question_id"])))
         if q is None:
             continue
+        prompt, body = concrete_question(q.kind, q.prompt, q.body, session.seed, q.id)
         # Allow-listed student view: no answer key, hidden test or template.
-        view = public_view(q.kind, q.body, entry.get("choice_order"))
+        view = public_view(q.kind, body, entry.get("choice_order"))
         shown.append(
             QuestionOut(
                 id=q.id,
                 kind=q.kind,
-                prompt=q.prompt,
+                prompt=prompt,
                 points=float(entry["points"]),
                 choices=view.get("choices"),
                 multiple=view.get("multiple"),
@@ -947,7 +965,8 @@ async def review_session(
         if q is None:
             continue
         r = responses.get(q.id)
-        view = public_view(q.kind, q.body, entry.get("choice_order"))
+        prompt, body = concrete_question(q.kind, q.prompt, q.body, session.seed, q.id)
+        view = public_view(q.kind, body, entry.get("choice_order"))
         score = None
         if r is not None:
             score = r.override_score if r.override_score is not None else r.score
@@ -955,10 +974,10 @@ async def review_session(
             ReviewItem(
                 id=q.id,
                 kind=q.kind,
-                prompt=q.prompt,
+                prompt=prompt,
                 points=float(entry["points"]),
                 answer=r.answer if r is not None else None,
-                correct_answer=correct_answer_of(q.kind, q.body),
+                correct_answer=correct_answer_of(q.kind, body),
                 score=score,
                 feedback=(r.override_comment or r.feedback) if r is not None else None,
                 choices=view.get("choices"),
