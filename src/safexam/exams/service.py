@@ -36,6 +36,8 @@ from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
 from safexam.exams.questions_service import normalize_tags
 from safexam.exams.schemas import (
+    DEFAULT_FLAG_KINDS,
+    EVENT_KINDS,
     DrawOut,
     EnrollmentIn,
     EnrollmentOut,
@@ -140,7 +142,8 @@ async def get_enrollment(db: AsyncSession, exam_id: uuid.UUID, user: _Person) ->
     linked = await db.execute(
         select(Enrollment).where(Enrollment.exam_id == exam_id, Enrollment.user_id == user.id)
     )
-    found = linked.scalar_one_or_none()
+    # first(), not one(): an account whose email changed may hold two rows.
+    found = linked.scalars().first()
     if found is not None:
         return found
     by_email = await db.execute(
@@ -157,7 +160,18 @@ async def get_enrollment(db: AsyncSession, exam_id: uuid.UUID, user: _Person) ->
 
 
 def _integrity_of(exam: Exam) -> IntegritySettings:
-    return msgspec.convert(exam.integrity or {}, IntegritySettings)
+    # Lenient on read: a row written by an older version or by hand must not
+    # turn every read of the exam into a 500.
+    stored = exam.integrity or {}
+    kinds = stored.get("flag_kinds")
+    return IntegritySettings(
+        require_fullscreen=bool(stored.get("require_fullscreen", False)),
+        flag_kinds=(
+            [k for k in kinds if k in EVENT_KINDS]
+            if isinstance(kinds, list)
+            else list(DEFAULT_FLAG_KINDS)
+        ),
+    )
 
 
 async def exams_out(db: AsyncSession, exams: Sequence[Exam]) -> list[ExamOut]:
@@ -192,7 +206,7 @@ async def exams_out(db: AsyncSession, exams: Sequence[Exam]) -> list[ExamOut]:
                 .where(Enrollment.exam_id.in_(ids))
                 .group_by(Enrollment.exam_id)
             )
-        ).tuples()
+        )
     }
     sessions: dict[uuid.UUID, tuple[int, int]] = {
         exam_id: (total, finished)
@@ -206,7 +220,7 @@ async def exams_out(db: AsyncSession, exams: Sequence[Exam]) -> list[ExamOut]:
                 .where(ExamSession.exam_id.in_(ids))
                 .group_by(ExamSession.exam_id)
             )
-        ).tuples()
+        )
     }
     out: list[ExamOut] = []
     for exam in exams:
@@ -528,7 +542,7 @@ async def publish_exam(db: AsyncSession, exam: Exam) -> Exam:
                     .where(Question.id.in_(fixed_ids))
                     .with_for_update(read=True)
                 )
-            ).tuples()
+            )
         }
     needed: dict[str, int] = defaultdict(int)
     for item in items:
@@ -669,7 +683,7 @@ async def list_enrollments(db: AsyncSession, exam: Exam) -> list[EnrollmentOut]:
             time_multiplier=e.time_multiplier,
             created_at=e.created_at,
         )
-        for e, name in rows.tuples()
+        for e, name in rows
     ]
 
 
