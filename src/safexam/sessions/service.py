@@ -8,6 +8,7 @@ autosave guard and the deadline check run in the same statement.
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -583,56 +584,79 @@ async def _start_once(
 
 # ---------------------------------------------------------------- autosave
 
-_AUTOSAVE_LOOKUP = text(
-    """
-    SELECT s.status, s.deadline_at, s.ip_address, s.user_agent, now() AS now,
-           q.kind, q.body
-    FROM exam_sessions s
-    LEFT JOIN questions q
-      ON q.id = :question_id
-     AND s.paper @> jsonb_build_array(
-             jsonb_build_object('question_id', CAST(:question_key AS text)))
-    WHERE s.id = :session_id AND s.user_id = :user_id
-    """
-).bindparams(
-    bindparam("question_id", type_=UUID(as_uuid=True)),
-    bindparam("session_id", type_=UUID(as_uuid=True)),
-    bindparam("user_id", type_=UUID(as_uuid=True)),
-)
+# Answer validation needs the question's kind and choices. They are cached per
+# process for a minute: a published question's choices do not change under a
+# running exam, and an answer naming a choice removed meanwhile just scores zero.
+QUESTION_CACHE_SECONDS = 60.0
+QUESTION_CACHE_SIZE = 10_000
+_question_cache: dict[uuid.UUID, tuple[float, str, dict[str, Any]]] = {}
 
-# One statement: the session must still be active and before its deadline (the
-# FOR SHARE lock makes a concurrent submit wait for this save, or this save see
-# the submit), and an older client_seq never overwrites a newer one.
-_AUTOSAVE_UPSERT = text(
+
+async def _question_for_answer(
+    db: AsyncSession, question_id: uuid.UUID
+) -> tuple[str, dict[str, Any]] | None:
+    now = time.monotonic()
+    hit = _question_cache.get(question_id)
+    if hit is not None and hit[0] > now:
+        return hit[1], hit[2]
+    row = (
+        await db.execute(select(Question.kind, Question.body).where(Question.id == question_id))
+    ).first()
+    if row is None:
+        return None
+    if len(_question_cache) >= QUESTION_CACHE_SIZE:
+        _question_cache.clear()
+    _question_cache[question_id] = (now + QUESTION_CACHE_SECONDS, row.kind, row.body)
+    return row.kind, row.body
+
+
+# The whole save in one statement, run outside an explicit transaction:
+#  - the session must be the student's, active, before its deadline, and have the
+#    question on its paper; FOR SHARE makes a concurrent submit wait for this save
+#    or this save see the submit (no answer slips in after a submit commits);
+#  - an older client_seq never overwrites a newer one;
+#  - the outer SELECT reads the row as it was before the statement, which is the
+#    newer answer that won when this one was not applied.
+_AUTOSAVE = text(
     """
-    WITH live AS (
-        SELECT id FROM exam_sessions
-        WHERE id = :session_id AND status = 'active' AND deadline_at > now()
+    WITH s AS (
+        SELECT id, ip_address, user_agent,
+               status = 'active' AND deadline_at > now() AS open,
+               paper @> jsonb_build_array(
+                   jsonb_build_object('question_id', CAST(:question_key AS text))) AS on_paper
+        FROM exam_sessions
+        WHERE id = :session_id AND user_id = :user_id
         FOR SHARE
+    ),
+    saved AS (
+        INSERT INTO responses (id, session_id, question_id, answer, client_seq, saved_at)
+        SELECT :id, s.id, :question_id, :answer, :client_seq, clock_timestamp()
+        FROM s WHERE s.open AND s.on_paper
+        ON CONFLICT (session_id, question_id) DO UPDATE
+           SET answer = excluded.answer, client_seq = excluded.client_seq,
+               saved_at = excluded.saved_at
+         WHERE responses.client_seq < excluded.client_seq
+        RETURNING client_seq, saved_at
     )
-    INSERT INTO responses (id, session_id, question_id, answer, client_seq, saved_at)
-    SELECT :id, live.id, :question_id, :answer, :client_seq, clock_timestamp() FROM live
-    ON CONFLICT (session_id, question_id) DO UPDATE
-       SET answer = excluded.answer, client_seq = excluded.client_seq,
-           saved_at = excluded.saved_at
-     WHERE responses.client_seq < excluded.client_seq
-    RETURNING client_seq, saved_at
+    SELECT s.open, s.on_paper, s.ip_address, s.user_agent,
+           saved.client_seq AS saved_seq, saved.saved_at AS saved_at,
+           r.client_seq AS current_seq, r.saved_at AS current_saved_at,
+           r.answer AS current_answer
+    FROM s
+    LEFT JOIN saved ON true
+    LEFT JOIN responses r ON r.session_id = s.id AND r.question_id = :question_id
     """
 ).bindparams(
     bindparam("id", type_=UUID(as_uuid=True)),
     bindparam("session_id", type_=UUID(as_uuid=True)),
+    bindparam("user_id", type_=UUID(as_uuid=True)),
     bindparam("question_id", type_=UUID(as_uuid=True)),
     bindparam("answer", type_=JSONB),
 )
 
 _AUTOSAVE_CURRENT = text(
-    """
-    SELECT s.status = 'active' AND s.deadline_at > now() AS open,
-           r.client_seq, r.saved_at, r.answer
-    FROM exam_sessions s
-    LEFT JOIN responses r ON r.session_id = s.id AND r.question_id = :question_id
-    WHERE s.id = :session_id
-    """
+    "SELECT client_seq, saved_at, answer FROM responses"
+    " WHERE session_id = :session_id AND question_id = :question_id"
 ).bindparams(
     bindparam("session_id", type_=UUID(as_uuid=True)),
     bindparam("question_id", type_=UUID(as_uuid=True)),
@@ -652,60 +676,58 @@ async def autosave(
 ) -> AutosaveOut:
     """Save the student's answer to one question unless a newer one is already stored.
 
-    The hot path: two statements and a commit, no ORM objects. 404 for a
-    session that is not the student's or a question not on their paper; 409
-    ``session_closed`` after submit or the deadline, changing nothing; 422
-    naming the field when the answer does not fit the question's kind.
+    The hot path: one statement in autocommit (plus, once a minute per
+    question, the question's kind). 404 for a session that is not the
+    student's or a question not on their paper; 409 ``session_closed`` after
+    submit or the deadline, changing nothing; 422 naming the field when the
+    answer does not fit the question's kind. ``db`` must not have begun a
+    transaction yet.
     """
+    # Autocommit: the statement is its own transaction, no BEGIN/COMMIT round trips.
+    await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    question = await _question_for_answer(db, question_id)
+    if question is None:
+        raise NotFound("question not found on this paper")
+    kind, body = question
+    stored = msgspec.to_builtins(decode_answer(kind, body, answer))
     row = (
         await db.execute(
-            _AUTOSAVE_LOOKUP,
-            {
-                "question_id": question_id,
-                "question_key": str(question_id),
-                "session_id": session_id,
-                "user_id": principal.id,
-            },
-        )
-    ).first()
-    if row is None:
-        raise NotFound("session not found")
-    if row.kind is None:
-        raise NotFound("question not found on this paper")
-    if row.status != "active" or row.now >= row.deadline_at:
-        raise Conflict(
-            "This session has ended; answers can no longer be changed", code="session_closed"
-        )
-    stored = msgspec.to_builtins(decode_answer(row.kind, row.body, answer))
-    saved = (
-        await db.execute(
-            _AUTOSAVE_UPSERT,
+            _AUTOSAVE,
             {
                 "id": uuid.uuid4(),
                 "session_id": session_id,
+                "user_id": principal.id,
                 "question_id": question_id,
+                "question_key": str(question_id),
                 "answer": stored,
                 "client_seq": client_seq,
             },
         )
     ).first()
-    applied = saved is not None
-    if saved is None:
-        current = (
-            await db.execute(
-                _AUTOSAVE_CURRENT, {"session_id": session_id, "question_id": question_id}
-            )
-        ).first()
-        if current is None or not current.open:
-            await db.rollback()
-            raise Conflict(
-                "This session has ended; answers can no longer be changed", code="session_closed"
-            )
-        # A retry of the very save already stored counts as applied (idempotent).
-        applied = current.client_seq == client_seq and current.answer == stored
-        seq, saved_at = current.client_seq, current.saved_at
+    if row is None:
+        raise NotFound("session not found")
+    if not row.on_paper:
+        raise NotFound("question not found on this paper")
+    if not row.open:
+        raise Conflict(
+            "This session has ended; answers can no longer be changed", code="session_closed"
+        )
+    if row.saved_seq is not None:
+        applied, seq, saved_at = True, row.saved_seq, row.saved_at
     else:
-        seq, saved_at = saved.client_seq, saved.saved_at
+        current = row
+        if row.current_seq is None:
+            # A concurrent first save of the same question won; read what it stored.
+            current = (
+                await db.execute(
+                    _AUTOSAVE_CURRENT, {"session_id": session_id, "question_id": question_id}
+                )
+            ).one()
+            seq, saved_at, held = current.client_seq, current.saved_at, current.answer
+        else:
+            seq, saved_at, held = row.current_seq, row.current_saved_at, row.current_answer
+        # A retry of the very save already stored counts as applied (idempotent).
+        applied = seq == client_seq and held == stored
     if (ip, user_agent) != (row.ip_address, row.user_agent):
         await note_client(
             db,
