@@ -10,7 +10,7 @@ from safexam.coding.runner import CodeRunner, Limits, RunnerError, TestCase
 from safexam.coding.sandbox import SandboxRunner, bwrap_path, time_path
 from safexam.core.settings import Settings
 
-__all__ = ["HELLO", "build_runner", "doctor_report"]
+__all__ = ["HELLO", "build_runner", "doctor_checks", "doctor_report"]
 
 # The smallest program per language that proves compile + run + compare work.
 HELLO: dict[str, str] = {
@@ -36,51 +36,65 @@ def build_runner(settings: Settings) -> CodeRunner:
     return SandboxRunner()
 
 
-async def _probe(runner: SandboxRunner, language: str) -> str:
+async def _probe(runner: SandboxRunner, language: str) -> tuple[bool, str]:
     limits = Limits(cpu_time_s=5, wall_time_s=10, memory_mb=256)
     test = TestCase(name="hello", expected_output="hello\n")
     try:
         result = await runner.judge(language, HELLO[language], [test], limits)
     except RunnerError as exc:
-        return f"error: {exc}"
+        return False, f"error: {exc}"
     if result.verdict == "accepted":
-        return f"ok ({result.tests[0].wall_ms} ms)"
+        return True, f"hello world ran in {result.tests[0].wall_ms} ms"
     detail = (result.compile_output or result.tests[0].stderr).strip().splitlines()
-    return f"{result.verdict}: {detail[-1] if detail else ''}"
+    return False, f"{result.verdict}: {detail[-1] if detail else ''}"
 
 
-def doctor_report(settings: Settings | None = None, *, run_programs: bool = True) -> list[str]:
-    """One line per fact: which runner is configured, and which languages work in the sandbox.
+# (name, status ok|warn|fail, detail): the shape of a ``safexam doctor`` line.
+Check = tuple[str, str, str]
 
-    With ``run_programs`` each available language compiles and runs a hello
-    world through the real sandbox (about a second for all five).
+
+def doctor_checks(settings: Settings | None = None, *, run_programs: bool = True) -> list[Check]:
+    """What works for code execution here, as (name, ok|warn|fail, detail) lines.
+
+    With ``run_programs`` each installed language compiles and runs a hello
+    world through the real sandbox (about a second for all five). Call it
+    outside a running event loop.
     """
-    lines: list[str] = []
-    configured = settings.code_runner if settings is not None else "sandbox"
-    lines.append(f"code runner: {configured}")
+    checks: list[Check] = []
     if settings is not None and settings.code_runner == "judge0":
-        token = "set" if settings.judge0_token else "not set"
-        lines.append(f"judge0: {settings.judge0_url} (token {token})")
+        token = "token set" if settings.judge0_token else "no token"
+        checks.append(("code runner", "ok", f"judge0 at {settings.judge0_url} ({token})"))
+    else:
+        checks.append(("code runner", "ok", "embedded sandbox"))
     bwrap = bwrap_path()
     if bwrap is None:
-        lines.append("sandbox: bubblewrap missing (apt-get install bubblewrap)")
+        checks.append(("sandbox", "fail", "bubblewrap missing (apt-get install bubblewrap)"))
     else:
-        lines.append(f"sandbox: bubblewrap at {bwrap}")
+        checks.append(("sandbox", "ok", f"bubblewrap at {bwrap}"))
     timer = time_path()
-    lines.append(
-        f"sandbox: GNU time at {timer} (peak memory per test)"
-        if timer
-        else "sandbox: GNU time missing (apt-get install time): no peak memory per test"
-    )
+    if timer is None:
+        checks.append(("sandbox memory", "warn", "GNU time missing (apt-get install time)"))
+    else:
+        checks.append(("sandbox memory", "ok", f"peak memory per test via {timer}"))
     if os.geteuid() != 0:
-        lines.append("sandbox: not root: the process limit is held only by the PID namespace")
+        checks.append(
+            ("sandbox uid", "warn", "not root: no throw-away uid, the PID namespace bounds tasks")
+        )
     runner = SandboxRunner()
     for name, lang in LANGUAGES.items():
         if not lang.is_available():
-            lines.append(f"language {name}: missing ({', '.join(lang.executables)})")
-            continue
-        if bwrap is None or not run_programs:
-            lines.append(f"language {name}: installed")
-            continue
-        lines.append(f"language {name}: {asyncio.run(_probe(runner, name))}")
-    return lines
+            checks.append((f"language {name}", "warn", f"missing {', '.join(lang.executables)}"))
+        elif bwrap is None or not run_programs:
+            checks.append((f"language {name}", "ok", "installed"))
+        else:
+            ok, detail = asyncio.run(_probe(runner, name))
+            checks.append((f"language {name}", "ok" if ok else "fail", detail))
+    return checks
+
+
+def doctor_report(settings: Settings | None = None, *, run_programs: bool = True) -> list[str]:
+    """``doctor_checks`` as printable lines: ``name: status: detail``."""
+    return [
+        f"{name}: {status}: {detail}"
+        for name, status, detail in doctor_checks(settings, run_programs=run_programs)
+    ]
