@@ -25,6 +25,7 @@ from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.exams.kinds import decode_body
 from safexam.exams.models import Exam, ExamItem, Question
 from safexam.exams.schemas import QuestionOut, QuestionUpdate
+from safexam.qie.params import validate_parametric
 from safexam.sessions.models import ExamSession, Response
 
 __all__ = [
@@ -57,6 +58,15 @@ def normalized_body(kind: str, raw: Any, *, field: str = "body") -> dict[str, An
     decoded = decode_body(kind, raw, field=field)
     body: dict[str, Any] = msgspec.to_builtins(decoded)
     return body
+
+
+def check_parametric(kind: str, prompt: str, body: dict[str, Any]) -> None:
+    """Parameters and expressions are checked when authored, not when a student meets them.
+
+    Coding prompts are exempt: ``{{ ... }}`` there is template text, not a parameter.
+    """
+    if kind != "coding":
+        validate_parametric(kind, prompt, body)
 
 
 def question_out(question: Question) -> QuestionOut:
@@ -103,11 +113,13 @@ async def create_question(
         raise Unprocessable("a new question is draft or active", field="status")
     if not prompt.strip():
         raise Unprocessable("prompt must not be blank", field="prompt")
+    checked_body = normalized_body(kind, body)
+    check_parametric(kind, prompt, checked_body)
     question = Question(
         owner_id=owner_id,
         kind=kind,
         prompt=prompt,
-        body=normalized_body(kind, body),
+        body=checked_body,
         points=points,
         tags=normalize_tags(tags),
         status=status,
@@ -287,6 +299,8 @@ async def update_question(db: AsyncSession, question: Question, data: QuestionUp
         question.prompt = data.prompt
     if data.body is not msgspec.UNSET:
         question.body = normalized_body(question.kind, data.body)
+    if data.body is not msgspec.UNSET or data.prompt is not msgspec.UNSET:
+        check_parametric(question.kind, question.prompt, question.body)
     if data.points is not msgspec.UNSET:
         question.points = data.points
     new_tags = list(question.tags) if data.tags is msgspec.UNSET else normalize_tags(data.tags)
