@@ -572,3 +572,22 @@ async def test_task_limit_binds_exactly(runner, language: str) -> None:
     forked = int(result.tests[0].stdout)
     # The program itself is one task; the limit leaves room for processes - 1 children.
     assert 0 < forked <= LIMITS.processes - 1
+
+
+NESTED_USERNS = {
+    "python": (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "print('refused' if libc.unshare(0x10000000) != 0 else 'created')\n"
+    ),
+    "c": (
+        "#define _GNU_SOURCE\n#include <sched.h>\n#include <stdio.h>\n"
+        'int main(void) { puts(unshare(CLONE_NEWUSER) ? "refused" : "created"); return 0; }\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("language", ["python", "c"])
+async def test_no_nested_user_namespace(runner, language: str) -> None:
+    result = await judge_one(runner, language, NESTED_USERNS[language], expected="refused\n")
+    assert result.verdict == "accepted", result.tests[0].stdout

@@ -140,6 +140,8 @@ def _java() -> Language:
             "-J-XX:+UseSerialGC",
             "-J-XX:TieredStopAtLevel=1",
             "-J-XX:-UsePerfData",
+            # No annotation processors: the compiler runs nothing but itself.
+            "-proc:none",
             "-encoding",
             "UTF-8",
             "-d",

@@ -171,6 +171,8 @@ def _bwrap_argv(
         bwrap,
         "--unshare-all",
         "--unshare-user",
+        # No nested user namespaces: the usual door to kernel attack surface.
+        "--disable-userns",
         "--die-with-parent",
         "--new-session",
         "--as-pid-1",
