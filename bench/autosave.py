@@ -9,7 +9,8 @@ the set-up step, which creates an educator, an exam and the students)::
 Each student signs in over HTTP, starts the exam session, then autosaves in a
 closed loop (next save as soon as the previous one answered, optionally after
 ``--think-ms``), cycling through the questions with an increasing
-``client_seq``. The run is bounded by ``--duration`` seconds. It prints the
+``client_seq``; with ``--think-ms`` each pause is jittered by +-50 % so
+students do not save in lock-step. The run is bounded by ``--duration`` seconds. It prints the
 sustained saves per second over the measured window, latency percentiles and
 the count of every non-200 status. The API must run with
 ``SAFEXAM_COOKIE_SECURE=false`` when served over plain http.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import sys
 import time
@@ -154,7 +156,9 @@ async def student_loop(
 ) -> None:
     seq = 0
     choices = "abcd"
-    await asyncio.sleep(max(0.0, start_at - time.perf_counter()))
+    jitter = random.Random(session_id)
+    # Students do not save in lock-step: spread the first save over one think time.
+    await asyncio.sleep(max(0.0, start_at - time.perf_counter()) + jitter.uniform(0, think_s))
     # Bounded by time (stop_at) and, as a backstop, by count.
     for _ in range(10_000_000):
         now = time.perf_counter()
@@ -181,7 +185,7 @@ async def student_loop(
                 if not applied:
                     stats.not_applied += 1
         if think_s:
-            await asyncio.sleep(think_s)
+            await asyncio.sleep(think_s * jitter.uniform(0.5, 1.5))
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
