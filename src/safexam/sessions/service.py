@@ -818,13 +818,16 @@ async def submit_session(
     return SubmitOut(status="submitted", job_id=job.id, submitted_at=session.submitted_at)
 
 
-async def finalize_expired_session(db: AsyncSession, session_id: uuid.UUID) -> uuid.UUID | None:
-    """Auto-submit one session whose deadline has passed; commit; the grading job's id.
+async def finalize_expired_session(
+    db: AsyncSession, session_id: uuid.UUID, *, commit: bool = True
+) -> uuid.UUID | None:
+    """Auto-submit one session whose deadline has passed; the grading job's id.
 
     Called by the ``autosubmit_session`` actor (a delayed message sent at
     start). Does nothing and returns None when the session is already
     finished, unknown, or not yet past its deadline, so duplicate or early
-    messages are harmless.
+    messages are harmless. ``commit=False`` leaves the commit (or rollback) to
+    the caller, e.g. to finish its own job row in the same transaction.
     """
     session = (
         await db.execute(
@@ -838,10 +841,10 @@ async def finalize_expired_session(db: AsyncSession, session_id: uuid.UUID) -> u
         )
     ).scalar_one_or_none()
     if session is None:
-        await db.rollback()
         return None
     job_ids = await _expire(db, [session])
-    await db.commit()
+    if commit:
+        await db.commit()
     return job_ids[0]
 
 
