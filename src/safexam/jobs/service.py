@@ -14,7 +14,9 @@ record a second result.
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,10 +35,13 @@ __all__ = [
     "STALE_AFTER",
     "Claim",
     "claim_job",
+    "claim_siblings",
     "enqueue",
     "finish_job",
+    "finish_jobs",
     "heartbeat",
     "mark_failed",
+    "release_jobs",
     "requeue_job",
     "set_progress",
 ]
@@ -154,6 +159,97 @@ async def claim_job(
         args=dict(row.args or {}),
         requested_by=row.requested_by,
     )
+
+
+async def claim_siblings(
+    db: AsyncSession, claim: Claim, *, limit: int, stale_after: timedelta = STALE_AFTER
+) -> list[Claim]:
+    """Claim up to ``limit`` other waiting jobs of the same kind and exam (commits).
+
+    Lets a worker do a closing exam's grading in batches: the siblings' own
+    messages then find their jobs finished and do nothing.
+    """
+    if claim.exam_id is None or limit <= 0:
+        return []
+    rows = (
+        await db.execute(
+            text(
+                """
+                UPDATE jobs SET status = 'running', attempts = attempts + 1,
+                       started_at = coalesce(started_at, now()), heartbeat_at = now(),
+                       queued_at = coalesce(queued_at, now())
+                 WHERE id IN (SELECT id FROM jobs
+                               WHERE kind = :kind AND exam_id = :exam AND id <> :id
+                                 AND status IN ('pending', 'queued')
+                                 AND (run_at IS NULL OR run_at <= now())
+                                 AND session_id IN (
+                                     SELECT id FROM exam_sessions
+                                      WHERE exam_id = :exam
+                                        AND status IN ('submitted', 'expired', 'graded'))
+                               ORDER BY created_at
+                               LIMIT :limit
+                               FOR UPDATE SKIP LOCKED)
+                RETURNING id, kind, attempts, max_attempts, exam_id, session_id, args,
+                          requested_by
+                """
+            ),
+            {"kind": claim.kind, "exam": claim.exam_id, "id": claim.id, "limit": limit},
+        )
+    ).all()
+    await db.commit()
+    return [
+        Claim(
+            id=r.id,
+            kind=r.kind,
+            attempt=r.attempts,
+            max_attempts=r.max_attempts,
+            exam_id=r.exam_id,
+            session_id=r.session_id,
+            args=dict(r.args or {}),
+            requested_by=r.requested_by,
+        )
+        for r in rows
+    ]
+
+
+async def finish_jobs(
+    db: AsyncSession, claims: Sequence[Claim], results: Sequence[dict[str, Any] | None]
+) -> int:
+    """:func:`finish_job` for many claims in one statement; how many were still ours."""
+    if not claims:
+        return 0
+    outcome = await db.execute(
+        text(
+            """
+            UPDATE jobs SET status = 'succeeded', result = CAST(v.result AS jsonb), error = NULL,
+                   finished_at = now(), heartbeat_at = now()
+              FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]),
+                          CAST(:results AS text[])) AS v(id, attempt, result)
+             WHERE jobs.id = v.id AND jobs.status = 'running' AND jobs.attempts = v.attempt
+            """
+        ),
+        {
+            "ids": [c.id for c in claims],
+            "attempts": [c.attempt for c in claims],
+            "results": [json.dumps(r) if r is not None else None for r in results],
+        },
+    )
+    return int(outcome.rowcount)  # type: ignore[attr-defined]
+
+
+async def release_jobs(db: AsyncSession, claims: Sequence[Claim]) -> None:
+    """Give claimed-but-unfinished jobs back (pending: the sweep re-sends them). Commits."""
+    if not claims:
+        return
+    await db.execute(
+        text(
+            "UPDATE jobs SET status = 'pending', attempts = greatest(attempts - 1, 0)"
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[])) AS v(id, attempt)"
+            " WHERE jobs.id = v.id AND jobs.status = 'running' AND jobs.attempts = v.attempt"
+        ),
+        {"ids": [c.id for c in claims], "attempts": [c.attempt for c in claims]},
+    )
+    await db.commit()
 
 
 async def finish_job(db: AsyncSession, claim: Claim, result: dict[str, Any] | None) -> bool:
