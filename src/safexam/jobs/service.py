@@ -87,8 +87,9 @@ async def enqueue(
         run_at=utcnow() + timedelta(milliseconds=delay_ms) if delay_ms else None,
     )
     if kind != "regrade":
+        # No flush: the id is ours already, and the INSERT joins the caller's
+        # other writes at commit (thousands of jobs become one batched INSERT).
         db.add(job)
-        await db.flush()
         outbox.register(db, job)
         return job
     # Only a regrade can hit the one-active-regrade index; a savepoint keeps
