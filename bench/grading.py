@@ -33,7 +33,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -215,7 +214,8 @@ async def seed(
             text(
                 "INSERT INTO exam_sessions (id, exam_id, user_id, attempt, status, started_at,"
                 " deadline_at, submitted_at, seed, paper)"
-                " SELECT s, :exam, u, 1, 'active', :start, :deadline, NULL, 1, CAST(:paper AS jsonb)"
+                " SELECT s, :exam, u, 1, 'active', :start, :deadline, NULL, 1,"
+                " CAST(:paper AS jsonb)"
                 " FROM unnest(CAST(:sids AS uuid[]), CAST(:uids AS uuid[])) AS t(s, u)"
             ),
             {
@@ -239,7 +239,8 @@ async def seed(
         for i in range(0, len(rows_s), batch):
             await db.execute(
                 text(
-                    "INSERT INTO responses (id, session_id, question_id, answer, client_seq, saved_at)"
+                    "INSERT INTO responses"
+                    " (id, session_id, question_id, answer, client_seq, saved_at)"
                     " SELECT gen_random_uuid(), s, q, CAST(a AS jsonb), 1, now()"
                     " FROM unnest(CAST(:s AS uuid[]), CAST(:q AS uuid[]), CAST(:a AS text[]))"
                     " AS t(s, q, a)"
@@ -261,7 +262,8 @@ async def close_exam(
     async with maker() as db:
         await db.execute(
             text(
-                "UPDATE exam_sessions SET status = 'expired', submitted_at = now() WHERE exam_id = :e"
+                "UPDATE exam_sessions SET status = 'expired', submitted_at = now()"
+                " WHERE exam_id = :e"
             ),
             {"e": exam},
         )
@@ -295,7 +297,7 @@ async def graded_count(engine: AsyncEngine, exam: uuid.UUID) -> int:
 
 
 async def throughput(args: argparse.Namespace) -> None:
-    async with bench_database() as (url, settings):
+    async with bench_database() as (_url, settings):
         engine = create_engine(settings.async_database_url)
         maker = create_sessionmaker(engine)
         broker = create_broker(settings)
@@ -303,7 +305,8 @@ async def throughput(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         exam, _, sids = await seed(maker, args.sessions, args.questions)
         print(
-            f"seeded {args.sessions} sessions x {args.questions} MCQ in {time.perf_counter() - started:.1f} s"
+            f"seeded {args.sessions} sessions x {args.questions} MCQ"
+            f" in {time.perf_counter() - started:.1f} s"
         )
         with workers(settings, ["grading"], args.processes, args.threads):
             t0 = time.perf_counter()
@@ -317,7 +320,8 @@ async def throughput(args: argparse.Namespace) -> None:
             elapsed = time.perf_counter() - t0
         responses = args.sessions * args.questions
         print(
-            f"grading: {done}/{len(sids)} sessions ({responses} responses) graded in {elapsed:.2f} s"
+            f"grading: {done}/{len(sids)} sessions ({responses} responses)"
+            f" graded in {elapsed:.2f} s"
             f" (jobs committed+sent in {t_enqueued:.2f} s) -> {done / elapsed:.0f} sessions/s,"
             f" {done * args.questions / elapsed:.0f} responses/s"
             f" [workers: {args.processes} processes x {args.threads} threads]"
@@ -327,7 +331,7 @@ async def throughput(args: argparse.Namespace) -> None:
 
 
 async def latency(args: argparse.Namespace) -> None:
-    async with bench_database() as (url, settings):
+    async with bench_database() as (_url, settings):
         engine = create_engine(settings.async_database_url)
         maker = create_sessionmaker(engine)
         broker = create_broker(settings)
@@ -342,7 +346,8 @@ async def latency(args: argparse.Namespace) -> None:
                 async with maker() as db:
                     await db.execute(
                         text(
-                            "UPDATE exam_sessions SET status = 'submitted', submitted_at = now() WHERE id = :s"
+                            "UPDATE exam_sessions SET status = 'submitted',"
+                            " submitted_at = now() WHERE id = :s"
                         ),
                         {"s": sid},
                     )

@@ -22,18 +22,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from grading import bench_database, close_exam, graded_count, seed, workers  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from safexam.core.broker import create_broker, use_broker  # noqa: E402
-from safexam.core.db import create_engine, create_sessionmaker  # noqa: E402
-from safexam.jobs import enqueue  # noqa: E402
-from safexam.jobs.models import Job  # noqa: E402
+from grading import bench_database, close_exam, graded_count, seed, workers
+from safexam.core.broker import create_broker, use_broker
+from safexam.core.db import create_engine, create_sessionmaker
+from safexam.jobs import enqueue
+from safexam.jobs.models import Job
 
 
 async def run_regrade(
-    maker: async_sessionmaker[AsyncSession], exam: uuid.UUID, *, dry_run: bool, timeout: float
+    maker: async_sessionmaker[AsyncSession], exam: uuid.UUID, *, dry_run: bool, limit_s: float
 ) -> tuple[float, Job]:
     async with maker() as db:
         job = await enqueue(
@@ -46,7 +46,7 @@ async def run_regrade(
         )
         await db.commit()
     started = time.perf_counter()
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         await asyncio.sleep(0.02)
         async with maker() as db:
@@ -84,7 +84,7 @@ async def main_async(args: argparse.Namespace) -> None:
             responses = args.sessions * args.questions
             figures: dict[str, Any] = {}
             for dry_run in (True, False):
-                elapsed, job = await run_regrade(maker, exam, dry_run=dry_run, timeout=args.timeout)
+                elapsed, job = await run_regrade(maker, exam, dry_run=dry_run, limit_s=args.timeout)
                 assert job.status == "succeeded", job.error
                 totals = (job.result or {}).get("totals", {})
                 figures["dry run" if dry_run else "regrade"] = (elapsed, totals)
