@@ -37,7 +37,7 @@ async def autosubmit_session(job_id: str, session_id: str, **_: Any) -> None:
     expired: dict[str, Any] = {}
 
     async def work(db: AsyncSession, claim: Claim) -> dict[str, Any]:
-        grading_job = await finalize_expired_session(db, uuid.UUID(session_id))
+        grading_job = await finalize_expired_session(db, uuid.UUID(session_id), commit=False)
         expired["job"] = grading_job
         return {"grading_job_id": str(grading_job) if grading_job else None}
 

@@ -114,3 +114,85 @@ async def test_submit_graded_end_to_end_with_sse(
             ).all()
         )
         assert scores == {q1.id: 2.0, q2.id: 3.0}
+
+
+async def test_session_api_submit_and_autosubmit_are_graded_by_workers(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client: Any,
+    services: TestServices,
+) -> None:
+    """The real session endpoints (start, autosave, submit) and the deadline auto-submit."""
+    from datetime import timedelta
+
+    from safexam.core.db import utcnow
+    from safexam.exams.models import Enrollment
+
+    educator = await make_user(db, "educator")
+    student = await make_user(db, "student")
+    late = await make_user(db, "student")
+    exam, (q1, q2) = await make_exam(db, educator, [(mcq_single("b"), 2), (numeric(3.5, 0.1), 3)])
+    db.add(Enrollment(exam_id=exam.id, email=student.email, user_id=student.id))
+    await db.commit()
+    # A session whose deadline has passed, left active: the auto-submit job finalizes it.
+    expired = await make_session(
+        db, exam, late, paper_for([q1, q2], [2, 3]), {q1.id: {"choice": "b"}}, status="active"
+    )
+    expired.started_at = utcnow() - timedelta(minutes=70)
+    # Past its deadline but within the grace the periodic session sweep allows,
+    # so it is the auto-submit job (not the sweep) that finalizes it.
+    expired.deadline_at = utcnow() - timedelta(seconds=5)
+    autosubmit = await enqueue(
+        db,
+        kind="autosubmit",
+        queue="maintenance",
+        actor="autosubmit_session",
+        args={"session_id": str(expired.id)},
+        exam_id=exam.id,
+        session_id=expired.id,
+    )
+    await db.commit()
+
+    await login(client, student.email)
+    started = await client.post(f"/api/v1/exams/{exam.id}/sessions")
+    assert started.status_code == 201, started.text
+    session_id = started.json()["id"]
+    for qid, answer in ((q1.id, {"choice": "b"}), (q2.id, {"value": 3.0})):
+        saved = await client.put(
+            f"/api/v1/sessions/{session_id}/responses/{qid}",
+            json={"answer": answer, "client_seq": 1},
+        )
+        assert saved.status_code == 200, saved.text
+    with running_worker(services, ("grading", "maintenance")):
+        submitted = await client.post(f"/api/v1/sessions/{session_id}/submit")
+        assert submitted.status_code == 202, submitted.text
+        job_id = uuid.UUID(submitted.json()["job_id"])
+
+        # The outbox sweep of the maintenance worker sends the auto-submit job
+        # (it was committed here, with no broker in this process).
+        async def both_graded() -> bool:
+            async with sessionmaker() as check:
+                rows = (
+                    await check.execute(
+                        select(Result.session_id, Result.score).where(
+                            Result.session_id.in_([uuid.UUID(session_id), expired.id])
+                        )
+                    )
+                ).all()
+                return len(rows) == 2
+
+        await wait_for(both_graded, timeout=30)
+    async with sessionmaker() as check:
+        mine = await check.get(Result, uuid.UUID(session_id))
+        theirs = await check.get(Result, expired.id)
+        assert mine is not None and mine.score == 2.0  # 3.0 is outside 3.5 +- 0.1
+        assert theirs is not None and theirs.score == 2.0
+        finalized = await check.get(ExamSession, expired.id)
+        assert finalized is not None and finalized.status == "graded"
+        grade_job = await check.get(Job, job_id)
+        assert grade_job is not None and grade_job.status == "succeeded"
+        auto = await check.get(Job, autosubmit.id)
+        assert auto is not None and auto.status == "succeeded"
+        assert auto.result is not None and auto.result["grading_job_id"] is not None
+    view = await client.get(f"/api/v1/jobs/{job_id}")
+    assert view.status_code == 200 and view.json()["status"] == "succeeded"
