@@ -167,6 +167,7 @@ async def run_regrade(
     per_session = max(1, len(question_ids))
     chunk_sessions = max(1, CHUNK_RESPONSES // per_session)
     done = 0
+    failed = 0
     changed_responses = 0
     students: list[dict[str, Any]] = []
     old_sum = 0.0
@@ -214,8 +215,15 @@ async def run_regrade(
             if entry is None or question is None:
                 continue
             points = float(entry.get("points") or 0.0)
-            body = concrete_body(question, entry, seeds[r.session_id])
-            new = round(score_fraction(question.kind, body, r.answer) * points, 6)
+            try:
+                body = concrete_body(question, entry, seeds[r.session_id])
+                new = round(score_fraction(question.kind, body, r.answer) * points, 6)
+            except Exception as exc:
+                # One response that cannot be scored (a variant whose expression
+                # fails) is counted and left as it was, not a reason to drop the rest.
+                failed += 1
+                log.warning("regrade_response_failed", response_id=str(r.id), error=str(exc))
+                continue
             if r.score is not None and abs(new - r.score) < 1e-9:
                 continue
             ids.append(r.id)
@@ -262,7 +270,7 @@ async def run_regrade(
             )
         done += len(rows)
         async with maker() as progress_db:
-            await set_progress(progress_db, claim, done=done, total=total)
+            await set_progress(progress_db, claim, done=done, total=total, failed=failed)
         if on_progress is not None:
             await on_progress(done, total)
     if not dry_run:
@@ -304,6 +312,7 @@ async def run_regrade(
             "sessions": len(sessions),
             "responses": total,
             "responses_changed": changed_responses,
+            "responses_failed": failed,
             "students_changed": len(students),
             "old": round(old_sum, 6),
             "new": round(new_sum, 6),
