@@ -28,7 +28,7 @@ from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.migrate import upgrade
 from safexam.core.settings import Settings, to_asyncpg_url
 from safexam.models import Base
-from tests.helpers import TestServices
+from tests.helpers import ServiceUrls
 
 RUN_ID = secrets.token_hex(4)
 
@@ -53,7 +53,7 @@ _keep_alive: list[Any] = []
 
 
 @pytest.fixture(scope="session")
-def services() -> Iterator[TestServices]:
+def services() -> Iterator[ServiceUrls]:
     tmp = Path(tempfile.mkdtemp(prefix="safexam-test-"))
     server_url = os.environ.get("SAFEXAM_TEST_DATABASE_URL") or _start_embedded_postgres(tmp)
     redis_url = os.environ.get("SAFEXAM_TEST_REDIS_URL") or _start_embedded_redis(tmp)
@@ -70,7 +70,7 @@ def services() -> Iterator[TestServices]:
 
     asyncio.run(admin(f'CREATE DATABASE "{db_name}"'))
     upgrade(test_url)
-    yield TestServices(
+    yield ServiceUrls(
         database_url=test_url,
         server_url=admin_url.render_as_string(hide_password=False),
         redis_url=redis_url,
@@ -81,7 +81,7 @@ def services() -> Iterator[TestServices]:
 
 
 @pytest.fixture(scope="session")
-def settings(services: TestServices) -> Settings:
+def settings(services: ServiceUrls) -> Settings:
     return Settings(
         env="test",
         database_url=services.database_url,

@@ -16,7 +16,7 @@ PASSWORD = "correct horse battery staple"
 
 
 @dataclass(frozen=True)
-class TestServices:
+class ServiceUrls:
     database_url: str
     server_url: str
     redis_url: str

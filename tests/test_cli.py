@@ -29,12 +29,12 @@ from safexam.exams.models import Enrollment, Exam, ExamItem, Question
 from tests.helpers import login
 
 if TYPE_CHECKING:
-    from tests.helpers import TestServices
+    from tests.helpers import ServiceUrls
 
 SAFEXAM = Path(sys.executable).parent / "safexam"
 
 
-def _env(services: TestServices | None = None, **extra: str) -> dict[str, str]:
+def _env(services: ServiceUrls | None = None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEXAM_")}
     if services is not None:
         env["SAFEXAM_DATABASE_URL"] = services.database_url
@@ -60,7 +60,7 @@ async def _safexam(
     )
 
 
-async def test_users_create_then_the_user_signs_in(services: TestServices, client: Any) -> None:
+async def test_users_create_then_the_user_signs_in(services: ServiceUrls, client: Any) -> None:
     done = await _safexam(
         _env(services),
         "users", "create", "--email", "Teacher@College.edu", "--name", "Ada Teacher",
@@ -79,7 +79,7 @@ async def test_users_create_then_the_user_signs_in(services: TestServices, clien
 
 
 async def test_users_create_errors_name_the_problem(
-    services: TestServices, db: AsyncSession
+    services: ServiceUrls, db: AsyncSession
 ) -> None:
     env = _env(services)
     base = ["users", "create", "--email", "s@college.edu", "--name", "S", "--password-stdin"]
@@ -114,7 +114,7 @@ async def test_users_create_errors_name_the_problem(
     assert list(roles) == ["student"]
 
 
-async def test_commands_without_a_database_say_which_variable(services: TestServices) -> None:
+async def test_commands_without_a_database_say_which_variable(services: ServiceUrls) -> None:
     done = await _safexam(
         _env(None), "users", "create", "--email", "a@b.c", "--name", "A", "--role", "admin",
         "--password-stdin", stdin="password123\n",
@@ -127,7 +127,7 @@ async def test_commands_without_a_database_say_which_variable(services: TestServ
     assert "SAFEXAM_PORT" in malformed.stderr
 
 
-async def test_db_upgrade_is_idempotent(services: TestServices, db: AsyncSession) -> None:
+async def test_db_upgrade_is_idempotent(services: ServiceUrls, db: AsyncSession) -> None:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     for _ in range(2):
         done = await _safexam(_env(services), "db", "upgrade")
@@ -137,7 +137,7 @@ async def test_db_upgrade_is_idempotent(services: TestServices, db: AsyncSession
 
 
 async def test_demo_loads_once_and_its_accounts_sign_in(
-    services: TestServices, db: AsyncSession, client: Any
+    services: ServiceUrls, db: AsyncSession, client: Any
 ) -> None:
     for _ in range(2):
         done = await _safexam(_env(services), "demo")
@@ -162,7 +162,7 @@ async def test_demo_loads_once_and_its_accounts_sign_in(
     assert verify_password(student.password_hash, DEMO_PASSWORD)
 
 
-async def test_doctor_reports_configured_services(services: TestServices) -> None:
+async def test_doctor_reports_configured_services(services: ServiceUrls) -> None:
     done = await _safexam(_env(services), "doctor")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()

@@ -23,7 +23,7 @@ from safexam.core.migrate import alembic_config, downgrade, upgrade
 from safexam.models import Base
 
 if TYPE_CHECKING:
-    from tests.helpers import TestServices
+    from tests.helpers import ServiceUrls
 
 
 async def _admin(server_url: str, sql: str) -> None:
@@ -37,7 +37,7 @@ async def _admin(server_url: str, sql: str) -> None:
 
 
 @pytest.fixture
-async def empty_database(services: TestServices) -> AsyncIterator[str]:
+async def empty_database(services: ServiceUrls) -> AsyncIterator[str]:
     name = f"safexam_migrations_{secrets.token_hex(4)}"
     await _admin(services.server_url, f'CREATE DATABASE "{name}"')
     try:

@@ -24,7 +24,7 @@ from dramatiq.cli import make_argument_parser
 from safexam.cli import WORKER_POOLS, build_parser
 
 if TYPE_CHECKING:
-    from tests.helpers import TestServices
+    from tests.helpers import ServiceUrls
 
 ROOT = Path(__file__).resolve().parents[1]
 # DESIGN section 6: the queues, one pool each.
@@ -169,7 +169,7 @@ def test_procfile_and_compose_pools_agree() -> None:
         ), pool
 
 
-def test_workers_package_imports_and_declares_only_pool_queues(services: TestServices) -> None:
+def test_workers_package_imports_and_declares_only_pool_queues(services: ServiceUrls) -> None:
     """``dramatiq workers`` imports this module; every actor's queue must have a pool."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFEXAM_")}
     env.update(

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import redis as redis_sync
 
-from tests.helpers import TestServices
+from tests.helpers import ServiceUrls
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAMATIQ = str(Path(sys.executable).parent / "dramatiq")
 
 
-def worker_env(services: TestServices, **extra: str) -> dict[str, str]:
+def worker_env(services: ServiceUrls, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -61,7 +61,7 @@ class Worker:
                 self.kill()
 
 
-def _worker_seen(services: TestServices, pids_before: set[str], queue: str) -> bool:
+def _worker_seen(services: ServiceUrls, pids_before: set[str], queue: str) -> bool:
     client = redis_sync.Redis.from_url(services.redis_url)
     try:
         import json
@@ -75,7 +75,7 @@ def _worker_seen(services: TestServices, pids_before: set[str], queue: str) -> b
         client.close()
 
 
-def _known_workers(services: TestServices) -> set[str]:
+def _known_workers(services: ServiceUrls) -> set[str]:
     client = redis_sync.Redis.from_url(services.redis_url)
     try:
         return {n.decode() for n in client.hkeys(f"{services.namespace}:workers")}
@@ -85,7 +85,7 @@ def _known_workers(services: TestServices) -> set[str]:
 
 @contextmanager
 def running_worker(
-    services: TestServices,
+    services: ServiceUrls,
     queues: tuple[str, ...] = ("grading", "maintenance"),
     *,
     threads: int = 2,

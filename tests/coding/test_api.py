@@ -24,7 +24,7 @@ from safexam.grading.service import grade_session
 from safexam.jobs.models import Job
 from safexam.sessions.models import Response
 from tests.grading.factories import make_exam, make_session, mcq_single, paper_for
-from tests.helpers import TestServices, login, make_user
+from tests.helpers import ServiceUrls, login, make_user
 from tests.live import live_server, sse_events
 from tests.workers_helper import running_worker
 
@@ -356,7 +356,7 @@ async def test_judge0_callbacks_are_verified_and_fill_the_submission(
 async def test_submission_events_stream_queued_running_done_through_a_real_worker(
     db: AsyncSession,
     settings: Settings,
-    services: TestServices,
+    services: ServiceUrls,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     tests = [

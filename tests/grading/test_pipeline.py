@@ -17,7 +17,7 @@ from safexam.jobs import enqueue
 from safexam.jobs.models import Job
 from safexam.sessions.models import ExamSession, Response
 from tests.grading.factories import make_exam, make_session, mcq_single, numeric, paper_for
-from tests.helpers import TestServices, login, make_user
+from tests.helpers import ServiceUrls, login, make_user
 from tests.live import live_server, sse_events
 from tests.workers_helper import running_worker
 
@@ -54,7 +54,7 @@ async def test_submit_graded_end_to_end_with_sse(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
-    services: TestServices,
+    services: ServiceUrls,
 ) -> None:
     educator = await make_user(db, "educator")
     student = await make_user(db, "student")
@@ -120,7 +120,7 @@ async def test_session_api_submit_and_autosubmit_are_graded_by_workers(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     client: Any,
-    services: TestServices,
+    services: ServiceUrls,
 ) -> None:
     """The real session endpoints (start, autosave, submit) and the deadline auto-submit."""
     from datetime import timedelta

@@ -17,7 +17,7 @@ from safexam.grading.service import grade_session
 from safexam.jobs.models import Job
 from safexam.sessions.models import Response
 from tests.grading.factories import make_exam, make_session, mcq_multi, mcq_single, paper_for
-from tests.helpers import TestServices, login, make_user
+from tests.helpers import ServiceUrls, login, make_user
 from tests.live import live_server, sse_events
 from tests.workers_helper import running_worker
 
@@ -51,7 +51,7 @@ async def test_dry_run_apply_and_serialization(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
-    services: TestServices,
+    services: ServiceUrls,
 ) -> None:
     educator = await make_user(db, "educator")
     exam, qs = await make_exam(

@@ -12,7 +12,7 @@ from safexam.core.settings import Settings
 from safexam.grading.models import Result
 from safexam.jobs import outbox
 from tests.grading.test_pipeline import submit
-from tests.helpers import TestServices
+from tests.helpers import ServiceUrls
 from tests.jobs.test_recovery import finished_sessions, wait_status
 from tests.workers_helper import running_worker
 
@@ -41,7 +41,7 @@ async def test_grading_end_to_end_on_rabbitmq(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
-    services: TestServices,
+    services: ServiceUrls,
 ) -> None:
     rabbit = msgspec.structs.replace(settings, broker_url=AMQP_URL)
     broker = create_broker(rabbit)

@@ -20,7 +20,7 @@ from safexam.jobs.models import Job
 from safexam.sessions.models import ExamSession, Response
 from tests.grading.factories import make_exam, make_session, mcq_single, numeric, paper_for
 from tests.grading.test_pipeline import submit
-from tests.helpers import TestServices, login, make_user
+from tests.helpers import ServiceUrls, login, make_user
 from tests.workers_helper import RedisServer, free_port, running_worker
 
 
@@ -72,7 +72,7 @@ async def test_worker_killed_mid_job_finishes_exactly_once(
     engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
-    services: TestServices,
+    services: ServiceUrls,
 ) -> None:
     broker = create_broker(settings)
     use_broker(broker)
@@ -117,7 +117,7 @@ async def test_broker_outage_every_submit_accepted_then_all_graded(
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
-    services: TestServices,
+    services: ServiceUrls,
 ) -> None:
     server = RedisServer(free_port(), services.tmp)
     server.start()
@@ -161,7 +161,7 @@ async def test_job_that_keeps_failing_ends_dead_then_retry_works(
     engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
     client: Any,
-    services: TestServices,
+    services: ServiceUrls,
 ) -> None:
     admin = await make_user(db, "admin")
     [(session, expected)] = await finished_sessions(db, 1)

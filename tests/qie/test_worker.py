@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.exams.models import Question
-from tests.helpers import TestServices, login, make_user
+from tests.helpers import ServiceUrls, login, make_user
 from tests.qie.llm_server import Reply, local_llm, questions
 from tests.workers_helper import running_worker
 
@@ -36,7 +36,7 @@ async def _finished_job(client: Any, job_id: str, timeout: float = 30.0) -> dict
 
 
 async def test_generation_jobs_through_a_real_qie_worker(
-    client: Any, db: AsyncSession, services: TestServices
+    client: Any, db: AsyncSession, services: ServiceUrls
 ) -> None:
     educator = await make_user(db, "educator")
     await login(client, educator.email)
