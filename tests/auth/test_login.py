@@ -193,19 +193,21 @@ async def test_idle_session_expires(
     client_with: ClientFactory, db: AsyncSession, redis: Redis, settings: Settings
 ) -> None:
     user = await make_user(db)
-    owner = await client_with(session_idle_seconds=1)
+    owner = await client_with(session_idle_seconds=2)
     await login(owner, user.email)
     session_id = owner.cookies[SESSION_COOKIE]
-    # The cookie is sent by hand: the client's jar rounds a 1 s Max-Age down to
+    # The cookie is sent by hand: the client's jar rounds a short Max-Age down to
     # whole seconds, and what is under test is the server's record.
     async with browser(owner) as tab:
         # Activity keeps it alive past the idle limit ...
-        for _ in range(3):
-            await asyncio.sleep(0.5)
+        # (Redis reports TTLs in whole seconds and renews only a key with TTL > 0,
+        # so the requests come well inside the 2 s limit.)
+        for _ in range(4):
+            await asyncio.sleep(0.6)
             me = await tab.get("/api/v1/auth/me", headers=cookie_header(session_id))
             assert me.status_code == 200
         # ... and silence ends it, in Redis, not just in the browser.
-        await asyncio.sleep(1.6)
+        await asyncio.sleep(2.6)
         assert await redis.exists(session_key(settings, session_id)) == 0
         me = await tab.get("/api/v1/auth/me", headers=cookie_header(session_id))
         assert me.status_code == 401

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
     ServerSideSessionConfig,
 )
 from litestar.types import Empty, Message, ScopeSession
+from litestar.utils.dataclass import extract_dataclass_items
 
 from safexam.core.settings import Settings
 
@@ -22,6 +24,7 @@ __all__ = ["ROTATE_FLAG", "SafeExamSessionConfig", "session_config"]
 ROTATE_FLAG = "safexam.rotate_session"
 SESSION_COOKIE = "safexam_session"
 _NEW_ID = "safexam.new_session_id"
+_LOADED = "safexam.session_loaded"
 
 
 class RotatingSessionBackend(ServerSideSessionBackend):
@@ -48,7 +51,41 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             if not connection.cookies.get(self.config.key):
                 return
             scope_session = Empty
+        state = connection.scope.setdefault("state", {})
+        if (
+            scope_session is not Empty
+            and not state.get(ROTATE_FLAG)
+            and state.get(_LOADED) == self.serialize_data(scope_session, connection.scope)
+        ):
+            # Unchanged session: reading it already renewed its TTL in Redis
+            # (renew_on_access), so writing it back would only add a round trip
+            # to every request, autosaves included. The cookie is still refreshed.
+            headers = MutableScopeHeaders.from_message(message)
+            cookie_params = dict(
+                extract_dataclass_items(
+                    self.config, exclude_none=True, include=Cookie.__dict__.keys()
+                )
+            )
+            headers.add(
+                "Set-Cookie",
+                Cookie(
+                    value=self.get_session_id(connection), key=self.config.key, **cookie_params
+                ).to_header(header=""),
+            )
+            return
         await super().store_in_message(scope_session, message, connection)
+
+    async def load_from_connection(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> dict[str, Any]:
+        if session_id := connection.cookies.get(self.config.key):
+            store = self.config.get_store_from_app(connection.scope["app"])
+            data = await self.get(session_id, store=store)
+            if data is not None:
+                connection.scope.setdefault("state", {})[_LOADED] = data
+                loaded: dict[str, Any] = self.deserialize_data(data)
+                return loaded
+        return {}
 
 
 class SafeExamSessionConfig(ServerSideSessionConfig):
