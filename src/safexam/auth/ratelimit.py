@@ -13,6 +13,7 @@ import hashlib
 from redis.asyncio import Redis
 
 from safexam.core.errors import RateLimited
+from safexam.core.redis import incr_fixed_window
 from safexam.core.settings import Settings
 
 __all__ = ["LoginLimiter"]
@@ -60,12 +61,9 @@ class LoginLimiter:
                 )
 
     async def record_failure(self, email: str, ip: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for key in self._keys(email, ip).values():
-                pipe.incr(key)
-                # NX keeps the window fixed from the first failure instead of sliding forever.
-                pipe.expire(key, self.window, nx=True)
-            await pipe.execute()
+        # The window stays fixed from the first failure instead of sliding forever.
+        for key in self._keys(email, ip).values():
+            await incr_fixed_window(self.redis, key, self.window)
 
     async def record_success(self, email: str, ip: str) -> None:
         await self.redis.delete(self._keys(email, ip)["pair"])

@@ -56,6 +56,7 @@ from safexam.coding.schemas import (
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound, RateLimited, Unprocessable
 from safexam.core.events import publish, submission_channel
+from safexam.core.redis import incr_fixed_window
 from safexam.exams.models import Exam, Question
 from safexam.jobs.service import enqueue
 from safexam.sessions.models import ExamSession
@@ -138,12 +139,8 @@ async def _rate_limit(
     redis: Redis, namespace: str, user_id: uuid.UUID, kind: str, per_minute: int
 ) -> None:
     key = f"{namespace}:coding:{kind}:{user_id}"
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, 60, nx=True)
-        pipe.ttl(key)
-        count, _, ttl = await pipe.execute()
-    if int(count) > per_minute:
+    count, ttl = await incr_fixed_window(redis, key, 60)
+    if count > per_minute:
         what = "submissions" if kind == "submit" else "runs"
         raise RateLimited(
             f"Too many {what}: at most {per_minute} a minute", retry_after=max(1, int(ttl))

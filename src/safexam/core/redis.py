@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
-__all__ = ["create_redis"]
+__all__ = ["create_redis", "incr_fixed_window"]
 
 
 def create_redis(url: str, *, max_connections: int = 256) -> Redis:
@@ -23,3 +23,17 @@ def create_redis(url: str, *, max_connections: int = 256) -> Redis:
         health_check_interval=30,
     )
     return Redis(connection_pool=pool)
+
+
+async def incr_fixed_window(redis: Redis, key: str, window_seconds: int) -> tuple[int, int]:
+    """Count one event in a fixed window starting at the first event; returns (count, ttl).
+
+    ``SET NX EX`` then ``INCR`` (which keeps the TTL) rather than ``EXPIRE NX``:
+    the embedded Redis of ``make run`` is 6.2, which has no ``EXPIRE NX``.
+    """
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(key, 0, ex=window_seconds, nx=True)
+        pipe.incr(key)
+        pipe.ttl(key)
+        _, count, ttl = await pipe.execute()
+    return int(count), int(ttl)
