@@ -60,9 +60,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_api_key: str | None = None
     llm_model: str | None = None
     autosubmit_grace_seconds: int = 30
-    worker_processes: int = 1
-    worker_threads: int = 4
-    judge_processes: int = 2
 
     @property
     def async_database_url(self) -> str:
