@@ -196,3 +196,19 @@ def test_workers_package_imports_and_declares_only_pool_queues(services: Service
     # Dramatiq adds ".DQ" (delay) and ".XQ" (dead letter) companions.
     base = {re.sub(r"\.(DQ|XQ)$", "", queue) for queue in declared}
     assert base <= QUEUES, f"actors on queues no pool consumes: {sorted(base - QUEUES)}"
+
+
+def test_compose_runs_judge0_without_network_for_submissions() -> None:
+    """The optional Judge0 stack: server, workers, its database and Redis; no network for code."""
+    services = _compose()["services"]
+    for name in ("judge0", "judge0-workers", "judge0-db", "judge0-redis"):
+        assert services[name]["profiles"] == ["judge0"], name
+    server, workers = services["judge0"], services["judge0-workers"]
+    assert server["image"] == workers["image"] == "judge0/judge0:1.13.1"
+    assert _argv(workers["command"]) == ["./scripts/workers"]
+    for service in (server, workers):
+        env = service["environment"]
+        assert env["ALLOW_ENABLE_NETWORK"] == "false" and env["ENABLE_NETWORK"] == "false"
+        assert env["POSTGRES_HOST"] == "judge0-db" and env["REDIS_HOST"] == "judge0-redis"
+        assert env["AUTHN_HEADER"] == "X-Auth-Token"
+    assert "2358" in " ".join(server["healthcheck"]["test"])
