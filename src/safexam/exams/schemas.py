@@ -16,6 +16,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from safexam.exams.kinds import QuestionKind
+from safexam.integrity.schemas import ClientEventKind
 
 __all__ = [
     "DEFAULT_FLAG_KINDS",
@@ -47,24 +48,9 @@ QuestionStatus = Literal["draft", "active", "archived"]
 QuestionSource = Literal["manual", "qie"]
 ExamStatus = Literal["draft", "published", "archived"]
 
-# The browser events of the integrity log (issue 3) plus the server's own ip_changed.
-EventKind = Literal[
-    "focus_lost",
-    "focus_gained",
-    "visibility_hidden",
-    "visibility_visible",
-    "fullscreen_exit",
-    "fullscreen_enter",
-    "copy",
-    "paste",
-    "context_menu",
-    "devtools_opened",
-    "offline",
-    "online",
-    "resize",
-    "multiple_screens",
-    "ip_changed",
-]
+# The browser events of the integrity log plus the server's own ip_changed;
+# the browser's list lives with the integrity log, once.
+EventKind = Literal[ClientEventKind, "ip_changed"]
 EVENT_KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
 # What an educator most likely wants highlighted when they set nothing.
 DEFAULT_FLAG_KINDS: tuple[EventKind, ...] = (
