@@ -136,7 +136,7 @@ class SessionController(Controller):
         exam_id: FromPath[uuid.UUID],
         db: DB,
         principal: CurrentUser,
-        output_format: Annotated[Literal["json", "csv"], QueryParameter(query="format")] = "json",
+        output_format: Annotated[Literal["json", "csv"], QueryParameter(name="format")] = "json",
     ) -> Response[Any]:
         """One row per student, one column per question; ``?format=csv`` for a spreadsheet."""
         table: ResultsOut = await results_service.exam_results(db, exam_id, principal)
