@@ -29,6 +29,7 @@ a symlink.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import contextlib
 import fcntl
@@ -42,7 +43,9 @@ import selectors
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -262,12 +265,111 @@ class _RLimits(msgspec.Struct, frozen=True):
             resource.setrlimit(res, (soft, hard))
 
 
-def _launcher(limits: _RLimits, uid: int | None) -> list[str] | None:
-    """``prlimit ... setpriv ...`` in front of bwrap, or None to set limits in-process.
+# One static exec in front of bwrap that does what ``prlimit`` and ``setpriv``
+# do in two dynamically linked ones (about 2 ms less per sandbox): set the
+# limits while still privileged, drop to the sandbox uid with no
+# supplementary groups, exec bwrap. Built once per worker process from this
+# source, into a fresh private directory, so nobody else can replace it.
+_LAUNCHER_C = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
-    Two tiny execs cost less than forking the worker for a preexec function
+static int fail(const char *what) {
+  fprintf(stderr, "safexam-launcher: %s: %s\n", what, strerror(errno));
+  return 127;
+}
+
+static unsigned long long number(const char *text, char **end) {
+  errno = 0;
+  unsigned long long value = strtoull(text, end, 10);
+  if (errno || *end == text) exit(fail("bad number"));
+  return value;
+}
+
+/* safexam-launcher UID|-1 RESOURCE:SOFT:HARD ... -- PROGRAM ARGS... */
+int main(int argc, char **argv) {
+  int i;
+  if (argc < 4) return fail("usage");
+  for (i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    char *end;
+    struct rlimit limit;
+    int which = (int)number(argv[i], &end);
+    if (*end != ':') return fail("bad limit");
+    limit.rlim_cur = number(end + 1, &end);
+    if (*end != ':') return fail("bad limit");
+    limit.rlim_max = number(end + 1, &end);
+    if (*end) return fail("bad limit");
+    if (setrlimit(which, &limit)) return fail("setrlimit");
+  }
+  if (i + 1 >= argc) return fail("no program");
+  if (strcmp(argv[1], "-1") != 0) {
+    char *end;
+    uid_t uid = (uid_t)number(argv[1], &end);
+    if (*end) return fail("bad uid");
+    if (setgroups(0, NULL)) return fail("setgroups");
+    if (setresgid(uid, uid, uid)) return fail("setresgid");
+    if (setresuid(uid, uid, uid)) return fail("setresuid");
+    if (getuid() != uid || geteuid() != uid) return fail("uid drop");
+  }
+  execv(argv[i + 1], argv + i + 1);
+  return fail("execv");
+}
+"""
+
+_launcher_lock = threading.Lock()
+_launcher_built: list[str | None] = []
+
+
+def _compiled_launcher() -> str | None:
+    """The static launcher, built on first use; None without a C compiler."""
+    with _launcher_lock:
+        if _launcher_built:
+            return _launcher_built[0]
+        path: str | None = None
+        compiler = shutil.which("cc", path=SYSTEM_PATH) or shutil.which("gcc", path=SYSTEM_PATH)
+        if compiler is not None and sys.platform == "linux":
+            # mkdtemp: mode 0700, a new name, owned by us: no one can swap the binary.
+            directory = tempfile.mkdtemp(prefix="safexam-launcher-")
+            atexit.register(shutil.rmtree, directory, True)
+            source = os.path.join(directory, "launcher.c")
+            binary = os.path.join(directory, "launcher")
+            with open(source, "w", encoding="ascii") as fh:
+                fh.write(_LAUNCHER_C)
+            for static in (["-static"], []):
+                built = subprocess.run(  # noqa: S603 - our compiler, our source
+                    [compiler, "-O2", *static, "-o", binary, source],
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    env={"PATH": SYSTEM_PATH},
+                    timeout=60,
+                    check=False,
+                )
+                if built.returncode == 0:
+                    path = binary
+                    break
+            if path is None:
+                log.warning("sandbox.launcher_build_failed", stderr=built.stderr[-2000:])
+        _launcher_built.append(path)
+        return path
+
+
+def _launcher(limits: _RLimits, uid: int | None) -> list[str] | None:
+    """What runs in front of bwrap: set the limits, drop to ``uid``; None to do it in-process.
+
+    The built launcher if there is one, else ``prlimit ... setpriv ...``: a
+    few tiny execs cost less than forking the worker for a preexec function
     (which also disables vfork and is unsafe in a threaded worker).
     """
+    built = _compiled_launcher()
+    if built is not None:
+        table = (f"{res}:{soft}:{hard}" for _, res, soft, hard in limits.table())
+        return [built, str(uid) if uid is not None else "-1", *table, "--"]
     prlimit = shutil.which("prlimit", path=SYSTEM_PATH)
     setpriv = shutil.which("setpriv", path=SYSTEM_PATH)
     if prlimit is None or (uid is not None and setpriv is None):
