@@ -103,6 +103,8 @@ SANDBOX_UID_SPAN = 1 << 24
 _TMP_SIZE_MIN = 1 << 20
 # The sandbox's private tmpfs (a path inside the sandbox, not the host's /tmp).
 SANDBOX_TMP = "/tmp"  # noqa: S108
+# Where the launcher binary is mounted (read-only) to serve as the sandbox's PID 1.
+REAPER = "/.safexam-reaper"
 _ETC_FILES = (
     "/etc/ld.so.cache",
     "/etc/ld.so.conf",
@@ -166,6 +168,7 @@ def _bwrap_argv(
     chdir: str,
     tmp_bytes: int,
     info_fd: int,
+    reaper: str | None = None,
 ) -> list[str]:
     global _SYSTEM_BINDS
     if _SYSTEM_BINDS is None:
@@ -199,6 +202,7 @@ def _bwrap_argv(
         "--bind" if box_writable else "--ro-bind",
         box,
         BOX,
+        *(["--ro-bind", reaper, REAPER] if reaper is not None else []),
         # bwrap's root and /dev are tmpfs without a size cap: freeze them, so
         # the capped /tmp is the only place a program can write during tests.
         "--remount-ro",
@@ -268,8 +272,10 @@ class _RLimits(msgspec.Struct, frozen=True):
 # One static exec in front of bwrap that does what ``prlimit`` and ``setpriv``
 # do in two dynamically linked ones (about 2 ms less per sandbox): set the
 # limits while still privileged, drop to the sandbox uid with no
-# supplementary groups, exec bwrap. Built once per worker process from this
-# source, into a fresh private directory, so nobody else can replace it.
+# supplementary groups, exec bwrap. The same binary, mounted read-only,
+# is the sandbox's PID 1 in place of GNU time (see ``_reaper_argv``). Built
+# once per worker process from this source, into a fresh directory only we
+# can write, so nobody else can replace it.
 _LAUNCHER_C = r"""
 #define _GNU_SOURCE
 #include <errno.h>
@@ -278,6 +284,7 @@ _LAUNCHER_C = r"""
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int fail(const char *what) {
@@ -292,10 +299,40 @@ static unsigned long long number(const char *text, char **end) {
   return value;
 }
 
-/* safexam-launcher UID|-1 RESOURCE:SOFT:HARD ... -- PROGRAM ARGS... */
+/* PID 1 of the sandbox: run the program, reap everything, report the
+   program's peak RSS on STATS_FD once it is dead, exit with its status
+   (128 + N for a signal). */
+static int reap(int argc, char **argv) {
+  char *end;
+  int stats, status = 0;
+  pid_t child;
+  struct rusage usage;
+  if (argc < 5 || strcmp(argv[3], "--") != 0) return fail("usage");
+  stats = (int)number(argv[2], &end);
+  if (*end) return fail("bad fd");
+  child = fork();
+  if (child < 0) return fail("fork");
+  if (child == 0) {
+    execvp(argv[4], argv + 4);
+    fprintf(stderr, "cannot run %s: %s\n", argv[4], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+  }
+  for (;;) {
+    pid_t pid = wait4(-1, &status, 0, &usage);
+    if (pid == child) break;
+    if (pid < 0 && errno != EINTR) return fail("wait4");
+  }
+  dprintf(stats, "\nsafexam-rusage %ld\n", usage.ru_maxrss);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+/* safexam-launcher UID|-1 RESOURCE:SOFT:HARD ... -- PROGRAM ARGS...
+   safexam-launcher reap STATS_FD -- PROGRAM ARGS... */
 int main(int argc, char **argv) {
   int i;
   if (argc < 4) return fail("usage");
+  if (strcmp(argv[1], "reap") == 0) return reap(argc, argv);
   for (i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
     char *end;
     struct rlimit limit;
@@ -351,6 +388,9 @@ def _compiled_launcher() -> str | None:
                     check=False,
                 )
                 if built.returncode == 0:
+                    # The sandbox's uid must reach it too (it is also the reaper inside).
+                    os.chmod(binary, 0o755)  # noqa: S103 - read-only for others
+                    os.chmod(directory, 0o711)  # noqa: S103 - traverse only, no listing
                     path = binary
                     break
             if path is None:
@@ -389,12 +429,16 @@ def _reaper_argv(stats_fd: int) -> list[str]:
 
     bwrap's built-in init hands the exit status to the outer bwrap through an
     eventfd and is never reaped, so the program's CPU time would be lost; with
-    ``--as-pid-1`` and a real waiter as PID 1 the accounting reaches us. GNU
-    time also reports the program's peak memory, which the outer rusage
+    ``--as-pid-1`` and a real waiter as PID 1 the accounting reaches us. Our
+    launcher in its reaper mode (static: cheaper to start) or else GNU time
+    also reports the program's peak memory, which the outer rusage
     cannot (a forked child inherits the worker's high-water mark). PID 1
     ignores signals from inside the namespace, so ``kill -9 -1`` cannot take
     the reaper down, and when it exits the kernel kills every leftover.
     """
+    built = _compiled_launcher()
+    if built is not None:
+        return [REAPER, "reap", str(stats_fd), "--"]
     timer = time_path()
     if timer is None:
         return ["/bin/sh", "-c", '"$@"', "sh"]
@@ -456,6 +500,7 @@ def execute(
         chdir=chdir,
         tmp_bytes=limits.file_size_kb * 1024,
         info_fd=info_write,
+        reaper=_compiled_launcher(),
     )
     rlimits = _RLimits(
         cpu_s=max(1, math.ceil(limits.cpu_time_s)),
