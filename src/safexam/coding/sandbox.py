@@ -158,6 +158,28 @@ def _system_binds() -> list[str]:
 
 _SYSTEM_BINDS: list[str] | None = None
 
+# A minimal /dev: bwrap's --dev also mounts a devpts instance and binds
+# /dev/tty, which no judged program needs; each mount costs time per run.
+_DEV = [
+    "--tmpfs",
+    "/dev",
+    *(
+        arg
+        for name in ("null", "zero", "full", "random", "urandom")
+        for arg in ("--dev-bind", f"/dev/{name}", f"/dev/{name}")
+    ),
+    *(
+        arg
+        for name, target in (
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        )
+        for arg in ("--symlink", target, f"/dev/{name}")
+    ),
+]
+
 
 def _bwrap_argv(
     bwrap: str,
@@ -193,8 +215,7 @@ def _bwrap_argv(
         *_SYSTEM_BINDS,
         "--proc",
         "/proc",
-        "--dev",
-        "/dev",
+        *_DEV,
         "--size",
         str(max(tmp_bytes, _TMP_SIZE_MIN)),
         "--tmpfs",
