@@ -160,9 +160,8 @@ _SYSTEM_BINDS: list[str] | None = None
 
 # A minimal /dev: bwrap's --dev also mounts a devpts instance and binds
 # /dev/tty, which no judged program needs; each mount costs time per run.
+# /dev is a plain directory of bwrap's root tmpfs, frozen by its remount.
 _DEV = [
-    "--tmpfs",
-    "/dev",
     *(
         arg
         for name in ("null", "zero", "full", "random", "urandom")
@@ -224,10 +223,8 @@ def _bwrap_argv(
         box,
         BOX,
         *(["--ro-bind", reaper, REAPER] if reaper is not None else []),
-        # bwrap's root and /dev are tmpfs without a size cap: freeze them, so
-        # the capped /tmp is the only place a program can write during tests.
-        "--remount-ro",
-        "/dev",
+        # bwrap's root (holding /dev) is a tmpfs without a size cap: freeze it,
+        # so the capped /tmp is the only place a program can write during tests.
         "--remount-ro",
         "/",
         "--chdir",
