@@ -107,11 +107,12 @@ SANDBOX_TMP = "/tmp"  # noqa: S108
 REAPER = "/.safexam-reaper"
 _ETC_FILES = (
     "/etc/ld.so.cache",
-    "/etc/ld.so.conf",
-    "/etc/ld.so.conf.d",
     "/etc/alternatives",
     "/etc/localtime",
 )
+# Read by the linker (not by ld.so, which uses the cache): compiles only,
+# one bind less per test run each.
+_ETC_COMPILE_FILES = ("/etc/ld.so.conf", "/etc/ld.so.conf.d")
 
 
 class SandboxConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -141,7 +142,7 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap", path=SYSTEM_PATH)
 
 
-def _system_binds() -> list[str]:
+def _system_binds(compiling: bool) -> list[str]:
     """Read-only binds of the system directories, mirroring merged-/usr symlinks."""
     args: list[str] = []
     for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -150,13 +151,14 @@ def _system_binds() -> list[str]:
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
     # Only what the toolchains need from /etc; JDK config dirs are symlink targets of its conf/.
-    for path in (*_ETC_FILES, *sorted(glob.glob("/etc/java-*"))):
+    extra = _ETC_COMPILE_FILES if compiling else ()
+    for path in (*_ETC_FILES, *extra, *sorted(glob.glob("/etc/java-*"))):
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
     return args
 
 
-_SYSTEM_BINDS: list[str] | None = None
+_SYSTEM_BINDS: dict[bool, list[str]] = {}
 
 # A minimal /dev: bwrap's --dev also mounts a devpts instance and binds
 # /dev/tty, which no judged program needs; each mount costs time per run.
@@ -190,10 +192,11 @@ def _bwrap_argv(
     tmp_bytes: int,
     info_fd: int,
     reaper: str | None = None,
+    compiling: bool = False,
 ) -> list[str]:
-    global _SYSTEM_BINDS
-    if _SYSTEM_BINDS is None:
-        _SYSTEM_BINDS = _system_binds()
+    system_binds = _SYSTEM_BINDS.get(compiling)
+    if system_binds is None:
+        system_binds = _SYSTEM_BINDS[compiling] = _system_binds(compiling)
     return [
         bwrap,
         "--unshare-all",
@@ -211,7 +214,7 @@ def _bwrap_argv(
         "65534",
         "--hostname",
         "sandbox",
-        *_SYSTEM_BINDS,
+        *system_binds,
         "--proc",
         "/proc",
         *_DEV,
@@ -487,10 +490,12 @@ def execute(
     limit_address_space: bool = True,
     address_space_extra_mb: int = 0,
     uid: int | None = None,
+    compiling: bool = False,
 ) -> Execution:
     """Run ``argv`` in a fresh sandbox with ``box`` mounted at /box, enforcing ``limits``.
 
-    ``uid`` is the host uid bwrap runs as (only honoured when we are root).
+    ``uid`` is the host uid bwrap runs as (only honoured when we are root);
+    ``compiling`` adds what only compilers and linkers read.
     Never raises for anything the program does; raises :class:`RunnerError`
     when the sandbox itself cannot start.
     """
@@ -519,6 +524,7 @@ def execute(
         tmp_bytes=limits.file_size_kb * 1024,
         info_fd=info_write,
         reaper=_compiled_launcher(),
+        compiling=compiling,
     )
     rlimits = _RLimits(
         cpu_s=max(1, math.ceil(limits.cpu_time_s)),
@@ -850,6 +856,7 @@ class SandboxRunner:
             limit_address_space=lang.limit_address_space,
             address_space_extra_mb=lang.address_space_extra_mb,
             uid=uid,
+            compiling=True,
         )
         output = clean_text(run.stderr + run.stdout, limits.output_kb * 1024)
         if run.timed_out or run.cpu_ms >= limits.cpu_time_s * 1000:
