@@ -42,6 +42,7 @@ import select
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -384,6 +385,36 @@ _launcher_lock = threading.Lock()
 _launcher_built: list[str | None] = []
 
 
+_LAUNCHER_PREFIX = "safexam-launcher-"
+
+
+def _remove_stale_launchers() -> None:
+    """Remove launcher directories of our dead worker processes.
+
+    A worker that does not exit normally (SIGKILL, ``os._exit``) skips atexit;
+    its directory names its pid. Directories of live pids, of other owners, or
+    that are not plain directories are left alone.
+    """
+    root = tempfile.gettempdir()
+    with contextlib.suppress(OSError), os.scandir(root) as entries:
+        for entry in entries:
+            if not entry.name.startswith(_LAUNCHER_PREFIX):
+                continue
+            pid_text = entry.name[len(_LAUNCHER_PREFIX) :].split("-", 1)[0]
+            if not pid_text.isdigit():
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                os.kill(int(pid_text), 0)
+                continue  # its worker is alive
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+
 def _compiled_launcher() -> str | None:
     """The static launcher, built on first use; None without a C compiler."""
     with _launcher_lock:
@@ -393,7 +424,8 @@ def _compiled_launcher() -> str | None:
         compiler = shutil.which("cc", path=SYSTEM_PATH) or shutil.which("gcc", path=SYSTEM_PATH)
         if compiler is not None and sys.platform == "linux":
             # mkdtemp: mode 0700, a new name, owned by us: no one can swap the binary.
-            directory = tempfile.mkdtemp(prefix="safexam-launcher-")
+            _remove_stale_launchers()
+            directory = tempfile.mkdtemp(prefix=f"{_LAUNCHER_PREFIX}{os.getpid()}-")
             atexit.register(shutil.rmtree, directory, True)
             source = os.path.join(directory, "launcher.c")
             binary = os.path.join(directory, "launcher")
