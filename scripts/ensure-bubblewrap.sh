@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The embedded code sandbox runs every compile and test inside bubblewrap
-# (Debian package `bubblewrap`), with GNU time (package `time`) as the first
-# process inside to measure CPU time and peak memory. Install both when missing
+# (Debian package `bubblewrap`). Its first process inside measures peak memory:
+# a small launcher compiled at worker start when a C compiler is present, else
+# GNU time (package `time`), installed here as that fallback. Install both when missing
 # and we are root; otherwise say how, and fail, since coding questions cannot be
 # graded without them.
 set -euo pipefail

@@ -73,9 +73,13 @@ def doctor_checks(settings: Settings | None = None, *, run_programs: bool = True
         checks.append(("sandbox", "ok", f"bubblewrap at {bwrap}"))
     timer = time_path()
     if timer is None:
-        checks.append(("sandbox memory", "warn", "GNU time missing (apt-get install time)"))
+        checks.append(
+            ("sandbox memory", "warn", "GNU time (fallback reaper) missing: apt-get install time")
+        )
     else:
-        checks.append(("sandbox memory", "ok", f"peak memory per test via {timer}"))
+        checks.append(
+            ("sandbox memory", "ok", f"peak memory via the launcher, or {timer} without cc")
+        )
     if os.geteuid() != 0:
         checks.append(
             ("sandbox uid", "warn", "not root: no throw-away uid, the PID namespace bounds tasks")
