@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ def _start_embedded_postgres(root: Path) -> str:
     import pgserver
 
     server = pgserver.get_server(str(root / "pg"), cleanup_mode="stop")
+    _stop_at_end.append(server.cleanup)
     return str(server.get_uri())
 
 
@@ -45,11 +47,12 @@ def _start_embedded_redis(root: Path) -> str:
 
     socket_path = root / "redis.sock"
     lite = LiteRedis(str(root / "redis.db"), unix_socket_path=str(socket_path))
-    _keep_alive.append(lite)
+    _stop_at_end.append(lite.shutdown)
     return f"unix://{socket_path}"
 
 
-_keep_alive: list[Any] = []
+# Stops for the embedded servers, called when the test run ends.
+_stop_at_end: list[Callable[[], object]] = []
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +81,10 @@ def services() -> Iterator[ServiceUrls]:
         tmp=tmp,
     )
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+    # Embedded servers and their files go with the run (pgserver stops itself).
+    while _stop_at_end:
+        _stop_at_end.pop()()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
