@@ -29,9 +29,10 @@ import structlog
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from safexam.auth.guards import Principal, ensure_owner
+from safexam.auth.guards import Principal
 from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.exams.models import Exam
+from safexam.exams.service import get_owned_exam
 from safexam.grading.scoring import score_fraction
 from safexam.grading.service import concrete_body, load_questions
 from safexam.jobs.models import Job
@@ -322,14 +323,6 @@ async def run_regrade(
     }
 
 
-async def _owned_exam(db: AsyncSession, exam_id: uuid.UUID, principal: Principal) -> Exam:
-    exam = await db.get(Exam, exam_id)
-    if exam is None:
-        raise NotFound("exam not found")
-    ensure_owner(exam.owner_id, principal, "exam")
-    return exam
-
-
 async def request_regrade(
     db: AsyncSession,
     exam_id: uuid.UUID,
@@ -339,7 +332,7 @@ async def request_regrade(
     dry_run: bool,
 ) -> Job:
     """Queue a regrade (or a dry run) of the exam; commits. 409 while another is active."""
-    await _owned_exam(db, exam_id, principal)
+    await get_owned_exam(db, exam_id, principal)
     if question_ids is not None:
         on_exam = set(await _scope_question_ids(db, exam_id, None))
         unknown = [str(q) for q in question_ids if q not in on_exam]
@@ -370,7 +363,7 @@ async def apply_dry_run(db: AsyncSession, job_id: uuid.UUID, principal: Principa
     dry = await db.get(Job, job_id, with_for_update=True)
     if dry is None or dry.kind != "regrade" or dry.exam_id is None:
         raise NotFound("regrade job not found")
-    await _owned_exam(db, dry.exam_id, principal)
+    await get_owned_exam(db, dry.exam_id, principal)
     result = dict(dry.result or {})
     if not dry.args.get("dry_run"):
         raise Conflict("Only a dry run can be applied", code="not_a_dry_run")

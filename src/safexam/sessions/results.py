@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from safexam.auth.guards import Principal, ensure_owner
+from safexam.auth.guards import Principal
 from safexam.auth.models import User
-from safexam.core.errors import NotFound
-from safexam.exams.models import Enrollment, Exam, Question
+from safexam.exams.models import Enrollment, Question
+from safexam.exams.service import get_owned_exam
 from safexam.grading.models import Result
 from safexam.integrity.models import ActivityLog
 from safexam.integrity.service import flag_kinds_of
@@ -43,20 +43,11 @@ CSV_FIXED_COLUMNS = (
 PROMPT_LABEL_CHARS = 40
 
 
-async def _owned_exam(db: AsyncSession, exam_id: uuid.UUID, principal: Principal) -> Exam:
-    exam = await db.get(Exam, exam_id)
-    if exam is None:
-        raise NotFound("exam not found")
-    # Another educator's exam is "not found", so exam ids cannot be probed.
-    ensure_owner(exam.owner_id, principal, "exam")
-    return exam
-
-
 async def exam_sessions_overview(
     db: AsyncSession, exam_id: uuid.UUID, principal: Principal
 ) -> ExamSessionsOut:
     """Every session of the exam: who, status, time left, answers saved, integrity counts."""
-    exam = await _owned_exam(db, exam_id, principal)
+    exam = await get_owned_exam(db, exam_id, principal)
     now = (await db.execute(select(func.now()))).scalar_one()
     rows = (
         await db.execute(
@@ -125,7 +116,7 @@ async def exam_results(db: AsyncSession, exam_id: uuid.UUID, principal: Principa
     students whose paper did not include it. A per-question score is the
     educator's override when there is one.
     """
-    exam = await _owned_exam(db, exam_id, principal)
+    exam = await get_owned_exam(db, exam_id, principal)
     sessions = list(
         (
             await db.execute(
