@@ -30,6 +30,8 @@ from safexam.coding.judge0 import (
     verify_callback_token,
 )
 from safexam.coding.runner import Limits, RunnerError, RunnerUnavailable, TestCase
+from safexam.coding.runners import build_runner
+from safexam.core.settings import load_settings
 
 LIMITS = Limits(cpu_time_s=1, wall_time_s=2, memory_mb=64, output_kb=1)
 DESCRIPTIONS = {
@@ -255,6 +257,29 @@ async def test_language_id_map_is_configurable() -> None:
         if r.method == "POST"
     ]
     assert ids == [92, 63]
+
+
+async def test_language_id_override_from_settings_reaches_the_created_submissions() -> None:
+    settings = load_settings(
+        {
+            "SAFEXAM_CODE_RUNNER": "judge0",
+            "SAFEXAM_JUDGE0_URL": "http://judge0.test",
+            "SAFEXAM_JUDGE0_TOKEN": "secret-token",
+            "SAFEXAM_JUDGE0_LANGUAGE_IDS": "python=92,cpp=76",
+        }
+    )
+    fake = FakeJudge0(echo_sum)
+    runner = build_runner(settings, transport=fake.transport())
+    assert isinstance(runner, Judge0Runner)
+    runner.poll_initial_s = runner.poll_max_s = 0.001
+    for language in ("python", "cpp", "c"):
+        await runner.judge(language, "x", [TestCase(name="a", stdin="1 1\n")], LIMITS)
+    ids = [
+        json.loads(r.content)["submissions"][0]["language_id"]
+        for r in fake.requests
+        if r.method == "POST"
+    ]
+    assert ids == [92, 76, 50]  # overridden, overridden, the built-in id of C
 
 
 STATUS_CASES: dict[int, tuple[dict[str, Any], str]] = {

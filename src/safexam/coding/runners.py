@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 
+import httpx
+
 from safexam.coding.languages import LANGUAGES
 from safexam.coding.runner import CodeRunner, Limits, RunnerError, TestCase
 from safexam.coding.sandbox import SandboxRunner, bwrap_path, time_path
@@ -25,14 +27,24 @@ HELLO: dict[str, str] = {
 }
 
 
-def build_runner(settings: Settings) -> CodeRunner:
-    """The runner ``SAFEXAM_CODE_RUNNER`` names: the embedded sandbox or Judge0."""
+def build_runner(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> CodeRunner:
+    """The runner ``SAFEXAM_CODE_RUNNER`` names: the embedded sandbox or Judge0.
+
+    ``transport`` replaces httpx's network transport (tests replay Judge0's answers).
+    """
     if settings.code_runner == "judge0":
         from safexam.coding.judge0 import Judge0Runner
 
         if not settings.judge0_url:
             raise RunnerError("SAFEXAM_JUDGE0_URL is required when SAFEXAM_CODE_RUNNER=judge0")
-        return Judge0Runner(settings.judge0_url, token=settings.judge0_token)
+        return Judge0Runner(
+            settings.judge0_url,
+            token=settings.judge0_token,
+            language_ids=settings.judge0_language_map,
+            transport=transport,
+        )
     return SandboxRunner()
 
 

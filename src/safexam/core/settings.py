@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -56,6 +57,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     code_runner: CodeRunnerName = "sandbox"
     judge0_url: str | None = None
     judge0_token: str | None = None
+    # Public base URL at which Judge0 reaches our API; set: callback mode, unset: polling.
+    judge0_callback_url: str | None = None
+    # How long callback mode waits for Judge0's PUTs before polling the batch instead.
+    judge0_callback_wait_seconds: int = 60
+    # (language, Judge0 language id) pairs overriding the ids in coding/languages.py:
+    # every Judge0 install numbers its languages its own way.
+    judge0_language_ids: tuple[tuple[str, int], ...] = ()
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     llm_model: str | None = None
@@ -78,6 +86,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).resolve()
+
+    @property
+    def judge0_language_map(self) -> dict[str, int]:
+        """The configured Judge0 language ids by language name (only the overridden ones)."""
+        return dict(self.judge0_language_ids)
 
 
 def to_asyncpg_url(url: str) -> str:
@@ -110,7 +123,53 @@ def _convert(name: str, raw: str, annotation: object) -> object:
             raise SettingsError(f"{var} must be an integer, got {raw!r}") from None
     if annotation == tuple[str, ...]:
         return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+    if annotation == tuple[tuple[str, int], ...]:
+        return _language_ids(var, raw)
     return raw
+
+
+def _language_ids(var: str, raw: str) -> tuple[tuple[str, int], ...]:
+    """``python=71,c=50``: every name one of our languages, every id a positive integer."""
+    from safexam.coding.languages import language_names
+
+    known = language_names()
+    pairs: dict[str, int] = {}
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        name, sep, value = (piece.strip() for piece in entry.partition("="))
+        name = name.lower()
+        if not sep or not name:
+            raise SettingsError(f"{var} must look like python=71,c=50; got the entry {entry!r}")
+        if name not in known:
+            raise SettingsError(
+                f"{var} names an unknown language {name!r} (known: {', '.join(known)})"
+            )
+        if name in pairs:
+            raise SettingsError(f"{var} gives the language {name!r} twice")
+        if not (value.isascii() and value.isdigit()) or int(value) <= 0:
+            raise SettingsError(
+                f"{var}: the Judge0 id of {name!r} must be a positive integer, got {value!r}"
+            )
+        pairs[name] = int(value)
+    return tuple(pairs.items())
+
+
+def _callback_url(raw: str) -> str:
+    """An absolute http(s) base URL without query or fragment, trailing slash dropped."""
+    var = "SAFEXAM_JUDGE0_CALLBACK_URL"
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"{var} must be an absolute http(s) URL such as http://api:8000, got {raw!r}"
+        )
+    if parts.query or parts.fragment:
+        raise SettingsError(f"{var} must be a base URL without a query or fragment, got {raw!r}")
+    try:
+        _ = parts.port  # raises for a port that is not a number in range
+    except ValueError:
+        raise SettingsError(f"{var} has an invalid port: {raw!r}") from None
+    return raw.strip().rstrip("/")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -125,7 +184,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         annotation = field.type
         base = annotation
         # Optional[str] and Literal fields are validated by msgspec.convert below.
-        if base in (bool, int, tuple[str, ...]):
+        if base in (bool, int, tuple[str, ...], tuple[tuple[str, int], ...]):
             values[field.name] = _convert(field.name, raw, base)
         else:
             values[field.name] = raw
@@ -154,6 +213,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("SAFEXAM_COOKIE_SECURE=false is only allowed outside production")
     if settings.code_runner == "judge0" and not settings.judge0_url:
         raise SettingsError("SAFEXAM_JUDGE0_URL is required when SAFEXAM_CODE_RUNNER=judge0")
+    if settings.judge0_callback_url is not None:
+        settings = msgspec.structs.replace(
+            settings, judge0_callback_url=_callback_url(settings.judge0_callback_url)
+        )
+    if settings.judge0_callback_wait_seconds <= 0:
+        raise SettingsError(
+            "SAFEXAM_JUDGE0_CALLBACK_WAIT_SECONDS must be a positive number of seconds,"
+            f" got {settings.judge0_callback_wait_seconds}"
+        )
     return settings
 
 

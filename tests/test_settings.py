@@ -1,0 +1,111 @@
+"""Settings read from SAFEXAM_* variables: good values typed, malformed ones named at start-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from safexam.core.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_state() -> None:
+    """Parsing touches neither PostgreSQL nor Redis (overrides the database cleanup)."""
+
+
+def test_judge0_defaults_mean_polling_with_the_built_in_language_ids() -> None:
+    settings = load_settings({})
+    assert settings.judge0_callback_url is None
+    assert settings.judge0_callback_wait_seconds == 60
+    assert settings.judge0_language_ids == ()
+    assert settings.judge0_language_map == {}
+    # An empty variable is the same as an unset one: polling mode.
+    assert load_settings({"SAFEXAM_JUDGE0_CALLBACK_URL": ""}).judge0_callback_url is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("http://api:8000", "http://api:8000"),
+        ("https://exam.college.edu/", "https://exam.college.edu"),
+        (" https://exam.college.edu/safexam/ ", "https://exam.college.edu/safexam"),
+    ],
+)
+def test_callback_url_is_an_absolute_base_url(raw: str, expected: str) -> None:
+    assert load_settings({"SAFEXAM_JUDGE0_CALLBACK_URL": raw}).judge0_callback_url == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("api:8000", "absolute http"),
+        ("/api/v1", "absolute http"),
+        ("ftp://api", "absolute http"),
+        ("http://", "absolute http"),
+        ("http://api:8000/?x=1", "without a query"),
+        ("http://api:8000/#top", "without a query"),
+        ("http://api:99999", "invalid port"),
+    ],
+)
+def test_malformed_callback_url_stops_start_up_naming_the_variable(raw: str, problem: str) -> None:
+    with pytest.raises(SettingsError, match="SAFEXAM_JUDGE0_CALLBACK_URL") as caught:
+        load_settings({"SAFEXAM_JUDGE0_CALLBACK_URL": raw})
+    assert problem in str(caught.value)
+
+
+def test_callback_wait_is_a_positive_integer() -> None:
+    settings = load_settings({"SAFEXAM_JUDGE0_CALLBACK_WAIT_SECONDS": "15"})
+    assert settings.judge0_callback_wait_seconds == 15
+    for raw in ("0", "-5", "soon", "1.5"):
+        with pytest.raises(SettingsError, match="SAFEXAM_JUDGE0_CALLBACK_WAIT_SECONDS"):
+            load_settings({"SAFEXAM_JUDGE0_CALLBACK_WAIT_SECONDS": raw})
+
+
+def test_language_id_map_parses_name_equals_id_pairs() -> None:
+    settings = load_settings(
+        {"SAFEXAM_JUDGE0_LANGUAGE_IDS": "python=92, c=75,CPP=76 ,java=91,javascript=93,"}
+    )
+    assert settings.judge0_language_map == {
+        "python": 92,
+        "c": 75,
+        "cpp": 76,
+        "java": 91,
+        "javascript": 93,
+    }
+    partial = load_settings({"SAFEXAM_JUDGE0_LANGUAGE_IDS": "python=71"})
+    assert partial.judge0_language_map == {"python": 71}
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("ruby=72", "unknown language 'ruby'"),
+        ("python=0", "positive integer"),
+        ("python=-71", "positive integer"),
+        ("python=seventy", "positive integer"),
+        ("python=7.1", "positive integer"),
+        ("python=", "positive integer"),
+        ("python", "must look like python=71"),
+        ("=71", "must look like python=71"),
+        ("python=71,python=92", "twice"),
+        ('{"python": 71}', "must look like python=71"),
+    ],
+)
+def test_malformed_language_id_map_stops_start_up_naming_the_variable(
+    raw: str, problem: str
+) -> None:
+    with pytest.raises(SettingsError, match="SAFEXAM_JUDGE0_LANGUAGE_IDS") as caught:
+        load_settings({"SAFEXAM_JUDGE0_LANGUAGE_IDS": raw})
+    assert problem in str(caught.value)
+
+
+def test_judge0_runner_still_requires_its_url() -> None:
+    with pytest.raises(SettingsError, match="SAFEXAM_JUDGE0_URL"):
+        load_settings({"SAFEXAM_CODE_RUNNER": "judge0"})
+    settings = load_settings(
+        {
+            "SAFEXAM_CODE_RUNNER": "judge0",
+            "SAFEXAM_JUDGE0_URL": "http://judge0:2358",
+            "SAFEXAM_JUDGE0_CALLBACK_URL": "http://api:8000",
+        }
+    )
+    assert (settings.code_runner, settings.judge0_callback_url) == ("judge0", "http://api:8000")
