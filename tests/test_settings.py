@@ -6,6 +6,8 @@ import pytest
 
 from safexam.core.settings import SettingsError, load_settings
 
+KEY = {"SAFEXAM_SECRET_KEY": "a-stable-key-shared-by-api-and-workers"}
+
 
 @pytest.fixture(autouse=True)
 def _clean_state() -> None:
@@ -31,7 +33,8 @@ def test_judge0_defaults_mean_polling_with_the_built_in_language_ids() -> None:
     ],
 )
 def test_callback_url_is_an_absolute_base_url(raw: str, expected: str) -> None:
-    assert load_settings({"SAFEXAM_JUDGE0_CALLBACK_URL": raw}).judge0_callback_url == expected
+    settings = load_settings({**KEY, "SAFEXAM_JUDGE0_CALLBACK_URL": raw})
+    assert settings.judge0_callback_url == expected
 
 
 @pytest.mark.parametrize(
@@ -48,8 +51,14 @@ def test_callback_url_is_an_absolute_base_url(raw: str, expected: str) -> None:
 )
 def test_malformed_callback_url_stops_start_up_naming_the_variable(raw: str, problem: str) -> None:
     with pytest.raises(SettingsError, match="SAFEXAM_JUDGE0_CALLBACK_URL") as caught:
-        load_settings({"SAFEXAM_JUDGE0_CALLBACK_URL": raw})
+        load_settings({**KEY, "SAFEXAM_JUDGE0_CALLBACK_URL": raw})
     assert problem in str(caught.value)
+
+
+def test_callback_mode_needs_a_secret_key_shared_by_api_and_workers() -> None:
+    """Workers sign callback URLs and the API verifies them: a per-process key cannot work."""
+    with pytest.raises(SettingsError, match="SAFEXAM_SECRET_KEY is required"):
+        load_settings({"SAFEXAM_JUDGE0_CALLBACK_URL": "http://api:8000"})
 
 
 def test_callback_wait_is_a_positive_integer() -> None:
@@ -103,6 +112,7 @@ def test_judge0_runner_still_requires_its_url() -> None:
         load_settings({"SAFEXAM_CODE_RUNNER": "judge0"})
     settings = load_settings(
         {
+            **KEY,
             "SAFEXAM_CODE_RUNNER": "judge0",
             "SAFEXAM_JUDGE0_URL": "http://judge0:2358",
             "SAFEXAM_JUDGE0_CALLBACK_URL": "http://api:8000",

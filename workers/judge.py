@@ -2,6 +2,10 @@
 
 Size the pool by processes, not threads: ``dramatiq workers --queues judge
 --processes <cores> --threads 1``; each judged test occupies a core.
+
+With Judge0 in callback mode a judge job only creates the batch; the API's
+callback endpoint records the results, and ``collect_judge0_results`` polls
+the batch for whatever has not called back after the configured wait.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ import dramatiq
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safexam.coding.judge0 import CallbackConfig, Judge0Runner
+from safexam.coding.models import CodingSubmission
 from safexam.coding.runner import CodeRunner, RunnerUnavailable
-from safexam.coding.runners import build_runner
+from safexam.coding.runners import build_runner, callback_config
+from safexam.coding.service import COLLECT_ACTOR, collect_judge0_results, publish_submission
 from safexam.coding.service import judge_submission as judge
 from safexam.core.broker import worker_resources
 from safexam.core.events import publish, submission_channel
@@ -28,6 +35,11 @@ log = structlog.get_logger(__name__)
 @lru_cache(maxsize=1)
 def _runner() -> CodeRunner:
     return build_runner(worker_resources().settings)
+
+
+@lru_cache(maxsize=1)
+def _callbacks() -> CallbackConfig | None:
+    return callback_config(worker_resources().settings)
 
 
 @dramatiq.actor(queue_name="judge", actor_name="judge_submission", max_retries=50)
@@ -47,6 +59,7 @@ async def judge_submission(job_id: str, submission_id: str, **_: Any) -> None:
                 sessionmaker=sessionmaker,
                 redis=resources.redis,
                 final_attempt=claim.attempt >= claim.max_attempts,
+                callbacks=_callbacks(),
             )
         except RunnerUnavailable as exc:
             raise TransientError(str(exc)) from exc
@@ -58,3 +71,34 @@ async def judge_submission(job_id: str, submission_id: str, **_: Any) -> None:
             submission_channel(submission_id),
             {"id": submission_id, "status": "finished", "job_id": job_id},
         )
+
+
+@dramatiq.actor(queue_name="judge", actor_name=COLLECT_ACTOR, max_retries=50)
+async def collect_judge0_results_actor(job_id: str, submission_id: str, **_: Any) -> None:
+    """Callback mode's fallback: poll Judge0 for the tests whose callback did not arrive."""
+    resources = worker_resources()
+    assert resources.sessionmaker is not None
+    structlog.contextvars.bind_contextvars(submission_id=submission_id)
+    runner = _runner()
+    if not isinstance(runner, Judge0Runner):
+        log.warning("judge0_collect_without_judge0", runner=runner.name)
+        return
+    judge0 = runner
+
+    async def work(db: AsyncSession, claim: Claim) -> dict[str, Any]:
+        try:
+            return await collect_judge0_results(
+                db,
+                uuid.UUID(submission_id),
+                judge0,
+                final_attempt=claim.attempt >= claim.max_attempts,
+            )
+        except RunnerUnavailable as exc:
+            raise TransientError(str(exc)) from exc
+
+    done = await run_job(job_id, work, sessionmaker=resources.sessionmaker, redis=resources.redis)
+    if done is not None and resources.redis is not None:
+        async with resources.sessionmaker() as db:
+            submission = await db.get(CodingSubmission, uuid.UUID(submission_id))
+        if submission is not None:
+            await publish_submission(resources.redis, submission)

@@ -1,7 +1,7 @@
 """Every table, imported in one place for Alembic and for tests."""
 
 from safexam.auth.models import User
-from safexam.coding.models import CodingSubmission
+from safexam.coding.models import CodingSubmission, Judge0Test
 from safexam.core.db import Base
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
 from safexam.grading.models import Result
@@ -18,6 +18,7 @@ __all__ = [
     "ExamItem",
     "ExamSession",
     "Job",
+    "Judge0Test",
     "Question",
     "Response",
     "Result",

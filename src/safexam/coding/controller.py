@@ -14,12 +14,23 @@ from litestar.response import ServerSentEvent
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from safexam.auth.guards import CurrentUser, authenticated, student_only
-from safexam.coding.judge0 import InvalidCallback, parse_callback, verify_callback_token
+from safexam.coding.judge0 import (
+    CALLBACK_PATH,
+    InvalidCallback,
+    parse_callback,
+    verify_callback_token,
+)
 from safexam.coding.schemas import RunCreate, SubmissionCreate, SubmissionOut, SubmissionQueued
-from safexam.coding.service import create_submission, get_submission, record_judge0_callback
+from safexam.coding.service import (
+    StaleCallback,
+    create_submission,
+    get_submission,
+    publish_submission,
+    record_judge0_callback,
+)
 from safexam.core.deps import DB, RedisDep, SettingsDep
-from safexam.core.errors import ApiError
-from safexam.core.events import publish, sse_stream, submission_channel
+from safexam.core.errors import ApiError, Conflict
+from safexam.core.events import sse_stream, submission_channel
 
 __all__ = ["CodingController", "Judge0CallbackController"]
 
@@ -122,7 +133,7 @@ class Judge0CallbackController(Controller):
     tags = ["coding"]
 
     @put(
-        "/api/v1/judge0/callbacks/{token:str}",
+        f"{CALLBACK_PATH}/{{token:str}}",
         status_code=HTTP_204_NO_CONTENT,
         # Judge0 is not a browser: no cookie, no CSRF token; the signed token authenticates.
         exclude_from_csrf=True,
@@ -136,20 +147,32 @@ class Judge0CallbackController(Controller):
         redis: RedisDep,
         settings: SettingsDep,
     ) -> None:
-        """Store one test result from Judge0 after verifying the signed token."""
+        """Store one test result from Judge0 after verifying the signed token.
+
+        403 ``invalid_callback`` / ``callback_expired`` for a token we did not
+        sign or that expired, 422 ``invalid_callback_body`` for a body that is
+        not Judge0's submission shape, 409 ``stale_callback`` for a Judge0
+        submission the test no longer waits for; none of them changes anything.
+        A repeated callback is answered 204 and changes nothing either.
+        """
+        try:
+            # The signature first: nothing in an unsigned request is read further.
+            verify_callback_token(settings.secret_key, token)
+        except InvalidCallback as exc:
+            raise ApiError(str(exc), code=exc.code, status_code=403) from None
         body = await request.body()
         if len(body) > _MAX_CALLBACK_BYTES:
             raise ApiError("callback body too large", code="payload_too_large", status_code=413)
         try:
-            # The signature first: nothing in an unsigned request is read further.
-            verify_callback_token(settings.secret_key, token)
             result = parse_callback(body)
-            submission = await record_judge0_callback(db, settings.secret_key, token, result)
         except InvalidCallback as exc:
-            raise ApiError(str(exc), code="invalid_callback", status_code=403) from None
+            raise ApiError(str(exc), code="invalid_callback_body", status_code=422) from None
+        try:
+            outcome = await record_judge0_callback(db, settings.secret_key, token, result)
+        except InvalidCallback as exc:
+            raise ApiError(str(exc), code=exc.code, status_code=403) from None
+        except StaleCallback as exc:
+            raise Conflict(str(exc), code="stale_callback") from None
         await db.commit()
-        await publish(
-            redis,
-            submission_channel(submission.id),
-            {"id": str(submission.id), "status": submission.status},
-        )
+        if outcome.changed:
+            await publish_submission(redis, outcome.submission)

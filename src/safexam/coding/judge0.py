@@ -10,9 +10,9 @@ batch that never finishes) raise :class:`RunnerUnavailable` so the job is
 retried later; nothing Judge0 fails to do is ever recorded as a wrong answer.
 
 Callback mode: each submission carries a ``callback_url`` ending in a token
-that names our submission and test and is signed with HMAC-SHA256 under the
-server's secret key; the endpoint that receives Judge0's PUT verifies it
-before believing a single byte of the body.
+that names our submission and test, carries an expiry and is signed with
+HMAC-SHA256 under the server's secret key; the endpoint that receives
+Judge0's PUT verifies it before believing a single byte of the body.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -46,10 +49,15 @@ from safexam.coding.runner import (
 
 __all__ = [
     "BATCH_SIZE",
+    "CALLBACK_PATH",
+    "CALLBACK_TOKEN_TTL",
     "STATUS_VERDICTS",
+    "CallbackConfig",
     "InvalidCallback",
     "Judge0Result",
     "Judge0Runner",
+    "clean_compile_output",
+    "fold_judgement",
     "parse_callback",
     "sign_callback_token",
     "test_result_from_judge0",
@@ -81,8 +89,21 @@ STATUS_VERDICTS: dict[int, Verdict] = {
 _PENDING = {1, 2}
 
 
+#: Where Judge0 PUTs a result, below the public base URL; the token follows.
+CALLBACK_PATH = "/api/v1/judge0/callbacks"
+
+#: How long a callback URL stays valid. Well beyond the callback wait and the
+#: fallback poll that follows it, so no honest callback is refused; bounded, so
+#: a URL that leaks (Judge0's logs, a proxy's) stops being accepted at all.
+CALLBACK_TOKEN_TTL = timedelta(hours=2)
+
+
 class InvalidCallback(Exception):
-    """A callback token that we did not sign, or for something else."""
+    """A callback token that we did not sign, that expired, or a body we cannot read."""
+
+    def __init__(self, message: str, *, code: str = "invalid_callback") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Judge0Status(msgspec.Struct):
@@ -150,22 +171,53 @@ def _signature(secret: str, payload: str) -> str:
     return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
 
 
-def sign_callback_token(secret: str, submission_id: str, index: int) -> str:
-    """A URL-safe token naming (submission, test index), signed with ``secret``."""
-    payload = f"{submission_id}.{index}"
+def sign_callback_token(
+    secret: str, submission_id: str, index: int, *, expires_at: float | None = None
+) -> str:
+    """A URL-safe token naming (submission, test index) until ``expires_at``, signed.
+
+    ``expires_at`` is a Unix time; by default :data:`CALLBACK_TOKEN_TTL` from now.
+    """
+    if expires_at is None:
+        expires_at = time.time() + CALLBACK_TOKEN_TTL.total_seconds()
+    payload = f"{submission_id}.{index}.{int(expires_at)}"
     return f"{payload}.{_signature(secret, payload)}"
 
 
-def verify_callback_token(secret: str, token: str) -> tuple[str, int]:
-    """(submission id, test index) of a token we signed; :class:`InvalidCallback` otherwise."""
+def verify_callback_token(secret: str, token: str, *, now: float | None = None) -> tuple[str, int]:
+    """(submission id, test index) of an unexpired token we signed; :class:`InvalidCallback` else.
+
+    The signature is checked first, so an expiry is only ever reported for a
+    token we really issued.
+    """
     parts = token.split(".")
-    if len(parts) != 3 or not parts[1].isdigit():
+    if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit():
         raise InvalidCallback("malformed callback token")
-    submission_id, index, signature = parts
-    expected = _signature(secret, f"{submission_id}.{index}")
+    submission_id, index, expires_at, signature = parts
+    expected = _signature(secret, f"{submission_id}.{index}.{expires_at}")
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise InvalidCallback("bad callback signature")
+    if int(expires_at) < (time.time() if now is None else now):
+        raise InvalidCallback("callback token expired", code="callback_expired")
     return submission_id, int(index)
+
+
+@dataclass(frozen=True)
+class CallbackConfig:
+    """Callback mode: where Judge0 reaches our API, the signing key, how long to wait."""
+
+    base_url: str
+    secret_key: str
+    # After this, the batch is polled: Judge0 retries a callback only on
+    # connection errors, so one lost PUT (a 5xx, a restart) would otherwise be lost.
+    wait: timedelta = timedelta(seconds=60)
+    ttl: timedelta = CALLBACK_TOKEN_TTL
+
+    def url(self, submission_id: str, index: int) -> str:
+        """The signed URL Judge0 PUTs test ``index`` of ``submission_id`` to."""
+        expires_at = time.time() + self.ttl.total_seconds()
+        token = sign_callback_token(self.secret_key, submission_id, index, expires_at=expires_at)
+        return f"{self.base_url.rstrip('/')}{CALLBACK_PATH}/{token}"
 
 
 def _seconds_to_ms(value: str | float | None) -> int:
@@ -212,6 +264,29 @@ def test_result_from_judge0(
         points=test.points if verdict == "accepted" else 0.0,
         max_points=test.points,
     )
+
+
+def fold_judgement(
+    results: list[TestResult],
+    compile_outputs: Sequence[str | None],
+    tests: Sequence[TestCase],
+) -> Judgement:
+    """One judgement from Judge0's per-test results; the compile output is shown once."""
+    compile_output = next((c for c in compile_outputs if c), "") or ""
+    compiled = all(r.verdict != "compile_error" for r in results)
+    return Judgement(
+        verdict=overall_verdict(results) if compiled else "compile_error",
+        compile_output=clean_compile_output(compile_output),
+        tests=results,
+        score=score_of(results),
+        max_score=float(sum(t.points for t in tests)),
+        executor=Judge0Runner.name,
+    )
+
+
+def clean_compile_output(text: str | None) -> str:
+    """Compiler output as we keep it: bounded, valid UTF-8, no NUL."""
+    return clean_text((text or "").encode("utf-8"), 64 * 1024)
 
 
 class Judge0Runner:
@@ -414,16 +489,14 @@ class Judge0Runner:
         tests: Sequence[TestCase],
     ) -> Judgement:
         """Fold per-test results into one judgement (compile errors fold into one message)."""
-        compile_output = next((r.compile_output for r in raw if r.compile_output), "") or ""
-        compiled = all(r.verdict != "compile_error" for r in results)
-        return Judgement(
-            verdict=overall_verdict(results) if compiled else "compile_error",
-            compile_output=clean_text(compile_output.encode("utf-8"), 64 * 1024),
-            tests=results,
-            score=score_of(results),
-            max_score=float(sum(t.points for t in tests)),
-            executor=self.name,
-        )
+        return fold_judgement(results, [r.compile_output for r in raw], tests)
+
+    async def collect(
+        self, tokens: Sequence[str], progress: Progress | None = None
+    ) -> dict[str, Judge0Result]:
+        """Poll these submissions with backoff until all finish (callback mode's fallback)."""
+        async with self._client() as client:
+            return await self._poll(client, tokens, progress)
 
     async def submit_with_callbacks(
         self,

@@ -52,3 +52,35 @@ class CodingSubmission(Base):
     )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Judge0Test(Base):
+    """One test of a submission sent to Judge0 in callback mode: its token, then its result.
+
+    A row per test, keyed by (submission, test index) like the signed callback
+    token, so a repeated or replayed callback lands on the row it already
+    filled, and a result is durable once the callback's 204 has left. Either
+    side may create the row: Judge0 can call back before the worker has
+    stored the token it was given.
+    """
+
+    __tablename__ = "judge0_tests"
+    __table_args__ = (
+        CheckConstraint("test_index >= 0", name="test_index_nonnegative"),
+        CheckConstraint("via IS NULL OR via IN ('callback', 'poll')", name="via"),
+    )
+
+    submission_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("coding_submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    test_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    judge0_token: Mapped[str | None] = mapped_column(Text)
+    # Our TestResult for this test; null until Judge0's answer is in.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    compile_output: Mapped[str | None] = mapped_column(Text)
+    # How the result arrived: Judge0's callback, or our poll after the callback wait.
+    via: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import timedelta
 
 import httpx
 
+from safexam.coding.judge0 import CALLBACK_PATH, CallbackConfig, Judge0Runner
 from safexam.coding.languages import LANGUAGES
 from safexam.coding.runner import CodeRunner, Limits, RunnerError, TestCase
 from safexam.coding.sandbox import SandboxRunner, bwrap_path, time_path
 from safexam.core.settings import Settings
 
-__all__ = ["HELLO", "build_runner", "doctor_checks", "doctor_report"]
+__all__ = [
+    "HELLO",
+    "build_runner",
+    "callback_config",
+    "doctor_checks",
+    "doctor_report",
+    "judge0_mode",
+]
 
 # The smallest program per language that proves compile + run + compare work.
 HELLO: dict[str, str] = {
@@ -35,8 +44,6 @@ def build_runner(
     ``transport`` replaces httpx's network transport (tests replay Judge0's answers).
     """
     if settings.code_runner == "judge0":
-        from safexam.coding.judge0 import Judge0Runner
-
         if not settings.judge0_url:
             raise RunnerError("SAFEXAM_JUDGE0_URL is required when SAFEXAM_CODE_RUNNER=judge0")
         return Judge0Runner(
@@ -46,6 +53,28 @@ def build_runner(
             transport=transport,
         )
     return SandboxRunner()
+
+
+def callback_config(settings: Settings) -> CallbackConfig | None:
+    """Judge0's callback mode when a callback URL is configured; None means polling."""
+    if settings.code_runner != "judge0" or not settings.judge0_callback_url:
+        return None
+    return CallbackConfig(
+        base_url=settings.judge0_callback_url,
+        secret_key=settings.secret_key,
+        wait=timedelta(seconds=settings.judge0_callback_wait_seconds),
+    )
+
+
+def judge0_mode(settings: Settings) -> str:
+    """How results come back from Judge0, for ``safexam doctor``."""
+    callbacks = callback_config(settings)
+    if callbacks is None:
+        return "polling"
+    return (
+        f"callbacks to {callbacks.base_url}{CALLBACK_PATH}/..., polled after"
+        f" {int(callbacks.wait.total_seconds())} s if they do not all arrive"
+    )
 
 
 async def _probe(runner: SandboxRunner, language: str) -> tuple[bool, str]:
@@ -76,6 +105,7 @@ def doctor_checks(settings: Settings | None = None, *, run_programs: bool = True
     if settings is not None and settings.code_runner == "judge0":
         token = "token set" if settings.judge0_token else "no token"
         checks.append(("code runner", "ok", f"judge0 at {settings.judge0_url} ({token})"))
+        checks.append(("judge0 mode", "ok", judge0_mode(settings)))
     else:
         checks.append(("code runner", "ok", "embedded sandbox"))
     bwrap = bwrap_path()

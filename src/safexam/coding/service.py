@@ -14,7 +14,7 @@ requests cannot both pass) and a per-student rate limit per minute in Redis.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,18 +23,23 @@ import msgspec
 import structlog
 from redis.asyncio import Redis
 from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.auth.guards import Principal
 from safexam.coding.compare import parse_comparison, render_program
 from safexam.coding.judge0 import (
+    CallbackConfig,
     InvalidCallback,
     Judge0Result,
+    Judge0Runner,
+    clean_compile_output,
+    fold_judgement,
     test_result_from_judge0,
     verify_callback_token,
 )
 from safexam.coding.languages import LANGUAGES, get_language
-from safexam.coding.models import CodingSubmission
+from safexam.coding.models import CodingSubmission, Judge0Test
 from safexam.coding.runner import (
     CodeRunner,
     Judgement,
@@ -43,8 +48,6 @@ from safexam.coding.runner import (
     RunnerUnavailable,
     TestCase,
     TestResult,
-    overall_verdict,
-    score_of,
 )
 from safexam.coding.schemas import (
     MAX_SOURCE_CHARS,
@@ -62,11 +65,16 @@ from safexam.jobs.service import enqueue
 from safexam.sessions.models import ExamSession
 
 __all__ = [
+    "COLLECT_ACTOR",
     "SUBMIT_LIMITS",
+    "CallbackOutcome",
+    "StaleCallback",
     "SubmitLimits",
+    "collect_judge0_results",
     "create_submission",
     "get_submission",
     "judge_submission",
+    "publish_submission",
     "record_judge0_callback",
     "submission_view",
 ]
@@ -312,10 +320,31 @@ async def get_submission(
 
 # --------------------------------------------------------------------- judge
 
+#: The actor that polls a callback-mode batch whose callbacks did not all arrive.
+COLLECT_ACTOR = "collect_judge0_results"
+
 
 def _as_rows(results: list[TestResult]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = msgspec.to_builtins(results)
     return rows
+
+
+def _state(submission: CodingSubmission) -> dict[str, Any]:
+    """What a change notification carries: enough for a client to redraw the progress bar."""
+    return {
+        "id": str(submission.id),
+        "status": submission.status,
+        "verdict": submission.verdict,
+        "score": submission.score,
+        "tests_done": submission.tests_done,
+        "tests_total": submission.tests_total,
+    }
+
+
+async def publish_submission(redis: Redis | None, submission: CodingSubmission) -> None:
+    """Tell SSE listeners the submission changed (call after the change is committed)."""
+    if redis is not None:
+        await publish(redis, submission_channel(submission.id), _state(submission))
 
 
 async def _set_progress(
@@ -337,6 +366,42 @@ async def _set_progress(
         )
 
 
+def _finish(submission: CodingSubmission, judgement: Judgement | None, error: str | None) -> None:
+    """Write the outcome on the locked submission row: the one place a submission ends.
+
+    The polling judge, the last Judge0 callback and the fallback poll all end
+    here, so a submission finished by a callback is the same row, field for
+    field, as one finished by polling (grading reads ``score``/``max_score``).
+    """
+    submission.finished_at = utcnow()
+    if judgement is None:
+        log.warning("coding_judge_failed", submission_id=str(submission.id), error=error)
+        submission.status = "error"
+        submission.verdict = "internal_error"
+        submission.score = 0.0
+        submission.compile_output = None
+        submission.tests = []
+        return
+    submission.status = "done"
+    submission.verdict = judgement.verdict
+    submission.score = judgement.score
+    submission.max_score = judgement.max_score
+    submission.compile_output = judgement.compile_output or None
+    submission.tests = _as_rows(judgement.tests)
+    submission.tests_done = len(judgement.tests)
+    submission.tests_total = len(judgement.tests)
+    submission.executor = judgement.executor
+
+
+def _outcome(submission: CodingSubmission) -> dict[str, Any]:
+    return {
+        "submission_id": str(submission.id),
+        "status": submission.status,
+        "verdict": submission.verdict,
+        "score": submission.score,
+    }
+
+
 async def judge_submission(
     db: AsyncSession,
     submission_id: uuid.UUID,
@@ -345,6 +410,7 @@ async def judge_submission(
     sessionmaker: async_sessionmaker[AsyncSession],
     redis: Redis | None = None,
     final_attempt: bool = False,
+    callbacks: CallbackConfig | None = None,
 ) -> dict[str, Any]:
     """Compile and run a submission through ``runner``; write the outcome on ``db`` (uncommitted).
 
@@ -354,6 +420,13 @@ async def judge_submission(
     re-raised for the job runner to retry later, except on the final attempt,
     where the submission ends as ``error`` / ``internal_error`` instead of
     staying queued forever.
+
+    With ``callbacks`` and a Judge0 runner, the batch is created with signed
+    callback URLs and this returns at once, leaving the submission
+    ``running``: Judge0's PUTs (:func:`record_judge0_callback`) finish it, and
+    a delayed :data:`COLLECT_ACTOR` job polls whatever has not arrived after
+    ``callbacks.wait``. The job's writes (the Judge0 tokens, that job) commit
+    with the job's own status.
     """
     submission = await db.get(
         CodingSubmission, submission_id, with_for_update=True, populate_existing=True
@@ -366,6 +439,7 @@ async def judge_submission(
     assert question is not None  # foreign key
     spec = CodingQuestion.from_body(question.body)
     tests = spec.tests_for(submission.kind, submission.stdin)
+    language, session_id = submission.language, submission.session_id
     # Release the row lock while the program runs; the final write re-reads it.
     await db.commit()
     await _set_progress(
@@ -381,13 +455,30 @@ async def judge_submission(
     async def progress(done: int, total: int) -> None:
         await _set_progress(sessionmaker, redis, submission_id, tests_done=done, tests_total=total)
 
+    use_callbacks = callbacks is not None and isinstance(runner, Judge0Runner) and bool(tests)
     judgement: Judgement | None = None
     error: str | None = None
     try:
         parse_comparison(spec.comparison)
-        program = render_program(spec.template.get(submission.language), submission.source)
+        program = render_program(spec.template.get(language), submission.source)
+        if use_callbacks:
+            assert callbacks is not None and isinstance(runner, Judge0Runner)
+            tokens = await runner.submit_with_callbacks(
+                language,
+                program,
+                tests,
+                spec.limits,
+                lambda index: callbacks.url(str(submission_id), index),
+            )
+            await _await_callbacks(db, submission_id, session_id, tokens, callbacks)
+            return {
+                "submission_id": str(submission_id),
+                "status": "running",
+                "mode": "callback",
+                "tests": len(tokens),
+            }
         judgement = await runner.judge(
-            submission.language, program, tests, spec.limits, spec.comparison, progress
+            language, program, tests, spec.limits, spec.comparison, progress
         )
     except RunnerUnavailable as exc:
         if not final_attempt:
@@ -400,33 +491,136 @@ async def judge_submission(
         CodingSubmission, submission_id, with_for_update=True, populate_existing=True
     )
     assert submission is not None
-    submission.finished_at = utcnow()
-    if judgement is None:
-        log.warning("coding_judge_failed", submission_id=str(submission_id), error=error)
-        submission.status = "error"
-        submission.verdict = "internal_error"
-        submission.score = 0.0
-        submission.compile_output = None
-        submission.tests = []
-    else:
-        submission.status = "done"
-        submission.verdict = judgement.verdict
-        submission.score = judgement.score
-        submission.max_score = judgement.max_score
-        submission.compile_output = judgement.compile_output or None
-        submission.tests = _as_rows(judgement.tests)
-        submission.tests_done = len(judgement.tests)
-        submission.tests_total = len(judgement.tests)
-        submission.executor = judgement.executor
-    return {
-        "submission_id": str(submission_id),
-        "status": submission.status,
-        "verdict": submission.verdict,
-        "score": submission.score,
+    _finish(submission, judgement, error)
+    return _outcome(submission)
+
+
+# --------------------------------------------------------------------- Judge0 callback mode
+#
+# One judge0_tests row per test, keyed like the signed callback token by
+# (submission, test index). The worker writes the Judge0 tokens; the callback
+# endpoint and the fallback poll write results, first one wins. Whoever fills
+# the last row finishes the submission, under the submission's row lock taken
+# FOR NO KEY UPDATE: that serialises the finishers without blocking the
+# worker's inserts, whose foreign-key check only needs a KEY SHARE lock.
+
+
+async def _await_callbacks(
+    db: AsyncSession,
+    submission_id: uuid.UUID,
+    session_id: uuid.UUID,
+    tokens: Sequence[str],
+    callbacks: CallbackConfig,
+) -> None:
+    """Store the batch's Judge0 tokens and schedule the fallback poll, on ``db`` (uncommitted)."""
+    # A callback may already have created its row (Judge0 can answer before we
+    # commit), and a retried job brings a new batch: the token is overwritten,
+    # a result that is in stays.
+    statement = insert(Judge0Test).values(
+        [
+            {"submission_id": submission_id, "test_index": index, "judge0_token": token}
+            for index, token in enumerate(tokens)
+        ]
+    )
+    await db.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Judge0Test.submission_id, Judge0Test.test_index],
+            set_={"judge0_token": statement.excluded.judge0_token},
+        )
+    )
+    exam_id = await db.scalar(select(ExamSession.exam_id).where(ExamSession.id == session_id))
+    await enqueue(
+        db,
+        kind="judge0_collect",
+        queue="judge",
+        actor=COLLECT_ACTOR,
+        args={"submission_id": str(submission_id)},
+        exam_id=exam_id,
+        session_id=session_id,
+        delay_ms=int(callbacks.wait.total_seconds() * 1000),
+    )
+    log.info(
+        "judge0_callbacks_awaited",
+        submission_id=str(submission_id),
+        tests=len(tokens),
+        wait_s=callbacks.wait.total_seconds(),
+    )
+
+
+async def _lock_for_results(db: AsyncSession, submission_id: uuid.UUID) -> CodingSubmission | None:
+    submission: CodingSubmission | None = await db.get(
+        CodingSubmission,
+        submission_id,
+        with_for_update={"key_share": True},
+        populate_existing=True,
+    )
+    return submission
+
+
+async def _store_result(
+    db: AsyncSession,
+    submission_id: uuid.UUID,
+    index: int,
+    test_result: TestResult,
+    compile_output: str | None,
+    via: str,
+) -> bool:
+    """Fill one test's row unless a result is already there; True if this call filled it."""
+    values = {
+        "submission_id": submission_id,
+        "test_index": index,
+        "result": msgspec.to_builtins(test_result),
+        "compile_output": clean_compile_output(compile_output) or None,
+        "via": via,
+        "received_at": utcnow(),
     }
+    statement = insert(Judge0Test).values(values)
+    filled = await db.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Judge0Test.submission_id, Judge0Test.test_index],
+            set_={
+                name: statement.excluded[name]
+                for name in ("result", "compile_output", "via", "received_at")
+            },
+            where=Judge0Test.result.is_(None),
+        ).returning(Judge0Test.test_index)
+    )
+    return filled.first() is not None
 
 
-# --------------------------------------------------------------------- Judge0 callbacks
+async def _complete_if_all_in(
+    db: AsyncSession, submission: CodingSubmission, spec: CodingQuestion, tests: list[TestCase]
+) -> None:
+    """Count the results in; with the last one, fold them and finish the submission."""
+    rows = (
+        await db.execute(
+            select(Judge0Test.test_index, Judge0Test.result, Judge0Test.compile_output)
+            .where(
+                Judge0Test.submission_id == submission.id,
+                Judge0Test.result.is_not(None),
+                Judge0Test.test_index < len(tests),
+            )
+            .order_by(Judge0Test.test_index)
+        )
+    ).all()
+    if len(rows) < len(tests):
+        submission.status = "running"
+        submission.tests_done = len(rows)
+        submission.tests_total = len(tests)
+        return
+    results = msgspec.convert([row.result for row in rows], list[TestResult])
+    _finish(submission, fold_judgement(results, [row.compile_output for row in rows], tests), None)
+
+
+class StaleCallback(Exception):
+    """A signed callback for a Judge0 submission we no longer wait for (an earlier batch)."""
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    submission: CodingSubmission
+    # False for a replay, a duplicate or a callback after the submission ended.
+    changed: bool
 
 
 async def record_judge0_callback(
@@ -434,52 +628,121 @@ async def record_judge0_callback(
     secret_key: str,
     token: str,
     result: Judge0Result,
-    on_done: Callable[[uuid.UUID], None] | None = None,
-) -> CodingSubmission:
+) -> CallbackOutcome:
     """Store one test's result that Judge0 PUT to us; finish the submission with the last one.
 
-    The token must be one we signed (:class:`InvalidCallback` otherwise, before
-    anything is read or written). Repeated deliveries of the same test are
-    harmless: the slot is simply written again.
+    The token must be one we signed and still valid (:class:`InvalidCallback`
+    otherwise, before anything is read or written). Idempotent: a repeated or
+    replayed delivery finds its test's result already in (the first one
+    wins) or the submission finished, and changes nothing. The caller commits.
     """
     submission_key, index = verify_callback_token(secret_key, token)
     try:
         submission_id = uuid.UUID(submission_key)
     except ValueError:
         raise InvalidCallback("malformed submission id") from None
-    submission = await db.get(
-        CodingSubmission, submission_id, with_for_update=True, populate_existing=True
-    )
+    submission = await _lock_for_results(db, submission_id)
     if submission is None:
         raise NotFound("submission not found")
+    if submission.status in ("done", "error"):
+        return CallbackOutcome(submission, changed=False)
     question = await db.get(Question, submission.question_id)
-    assert question is not None
+    assert question is not None  # foreign key
     spec = CodingQuestion.from_body(question.body)
     tests = spec.tests_for(submission.kind, submission.stdin)
     if index >= len(tests):
         raise InvalidCallback("callback for a test that does not exist")
-    if submission.status in ("done", "error"):
-        return submission
+    row = await db.get(Judge0Test, (submission_id, index), populate_existing=True)
+    if row is not None and row.result is not None:
+        return CallbackOutcome(submission, changed=False)
+    if (
+        row is not None
+        and row.judge0_token is not None
+        and result.token is not None
+        and row.judge0_token != result.token
+    ):
+        raise StaleCallback("callback for a Judge0 submission this test no longer waits for")
     test_result = test_result_from_judge0(
         tests[index], result, spec.limits, spec.comparison, get_language(submission.language)
     )
-    slots: list[dict[str, Any] | None] = list(submission.tests or [])
-    slots += [None] * (len(tests) - len(slots))
-    slots[index] = msgspec.to_builtins(test_result)
-    submission.tests = slots  # type: ignore[assignment]  # a partial list until the last arrives
-    filled = [s for s in slots if s is not None]
-    submission.tests_done = len(filled)
-    submission.status = "running"
-    if len(filled) == len(tests):
-        results = msgspec.convert(filled, list[TestResult])
-        compile_error = any(r.verdict == "compile_error" for r in results)
-        submission.status = "done"
-        submission.verdict = "compile_error" if compile_error else overall_verdict(results)
-        submission.score = score_of(results)
-        submission.executor = "judge0"
-        submission.finished_at = utcnow()
-        if compile_error and result.compile_output:
-            submission.compile_output = result.compile_output
-        if on_done is not None:
-            on_done(submission_id)
-    return submission
+    if not await _store_result(
+        db, submission_id, index, test_result, result.compile_output, "callback"
+    ):
+        return CallbackOutcome(submission, changed=False)
+    await _complete_if_all_in(db, submission, spec, tests)
+    log.info(
+        "judge0_callback_recorded",
+        submission_id=str(submission_id),
+        test_index=index,
+        status=submission.status,
+    )
+    return CallbackOutcome(submission, changed=True)
+
+
+async def collect_judge0_results(
+    db: AsyncSession,
+    submission_id: uuid.UUID,
+    runner: Judge0Runner,
+    *,
+    final_attempt: bool = False,
+) -> dict[str, Any]:
+    """The fallback of callback mode: poll the tests whose callback never came; caller commits.
+
+    Runs ``callbacks.wait`` after the batch was created. Judge0 sends each
+    callback once (retrying only on connection errors), so a PUT that met a
+    restart, a 5xx or a proxy in the way is never sent again; Judge0 keeps the
+    result, so polling its token still gets it. Without this a submission
+    would stay ``running`` for good. A submission already finished is left
+    alone; ``RunnerUnavailable`` propagates for a retry, and on the final
+    attempt the submission ends as ``error`` instead.
+    """
+    submission = await db.get(CodingSubmission, submission_id, populate_existing=True)
+    if submission is None or submission.status in ("done", "error"):
+        return {"submission_id": str(submission_id), "polled": 0}
+    pending = (
+        await db.execute(
+            select(Judge0Test.test_index, Judge0Test.judge0_token)
+            .where(Judge0Test.submission_id == submission_id, Judge0Test.result.is_(None))
+            .order_by(Judge0Test.test_index)
+        )
+    ).all()
+    # No transaction stays open while Judge0 is polled (seconds to minutes).
+    await db.commit()
+    missing = [(row.test_index, row.judge0_token) for row in pending if row.judge0_token]
+    log.info("judge0_callbacks_missing", submission_id=str(submission_id), missing=len(missing))
+    finished: dict[str, Judge0Result] = {}
+    error: str | None = None
+    try:
+        if missing:
+            finished = await runner.collect([token for _, token in missing])
+    except RunnerUnavailable as exc:
+        if not final_attempt:
+            raise
+        error = f"Judge0 stayed unavailable: {exc}"
+    except RunnerError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    submission = await _lock_for_results(db, submission_id)
+    if submission is None or submission.status in ("done", "error"):
+        return {"submission_id": str(submission_id), "polled": len(finished)}
+    if error is not None:
+        _finish(submission, None, error)
+        return _outcome(submission)
+    question = await db.get(Question, submission.question_id)
+    assert question is not None  # foreign key
+    spec = CodingQuestion.from_body(question.body)
+    tests = spec.tests_for(submission.kind, submission.stdin)
+    language = get_language(submission.language)
+    for index, token in missing:
+        if index < len(tests) and token in finished:
+            result = finished[token]
+            test_result = test_result_from_judge0(
+                tests[index], result, spec.limits, spec.comparison, language
+            )
+            await _store_result(
+                db, submission_id, index, test_result, result.compile_output, "poll"
+            )
+    await _complete_if_all_in(db, submission, spec, tests)
+    if submission.status not in ("done", "error"):
+        # Rows without a token or a result: nothing left to poll, so end rather than hang.
+        _finish(submission, None, "Judge0 results missing for some tests after polling")
+    return {**_outcome(submission), "polled": len(finished)}

@@ -68,6 +68,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_api_key: str | None = None
     llm_model: str | None = None
     autosubmit_grace_seconds: int = 30
+    # Bounds on waiting for PostgreSQL, so an outage or a hung server answers
+    # 503 within seconds instead of holding requests (and worker threads):
+    # opening a connection, one statement, and a free connection from the pool.
+    database_connect_timeout_seconds: int = 5
+    database_command_timeout_seconds: int = 30
+    database_pool_timeout_seconds: int = 10
 
     @property
     def async_database_url(self) -> str:
@@ -199,20 +205,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(message) from None
     if settings.database_url is not None:
         to_asyncpg_url(settings.database_url)
-    if settings.port <= 0 or settings.port > 65535:
-        raise SettingsError(f"SAFEXAM_PORT must be between 1 and 65535, got {settings.port}")
-    if not settings.secret_key:
-        if settings.env == "production":
-            raise SettingsError("SAFEXAM_SECRET_KEY is required when SAFEXAM_ENV=production")
-        # Development and tests: a per-process key means sessions die on restart,
-        # which is acceptable off production; `make run` writes a stable one.
-        settings = msgspec.structs.replace(settings, secret_key=secrets.token_urlsafe(32))
-    elif len(settings.secret_key) < 16:
-        raise SettingsError("SAFEXAM_SECRET_KEY must be at least 16 characters")
-    if settings.env == "production" and not settings.cookie_secure:
-        raise SettingsError("SAFEXAM_COOKIE_SECURE=false is only allowed outside production")
-    if settings.code_runner == "judge0" and not settings.judge0_url:
-        raise SettingsError("SAFEXAM_JUDGE0_URL is required when SAFEXAM_CODE_RUNNER=judge0")
     if settings.judge0_callback_url is not None:
         settings = msgspec.structs.replace(
             settings, judge0_callback_url=_callback_url(settings.judge0_callback_url)
@@ -222,6 +214,35 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "SAFEXAM_JUDGE0_CALLBACK_WAIT_SECONDS must be a positive number of seconds,"
             f" got {settings.judge0_callback_wait_seconds}"
         )
+    if settings.port <= 0 or settings.port > 65535:
+        raise SettingsError(f"SAFEXAM_PORT must be between 1 and 65535, got {settings.port}")
+    if not settings.secret_key:
+        if settings.env == "production":
+            raise SettingsError("SAFEXAM_SECRET_KEY is required when SAFEXAM_ENV=production")
+        if settings.judge0_callback_url:
+            # Workers sign the callback URLs and the API verifies them: one key for all.
+            raise SettingsError(
+                "SAFEXAM_SECRET_KEY is required when SAFEXAM_JUDGE0_CALLBACK_URL is set"
+            )
+        # Development and tests: a per-process key means sessions die on restart,
+        # which is acceptable off production; `make run` writes a stable one.
+        settings = msgspec.structs.replace(settings, secret_key=secrets.token_urlsafe(32))
+    elif len(settings.secret_key) < 16:
+        raise SettingsError("SAFEXAM_SECRET_KEY must be at least 16 characters")
+    if settings.env == "production" and not settings.cookie_secure:
+        raise SettingsError("SAFEXAM_COOKIE_SECURE=false is only allowed outside production")
+    if settings.code_runner == "judge0" and not settings.judge0_url:
+        raise SettingsError("SAFEXAM_JUDGE0_URL is required when SAFEXAM_CODE_RUNNER=judge0")
+    for name in (
+        "database_connect_timeout_seconds",
+        "database_command_timeout_seconds",
+        "database_pool_timeout_seconds",
+    ):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(
+                f"SAFEXAM_{name.upper()} must be a positive number of seconds,"
+                f" got {getattr(settings, name)}"
+            )
     return settings
 
 
