@@ -74,6 +74,7 @@ __all__ = [
     "SANDBOX_UID_BASE",
     "SANDBOX_UID_SPAN",
     "Execution",
+    "Sandbox",
     "SandboxConfig",
     "SandboxRunner",
     "bwrap_path",
@@ -248,19 +249,6 @@ def _bwrap_argv(
     ]
 
 
-def _sealed_stdin(data: bytes) -> int:
-    """A read-only, sealed memory file holding the test input (no pipe writer to babysit)."""
-    fd = os.memfd_create("stdin", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-    seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
-    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
-
-
 class _RLimits(msgspec.Struct, frozen=True):
     """The resource limits of one sandbox, applied to bwrap before it starts."""
 
@@ -321,22 +309,32 @@ static unsigned long long number(const char *text, char **end) {
   return value;
 }
 
-/* PID 1 of the sandbox: run the program, reap everything, report the
-   program's peak RSS on STATS_FD once it is dead, exit with its status
-   (128 + N for a signal). */
+/* PID 1 of the sandbox: wait for the go byte on GO_FD (-1: start at
+   once), run the program, reap everything, report the program's peak RSS
+   on STATS_FD once it is dead, exit with its status (128 + N for a
+   signal). End of file on GO_FD means the run was called off: exit 125
+   without running anything. */
 static int reap(int argc, char **argv) {
-  char *end;
-  int stats, status = 0;
+  char *end, go;
+  int stats, go_fd, status = 0;
+  ssize_t got;
   pid_t child;
   struct rusage usage;
-  if (argc < 5 || strcmp(argv[3], "--") != 0) return fail("usage");
+  if (argc < 6 || strcmp(argv[4], "--") != 0) return fail("usage");
   stats = (int)number(argv[2], &end);
   if (*end) return fail("bad fd");
+  go_fd = strcmp(argv[3], "-1") == 0 ? -1 : (int)number(argv[3], &end);
+  if (go_fd >= 0) {
+    if (*end) return fail("bad fd");
+    do got = read(go_fd, &go, 1); while (got < 0 && errno == EINTR);
+    if (got != 1) return 125;
+    close(go_fd);
+  }
   child = fork();
   if (child < 0) return fail("fork");
   if (child == 0) {
-    execvp(argv[4], argv + 4);
-    fprintf(stderr, "cannot run %s: %s\n", argv[4], strerror(errno));
+    execvp(argv[5], argv + 5);
+    fprintf(stderr, "cannot run %s: %s\n", argv[5], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }
   for (;;) {
@@ -350,7 +348,7 @@ static int reap(int argc, char **argv) {
 }
 
 /* safexam-launcher UID|-1 RESOURCE:SOFT:HARD ... -- PROGRAM ARGS...
-   safexam-launcher reap STATS_FD -- PROGRAM ARGS... */
+   safexam-launcher reap STATS_FD GO_FD|-1 -- PROGRAM ARGS... */
 int main(int argc, char **argv) {
   int i;
   if (argc < 4) return fail("usage");
@@ -477,7 +475,7 @@ def time_path() -> str | None:
     return shutil.which("time", path=SYSTEM_PATH)
 
 
-def _reaper_argv(stats_fd: int) -> list[str]:
+def _reaper_argv(stats_fd: int, go_fd: int | None = None) -> list[str]:
     """PID 1 of the sandbox: waits for the program and reports its own rusage.
 
     bwrap's built-in init hands the exit status to the outer bwrap through an
@@ -488,10 +486,12 @@ def _reaper_argv(stats_fd: int) -> list[str]:
     cannot (a forked child inherits the worker's high-water mark). PID 1
     ignores signals from inside the namespace, so ``kill -9 -1`` cannot take
     the reaper down, and when it exits the kernel kills every leftover.
+    With ``go_fd`` our reaper holds the program back until a byte arrives
+    there (only ours can: the fallbacks start at once).
     """
     built = _compiled_launcher()
     if built is not None:
-        return [REAPER, "reap", str(stats_fd), "--"]
+        return [REAPER, "reap", str(stats_fd), str(go_fd) if go_fd is not None else "-1", "--"]
     timer = time_path()
     if timer is None:
         return ["/bin/sh", "-c", '"$@"', "sh"]
@@ -509,6 +509,258 @@ def _parse_peak_kb(stats: bytes) -> int | None:
         if len(parts) == 2 and parts[0] == _STATS_MARK and parts[1].isdigit():
             return int(parts[1])
     return None
+
+
+class Sandbox:
+    """One fresh sandbox for one process tree, set up before the program is known to start.
+
+    Creating it starts bwrap at once: namespaces, mounts, limits and the uid
+    drop happen while the caller does something else (the judge prepares the
+    next test's sandbox while the current test runs), and PID 1 waits on a
+    pipe. :meth:`run` hands over stdin and lets the program go; :meth:`close`
+    calls an unused sandbox off. Nothing is shared between two runs: each
+    sandbox serves exactly one. Without our launcher (no C compiler) bwrap is
+    only started by :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        box: str,
+        box_writable: bool = False,
+        chdir: str = SANDBOX_TMP,
+        limits: Limits,
+        limit_address_space: bool = True,
+        address_space_extra_mb: int = 0,
+        uid: int | None = None,
+        compiling: bool = False,
+    ) -> None:
+        bwrap = bwrap_path()
+        if bwrap is None:
+            raise RunnerError(
+                "bubblewrap (bwrap) is not installed; run scripts/ensure-bubblewrap.sh"
+            )
+        self.limits = limits
+        memory = limits.memory_mb * 1024 * 1024
+        address_space: int | None = memory
+        if not limit_address_space:
+            address_space = (limits.memory_mb + address_space_extra_mb) * 1024 * 1024
+        # bwrap and the reaper (PID 1) count as tasks too.
+        nproc = limits.processes + 2
+        root = os.geteuid() == 0
+        drop = root and uid is not None
+        self._kill_uid = uid if drop else None
+        rlimits = _RLimits(
+            cpu_s=max(1, math.ceil(limits.cpu_time_s)),
+            address_space=address_space,
+            # A quarter of the memory for the stack: deep recursion works, and a
+            # stack overflow stays distinguishable from a heap bomb.
+            stack=max(8 << 20, memory // 4) if limit_address_space else 64 << 20,
+            # Without root the uid is shared with the worker: RLIMIT_NPROC would
+            # count the worker's own tasks, so only the PID namespace bounds the tree.
+            nproc=nproc if root else None,
+            fsize=limits.file_size_kb * 1024,
+        )
+        launcher = _launcher(rlimits, uid if drop else None)
+        in_process = launcher is None
+        self._stats_read, stats_write = os.pipe2(os.O_CLOEXEC)
+        # GNU time reopens the pipe by path (/dev/fd/N) as the sandbox's uid.
+        os.fchmod(stats_write, 0o622)
+        self._info_read, info_write = os.pipe2(os.O_CLOEXEC)
+        reaper = _compiled_launcher()
+        go_read: int | None = None
+        self._go: int | None = None
+        if reaper is not None:
+            go_read, self._go = os.pipe2(os.O_CLOEXEC)
+        # stdin is a memfd filled and sealed by run(): the sandbox holds it open
+        # from the start, and nothing but us can write it before the seal.
+        self._stdin = os.memfd_create("stdin", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        self._child_fds = [fd for fd in (stats_write, info_write, go_read) if fd is not None]
+        full_argv = _bwrap_argv(
+            bwrap,
+            [*_reaper_argv(stats_write, go_read), *argv],
+            box=box,
+            box_writable=box_writable,
+            chdir=chdir,
+            tmp_bytes=limits.file_size_kb * 1024,
+            info_fd=info_write,
+            reaper=reaper,
+            compiling=compiling,
+        )
+        self._popen_kwargs: dict[str, object] = {
+            "stdin": self._stdin,
+            "stdout": subprocess.PIPE,
+            "stderr": subprocess.PIPE,
+            "pass_fds": tuple(self._child_fds),
+            "env": {},
+            "close_fds": True,
+            "start_new_session": True,
+            "user": uid if drop and in_process else None,
+            "group": uid if drop and in_process else None,
+            "extra_groups": [] if drop and in_process else None,
+            # Fallback without prlimit/setpriv: setrlimit only, between fork and exec.
+            "preexec_fn": rlimits.apply if in_process else None,
+        }
+        self._argv = [*(launcher or []), *full_argv]
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._done = False
+        try:
+            if self._go is not None:
+                self._start()
+        except BaseException:
+            self._release()
+            raise
+
+    def _start(self) -> None:
+        try:
+            self._proc = subprocess.Popen(  # noqa: S603 - argv is ours, the program runs inside bwrap
+                self._argv,
+                **self._popen_kwargs,  # type: ignore[call-overload]
+            )
+        except OSError as exc:
+            raise RunnerError(f"cannot start bwrap: {exc}") from exc
+        finally:
+            # The child holds its copies; ours would keep the pipes open forever.
+            for fd in self._child_fds:
+                os.close(fd)
+            self._child_fds = []
+
+    def _release(self) -> None:
+        for fd in (self._stats_read, self._info_read, self._stdin, self._go, *self._child_fds):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._go = None
+        self._child_fds = []
+        self._done = True
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Call off a sandbox that never ran: PID 1 sees end of file and exits."""
+        if self._done:
+            return
+        proc = self._proc
+        self._release()
+        if proc is not None:
+            pidfd = os.pidfd_open(proc.pid)
+            try:
+                _reap(proc.pid, pidfd, exited=False)
+            finally:
+                os.close(pidfd)
+            proc.returncode = 0
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+    def run(self, stdin: bytes = b"") -> Execution:
+        """Let the program go with ``stdin``; wait for it under the limits."""
+        if self._done:
+            raise RunnerError("a sandbox runs one program once")
+        limits = self.limits
+        output_cap = limits.output_kb * 1024
+        view = memoryview(stdin)
+        offset = 0
+        while offset < len(view):
+            offset += os.pwrite(self._stdin, view[offset:], offset)
+        seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+        fcntl.fcntl(self._stdin, fcntl.F_ADD_SEALS, seals)
+        started = time.monotonic()
+        try:
+            if self._proc is None:
+                self._start()
+            if self._go is not None:
+                os.write(self._go, b"g")
+        except BaseException:
+            self._release()
+            raise
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None and proc.stderr is not None
+        os.close(self._stdin)
+        if self._go is not None:
+            os.close(self._go)
+        stats_read, info_read = self._stats_read, self._info_read
+        self._done = True
+        deadline = started + limits.wall_time_s
+        out, err, stats, info = bytearray(), bytearray(), bytearray(), bytearray()
+        timed_out = output_exceeded = False
+        streams = (
+            (proc.stdout.fileno(), out),
+            (proc.stderr.fileno(), err),
+            (stats_read, stats),
+            (info_read, info),
+        )
+        # The pidfd turns readable when bwrap exits, so we wait for exit and for
+        # output in one select, under one deadline, without polling.
+        pidfd = os.pidfd_open(proc.pid)
+        exited = False
+        with selectors.DefaultSelector() as sel:
+            for fd, buf in streams:
+                os.set_blocking(fd, False)
+                sel.register(fd, selectors.EVENT_READ, buf)
+            sel.register(pidfd, selectors.EVENT_READ, None)
+            while not exited or len(sel.get_map()) > 1:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    break
+                for key, _ in sel.select(timeout=remaining):
+                    buf = key.data
+                    if buf is None:
+                        exited = True
+                        sel.unregister(pidfd)
+                        continue
+                    try:
+                        chunk = os.read(key.fd, 65536)
+                    except BlockingIOError:
+                        continue
+                    if not chunk:
+                        sel.unregister(key.fd)
+                        continue
+                    buf += chunk
+                    if len(buf) > output_cap:
+                        output_exceeded = True
+                if output_exceeded:
+                    break
+                if exited and len(sel.get_map()) == 0:
+                    break
+        if timed_out or output_exceeded:
+            _kill_sandbox(proc.pid, bytes(info), self._kill_uid)
+        status, usage = _reap(proc.pid, pidfd, exited)
+        os.close(pidfd)
+        proc.returncode = status
+        proc.stdout.close()
+        proc.stderr.close()
+        os.close(stats_read)
+        os.close(info_read)
+        wall_ms = int((time.monotonic() - started) * 1000)
+        exit_code: int | None = None
+        sig: int | None = None
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+        elif os.WIFEXITED(status):
+            code = os.WEXITSTATUS(status)
+            # The reaper and bwrap report a program killed by signal N as 128 + N.
+            if code > 128:
+                sig = code - 128
+            else:
+                exit_code = code
+        return Execution(
+            exit_code=exit_code,
+            signal=sig,
+            cpu_ms=int((usage.ru_utime + usage.ru_stime) * 1000),
+            wall_ms=wall_ms,
+            memory_kb=_parse_peak_kb(bytes(stats)),
+            stdout=bytes(out[: output_cap + 1]),
+            stderr=bytes(err[: output_cap + 1]),
+            timed_out=timed_out,
+            output_exceeded=output_exceeded,
+        )
 
 
 def execute(
@@ -531,148 +783,18 @@ def execute(
     Never raises for anything the program does; raises :class:`RunnerError`
     when the sandbox itself cannot start.
     """
-    bwrap = bwrap_path()
-    if bwrap is None:
-        raise RunnerError("bubblewrap (bwrap) is not installed; run scripts/ensure-bubblewrap.sh")
-    memory = limits.memory_mb * 1024 * 1024
-    output_cap = limits.output_kb * 1024
-    address_space: int | None = memory
-    if not limit_address_space:
-        address_space = (limits.memory_mb + address_space_extra_mb) * 1024 * 1024
-    # bwrap and the reaper (PID 1) count as tasks too.
-    nproc = limits.processes + 2
-    root = os.geteuid() == 0
-    drop = root and uid is not None
-    stats_read, stats_write = os.pipe2(os.O_CLOEXEC)
-    # GNU time reopens the pipe by path (/dev/fd/N) as the sandbox's uid.
-    os.fchmod(stats_write, 0o622)
-    info_read, info_write = os.pipe2(os.O_CLOEXEC)
-    full_argv = _bwrap_argv(
-        bwrap,
-        [*_reaper_argv(stats_write), *argv],
+    with Sandbox(
+        argv,
         box=box,
         box_writable=box_writable,
         chdir=chdir,
-        tmp_bytes=limits.file_size_kb * 1024,
-        info_fd=info_write,
-        reaper=_compiled_launcher(),
+        limits=limits,
+        limit_address_space=limit_address_space,
+        address_space_extra_mb=address_space_extra_mb,
+        uid=uid,
         compiling=compiling,
-    )
-    rlimits = _RLimits(
-        cpu_s=max(1, math.ceil(limits.cpu_time_s)),
-        address_space=address_space,
-        # A quarter of the memory for the stack: deep recursion works, and a
-        # stack overflow stays distinguishable from a heap bomb.
-        stack=max(8 << 20, memory // 4) if limit_address_space else 64 << 20,
-        # Without root the uid is shared with the worker: RLIMIT_NPROC would
-        # count the worker's own tasks, so only the PID namespace bounds the tree.
-        nproc=nproc if root else None,
-        fsize=limits.file_size_kb * 1024,
-    )
-    launcher = _launcher(rlimits, uid if drop else None)
-    in_process = launcher is None
-    stdin_fd = _sealed_stdin(stdin)
-    started = time.monotonic()
-    try:
-        proc = subprocess.Popen(  # noqa: S603 - argv is ours, the program runs inside bwrap
-            [*(launcher or []), *full_argv],
-            stdin=stdin_fd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(stats_write, info_write),
-            env={},
-            close_fds=True,
-            start_new_session=True,
-            user=uid if drop and in_process else None,
-            group=uid if drop and in_process else None,
-            extra_groups=[] if drop and in_process else None,
-            # Fallback without prlimit/setpriv: setrlimit only, between fork and exec.
-            preexec_fn=rlimits.apply if in_process else None,
-        )
-    except OSError as exc:
-        os.close(stats_read)
-        os.close(info_read)
-        raise RunnerError(f"cannot start bwrap: {exc}") from exc
-    finally:
-        os.close(stdin_fd)
-        os.close(stats_write)
-        os.close(info_write)
-    deadline = started + limits.wall_time_s
-    out, err, stats, info = bytearray(), bytearray(), bytearray(), bytearray()
-    timed_out = output_exceeded = False
-    assert proc.stdout is not None and proc.stderr is not None
-    streams = (
-        (proc.stdout.fileno(), out),
-        (proc.stderr.fileno(), err),
-        (stats_read, stats),
-        (info_read, info),
-    )
-    # The pidfd turns readable when bwrap exits, so we wait for exit and for
-    # output in one select, under one deadline, without polling.
-    pidfd = os.pidfd_open(proc.pid)
-    exited = False
-    with selectors.DefaultSelector() as sel:
-        for fd, buf in streams:
-            os.set_blocking(fd, False)
-            sel.register(fd, selectors.EVENT_READ, buf)
-        sel.register(pidfd, selectors.EVENT_READ, None)
-        while not exited or len(sel.get_map()) > 1:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
-                break
-            for key, _ in sel.select(timeout=remaining):
-                buf = key.data
-                if buf is None:
-                    exited = True
-                    sel.unregister(pidfd)
-                    continue
-                try:
-                    chunk = os.read(key.fd, 65536)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    sel.unregister(key.fd)
-                    continue
-                buf += chunk
-                if len(buf) > output_cap:
-                    output_exceeded = True
-            if output_exceeded:
-                break
-            if exited and len(sel.get_map()) == 0:
-                break
-    if timed_out or output_exceeded:
-        _kill_sandbox(proc.pid, bytes(info), uid if drop else None)
-    status, usage = _reap(proc.pid, pidfd, exited)
-    os.close(pidfd)
-    proc.returncode = status
-    proc.stdout.close()
-    proc.stderr.close()
-    os.close(stats_read)
-    os.close(info_read)
-    wall_ms = int((time.monotonic() - started) * 1000)
-    exit_code: int | None = None
-    sig: int | None = None
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-    elif os.WIFEXITED(status):
-        code = os.WEXITSTATUS(status)
-        # The reaper and bwrap report a program killed by signal N as 128 + N.
-        if code > 128:
-            sig = code - 128
-        else:
-            exit_code = code
-    return Execution(
-        exit_code=exit_code,
-        signal=sig,
-        cpu_ms=int((usage.ru_utime + usage.ru_stime) * 1000),
-        wall_ms=wall_ms,
-        memory_kb=_parse_peak_kb(bytes(stats)),
-        stdout=bytes(out[: output_cap + 1]),
-        stderr=bytes(err[: output_cap + 1]),
-        timed_out=timed_out,
-        output_exceeded=output_exceeded,
-    )
+    ) as sandbox:
+        return sandbox.run(stdin)
 
 
 def _kill_sandbox(bwrap_pid: int, info: bytes, uid: int | None) -> None:
@@ -782,6 +904,15 @@ def _own_box(box: str, uid: int) -> None:
         os.close(dir_fd)
 
 
+def _open_box(box: str) -> None:
+    """After the compile: the box stays ours to delete, readable (never writable) by tests."""
+    dir_fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchmod(dir_fd, 0o755)
+    finally:
+        os.close(dir_fd)
+
+
 def classify(
     run: Execution, limits: Limits, language: Language, test: TestCase, comparison: str
 ) -> Verdict:
@@ -819,6 +950,12 @@ class SandboxRunner:
         # The uids of recent submissions, so a caller can check none of them left a process.
         self.recent_uids: collections.deque[int] = collections.deque(maxlen=256)
 
+    def new_uid(self) -> int:
+        """A throw-away host uid for one sandbox (remembered for leftover checks)."""
+        uid = SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN)
+        self.recent_uids.append(uid)
+        return uid
+
     async def judge(
         self,
         language: str,
@@ -830,8 +967,7 @@ class SandboxRunner:
     ) -> Judgement:
         """Compile once, then run each test in its own sandbox (in a thread: it blocks)."""
         lang = get_language(language)
-        uid = SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN)
-        self.recent_uids.append(uid)
+        uid = self.new_uid()
         max_score = float(sum(t.points for t in tests))
         with submission_box(self.config.work_root, lang.source_name, program) as box:
             if os.geteuid() == 0:
@@ -858,14 +994,35 @@ class SandboxRunner:
                     max_score=max_score,
                     executor=self.name,
                 )
+            if os.geteuid() == 0:
+                # Every test runs as a uid of its own (RLIMIT_NPROC then counts
+                # that sandbox alone, even beside the next one being set up),
+                # so the compiled program must be readable by others now.
+                await asyncio.to_thread(_open_box, box)
             results = []
-            for index, test in enumerate(tests):
-                result = await asyncio.to_thread(
-                    self.run_test, lang, box, uid, test, limits, comparison
-                )
-                results.append(result)
-                if progress is not None:
-                    await progress(index + 1, len(tests))
+            # Each test's sandbox is set up while the previous test runs, so a
+            # test waits only for its own program (see Sandbox).
+            upcoming: Sandbox | None = None
+            try:
+                for index, test in enumerate(tests):
+                    current, upcoming = upcoming, None
+                    result, upcoming = await asyncio.to_thread(
+                        self._run_and_prepare,
+                        lang,
+                        box,
+                        uid,
+                        test,
+                        limits,
+                        comparison,
+                        current,
+                        index + 1 < len(tests),
+                    )
+                    results.append(result)
+                    if progress is not None:
+                        await progress(index + 1, len(tests))
+            finally:
+                if upcoming is not None:
+                    await asyncio.to_thread(upcoming.close)
         return Judgement(
             verdict=overall_verdict(results),
             compile_output=compile_output,
@@ -901,6 +1058,39 @@ class SandboxRunner:
             return False, output
         return True, output
 
+    def _run_and_prepare(
+        self,
+        lang: Language,
+        box: str,
+        uid: int,
+        test: TestCase,
+        limits: Limits,
+        comparison: str,
+        sandbox: Sandbox | None,
+        prepare_next: bool,
+    ) -> tuple[TestResult, Sandbox | None]:
+        # The next sandbox starts first, so its set-up overlaps this test.
+        upcoming = self.test_sandbox(lang, box, self.new_uid(), limits) if prepare_next else None
+        try:
+            return self.run_test(lang, box, uid, test, limits, comparison, sandbox), upcoming
+        except BaseException:
+            if upcoming is not None:
+                upcoming.close()
+            raise
+
+    @staticmethod
+    def test_sandbox(lang: Language, box: str, uid: int, limits: Limits) -> Sandbox:
+        """A fresh sandbox for one test run of the program compiled in ``box``."""
+        effective = _test_limits(lang, limits)
+        return Sandbox(
+            lang.run_argv(limits.memory_mb),
+            box=box,
+            limits=effective,
+            limit_address_space=lang.limit_address_space,
+            address_space_extra_mb=lang.address_space_extra_mb,
+            uid=uid,
+        )
+
     def run_test(
         self,
         lang: Language,
@@ -909,32 +1099,19 @@ class SandboxRunner:
         test: TestCase,
         limits: Limits,
         comparison: str,
+        sandbox: Sandbox | None = None,
     ) -> TestResult:
-        """Run the compiled program once on ``test`` and grade it."""
-        effective = msgspec.structs.replace(
-            limits,
-            cpu_time_s=limits.cpu_time_s * lang.time_multiplier,
-            wall_time_s=limits.wall_time_s * lang.time_multiplier,
-            processes=limits.processes + lang.extra_processes,
-        )
-        run = execute(
-            lang.run_argv(limits.memory_mb),
-            box=box,
-            stdin=test.stdin.encode("utf-8"),
-            limits=effective,
-            limit_address_space=lang.limit_address_space,
-            address_space_extra_mb=lang.address_space_extra_mb,
-            uid=uid,
-        )
+        """Run the compiled program once on ``test`` (in ``sandbox`` if prepared) and grade it."""
+        effective = _test_limits(lang, limits)
+        with sandbox or self.test_sandbox(lang, box, uid, limits) as prepared:
+            run = prepared.run(test.stdin.encode("utf-8"))
         verdict = classify(run, effective, lang, test, comparison)
         keep = self.config.keep_output_bytes
         return TestResult(
             name=test.name,
             hidden=test.hidden,
             verdict=verdict,
-            # A program killed at the wall limit was never reaped by the reaper, so
-            # its CPU time is unknown; the wall time is the honest figure then.
-            time_ms=run.wall_ms if run.timed_out else run.cpu_ms,
+            time_ms=_reported_time_ms(run, effective),
             wall_ms=run.wall_ms,
             memory_kb=run.memory_kb,
             exit_code=run.exit_code,
@@ -944,3 +1121,27 @@ class SandboxRunner:
             points=test.points if verdict == "accepted" else 0.0,
             max_points=test.points,
         )
+
+
+def _test_limits(lang: Language, limits: Limits) -> Limits:
+    """A question's limits as they apply to ``lang`` (slower runtimes get more time)."""
+    return msgspec.structs.replace(
+        limits,
+        cpu_time_s=limits.cpu_time_s * lang.time_multiplier,
+        wall_time_s=limits.wall_time_s * lang.time_multiplier,
+        processes=limits.processes + lang.extra_processes,
+    )
+
+
+def _reported_time_ms(run: Execution, limits: Limits) -> int:
+    """The time a student is shown for one test run."""
+    if run.timed_out:
+        # Killed at the wall limit, never reaped by the reaper: its CPU time is
+        # unknown, and the wall time is the honest figure.
+        return run.wall_ms
+    if run.signal == signal.SIGXCPU:
+        # The kernel's verdict is that the CPU limit was reached; on a busy
+        # virtual machine rusage can read well under it, which would show a
+        # "time limit" below the limit.
+        return max(run.cpu_ms, int(limits.cpu_time_s * 1000))
+    return run.cpu_ms

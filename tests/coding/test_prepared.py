@@ -1,0 +1,126 @@
+"""Sandboxes set up ahead of their run: held back until run(), one run each, nothing left over.
+
+The judge prepares each test's sandbox while the previous test runs. These
+tests prove that a prepared sandbox does not start the program early, that
+an unused one goes away without running anything, and that two sandboxes
+alive at once never share a task limit or a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import pytest
+
+from safexam.coding.languages import get_language
+from safexam.coding.runner import Limits, RunnerError, TestCase
+from safexam.coding.sandbox import Sandbox, bwrap_path, sandbox_processes
+from tests.coding.sandbox_helpers import LIMITS, assert_no_sandbox_left, make_runner
+
+pytestmark = [
+    pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed"),
+    pytest.mark.timeout(60),
+]
+
+PYTHON = "/usr/bin/python3"
+RUN_LIMITS = Limits(cpu_time_s=2, wall_time_s=5, memory_mb=64, processes=16)
+
+
+@pytest.fixture(autouse=True)
+def _clean_state() -> None:
+    """These tests touch neither PostgreSQL nor Redis (overrides the database cleanup)."""
+
+
+@pytest.fixture
+def box():  # type: ignore[no-untyped-def]
+    path = tempfile.mkdtemp(prefix="prepared-box-")
+    os.chmod(path, 0o755)
+    yield path
+    os.rmdir(path)
+
+
+def _uid() -> int | None:
+    return make_runner().new_uid() if os.geteuid() == 0 else None
+
+
+def test_prepared_sandbox_waits_for_run(box: str) -> None:
+    sandbox = Sandbox(
+        [PYTHON, "-c", "import time, sys; print(time.time()); print(sys.stdin.read())"],
+        box=box,
+        limits=RUN_LIMITS,
+        uid=_uid(),
+    )
+    # Long enough for bwrap to be set up and the program to have run, were it not held.
+    time.sleep(0.5)
+    released = time.time()
+    run = sandbox.run(b"the stdin handed over at run time")
+    started_at, echoed = run.stdout.decode().splitlines()[:2]
+    assert run.exit_code == 0, run.stderr
+    assert float(started_at) >= released - 0.01
+    assert echoed == "the stdin handed over at run time"
+    # Measured from the release: the half second of waiting is not the program's.
+    assert run.wall_ms < 500
+
+
+def test_unused_sandbox_closes_without_running(box: str) -> None:
+    uid = _uid()
+    marker = os.path.join(box, "ran")
+    os.chmod(box, 0o777)  # the program could write here, were it ever started
+    sandbox = Sandbox(
+        [PYTHON, "-c", f"open({'/box/ran'!r}, 'w').write('x')"],
+        box=box,
+        box_writable=True,
+        limits=RUN_LIMITS,
+        uid=uid,
+    )
+    time.sleep(0.2)
+    sandbox.close()
+    assert not os.path.exists(marker)
+    if uid is not None:
+        assert sandbox_processes({uid}) == []
+    with pytest.raises(RunnerError):
+        sandbox.run()
+
+
+def test_a_sandbox_runs_once(box: str) -> None:
+    with Sandbox([PYTHON, "-c", "pass"], box=box, limits=RUN_LIMITS, uid=_uid()) as sandbox:
+        assert sandbox.run().exit_code == 0
+        with pytest.raises(RunnerError):
+            sandbox.run()
+
+
+async def test_each_test_has_its_own_task_limit_and_tmp() -> None:
+    """Tests 1..n-1 run beside the next test's prepared sandbox; it takes none of their tasks."""
+    runner = make_runner()
+    program = (
+        "import os, time\n"
+        "leftover = os.path.exists('/tmp/mark')\n"
+        "open('/tmp/mark', 'w').write('x')\n"
+        "n = 0\n"
+        "for _ in range(100):\n"
+        "    try:\n        pid = os.fork()\n    except OSError:\n        break\n"
+        "    if pid == 0:\n        time.sleep(3)\n        os._exit(0)\n"
+        "    n += 1\n"
+        "print(n, leftover)\n"
+    )
+    tests = [TestCase(name=f"t{i}", stdin="", expected_output=None) for i in range(4)]
+    result = await runner.judge("python", program, tests, LIMITS)
+    assert_no_sandbox_left(runner)
+    outputs = [t.stdout.split() for t in result.tests]
+    assert [t.verdict for t in result.tests] == ["accepted"] * 4, outputs
+    forked = {int(n) for n, _ in outputs}
+    # The same count every time, the last test (no neighbour) included.
+    assert len(forked) == 1 and 0 < forked.pop() <= LIMITS.processes - 1
+    assert {leftover for _, leftover in outputs} == {"False"}
+
+
+async def test_prepared_sandboxes_of_a_failed_judge_are_closed() -> None:
+    """A program that the judge stops early (compile error) leaves no prepared sandbox behind."""
+    runner = make_runner()
+    tests = [TestCase(name=f"t{i}", stdin="", expected_output="") for i in range(3)]
+    result = await runner.judge("c", "int main( {", tests, LIMITS)
+    assert result.verdict == "compile_error"
+    assert_no_sandbox_left(runner)
+    assert get_language("c").compile_argv is not None
