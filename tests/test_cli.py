@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,6 +135,49 @@ async def test_db_upgrade_is_idempotent(services: ServiceUrls, db: AsyncSession)
         assert done.returncode == 0, done.stderr
     version = await db.scalar(text("SELECT version_num FROM alembic_version"))
     assert version == head
+
+
+async def test_jobs_retry_requeues_dead_jobs_and_names_bad_ones(
+    services: ServiceUrls, db: AsyncSession
+) -> None:
+    from safexam.jobs.models import Job
+
+    def job(kind: str, status: str) -> Job:
+        return Job(
+            id=uuid.uuid4(), kind=kind, queue="grading", actor="grade_session", args={},
+            status=status, attempts=5, error="worker lost\nConnectionRefusedError",
+        )  # fmt: skip
+
+    jobs = [job("grade_session", "dead"), job("judge", "dead"), job("grade_session", "succeeded")]
+    dead_grade, dead_judge, done = (j.id for j in jobs)
+    db.add_all(jobs)
+    await db.commit()
+
+    listed = await _safexam(_env(services), "jobs", "list", "--status", "dead")
+    assert listed.returncode == 0, listed.stderr
+    assert str(dead_grade) in listed.stdout and str(dead_judge) in listed.stdout
+    assert str(done) not in listed.stdout
+    assert "ConnectionRefusedError" in listed.stdout
+
+    both = await _safexam(_env(services), "jobs", "retry", str(done), "--all-dead")
+    assert both.returncode != 0 and "not both" in both.stderr
+    refused = await _safexam(_env(services), "jobs", "retry", str(done), "not-an-id")
+    assert refused.returncode != 0 and "'not-an-id' is not a job id" in refused.stderr
+
+    retried = await _safexam(_env(services), "jobs", "retry", "--all-dead", "--kind", "judge")
+    assert retried.returncode == 0, retried.stderr
+    assert "requeued 1 job(s)" in retried.stdout
+    db.expire_all()
+    statuses = {j.id: (j.status, j.attempts) for j in (await db.execute(select(Job))).scalars()}
+    assert statuses[dead_judge] == ("pending", 0)
+    assert statuses[dead_grade] == ("dead", 5)
+
+    again = await _safexam(_env(services), "jobs", "retry", str(dead_grade), str(done))
+    assert again.returncode == 1
+    assert "requeued 1 job(s)" in again.stdout
+    assert f"{done}: Only failed or dead jobs can be retried" in again.stderr
+    db.expire_all()
+    assert (await db.get(Job, dead_grade)).status == "pending"  # type: ignore[union-attr]
 
 
 async def test_demo_loads_once_and_its_accounts_sign_in(

@@ -57,10 +57,13 @@ def utcnow() -> datetime:
 def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> AsyncEngine:
     # No pre-ping: it costs a round trip on every checkout, on the autosave hot
     # path too; recycling bounds how stale a pooled connection can get instead.
+    # No overflow: under a burst of autosaves, overflow connections were opened
+    # and closed for single requests (connect, TLS probe, type codecs, statements
+    # prepared again), which cost more than waiting for a pooled connection.
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_recycle=1800,
         echo=echo,
     )
