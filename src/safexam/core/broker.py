@@ -310,7 +310,15 @@ class WorkerResources(Middleware):
             pool_size=5,
             max_overflow=5,
             pool_pre_ping=True,
-            connect_args={"server_settings": {"lock_timeout": str(WORKER_LOCK_TIMEOUT_MS)}},
+            pool_timeout=self.settings.database_pool_timeout_seconds,
+            # Bounded like the API's: during a PostgreSQL outage or hang an
+            # attempt fails within seconds (an infrastructure fault, retried
+            # with backoff) instead of holding a worker thread indefinitely.
+            connect_args={
+                "server_settings": {"lock_timeout": str(WORKER_LOCK_TIMEOUT_MS)},
+                "timeout": self.settings.database_connect_timeout_seconds,
+                "command_timeout": self.settings.database_command_timeout_seconds,
+            },
         )
         self.sessionmaker = create_sessionmaker(self.engine)
         self.redis = create_redis(self.settings.redis_url or "redis://127.0.0.1:6379/0")

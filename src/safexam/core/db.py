@@ -9,8 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, MetaData, event, func
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -54,19 +56,53 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> AsyncEngine:
+def _discard_closed_connection(
+    dbapi_connection: Any, connection_record: Any, connection_proxy: Any
+) -> None:
+    # asyncpg marks a connection closed as soon as the server drops it (a
+    # restart, a failover): checking that flag costs no round trip, and makes
+    # the pool open a fresh connection instead of failing the request with it.
+    driver = connection_record.driver_connection
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("connection closed by the server")
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 20,
+    echo: bool = False,
+    connect_timeout: float = 5,
+    command_timeout: float = 30,
+    pool_timeout: float = 10,
+) -> AsyncEngine:
+    """The API's engine: bounded waits everywhere, recovery without a restart.
+
+    An unreachable or hung PostgreSQL costs a request at most
+    ``connect_timeout`` (opening a connection) or ``command_timeout`` (one
+    statement), and a saturated pool ``pool_timeout``; each then fails with an
+    error the API answers as 503 (see ``core.errors``). A connection the
+    server closed is replaced at checkout, and SQLAlchemy invalidates the
+    whole pool at the first disconnect error, so once PostgreSQL is back the
+    next requests succeed on fresh connections.
+    """
     # No pre-ping: it costs a round trip on every checkout, on the autosave hot
-    # path too; recycling bounds how stale a pooled connection can get instead.
+    # path too; the closed-connection check at checkout catches a restarted
+    # server for free, and recycling bounds how stale a pooled connection can get.
     # No overflow: under a burst of autosaves, overflow connections were opened
     # and closed for single requests (connect, TLS probe, type codecs, statements
     # prepared again), which cost more than waiting for a pooled connection.
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_recycle=1800,
+        pool_timeout=pool_timeout,
+        connect_args={"timeout": connect_timeout, "command_timeout": command_timeout},
         echo=echo,
     )
+    event.listen(engine.sync_engine.pool, "checkout", _discard_closed_connection)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -4,17 +4,29 @@ Domain code raises :class:`ApiError` (or a subclass) with a stable ``code`` that
 clients can branch on; Litestar's own exceptions are translated here so the
 shape never varies, and anything unexpected becomes a logged 500 without leaking
 internals.
+
+An outage of PostgreSQL or Redis is not a bug: wherever it surfaces (a
+handler, a dependency, the session middleware), it becomes a 503 with
+``Retry-After`` and the code ``database_unavailable``, ``database_busy`` or
+``redis_unavailable`` (see :func:`unavailable_dependency`), so clients retry
+instead of reporting an internal error.
 """
 
 from __future__ import annotations
 
 import re
+import traceback
 from typing import Any
 
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 __all__ = [
     "ApiError",
@@ -23,9 +35,12 @@ __all__ = [
     "NotAuthenticated",
     "NotFound",
     "RateLimited",
+    "ServiceUnavailable",
     "Unprocessable",
     "error_body",
     "exception_handlers",
+    "unavailable",
+    "unavailable_dependency",
 ]
 
 log = structlog.get_logger(__name__)
@@ -112,6 +127,116 @@ class RateLimited(ApiError):
             headers={"Retry-After": str(retry_after)},
             **kwargs,
         )
+
+
+class ServiceUnavailable(ApiError):
+    """503 with ``Retry-After``: a dependency is down or saturated; the request may be retried."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5, **kwargs: Any) -> None:
+        retry_after = max(1, retry_after)
+        super().__init__(
+            message,
+            details={"retry_after": retry_after},
+            headers={"Retry-After": str(retry_after)},
+            **kwargs,
+        )
+
+
+# --- dependencies that are down -------------------------------------------------
+
+#: SQLSTATEs of a database that cannot serve now: connection exceptions (08),
+#: insufficient resources (53, e.g. too many connections), shutting down or
+#: starting up (57P01-57P03).
+_DB_DOWN_SQLSTATES = ("08", "53", "57P")
+#: SQLSTATEs of a request that lost a race or waited too long: serialization
+#: failure, deadlock, lock not available, statement cancelled (timeout).
+_DB_BUSY_SQLSTATES = ("40001", "40P01", "55P03", "57014")
+
+#: Seconds a client should wait before retrying, by code. Short: PostgreSQL and
+#: Redis restarts take seconds, and an autosave retried late is an answer at risk.
+_RETRY_AFTER = {"database_unavailable": 3, "database_busy": 1, "redis_unavailable": 2}
+_MESSAGES = {
+    "database_unavailable": "The database is unavailable; retry shortly",
+    "database_busy": "The database is busy; retry shortly",
+    "redis_unavailable": "The session and messaging store (Redis) is unavailable; retry shortly",
+}
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def _by_sqlstate(code: str) -> str | None:
+    if code.startswith(_DB_DOWN_SQLSTATES):
+        return "database_unavailable"
+    if code.startswith(_DB_BUSY_SQLSTATES):
+        return "database_busy"
+    return None
+
+
+def _raised_by_database_driver(exc: BaseException) -> bool:
+    # asyncpg lets socket errors (refused, reset, timed out) through unwrapped
+    # when it opens a connection; only the traceback says where they came from.
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.startswith(("asyncpg", "sqlalchemy")):
+            return True
+    return False
+
+
+def _classify(exc: BaseException) -> str | None:
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "redis_unavailable"
+    if isinstance(exc, PoolTimeoutError):
+        return "database_busy"
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return "database_unavailable"
+        code = _sqlstate(exc)
+        if code is not None:
+            return _by_sqlstate(code)
+        # No SQLSTATE: the driver lost or could not use its connection.
+        if isinstance(exc, SAInterfaceError) or isinstance(exc.orig, OSError):
+            return "database_unavailable"
+        return None
+    if type(exc).__module__.startswith("asyncpg"):
+        # Raised while connecting, before SQLAlchemy wraps anything.
+        code = _sqlstate(exc)
+        return _by_sqlstate(code) if code is not None else "database_unavailable"
+    if isinstance(exc, OSError) and _raised_by_database_driver(exc):
+        return "database_unavailable"
+    return None
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """``database_unavailable``, ``database_busy`` or ``redis_unavailable`` when ``exc``
+    (or what it was raised from) means a dependency cannot serve now; else None.
+
+    Integrity errors, bad SQL and every other bug stay None (a 500): only
+    faults that a retry can cure become 503. Only explicit chains (``raise
+    ... from``) are followed: a bug raised while handling an outage is a bug.
+    """
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            break
+        code = _classify(current)
+        if code is not None:
+            return code
+        current = current.__cause__
+    return None
+
+
+def unavailable(code: str) -> ServiceUnavailable:
+    """The 503 to answer for a dependency fault classified as ``code``."""
+    return ServiceUnavailable(_MESSAGES[code], code=code, retry_after=_RETRY_AFTER[code])
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -213,6 +338,17 @@ def _handle_api(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]
 
 
 def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    code = unavailable_dependency(exc)
+    if code is not None:
+        # Expected during an outage: one line, no traceback per request.
+        log.warning(
+            "dependency_unavailable",
+            code=code,
+            path=request.url.path,
+            method=request.method,
+            error=f"{type(exc).__name__}: {exc}"[:300],
+        )
+        return _handle_api(request, unavailable(code))
     log.exception("unhandled_error", path=request.url.path, method=request.method)
     return _json(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal server error", None)
 
