@@ -117,31 +117,40 @@ class FakeJudge0:
             out = []
             for token in tokens:
                 self.polls[token] += 1
-                item = self.submissions[token]
                 if self.polls[token] <= self.pending_polls:
                     status = 1 if self.polls[token] == 1 else 2
                     out.append({"token": token, "status": {"id": status, "description": ""}})
                     continue
-                stdin = base64.b64decode(item["stdin"]).decode()
-                result = {
-                    "token": token,
-                    "stdout": None,
-                    "stderr": None,
-                    "compile_output": None,
-                    "message": None,
-                    "time": "0.012",
-                    "memory": 3300,
-                    "exit_code": 0,
-                    "exit_signal": None,
-                    **self.outcome(stdin),
-                }
-                sid = result.pop("status_id")
-                result["status"] = {"id": sid, "description": DESCRIPTIONS[sid]}
-                for field in ("stdout", "stderr", "compile_output", "message"):
-                    result[field] = ruby_b64(result[field])
-                out.append(result)
+                out.append(self.finished(token))
             return httpx.Response(200, json={"submissions": out})
         return httpx.Response(404, json={"error": "not found"})
+
+    def finished(self, token: str) -> dict[str, Any]:
+        """A finished submission as GET answers it with base64_encoded=true."""
+        stdin = base64.b64decode(self.submissions[token]["stdin"]).decode()
+        result = {
+            "token": token,
+            "stdout": None,
+            "stderr": None,
+            "compile_output": None,
+            "message": None,
+            "time": "0.012",
+            "memory": 3300,
+            "exit_code": 0,
+            "exit_signal": None,
+            **self.outcome(stdin),
+        }
+        sid = result.pop("status_id")
+        result["status"] = {"id": sid, "description": DESCRIPTIONS[sid]}
+        for field in ("stdout", "stderr", "compile_output", "message"):
+            result[field] = ruby_b64(result[field])
+        return result
+
+    def callback_body(self, token: str) -> dict[str, Any]:
+        """The body of Judge0's callback PUT: the documented fields, always base64-encoded."""
+        finished = self.finished(token)
+        fields = ("stdout", "time", "memory", "stderr", "token", "compile_output", "message")
+        return {**{name: finished[name] for name in fields}, "status": finished["status"]}
 
 
 def make_runner(fake: FakeJudge0, **kwargs: Any) -> Judge0Runner:

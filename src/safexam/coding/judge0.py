@@ -136,8 +136,10 @@ def _b64(text: str) -> str:
 def _unb64(value: Any) -> str | None:
     if value is None:
         return None
-    # Judge0 (Ruby) wraps base64 at 60 columns; b64decode drops the newlines.
-    raw = base64.b64decode(str(value))
+    # Judge0 (Ruby) wraps base64 at 60 columns: drop the line breaks, then decode
+    # strictly, so that text which is not base64 is an error rather than
+    # quietly decoded to whatever its base64-looking characters spell.
+    raw = base64.b64decode("".join(str(value).split()), validate=True)
     return raw.decode("utf-8", errors="replace")
 
 
