@@ -65,7 +65,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings)
     redis = create_redis(settings.redis_url or "redis://127.0.0.1:6379/0")
-    engine = create_engine(settings.async_database_url)
+    engine = create_engine(
+        settings.async_database_url,
+        connect_timeout=settings.database_connect_timeout_seconds,
+        command_timeout=settings.database_command_timeout_seconds,
+        pool_timeout=settings.database_pool_timeout_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
