@@ -895,19 +895,16 @@ def submission_box(work_root: str | None, source_name: str, program: str) -> Ite
 
 
 def _own_box(box: str, uid: int) -> None:
-    """Give the box to the sandbox's uid so the compiler (running as it) may write there."""
+    """Give the box to the compile's uid, so the compiler (running as it) may write there.
+
+    Readable by others: every test runs as a uid of its own (RLIMIT_NPROC then
+    counts that sandbox alone, even beside the next one being set up), and it
+    only ever sees the box read-only. No one else can find it: the work root
+    is not listable and the box's name is random.
+    """
     dir_fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         os.fchown(dir_fd, uid, uid)
-        os.fchmod(dir_fd, 0o700)
-    finally:
-        os.close(dir_fd)
-
-
-def _open_box(box: str) -> None:
-    """After the compile: the box stays ours to delete, readable (never writable) by tests."""
-    dir_fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
         os.fchmod(dir_fd, 0o755)
     finally:
         os.close(dir_fd)
@@ -969,41 +966,40 @@ class SandboxRunner:
         lang = get_language(language)
         uid = self.new_uid()
         max_score = float(sum(t.points for t in tests))
+        # Each test's sandbox is set up while the step before it (the compile,
+        # the previous test) runs, so a test waits only for its own program.
+        upcoming: Sandbox | None = None
         with submission_box(self.config.work_root, lang.source_name, program) as box:
-            if os.geteuid() == 0:
-                await asyncio.to_thread(_own_box, box, uid)
-            ok, compile_output = await asyncio.to_thread(self._compile, lang, box, uid)
-            if not ok:
-                results = [
-                    TestResult(
-                        name=t.name,
-                        hidden=t.hidden,
-                        verdict="compile_error",
-                        time_ms=0,
-                        max_points=t.points,
-                    )
-                    for t in tests
-                ]
-                if progress is not None:
-                    await progress(len(tests), len(tests))
-                return Judgement(
-                    verdict="compile_error",
-                    compile_output=compile_output,
-                    tests=results,
-                    score=0.0,
-                    max_score=max_score,
-                    executor=self.name,
-                )
-            if os.geteuid() == 0:
-                # Every test runs as a uid of its own (RLIMIT_NPROC then counts
-                # that sandbox alone, even beside the next one being set up),
-                # so the compiled program must be readable by others now.
-                await asyncio.to_thread(_open_box, box)
-            results = []
-            # Each test's sandbox is set up while the previous test runs, so a
-            # test waits only for its own program (see Sandbox).
-            upcoming: Sandbox | None = None
             try:
+                if os.geteuid() == 0:
+                    await asyncio.to_thread(_own_box, box, uid)
+                if lang.compile_argv is not None and tests:
+                    upcoming = await asyncio.to_thread(
+                        self.test_sandbox, lang, box, self.new_uid(), limits
+                    )
+                ok, compile_output = await asyncio.to_thread(self._compile, lang, box, uid)
+                if not ok:
+                    results = [
+                        TestResult(
+                            name=t.name,
+                            hidden=t.hidden,
+                            verdict="compile_error",
+                            time_ms=0,
+                            max_points=t.points,
+                        )
+                        for t in tests
+                    ]
+                    if progress is not None:
+                        await progress(len(tests), len(tests))
+                    return Judgement(
+                        verdict="compile_error",
+                        compile_output=compile_output,
+                        tests=results,
+                        score=0.0,
+                        max_score=max_score,
+                        executor=self.name,
+                    )
+                results = []
                 for index, test in enumerate(tests):
                     current, upcoming = upcoming, None
                     result, upcoming = await asyncio.to_thread(
