@@ -222,6 +222,38 @@ async def test_doctor_reports_configured_services(services: ServiceUrls) -> None
     ), unreachable.stdout
 
 
+async def test_doctor_reports_the_judge0_mode(services: ServiceUrls) -> None:
+    judge0 = {
+        "SAFEXAM_CODE_RUNNER": "judge0",
+        "SAFEXAM_JUDGE0_URL": "http://judge0.test:2358",
+        "SAFEXAM_JUDGE0_LANGUAGE_IDS": "python=92",
+    }
+    polling = await _safexam(_env(services, **judge0), "doctor")
+    assert polling.returncode == 0, polling.stdout + polling.stderr
+    [line] = [line for line in polling.stdout.splitlines() if "judge0 mode" in line]
+    assert line.startswith("ok") and "polling" in line and "python=92" in line, line
+
+    callback = await _safexam(
+        _env(
+            services,
+            **judge0,
+            SAFEXAM_SECRET_KEY="a-stable-key-shared-by-api-and-workers",
+            SAFEXAM_JUDGE0_CALLBACK_URL="https://exam.college.test/",
+            SAFEXAM_JUDGE0_CALLBACK_WAIT_SECONDS="45",
+        ),
+        "doctor",
+    )
+    assert callback.returncode == 0, callback.stdout + callback.stderr
+    [line] = [line for line in callback.stdout.splitlines() if "judge0 mode" in line]
+    assert "callback to https://exam.college.test/api/v1/judge0/callbacks/" in line, line
+    assert "45 s" in line and "polling" not in line, line
+
+    bad_ids = {**judge0, "SAFEXAM_JUDGE0_LANGUAGE_IDS": "python=71,ruby=72"}
+    malformed = await _safexam(_env(services, **bad_ids), "doctor")
+    assert malformed.returncode != 0
+    assert "SAFEXAM_JUDGE0_LANGUAGE_IDS" in malformed.stderr and "ruby" in malformed.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -440,7 +440,10 @@ def check_outside_services(settings: Settings) -> list[CheckResult]:
     else:
         results.append(CheckResult("google sign-in", "warn", "off (SAFEXAM_OIDC_CLIENT_ID)"))
     if settings.code_runner == "judge0":
+        from safexam.coding.runners import judge0_mode
+
         results.append(CheckResult("code runner", "ok", f"judge0 at {settings.judge0_url}"))
+        results.append(CheckResult("judge0 mode", "ok", judge0_mode(settings)))
     elif shutil.which("bwrap"):
         results.append(CheckResult("code runner", "ok", "embedded sandbox (bubblewrap)"))
     else:

@@ -67,14 +67,17 @@ def callback_config(settings: Settings) -> CallbackConfig | None:
 
 
 def judge0_mode(settings: Settings) -> str:
-    """How results come back from Judge0, for ``safexam doctor``."""
+    """How results come back from Judge0, and the language ids used, for ``safexam doctor``."""
     callbacks = callback_config(settings)
     if callbacks is None:
-        return "polling"
-    return (
-        f"callbacks to {callbacks.base_url}{CALLBACK_PATH}/..., polled after"
-        f" {int(callbacks.wait.total_seconds())} s if they do not all arrive"
-    )
+        mode = "polling (SAFEXAM_JUDGE0_CALLBACK_URL turns callbacks on)"
+    else:
+        mode = (
+            f"callback to {callbacks.base_url}{CALLBACK_PATH}/<signed token>, the batch"
+            f" polled after {int(callbacks.wait.total_seconds())} s for callbacks that never came"
+        )
+    overrides = ", ".join(f"{name}={ident}" for name, ident in settings.judge0_language_ids)
+    return f"{mode}; language ids: {overrides or 'built-in'}"
 
 
 async def _probe(runner: SandboxRunner, language: str) -> tuple[bool, str]:
