@@ -534,3 +534,19 @@ def test_callback_mode_follows_the_settings(settings: Settings) -> None:
     assert config == CallbackConfig(
         base_url=PUBLIC_URL, secret_key=settings.secret_key, wait=timedelta(seconds=7)
     )
+
+
+async def test_fallback_poll_ends_the_submission_when_judge0_is_no_longer_configured(
+    make_setup: Any,
+) -> None:
+    setup: Setup = await make_setup()
+    await setup.run_judge_job()
+    assert (await setup.deliver(setup.tokens()[0])).status_code == 204
+    async with setup.sessionmaker() as db:
+        outcome = await collect_judge0_results(db, uuid.UUID(setup.id), None)
+        await db.commit()
+    assert outcome["status"] == "error"
+    view = await setup.view()
+    assert (view["status"], view["verdict"]) == ("error", "internal_error")
+    # Nothing was asked of Judge0 beyond creating the batch.
+    assert [r.method for r in setup.fake.requests] == ["POST"]

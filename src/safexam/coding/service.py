@@ -682,7 +682,7 @@ async def record_judge0_callback(
 async def collect_judge0_results(
     db: AsyncSession,
     submission_id: uuid.UUID,
-    runner: Judge0Runner,
+    runner: Judge0Runner | None,
     *,
     final_attempt: bool = False,
 ) -> dict[str, Any]:
@@ -694,7 +694,9 @@ async def collect_judge0_results(
     result, so polling its token still gets it. Without this a submission
     would stay ``running`` for good. A submission already finished is left
     alone; ``RunnerUnavailable`` propagates for a retry, and on the final
-    attempt the submission ends as ``error`` instead.
+    attempt the submission ends as ``error`` instead. ``runner`` is None when
+    Judge0 is no longer the configured runner: nothing can be polled, so the
+    submission ends as ``error`` rather than waiting for good.
     """
     submission = await db.get(CodingSubmission, submission_id, populate_existing=True)
     if submission is None or submission.status in ("done", "error"):
@@ -713,6 +715,8 @@ async def collect_judge0_results(
     finished: dict[str, Judge0Result] = {}
     error: str | None = None
     try:
+        if runner is None:
+            raise RunnerError("Judge0 is no longer the configured code runner")
         if missing:
             finished = await runner.collect([token for _, token in missing])
     except RunnerUnavailable as exc:
