@@ -181,3 +181,22 @@ async def test_save_after_submit_is_refused_and_changes_nothing(
     assert late.status_code == 409 and late.json()["error"]["code"] == "session_closed"
     stored = await one(db, "SELECT answer, client_seq FROM responses")
     assert stored.answer == {"text": "final"} and stored.client_seq == 4
+
+
+async def test_save_from_another_browser_is_logged_and_saved(
+    make_client: Any, db: AsyncSession
+) -> None:
+    """The autosave path itself records ``ip_changed`` (once) and still saves."""
+    client, _, session = await _started(make_client, db)
+    url = f"/api/v1/sessions/{session['id']}/responses/{qid(session, 'mcq_single')}"
+    moved = {"User-Agent": "Other Browser/2.0"}
+    for seq in (1, 2):
+        response = await client.put(
+            url, json={"answer": {"choice": "b"}, "client_seq": seq}, headers=moved
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["applied"] is True
+    changes = await rows(db, "SELECT details FROM activity_logs WHERE kind = 'ip_changed'")
+    assert [c.details["user_agent"] for c in changes] == ["Other Browser/2.0"]
+    saved = await one(db, "SELECT answer, client_seq FROM responses")
+    assert (saved.answer, saved.client_seq) == ({"choice": "b"}, 2)

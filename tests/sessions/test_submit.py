@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from safexam.auth.guards import Principal
 from safexam.core.errors import Conflict
@@ -134,7 +134,10 @@ async def test_sweep_finalizes_only_sessions_past_deadline_plus_grace(
 
 
 async def test_a_save_waiting_on_a_submit_is_refused(
-    make_client: Any, db: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+    make_client: Any,
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
 ) -> None:
     """The autosave guard locks the session row: a save racing a submit sees the submit."""
     [(_, session)] = await _exam_with_students(make_client, db, 1)
@@ -149,7 +152,7 @@ async def test_a_save_waiting_on_a_submit_is_refused(
             ),
             {"i": sid},
         )
-        async with sessionmaker() as saver:
+        async with engine.connect() as saver:
             save = asyncio.create_task(
                 autosave(
                     saver,

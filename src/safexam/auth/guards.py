@@ -26,6 +26,7 @@ __all__ = [
     "authenticated",
     "educator_or_admin",
     "ensure_owner",
+    "principal_of",
     "provide_principal",
     "require_roles",
     "student_only",
@@ -102,6 +103,11 @@ admin_only = require_roles("admin")
 
 async def provide_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     return _principal_from(request)
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The signed-in user, for handlers that take no ``principal`` dependency."""
+    return _principal_from(connection)
 
 
 def ensure_owner(owner_id: uuid.UUID | None, principal: Principal, what: str = "object") -> None:

@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from safexam.auth.controller import client_ip
-from safexam.auth.guards import CurrentUser, educator_or_admin, student_only
+from safexam.auth.guards import CurrentUser, educator_or_admin, principal_of, student_only
 from safexam.core.deps import DB, SettingsDep
 from safexam.sessions import results as results_service
 from safexam.sessions import service
@@ -90,20 +90,22 @@ class SessionController(Controller):
         session_id: FromPath[uuid.UUID],
         question_id: FromPath[uuid.UUID],
         data: JSONBody[AutosaveRequest],
-        db: DB,
-        principal: CurrentUser,
     ) -> AutosaveOut:
         """Autosave one answer; an older ``client_seq`` never overwrites a newer one."""
-        return await service.autosave(
-            db,
-            session_id,
-            question_id,
-            principal,
-            answer=data.answer,
-            client_seq=data.client_seq,
-            ip=client_ip(request),
-            user_agent=user_agent_of(request),
-        )
+        # The hottest route takes no injected dependencies: Litestar resolves two or
+        # more in a task group (a task per dependency per request), and the ORM
+        # session is not used here. The guard has already checked the principal.
+        async with request.app.state.engine.connect() as conn:
+            return await service.autosave(
+                conn,
+                session_id,
+                question_id,
+                principal_of(request),
+                answer=data.answer,
+                client_seq=data.client_seq,
+                ip=client_ip(request),
+                user_agent=user_agent_of(request),
+            )
 
     @post(
         "/sessions/{session_id:uuid}/submit", status_code=HTTP_202_ACCEPTED, guards=[student_only]

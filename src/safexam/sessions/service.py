@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from safexam.auth.guards import Principal
 from safexam.core.errors import Conflict, Forbidden, NotFound
@@ -592,22 +592,26 @@ QUESTION_CACHE_SIZE = 10_000
 _question_cache: dict[uuid.UUID, tuple[float, str, dict[str, Any]]] = {}
 
 
-async def _question_for_answer(
-    db: AsyncSession, question_id: uuid.UUID
-) -> tuple[str, dict[str, Any]] | None:
-    now = time.monotonic()
+def _cached_question(question_id: uuid.UUID) -> tuple[str, dict[str, Any]] | None:
     hit = _question_cache.get(question_id)
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > time.monotonic():
         return hit[1], hit[2]
-    row = (
-        await db.execute(select(Question.kind, Question.body).where(Question.id == question_id))
-    ).first()
+    return None
+
+
+async def _question_for_answer(
+    driver: Any, question_id: uuid.UUID
+) -> tuple[str, dict[str, Any]] | None:
+    row = await driver.fetchrow(
+        "SELECT kind, CAST(body AS text) AS body FROM questions WHERE id = $1::uuid", question_id
+    )
     if row is None:
         return None
+    body: dict[str, Any] = msgspec.json.decode(row["body"])
     if len(_question_cache) >= QUESTION_CACHE_SIZE:
         _question_cache.clear()
-    _question_cache[question_id] = (now + QUESTION_CACHE_SECONDS, row.kind, row.body)
-    return row.kind, row.body
+    _question_cache[question_id] = (time.monotonic() + QUESTION_CACHE_SECONDS, row["kind"], body)
+    return row["kind"], body
 
 
 # The whole save in one statement, run outside an explicit transaction:
@@ -617,20 +621,23 @@ async def _question_for_answer(
 #  - an older client_seq never overwrites a newer one;
 #  - the outer SELECT reads the row as it was before the statement, which is the
 #    newer answer that won when this one was not applied.
-_AUTOSAVE = text(
-    """
+# It runs on the asyncpg connection itself (see ``autosave``), so the parameters
+# are positional and JSON travels as text, whatever codecs the pool installed:
+#  $1 new row id, $2 session id, $3 user id, $4 question id, $5 answer (JSON text),
+#  $6 client_seq.
+_AUTOSAVE = """
     WITH s AS (
         SELECT id, ip_address, user_agent,
                status = 'active' AND deadline_at > now() AS open,
                paper @> jsonb_build_array(
-                   jsonb_build_object('question_id', CAST(:question_key AS text))) AS on_paper
+                   jsonb_build_object('question_id', CAST($4::uuid AS text))) AS on_paper
         FROM exam_sessions
-        WHERE id = :session_id AND user_id = :user_id
+        WHERE id = $2::uuid AND user_id = $3::uuid
         FOR SHARE
     ),
     saved AS (
         INSERT INTO responses (id, session_id, question_id, answer, client_seq, saved_at)
-        SELECT :id, s.id, :question_id, :answer, :client_seq, clock_timestamp()
+        SELECT $1::uuid, s.id, $4::uuid, CAST($5::text AS jsonb), $6::bigint, clock_timestamp()
         FROM s WHERE s.open AND s.on_paper
         ON CONFLICT (session_id, question_id) DO UPDATE
            SET answer = excluded.answer, client_seq = excluded.client_seq,
@@ -641,30 +648,20 @@ _AUTOSAVE = text(
     SELECT s.open, s.on_paper, s.ip_address, s.user_agent,
            saved.client_seq AS saved_seq, saved.saved_at AS saved_at,
            r.client_seq AS current_seq, r.saved_at AS current_saved_at,
-           r.answer AS current_answer
+           CAST(r.answer AS text) AS current_answer
     FROM s
     LEFT JOIN saved ON true
-    LEFT JOIN responses r ON r.session_id = s.id AND r.question_id = :question_id
-    """
-).bindparams(
-    bindparam("id", type_=UUID(as_uuid=True)),
-    bindparam("session_id", type_=UUID(as_uuid=True)),
-    bindparam("user_id", type_=UUID(as_uuid=True)),
-    bindparam("question_id", type_=UUID(as_uuid=True)),
-    bindparam("answer", type_=JSONB),
-)
+    LEFT JOIN responses r ON r.session_id = s.id AND r.question_id = $4::uuid
+"""
 
-_AUTOSAVE_CURRENT = text(
-    "SELECT client_seq, saved_at, answer FROM responses"
-    " WHERE session_id = :session_id AND question_id = :question_id"
-).bindparams(
-    bindparam("session_id", type_=UUID(as_uuid=True)),
-    bindparam("question_id", type_=UUID(as_uuid=True)),
+_AUTOSAVE_CURRENT = (
+    "SELECT client_seq, saved_at, CAST(answer AS text) AS answer FROM responses"
+    " WHERE session_id = $1::uuid AND question_id = $2::uuid"
 )
 
 
 async def autosave(
-    db: AsyncSession,
+    conn: AsyncConnection,
     session_id: uuid.UUID,
     question_id: uuid.UUID,
     principal: Principal,
@@ -680,65 +677,68 @@ async def autosave(
     question, the question's kind). 404 for a session that is not the
     student's or a question not on their paper; 409 ``session_closed`` after
     submit or the deadline, changing nothing; 422 naming the field when the
-    answer does not fit the question's kind. ``db`` must not have begun a
-    transaction yet.
+    answer does not fit the question's kind. ``conn`` must not have begun a
+    transaction.
     """
-    # Autocommit: the statement is its own transaction, no BEGIN/COMMIT round trips.
-    await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    question = await _question_for_answer(db, question_id)
+    # The statement runs on the driver's connection: outside a transaction it is
+    # its own (no BEGIN/COMMIT round trips), and it skips the ORM session and the
+    # SQLAlchemy result machinery, which the profile showed on every save.
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    question = _cached_question(question_id)
+    if question is None:
+        question = await _question_for_answer(driver, question_id)
     if question is None:
         raise NotFound("question not found on this paper")
     kind, body = question
     stored = msgspec.to_builtins(decode_answer(kind, body, answer))
-    row = (
-        await db.execute(
-            _AUTOSAVE,
-            {
-                "id": uuid.uuid4(),
-                "session_id": session_id,
-                "user_id": principal.id,
-                "question_id": question_id,
-                "question_key": str(question_id),
-                "answer": stored,
-                "client_seq": client_seq,
-            },
-        )
-    ).first()
+    row = await driver.fetchrow(
+        _AUTOSAVE,
+        uuid.uuid4(),
+        session_id,
+        principal.id,
+        question_id,
+        _json_text(stored),
+        client_seq,
+    )
     if row is None:
         raise NotFound("session not found")
-    if not row.on_paper:
+    if not row["on_paper"]:
         raise NotFound("question not found on this paper")
-    if not row.open:
+    if not row["open"]:
         raise Conflict(
             "This session has ended; answers can no longer be changed", code="session_closed"
         )
-    if row.saved_seq is not None:
-        applied, seq, saved_at = True, row.saved_seq, row.saved_at
+    if row["saved_seq"] is not None:
+        applied, seq, saved_at = True, row["saved_seq"], row["saved_at"]
     else:
-        current = row
-        if row.current_seq is None:
+        if row["current_seq"] is None:
             # A concurrent first save of the same question won; read what it stored.
-            current = (
-                await db.execute(
-                    _AUTOSAVE_CURRENT, {"session_id": session_id, "question_id": question_id}
-                )
-            ).one()
-            seq, saved_at, held = current.client_seq, current.saved_at, current.answer
+            current = await driver.fetchrow(_AUTOSAVE_CURRENT, session_id, question_id)
+            assert current is not None
+            seq, saved_at, held = current["client_seq"], current["saved_at"], current["answer"]
         else:
-            seq, saved_at, held = row.current_seq, row.current_saved_at, row.current_answer
+            seq, saved_at = row["current_seq"], row["current_saved_at"]
+            held = row["current_answer"]
         # A retry of the very save already stored counts as applied (idempotent).
-        applied = seq == client_seq and held == stored
-    if (ip, user_agent) != (row.ip_address, row.user_agent):
-        await note_client(
-            db,
-            session_id=session_id,
-            start_ip=row.ip_address,
-            start_user_agent=row.user_agent,
-            ip=ip,
-            user_agent=user_agent,
-        )
-    await db.commit()
+        applied = seq == client_seq and held is not None and msgspec.json.decode(held) == stored
+    if (ip, user_agent) != (row["ip_address"], row["user_agent"]):
+        # Rare (the student moved or changed browser): the ORM path is fine here.
+        async with AsyncSession(bind=conn, expire_on_commit=False) as db:
+            await note_client(
+                db,
+                session_id=session_id,
+                start_ip=row["ip_address"],
+                start_user_agent=row["user_agent"],
+                ip=ip,
+                user_agent=user_agent,
+            )
+            await db.commit()
     return AutosaveOut(question_id=question_id, client_seq=seq, applied=applied, saved_at=saved_at)
+
+
+def _json_text(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 # ---------------------------------------------------------------- submit and auto-submit
