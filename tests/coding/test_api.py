@@ -409,3 +409,30 @@ async def test_submission_events_stream_queued_running_done_through_a_real_worke
 def test_limits_struct_matches_question_limits() -> None:
     limits = coding_service.CodingQuestion.from_body(coding_body()).limits
     assert limits == Limits(cpu_time_s=2, wall_time_s=5, memory_mb=128, output_kb=64)
+
+
+async def test_template_lines_never_reach_the_student(
+    db: AsyncSession, make_client: Any, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A traceback through the template's harness shows the error, not the harness."""
+    harness = "assert add(2, 2) == 4, 'harness'  # secret_harness_check\n"
+    _, student, question, session = await setup_exam(
+        db, template={"python": "{{ SOURCE }}\n" + harness + ADD_TEMPLATE.split("\n", 1)[1]}
+    )
+    client = await student_client(make_client, student)
+    response = await client.post(
+        f"/api/v1/sessions/{session.id}/submissions",
+        json={"question_id": str(question.id), "language": "python", "source": HALF},
+    )
+    sid = response.json()["id"]
+    await judge(sessionmaker, sid)
+    done = (await client.get(f"/api/v1/submissions/{sid}")).json()
+    small = done["tests"][0]
+    assert small["verdict"] == "runtime_error"
+    assert "AssertionError" in small["stderr"]
+    assert "secret_harness_check" not in json.dumps(done)
+    # It was there to hide: the stored row, before the view, has no trace of it either.
+    stored = await db.get(CodingSubmission, uuid.UUID(sid))
+    assert stored is not None
+    await db.refresh(stored)
+    assert "secret_harness_check" not in json.dumps(stored.tests)

@@ -17,6 +17,7 @@ import re
 
 __all__ = [
     "SOURCE_PLACEHOLDER",
+    "hide_template_lines",
     "outputs_match",
     "parse_comparison",
     "render_program",
@@ -88,3 +89,40 @@ def render_program(template: str | None, source: str) -> str:
     if not SOURCE_PLACEHOLDER.search(template):
         raise ValueError("template has no {{ SOURCE }} placeholder")
     return SOURCE_PLACEHOLDER.sub(lambda _m: source, template)
+
+
+HIDDEN_LINE = "[line of the question's template]"
+# How compilers and runtimes quote a source line: gcc/clang ("  12 |   code"),
+# or the bare line, indented (Python tracebacks, javac, node).
+_GUTTER = re.compile(r"^(\s*\d+\s*\|)(.*)$")
+
+
+def hide_template_lines(text: str, template: str | None, source: str) -> str:
+    """``text`` (compiler output, stderr) without the template's own lines quoted in it.
+
+    A template can hold what the student must not see (the harness around
+    their function, the checks it makes); compilers and tracebacks quote the
+    offending source line, which may be one of those. A quoted line that is
+    exactly a template line (spaces aside) and not also a line of the
+    student's own code is replaced. Messages that merely name a template
+    identifier are left as they are: they are needed to understand the error.
+    """
+    if not template or not text:
+        return text
+    own = {line.strip() for line in source.splitlines()}
+    secret = {
+        stripped
+        for line in SOURCE_PLACEHOLDER.sub("", template).splitlines()
+        if (stripped := line.strip()) and stripped not in own
+    }
+    if not secret:
+        return text
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        gutter = _GUTTER.match(line)
+        if gutter is not None and gutter.group(2).strip() in secret:
+            lines[index] = f"{gutter.group(1)} {HIDDEN_LINE}"
+        elif line.strip() in secret:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines[index] = indent + HIDDEN_LINE
+    return "\n".join(lines)

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.auth.guards import Principal
-from safexam.coding.compare import parse_comparison, render_program
+from safexam.coding.compare import hide_template_lines, parse_comparison, render_program
 from safexam.coding.judge0 import (
     CallbackConfig,
     InvalidCallback,
@@ -366,7 +366,12 @@ async def _set_progress(
         )
 
 
-def _finish(submission: CodingSubmission, judgement: Judgement | None, error: str | None) -> None:
+def _finish(
+    submission: CodingSubmission,
+    judgement: Judgement | None,
+    error: str | None,
+    template: str | None = None,
+) -> None:
     """Write the outcome on the locked submission row: the one place a submission ends.
 
     The polling judge, the last Judge0 callback and the fallback poll all end
@@ -386,8 +391,17 @@ def _finish(submission: CodingSubmission, judgement: Judgement | None, error: st
     submission.verdict = judgement.verdict
     submission.score = judgement.score
     submission.max_score = judgement.max_score
-    submission.compile_output = judgement.compile_output or None
-    submission.tests = _as_rows(judgement.tests)
+    # Compilers and tracebacks quote source lines; the template's stay hidden.
+    source = submission.source
+    submission.compile_output = (
+        hide_template_lines(judgement.compile_output, template, source) or None
+    )
+    submission.tests = _as_rows(
+        [
+            msgspec.structs.replace(t, stderr=hide_template_lines(t.stderr, template, source))
+            for t in judgement.tests
+        ]
+    )
     submission.tests_done = len(judgement.tests)
     submission.tests_total = len(judgement.tests)
     submission.executor = judgement.executor
@@ -491,7 +505,7 @@ async def judge_submission(
         CodingSubmission, submission_id, with_for_update=True, populate_existing=True
     )
     assert submission is not None
-    _finish(submission, judgement, error)
+    _finish(submission, judgement, error, spec.template.get(language))
     return _outcome(submission)
 
 
@@ -609,7 +623,12 @@ async def _complete_if_all_in(
         submission.tests_total = len(tests)
         return
     results = msgspec.convert([row.result for row in rows], list[TestResult])
-    _finish(submission, fold_judgement(results, [row.compile_output for row in rows], tests), None)
+    _finish(
+        submission,
+        fold_judgement(results, [row.compile_output for row in rows], tests),
+        None,
+        spec.template.get(submission.language),
+    )
 
 
 class StaleCallback(Exception):
