@@ -54,7 +54,11 @@ class Worker:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            # To the main process only: it forwards SIGTERM to its worker
+            # processes, and a second SIGTERM (as a signal to the whole group
+            # would deliver) makes a worker exit at once without stopping its
+            # threads, which can hang it until the SIGKILL below.
+            os.kill(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -10,7 +10,6 @@ from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.stores.redis import RedisStore
 from litestar.types import ControllerRouterHandler
 
 from safexam import __version__
@@ -22,7 +21,7 @@ from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.deps import provide_db, provide_redis, provide_settings
 from safexam.core.errors import exception_handlers
 from safexam.core.logging import RequestContextMiddleware, configure_logging
-from safexam.core.redis import create_redis
+from safexam.core.redis import SessionStore, create_redis
 from safexam.core.settings import Settings, get_settings
 from safexam.exams.controller import ExamController, QuestionController
 from safexam.grading.controller import GradingController, session_events
@@ -104,7 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         middleware=[sessions.middleware],
         csrf_config=csrf,
-        stores={"sessions": RedisStore(redis, namespace=f"{settings.redis_namespace}:sessions")},
+        stores={"sessions": SessionStore(redis, namespace=f"{settings.redis_namespace}:sessions")},
         dependencies=dependencies,
         plugins=pipeline_plugins(redis, settings),
         exception_handlers=exception_handlers,

@@ -2,21 +2,31 @@
 
 Litestar keeps the id from the incoming cookie; rotating it at login closes
 session fixation (an id planted before sign-in is useless after it).
+
+The session is written to Redis as the response starts, after the handler:
+if Redis is down then, the response becomes a 503 ``redis_unavailable``
+(the client retries) instead of a broken connection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+import structlog
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.session.base import SessionMiddleware
 from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
     ServerSideSessionConfig,
 )
-from litestar.types import Empty, Message, ScopeSession
+from litestar.types import Empty, Message, ScopeSession, Send
 from litestar.utils.dataclass import extract_dataclass_items
 
+from safexam.core.errors import error_body, unavailable, unavailable_dependency
 from safexam.core.settings import Settings
 
 __all__ = ["ROTATE_FLAG", "SafeExamSessionConfig", "session_config"]
@@ -25,6 +35,8 @@ ROTATE_FLAG = "safexam.rotate_session"
 SESSION_COOKIE = "safexam_session"
 _NEW_ID = "safexam.new_session_id"
 _LOADED = "safexam.session_loaded"
+
+log = structlog.get_logger(__name__)
 
 
 class RotatingSessionBackend(ServerSideSessionBackend):
@@ -88,8 +100,61 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         return {}
 
 
+async def _send_unavailable(send: Send, code: str) -> None:
+    error = unavailable(code)
+    body = msgspec.json.encode(error_body(error.code, error.message, error.details))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class _SessionMiddleware(SessionMiddleware[RotatingSessionBackend]):
+    def create_send_wrapper(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> Callable[[Message], Awaitable[None]]:
+        replaced = False
+
+        async def wrapped_send(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the body of the response the 503 replaced
+            if message["type"] != "http.response.start":
+                await connection.send(message)
+                return
+            try:
+                await self.backend.store_in_message(
+                    connection.scope.get("session"), message, connection
+                )
+            except Exception as exc:
+                # Too late for the exception handlers (the response has
+                # started as far as Litestar knows), not too late for a 503.
+                code = unavailable_dependency(exc)
+                if code is None:
+                    raise
+                replaced = True
+                log.warning("session_not_stored", code=code, error=f"{exc!r}"[:200])
+                await _send_unavailable(connection.send, code)
+                return
+            await connection.send(message)
+
+        return wrapped_send
+
+
 class SafeExamSessionConfig(ServerSideSessionConfig):
     _backend_class = RotatingSessionBackend
+
+    @property
+    def middleware(self) -> DefineMiddleware:
+        return DefineMiddleware(_SessionMiddleware, backend=self._backend_class(config=self))
 
 
 def session_config(settings: Settings) -> SafeExamSessionConfig:

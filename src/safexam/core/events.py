@@ -9,14 +9,21 @@ through Redis.
 
 Channel names carry the Redis namespace (``<namespace>:session:<id>``) so test
 runs and deployments sharing a Redis server never hear each other.
+
+A Redis restart must not silence a replica: the subscriber reconnects on its
+own (:class:`ReconnectingPubSubBackend`), subscribes again to every channel
+that has listeners, and then tells every open stream to re-read its state,
+because notifications sent while it was away are gone. Streams opened during
+the outage still start with the state from PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -25,10 +32,15 @@ from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.response import ServerSentEventMessage
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from safexam.core.errors import unavailable_dependency
 from safexam.core.settings import Settings
 
 __all__ = [
+    "RECONNECTED",
+    "ReconnectingPubSubBackend",
     "channels_plugin",
     "configure_events",
     "exam_channel",
@@ -78,11 +90,110 @@ async def publish(redis: Redis, channel: str, payload: Mapping[str, Any]) -> Non
         log.warning("publish_failed", channel=channel, error=f"{type(exc).__name__}: {exc}")
 
 
+#: What a reconnected subscriber hands every stream: re-read, something may have been missed.
+RECONNECTED = b'{"reconnected":true}'
+
+_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+#: Backoff between reconnection attempts while Redis is down (seconds).
+RECONNECT_MIN_DELAY = 0.1
+RECONNECT_MAX_DELAY = 2.0
+
+
+class ReconnectingPubSubBackend(RedisChannelsPubSubBackend):
+    """Litestar's Redis pub/sub backend, made to outlive a Redis restart.
+
+    Litestar's subscriber task ends for good at the first connection error,
+    and a subscription attempted while Redis is down would be forgotten. Here
+    the event loop keeps trying (with a capped backoff); redis-py subscribes
+    its recorded channels again when it reconnects, channels asked for during
+    the outage are recorded so that they are included, and after a reconnect
+    every subscribed channel gets :data:`RECONNECTED` so its streams re-read.
+    """
+
+    def _channel_keys(self, channels: list[str]) -> dict[bytes, None]:
+        return {channel.encode(): None for channel in channels}
+
+    async def subscribe(self, channels: Iterable[str]) -> None:
+        wanted = list(channels)
+        try:
+            await super().subscribe(wanted)
+        except _REDIS_DOWN as exc:
+            # Recorded as subscribed: redis-py sends SUBSCRIBE for them on reconnect.
+            self._pub_sub.channels.update(self._channel_keys(wanted))
+            self._has_subscribed.set()
+            log.warning("channels_subscribe_deferred", error=f"{type(exc).__name__}: {exc}")
+
+    async def unsubscribe(self, channels: Iterable[str]) -> None:
+        unwanted = list(channels)
+        try:
+            await super().unsubscribe(unwanted)
+        except _REDIS_DOWN:
+            # Nothing to tell a server we are not connected to; just do not
+            # subscribe to them again on reconnect.
+            for key in self._channel_keys(unwanted):
+                self._pub_sub.channels.pop(key, None)
+                self._pub_sub.pending_unsubscribe_channels.discard(key)
+            if not self._pub_sub.channels:
+                self._has_subscribed.clear()
+
+    def _listened(self) -> list[str]:
+        pub_sub = self._pub_sub
+        return [
+            key.decode() if isinstance(key, bytes) else str(key)
+            for key in pub_sub.channels.keys() - pub_sub.pending_unsubscribe_channels
+        ]
+
+    async def _next_message(self) -> dict[str, Any] | None:
+        pub_sub = self._pub_sub
+        if pub_sub.connection is None:
+            # Never connected (Redis was down from the first subscription on):
+            # a first connection does not run redis-py's re-subscribe hook.
+            await pub_sub.connect()  # type: ignore[no-untyped-call]
+            if pub_sub.connection is not None:
+                await pub_sub.on_connect(pub_sub.connection)
+        message: dict[str, Any] | None = await pub_sub.get_message(
+            ignore_subscribe_messages=True, timeout=self._stream_sleep_no_subscriptions
+        )
+        return message
+
+    async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
+        lost_since: float | None = None
+        delay = RECONNECT_MIN_DELAY
+        while True:
+            await self._has_subscribed.wait()
+            try:
+                message = await self._next_message()
+            except _REDIS_DOWN as exc:
+                if lost_since is None:
+                    lost_since = time.monotonic()
+                    log.warning("channels_connection_lost", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_DELAY)
+                continue
+            if lost_since is not None:
+                listened = self._listened()
+                log.info(
+                    "channels_reconnected",
+                    outage_seconds=round(time.monotonic() - lost_since, 2),
+                    channels=len(listened),
+                )
+                lost_since, delay = None, RECONNECT_MIN_DELAY
+                for channel in listened:
+                    yield channel, RECONNECTED
+            if message is None:
+                continue
+            key = message["channel"]
+            pub_sub = self._pub_sub
+            # A message may still arrive for a channel just unsubscribed from.
+            if key in pub_sub.channels and key not in pub_sub.pending_unsubscribe_channels:
+                yield key.decode(), message["data"]
+
+
 def channels_plugin(redis: Redis, settings: Settings) -> ChannelsPlugin:
     """The Litestar channels plugin every API replica uses to hear workers."""
     configure_events(settings.redis_namespace)
     return ChannelsPlugin(
-        backend=RedisChannelsPubSubBackend(redis=redis),
+        backend=ReconnectingPubSubBackend(redis=redis),
         arbitrary_channels_allowed=True,
         # A slow SSE client must not hold an unbounded backlog in memory;
         # dropped notifications are harmless (state is re-read on the next).
@@ -108,7 +219,9 @@ async def sse_stream(
     Subscribes before reading, so a change between the read and the
     subscription cannot be missed; bursts of notifications collapse into one
     re-read. ``read_state`` opens its own short database session (a stream
-    must not hold a pooled connection for its lifetime).
+    must not hold a pooled connection for its lifetime). If the database is
+    unavailable for a re-read, the stream ends: the browser reconnects (with
+    its EventSource retry) and gets the state first, once there is one.
     """
     changed = asyncio.Event()
 
@@ -130,7 +243,13 @@ async def sse_stream(
                     yield ServerSentEventMessage(comment="keep-alive")
                     continue
                 changed.clear()
-                state = msgspec.json.encode(await read_state())
+                try:
+                    state = msgspec.json.encode(await read_state())
+                except Exception as exc:
+                    if unavailable_dependency(exc) is None:
+                        raise
+                    log.warning("sse_stream_ended", channel=channel, reason=f"{exc!r}"[:200])
+                    return
                 if state == last:
                     continue
                 last = state
