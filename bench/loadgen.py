@@ -1,0 +1,293 @@
+"""The load generator shared by the HTTP benchmarks: cheap clients, spread over processes.
+
+The benchmarks run on the same two cores as the server they measure, so the
+client must cost little: aiohttp on uvloop with one keep-alive connection per
+simulated student (what a browser tab holds), msgspec for JSON, and the
+students split over a few client processes so one Python process is never the
+bottleneck. Traffic goes only to the URL given, which the callers restrict to
+this machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import multiprocessing
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import msgspec
+
+__all__ = [
+    "Recorder",
+    "StudentClient",
+    "check_local_url",
+    "percentile",
+    "process_cpu_seconds",
+    "process_tree",
+    "run_in_processes",
+    "summary_lines",
+]
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def check_local_url(url: str) -> None:
+    """Benchmarks send traffic to this machine only."""
+    host = urlsplit(url).hostname or ""
+    if host not in LOCAL_HOSTS and not host.startswith("127."):
+        raise SystemExit(f"refusing to load {url}: benchmarks only target this machine")
+
+
+@dataclass
+class Recorder:
+    """Latencies (ms) and status codes per endpoint name, from one client process."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
+    transport_errors: Counter[str] = field(default_factory=Counter)
+    measuring: bool = True
+
+    def add(self, endpoint: str, status: int, elapsed_ms: float) -> None:
+        if not self.measuring:
+            return
+        self.statuses[(endpoint, status)] += 1
+        if status < 400:
+            self.latencies[endpoint].append(elapsed_ms)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "latencies": dict(self.latencies),
+            "statuses": [[e, s, n] for (e, s), n in self.statuses.items()],
+            "transport_errors": dict(self.transport_errors),
+        }
+
+    def merge_wire(self, wire: dict[str, Any]) -> None:
+        for endpoint, values in wire["latencies"].items():
+            self.latencies[endpoint].extend(values)
+        for endpoint, status, n in wire["statuses"]:
+            self.statuses[(endpoint, int(status))] += n
+        self.transport_errors.update(wire["transport_errors"])
+
+
+class HttpError(Exception):
+    def __init__(self, endpoint: str, status: int, body: bytes) -> None:
+        super().__init__(f"{endpoint}: HTTP {status}: {body[:300]!r}")
+        self.status = status
+
+
+class StudentClient:
+    """One browser: its own cookie jar, CSRF header and keep-alive connection."""
+
+    def __init__(self, base_url: str, recorder: Recorder, *, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.recorder = recorder
+        self.http = aiohttp.ClientSession(
+            # The API's cookies name 127.0.0.1, which aiohttp's jar refuses unless told.
+            # Cookies do not depend on the port, so a peer server on another port of
+            # this host gets the same session cookie (bench/peer_compare.py).
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            connector=aiohttp.TCPConnector(limit=4, limit_per_host=1, force_close=False),
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            skip_auto_headers=("User-Agent",),
+        )
+        self.headers: dict[str, str] = {"User-Agent": "safexam-bench"}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        body: Any = None,
+        *,
+        expect: Iterable[int] = (200, 201, 202),
+        base_url: str | None = None,
+    ) -> Any:
+        """Send one request, record it under ``endpoint``, return the decoded JSON body.
+
+        ``base_url`` sends it to another server than the client's own.
+        """
+        headers = self.headers
+        data = None
+        if body is not None:
+            data = msgspec.json.encode(body)
+            headers = {**headers, "Content-Type": "application/json"}
+        began = time.perf_counter()
+        try:
+            async with self.http.request(
+                method, (base_url or self.base_url) + path, data=data, headers=headers
+            ) as response:
+                raw = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.recorder.transport_errors[f"{endpoint}: {type(exc).__name__}"] += 1
+            raise
+        self.recorder.add(endpoint, status, (time.perf_counter() - began) * 1000)
+        if status not in expect:
+            raise HttpError(endpoint, status, raw)
+        return msgspec.json.decode(raw) if raw else None
+
+    async def refresh_csrf(self) -> None:
+        token = await self.call("GET", "/api/v1/auth/csrf", "GET /auth/csrf")
+        self.headers["X-CSRF-Token"] = token["csrf_token"]
+
+    async def sign_in(self, email: str, password: str) -> None:
+        await self.refresh_csrf()
+        await self.call(
+            "POST", "/api/v1/auth/login", "POST /auth/login", {"email": email, "password": password}
+        )
+        # The CSRF token is bound to the session that sign-in replaced.
+        await self.refresh_csrf()
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    if not sorted_values:
+        return math.nan
+    index = min(len(sorted_values) - 1, max(0, math.ceil(p / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def summary_lines(recorder: Recorder) -> list[str]:
+    """p50/p95/p99 per endpoint and the count of every status code, as printed lines."""
+    lines = [f"{'endpoint':<44} {'ok':>7} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}  ms"]
+    endpoints = sorted({e for e, _ in recorder.statuses} | set(recorder.latencies))
+    for endpoint in endpoints:
+        values = sorted(recorder.latencies.get(endpoint, []))
+        lines.append(
+            f"{endpoint:<44} {len(values):>7} {percentile(values, 50):>8.1f} "
+            f"{percentile(values, 95):>8.1f} {percentile(values, 99):>8.1f} "
+            f"{(values[-1] if values else math.nan):>8.1f}"
+        )
+    errors = Counter[int]()
+    for (_, status), n in recorder.statuses.items():
+        if status >= 400:
+            errors[status] += n
+    by_endpoint = {f"{e} {s}": n for (e, s), n in sorted(recorder.statuses.items()) if s >= 400}
+    lines.append(f"errors by status: {dict(errors) or 'none'}")
+    if by_endpoint:
+        lines.append(f"errors by endpoint: {by_endpoint}")
+    lines.append(f"transport errors: {dict(recorder.transport_errors) or 'none'}")
+    return lines
+
+
+def process_tree(root_pid: int) -> set[int]:
+    """``root_pid`` and all its descendants (Linux /proc)."""
+    pending = [root_pid]
+    seen: set[int] = set()
+    while pending:
+        pid = pending.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+                    pending.extend(int(c) for c in f.read().split())
+    return seen
+
+
+def process_cpu_seconds(root_pid: int, *, exclude: Iterable[int] = ()) -> float:
+    """User + system CPU seconds of ``root_pid`` and its descendants, less ``exclude``'s trees."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    skip: set[int] = set()
+    for pid in exclude:
+        skip |= process_tree(pid)
+    total = 0.0
+    for pid in process_tree(root_pid) - skip:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def _child_main(
+    target: Callable[..., Awaitable[dict[str, Any]]],
+    args: tuple[Any, ...],
+    ready: Any,
+    go: Any,
+    results: Any,
+) -> None:
+    import uvloop
+
+    async def main() -> dict[str, Any]:
+        return await target(*args, ready=ready, go=go)
+
+    try:
+        results.put(("ok", uvloop.run(main())))
+    except BaseException as exc:  # reported to the parent, which fails the run
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def run_in_processes(
+    target: Callable[..., Awaitable[dict[str, Any]]],
+    shards: Sequence[tuple[Any, ...]],
+    *,
+    ready_timeout_s: float,
+    total_timeout_s: float,
+    on_all_ready: Callable[[], float] | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``target(*shard, ready=, go=)`` in one process per shard.
+
+    Each child sets ``ready`` once its students are signed in, then waits on
+    ``go`` (a shared value holding the common monotonic start time, set when
+    every child is ready). Returns every child's result; raises if one failed
+    or the run overstayed ``total_timeout_s``.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    go = ctx.Value("d", 0.0)
+    readies = [ctx.Event() for _ in shards]
+    procs = [
+        ctx.Process(target=_child_main, args=(target, shard, ready, go, results), daemon=True)
+        for shard, ready in zip(shards, readies, strict=True)
+    ]
+    for proc in procs:
+        proc.start()
+    collected: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + ready_timeout_s
+        for ready in readies:
+            if not ready.wait(max(0.0, deadline - time.monotonic())):
+                # A child that failed during sign-in says why on the results queue.
+                with contextlib.suppress(Exception):
+                    kind, payload = results.get(timeout=1)
+                    if kind == "error":
+                        raise RuntimeError(f"a client process failed: {payload}")
+                raise RuntimeError("client processes were not ready in time")
+        go.value = on_all_ready() if on_all_ready else time.monotonic() + 0.5
+        deadline = time.monotonic() + total_timeout_s
+        for _ in procs:
+            kind, payload = results.get(timeout=max(1.0, deadline - time.monotonic()))
+            if kind == "error":
+                raise RuntimeError(f"a client process failed: {payload}")
+            collected.append(payload)
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+    return collected
+
+
+async def wait_for_go(ready: Any, go: Any) -> float:
+    """Tell the parent this process is ready and wait (bounded) for the common start time."""
+    ready.set()
+    for _ in range(6000):  # 10 minutes at most
+        if go.value:
+            break
+        await asyncio.sleep(0.1)
+    start_at: float = go.value
+    if not start_at:
+        raise RuntimeError("no start signal from the parent")
+    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    return start_at
