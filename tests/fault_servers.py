@@ -11,15 +11,26 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import redis as redis_sync
 
 PG_BIN = Path(os.environ.get("SAFEXAM_FAULTS_PG_BIN", "/usr/lib/postgresql/15/bin"))
+SAFEXAM = str(Path(sys.executable).parent / "safexam")
 
-__all__ = ["PG_BIN", "PostgresCluster", "RedisServer", "free_port", "postgres_missing"]
+__all__ = [
+    "PG_BIN",
+    "ApiReplica",
+    "PostgresCluster",
+    "RedisServer",
+    "free_port",
+    "postgres_missing",
+]
 
 
 def free_port() -> int:
@@ -201,3 +212,53 @@ class RedisServer:
             self.proc = None
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ApiReplica:
+    """One ``safexam serve`` process (uvicorn) on a free port, as a deployment runs it."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.env = dict(env)
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [SAFEXAM, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"API replica on {self.port} did not start:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        """SIGTERM: uvicorn finishes the requests in flight and exits."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
