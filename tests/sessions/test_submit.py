@@ -152,20 +152,19 @@ async def test_a_save_waiting_on_a_submit_is_refused(
             ),
             {"i": sid},
         )
-        async with engine.connect() as saver:
-            save = asyncio.create_task(
-                autosave(
-                    saver,
-                    sid,
-                    uuid.UUID(session["questions"][0]["id"]),
-                    principal,
-                    answer={"choice": "a"},
-                    client_seq=1,
-                )
+        save = asyncio.create_task(
+            autosave(
+                engine,
+                sid,
+                uuid.UUID(session["questions"][0]["id"]),
+                principal,
+                answer={"choice": "a"},
+                client_seq=1,
             )
-            await asyncio.sleep(0.3)
-            await submitter.commit()
-            with pytest.raises(Conflict) as refused:
-                await asyncio.wait_for(save, 10)
+        )
+        await asyncio.sleep(0.3)
+        await submitter.commit()
+        with pytest.raises(Conflict) as refused:
+            await asyncio.wait_for(save, 10)
     assert refused.value.code == "session_closed"
     assert (await one(db, "SELECT count(*) FROM responses"))[0] == 0

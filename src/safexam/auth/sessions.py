@@ -35,6 +35,7 @@ ROTATE_FLAG = "safexam.rotate_session"
 SESSION_COOKIE = "safexam_session"
 _NEW_ID = "safexam.new_session_id"
 _LOADED = "safexam.session_loaded"
+COOKIE_CACHE_SIZE = 50_000
 
 log = structlog.get_logger(__name__)
 
@@ -73,19 +74,29 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             # (renew_on_access), so writing it back would only add a round trip
             # to every request, autosaves included. The cookie is still refreshed.
             headers = MutableScopeHeaders.from_message(message)
+            headers.add("Set-Cookie", self._cookie_header(self.get_session_id(connection)))
+            return
+        await super().store_in_message(scope_session, message, connection)
+
+    def _cookie_header(self, session_id: str) -> str:
+        # The header only depends on the session id (Max-Age is relative), and
+        # rendering it through http.cookies took a tenth of an autosave's CPU:
+        # rendered once per session and kept, within a bound.
+        cache: dict[str, str] = self.__dict__.setdefault("_cookie_headers", {})
+        header = cache.get(session_id)
+        if header is None:
+            if len(cache) >= COOKIE_CACHE_SIZE:
+                cache.clear()
             cookie_params = dict(
                 extract_dataclass_items(
                     self.config, exclude_none=True, include=Cookie.__dict__.keys()
                 )
             )
-            headers.add(
-                "Set-Cookie",
-                Cookie(
-                    value=self.get_session_id(connection), key=self.config.key, **cookie_params
-                ).to_header(header=""),
+            header = Cookie(value=session_id, key=self.config.key, **cookie_params).to_header(
+                header=""
             )
-            return
-        await super().store_in_message(scope_session, message, connection)
+            cache[session_id] = header
+        return header
 
     async def load_from_connection(
         self, connection: ASGIConnection[Any, Any, Any, Any]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,11 +21,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.util import greenlet_spawn
 
 __all__ = [
     "Base",
     "create_engine",
     "create_sessionmaker",
+    "driver_connection",
     "new_id",
     "utcnow",
 ]
@@ -113,3 +116,21 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with maker() as session:
         yield session
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """The asyncpg connection of one pooled connection, for a hot path's single statement.
+
+    The pool (its size, timeout and closed-connection check) is the engine's,
+    but without a SQLAlchemy ``Connection`` around it: no events, no
+    transaction bookkeeping. The caller runs statements outside a transaction
+    (each is its own), so returning the connection needs no rollback.
+    """
+    pooled = await engine.raw_connection()
+    try:
+        yield pooled.driver_connection
+    finally:
+        # Returning it may close a connection the pool discards: run that where
+        # SQLAlchemy's async adaptation can await.
+        await greenlet_spawn(pooled.close)

@@ -95,17 +95,16 @@ class SessionController(Controller):
         # The hottest route takes no injected dependencies: Litestar resolves two or
         # more in a task group (a task per dependency per request), and the ORM
         # session is not used here. The guard has already checked the principal.
-        async with request.app.state.engine.connect() as conn:
-            return await service.autosave(
-                conn,
-                session_id,
-                question_id,
-                principal_of(request),
-                answer=data.answer,
-                client_seq=data.client_seq,
-                ip=client_ip(request),
-                user_agent=user_agent_of(request),
-            )
+        return await service.autosave(
+            request.app.state.engine,
+            session_id,
+            question_id,
+            principal_of(request),
+            answer=data.answer,
+            client_seq=data.client_seq,
+            ip=client_ip(request),
+            user_agent=user_agent_of(request),
+        )
 
     @post(
         "/sessions/{session_id:uuid}/submit", status_code=HTTP_202_ACCEPTED, guards=[student_only]

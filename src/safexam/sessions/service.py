@@ -19,9 +19,10 @@ import structlog
 from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from safexam.auth.guards import Principal
+from safexam.core.db import driver_connection
 from safexam.core.errors import Conflict, Forbidden, NotFound
 from safexam.exams.kinds import decode_answer, public_view
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
@@ -661,7 +662,7 @@ _AUTOSAVE_CURRENT = (
 
 
 async def autosave(
-    conn: AsyncConnection,
+    engine: AsyncEngine,
     session_id: uuid.UUID,
     question_id: uuid.UUID,
     principal: Principal,
@@ -677,54 +678,53 @@ async def autosave(
     question, the question's kind). 404 for a session that is not the
     student's or a question not on their paper; 409 ``session_closed`` after
     submit or the deadline, changing nothing; 422 naming the field when the
-    answer does not fit the question's kind. ``conn`` must not have begun a
-    transaction.
+    answer does not fit the question's kind.
     """
     # The statement runs on the driver's connection: outside a transaction it is
     # its own (no BEGIN/COMMIT round trips), and it skips the ORM session and the
     # SQLAlchemy result machinery, which the profile showed on every save.
-    driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
-    question = _cached_question(question_id)
-    if question is None:
-        question = await _question_for_answer(driver, question_id)
-    if question is None:
-        raise NotFound("question not found on this paper")
-    kind, body = question
-    stored = msgspec.to_builtins(decode_answer(kind, body, answer))
-    row = await driver.fetchrow(
-        _AUTOSAVE,
-        uuid.uuid4(),
-        session_id,
-        principal.id,
-        question_id,
-        _json_text(stored),
-        client_seq,
-    )
-    if row is None:
-        raise NotFound("session not found")
-    if not row["on_paper"]:
-        raise NotFound("question not found on this paper")
-    if not row["open"]:
-        raise Conflict(
-            "This session has ended; answers can no longer be changed", code="session_closed"
+    async with driver_connection(engine) as driver:
+        question = _cached_question(question_id)
+        if question is None:
+            question = await _question_for_answer(driver, question_id)
+        if question is None:
+            raise NotFound("question not found on this paper")
+        kind, body = question
+        stored = msgspec.to_builtins(decode_answer(kind, body, answer))
+        row = await driver.fetchrow(
+            _AUTOSAVE,
+            uuid.uuid4(),
+            session_id,
+            principal.id,
+            question_id,
+            _json_text(stored),
+            client_seq,
         )
-    if row["saved_seq"] is not None:
-        applied, seq, saved_at = True, row["saved_seq"], row["saved_at"]
-    else:
-        if row["current_seq"] is None:
-            # A concurrent first save of the same question won; read what it stored.
-            current = await driver.fetchrow(_AUTOSAVE_CURRENT, session_id, question_id)
-            assert current is not None
-            seq, saved_at, held = current["client_seq"], current["saved_at"], current["answer"]
+        if row is None:
+            raise NotFound("session not found")
+        if not row["on_paper"]:
+            raise NotFound("question not found on this paper")
+        if not row["open"]:
+            raise Conflict(
+                "This session has ended; answers can no longer be changed", code="session_closed"
+            )
+        if row["saved_seq"] is not None:
+            applied, seq, saved_at = True, row["saved_seq"], row["saved_at"]
         else:
-            seq, saved_at = row["current_seq"], row["current_saved_at"]
-            held = row["current_answer"]
-        # A retry of the very save already stored counts as applied (idempotent).
-        applied = seq == client_seq and held is not None and msgspec.json.decode(held) == stored
+            if row["current_seq"] is None:
+                # A concurrent first save of the same question won; read what it stored.
+                current = await driver.fetchrow(_AUTOSAVE_CURRENT, session_id, question_id)
+                assert current is not None
+                seq, saved_at, held = current["client_seq"], current["saved_at"], current["answer"]
+            else:
+                seq, saved_at = row["current_seq"], row["current_saved_at"]
+                held = row["current_answer"]
+            # A retry of the very save already stored counts as applied (idempotent).
+            applied = seq == client_seq and held is not None and msgspec.json.decode(held) == stored
     if (ip, user_agent) != (row["ip_address"], row["user_agent"]):
-        # Rare (the student moved or changed browser): the ORM path is fine here.
-        async with AsyncSession(bind=conn, expire_on_commit=False) as db:
+        # Rare (the student moved or changed browser): the ORM path is fine here, on
+        # a connection of its own once the first one is back in the pool.
+        async with AsyncSession(engine, expire_on_commit=False) as db:
             await note_client(
                 db,
                 session_id=session_id,
