@@ -9,18 +9,18 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
 
 from safexam import __version__
 from safexam.auth.controller import AuthController
-from safexam.auth.guards import provide_principal
+from safexam.auth.guards import authenticated, provide_principal
 from safexam.auth.sessions import session_config
 from safexam.coding.controller import CodingController, Judge0CallbackController
 from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.deps import provide_db, provide_redis, provide_settings
 from safexam.core.errors import exception_handlers
 from safexam.core.logging import RequestContextMiddleware, configure_logging
+from safexam.core.openapi import ErrorResponsesPlugin, openapi_config
 from safexam.core.redis import SessionStore, create_redis
 from safexam.core.settings import Settings, get_settings
 from safexam.exams.controller import ExamController, QuestionController
@@ -105,11 +105,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         csrf_config=csrf,
         stores={"sessions": SessionStore(redis, namespace=f"{settings.redis_namespace}:sessions")},
         dependencies=dependencies,
-        plugins=pipeline_plugins(redis, settings),
+        plugins=[*pipeline_plugins(redis, settings), ErrorResponsesPlugin([authenticated])],
         exception_handlers=exception_handlers,
-        openapi_config=OpenAPIConfig(
-            title="SafeExam API", version=__version__, path="/schema", use_handler_docstrings=True
-        ),
+        openapi_config=openapi_config(title="SafeExam API", version=__version__),
         debug=False,
         logging_config=None,
     )

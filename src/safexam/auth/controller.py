@@ -9,7 +9,12 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.response import Redirect
-from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_204_NO_CONTENT,
+    HTTP_302_FOUND,
+    HTTP_303_SEE_OTHER,
+)
 from litestar.utils.scope.state import ScopeState
 
 from safexam.auth.guards import SESSION_USER_KEY, CurrentUser, Principal, authenticated
@@ -28,6 +33,7 @@ from safexam.auth.service import authenticate, find_or_create_oidc_user, normali
 from safexam.auth.sessions import ROTATE_FLAG, SESSION_COOKIE
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import NotAuthenticated
+from safexam.core.openapi import error_responses
 
 __all__ = ["AuthController", "client_ip", "start_user_session"]
 
@@ -71,7 +77,7 @@ class AuthController(Controller):
         token = ScopeState.from_scope(request.scope).csrf_token
         return CsrfOut(csrf_token=str(token))
 
-    @post("/login", status_code=HTTP_200_OK)
+    @post("/login", status_code=HTTP_200_OK, responses=error_responses(401, 429))
     async def login(
         self,
         request: Request[Any, Any, Any],
@@ -102,7 +108,11 @@ class AuthController(Controller):
     async def me(self, principal: CurrentUser) -> UserOut:
         return user_out(principal)
 
-    @get("/oidc/login")
+    @get(
+        "/oidc/login",
+        status_code=HTTP_302_FOUND,
+        responses=error_responses(404, 502),
+    )
     async def oidc_login(
         self,
         request: Request[Any, Any, Any],
@@ -129,7 +139,12 @@ class AuthController(Controller):
         )
         return Redirect(url, status_code=302, cookies=[cookie])
 
-    @get("/oidc/callback", name="oidc_callback")
+    @get(
+        "/oidc/callback",
+        name="oidc_callback",
+        status_code=HTTP_303_SEE_OTHER,
+        responses=error_responses(400, 401, 403, 404, 502),
+    )
     async def oidc_callback(
         self,
         request: Request[Any, Any, Any],

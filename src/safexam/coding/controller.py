@@ -31,6 +31,7 @@ from safexam.coding.service import (
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import ApiError, Conflict
 from safexam.core.events import sse_stream, submission_channel
+from safexam.core.openapi import EVENT_STREAM
 
 __all__ = ["CodingController", "Judge0CallbackController"]
 
@@ -103,7 +104,11 @@ class CodingController(Controller):
         """Status, verdict, score, compile output and per-test results (hidden tests redacted)."""
         return await get_submission(db, submission_id, principal)
 
-    @get("/api/v1/submissions/{submission_id:uuid}/events", guards=[authenticated])
+    @get(
+        "/api/v1/submissions/{submission_id:uuid}/events",
+        guards=[authenticated],
+        media_type=EVENT_STREAM,
+    )
     async def submission_events(
         self,
         submission_id: uuid.UUID,

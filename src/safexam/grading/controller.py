@@ -14,6 +14,7 @@ from litestar.response import ServerSentEvent
 from safexam.auth.guards import CurrentUser, authenticated, educator_or_admin
 from safexam.core.deps import DB, RedisDep
 from safexam.core.events import exam_channel, publish, session_channel, sse_stream
+from safexam.core.openapi import EVENT_STREAM
 from safexam.grading.live import session_state
 from safexam.grading.regrade import apply_dry_run, request_regrade
 from safexam.grading.schemas import OverrideIn, OverrideOut, RegradeIn, SessionResultOut
@@ -86,7 +87,12 @@ class GradingController(Controller):
 # A plain handler, not a Controller: the integrity controller owns POST on this
 # path, and Litestar only merges one path's methods across registrations when
 # the later one is a bare handler (register it after that controller).
-@get("/api/v1/sessions/{session_id:uuid}/events", guards=[authenticated], tags=["grading"])
+@get(
+    "/api/v1/sessions/{session_id:uuid}/events",
+    guards=[authenticated],
+    tags=["grading"],
+    media_type=EVENT_STREAM,
+)
 async def session_events(
     session_id: uuid.UUID,
     db: DB,

@@ -13,6 +13,7 @@ from litestar.response import ServerSentEvent
 from safexam.auth.guards import CurrentUser, admin_only, authenticated
 from safexam.core.deps import DB
 from safexam.core.events import job_channel, sse_stream
+from safexam.core.openapi import EVENT_STREAM
 from safexam.jobs.schemas import JobOut
 from safexam.jobs.service import requeue_job
 from safexam.jobs.views import job_out, visible_job
@@ -30,7 +31,7 @@ class JobController(Controller):
         job, staff = await visible_job(db, job_id, principal)
         return job_out(job, staff=staff)
 
-    @get("/{job_id:uuid}/events", guards=[authenticated])
+    @get("/{job_id:uuid}/events", guards=[authenticated], media_type=EVENT_STREAM)
     async def job_events(
         self,
         job_id: uuid.UUID,

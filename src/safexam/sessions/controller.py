@@ -6,12 +6,14 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, MediaType, Request, Response, get, post, put
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from safexam.auth.controller import client_ip
 from safexam.auth.guards import CurrentUser, educator_or_admin, principal_of, student_only
 from safexam.core.deps import DB, SettingsDep
+from safexam.core.openapi import text_alternative
 from safexam.sessions import results as results_service
 from safexam.sessions import service
 from safexam.sessions.schemas import (
@@ -28,6 +30,7 @@ from safexam.sessions.schemas import (
 __all__ = ["SessionController"]
 
 MAX_USER_AGENT = 512
+CSV = "text/csv"
 
 
 def user_agent_of(request: Request[Any, Any, Any]) -> str | None:
@@ -46,7 +49,16 @@ class SessionController(Controller):
     path = "/api/v1"
     tags = ["sessions"]
 
-    @post("/exams/{exam_id:uuid}/sessions", status_code=HTTP_201_CREATED, guards=[student_only])
+    @post(
+        "/exams/{exam_id:uuid}/sessions",
+        status_code=HTTP_201_CREATED,
+        guards=[student_only],
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                SessionOut, description="The running session, resumed", generate_examples=False
+            )
+        },
+    )
     async def start(
         self,
         request: Request[Any, Any, Any],
@@ -131,7 +143,18 @@ class SessionController(Controller):
         """Who started, status, submitted, time left, answers saved and integrity counts."""
         return await results_service.exam_sessions_overview(db, exam_id, principal)
 
-    @get("/exams/{exam_id:uuid}/results", guards=[educator_or_admin])
+    @get(
+        "/exams/{exam_id:uuid}/results",
+        guards=[educator_or_admin],
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                ResultsOut,
+                description="The results table; with format=csv, the same as CSV",
+                generate_examples=False,
+            )
+        },
+        operation_class=text_alternative(CSV),
+    )
     async def results(
         self,
         exam_id: FromPath[uuid.UUID],
@@ -144,7 +167,8 @@ class SessionController(Controller):
         if output_format == "csv":
             return Response(
                 results_service.results_csv(table),
-                media_type="text/csv; charset=utf-8",
+                # Litestar appends "; charset=utf-8" to text types itself.
+                media_type=CSV,
                 headers={"Content-Disposition": f'attachment; filename="results-{exam_id}.csv"'},
             )
         return Response(table, media_type=MediaType.JSON)
