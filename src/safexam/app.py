@@ -19,6 +19,7 @@ from safexam.coding.controller import CodingController, Judge0CallbackController
 from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.deps import provide_db, provide_redis, provide_settings
 from safexam.core.errors import exception_handlers
+from safexam.core.inputs import ApiRequest, refuse_nul_in_url
 from safexam.core.logging import RequestContextMiddleware, configure_logging
 from safexam.core.openapi import ErrorResponsesPlugin, openapi_config
 from safexam.core.redis import SessionStore, create_redis
@@ -37,6 +38,9 @@ __all__ = ["create_app"]
 
 CSRF_COOKIE = "safexam_csrf"
 CSRF_HEADER = "x-csrf-token"
+# Far above any real request (a coding question with its tests is the largest),
+# low enough that a flood of huge bodies cannot exhaust memory: 413 beyond it.
+MAX_REQUEST_BODY_BYTES = 4 * 1024 * 1024
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
@@ -108,6 +112,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[*pipeline_plugins(redis, settings), ErrorResponsesPlugin([authenticated])],
         exception_handlers=exception_handlers,
         openapi_config=openapi_config(title="SafeExam API", version=__version__),
+        request_max_body_size=MAX_REQUEST_BODY_BYTES,
+        request_class=ApiRequest,
+        before_request=refuse_nul_in_url,
         debug=False,
         logging_config=None,
     )

@@ -329,8 +329,13 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
         detail = "Missing or invalid X-CSRF-Token header; fetch one from GET /api/v1/auth/csrf"
     if status == 404 and detail == "Not Found":
         detail = f"No route for {request.method} {request.url.path}"
+    extra = exc.extra or None
+    if status == 413:
+        limit = request.route_handler.resolve_request_max_body_size()
+        detail = f"The request body is larger than the {limit} bytes this endpoint accepts"
+        extra = {"max_bytes": limit}
     headers = dict(exc.headers) if exc.headers else None
-    return _json(status, code, detail, exc.extra or None, headers)
+    return _json(status, code, detail, extra, headers)
 
 
 def _handle_api(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]:

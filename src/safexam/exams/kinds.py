@@ -47,6 +47,8 @@ SOURCE_PLACEHOLDER = "{{ SOURCE }}"
 ChoiceId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=5_000)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+# As much as a whole exam item may be worth (exams.schemas.Points).
+TestPoints = Annotated[float, msgspec.Meta(ge=0, le=10_000)]
 _COMPARISON = re.compile(r"^(exact|trimmed|tokens|float:(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?)$")
 
 
@@ -140,7 +142,7 @@ class CodingTest(_Strict):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     expected_output: Annotated[str, msgspec.Meta(max_length=1_000_000)]
     stdin: Annotated[str, msgspec.Meta(max_length=1_000_000)] = ""
-    points: NonNegative = 1.0
+    points: TestPoints = 1.0
     hidden: bool = False
 
 

@@ -353,8 +353,23 @@ async def _replace_items(db: AsyncSession, exam: Exam, rows: list[ExamItem]) -> 
         db.add(row)
 
 
+# An exam window outside these years is a typo, and near year 1 or 9999 the
+# conversion to UTC (or a deadline plus grace) overflows Python's datetime.
+FIRST_YEAR, LAST_YEAR = 2000, 2199
+
+
+def _check_window_years(data: ExamCreate | ExamUpdate) -> None:
+    for field in ("opens_at", "closes_at"):
+        value = getattr(data, field)
+        if value is not msgspec.UNSET and not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise Unprocessable(
+                f"{field} must lie between the years {FIRST_YEAR} and {LAST_YEAR}", field=field
+            )
+
+
 async def create_exam(db: AsyncSession, principal: Principal, data: ExamCreate) -> Exam:
     """A draft exam owned by ``principal``; items must name questions of their bank."""
+    _check_window_years(data)
     if not data.title.strip():
         raise Unprocessable("title must not be blank", field="title")
     if data.closes_at <= data.opens_at:
@@ -430,6 +445,7 @@ async def update_exam(db: AsyncSession, exam: Exam, data: ExamUpdate) -> Exam:
     A published exam refuses changes to its items and frozen fields with 409
     ``exam_published``; sending a field with its current value is not a change.
     """
+    _check_window_years(data)
     published = exam.status != "draft"
     new_rows: list[ExamItem] | None = None
     if data.items is not msgspec.UNSET:

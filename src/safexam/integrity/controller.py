@@ -62,7 +62,8 @@ class IntegrityController(Controller):
         session_id: FromPath[uuid.UUID],
         db: DB,
         principal: CurrentUser,
-        after_id: Annotated[int, QueryParameter(ge=0)] = 0,
+        # A bigint: anything larger would fail inside PostgreSQL.
+        after_id: Annotated[int, QueryParameter(ge=0, le=2**63 - 1)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=service.MAX_PAGE)] = 1_000,
     ) -> ActivityOut:
         """The session's events in order, per-kind counts, flagged kinds marked (exam owner)."""

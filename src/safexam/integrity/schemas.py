@@ -39,10 +39,21 @@ ClientEventKind = Literal[
 CLIENT_EVENT_KINDS: tuple[str, ...] = ClientEventKind.__args__  # type: ignore[attr-defined]
 
 
+# A browser clock may be years off (a dead battery says 1970), but not centuries:
+# near year 1 or 9999 the conversion to UTC overflows.
+FIRST_CLIENT_YEAR, LAST_CLIENT_YEAR = 1970, 2199
+
+
 class ClientEvent(msgspec.Struct, forbid_unknown_fields=True):
     kind: ClientEventKind
     at: datetime
     details: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        if not FIRST_CLIENT_YEAR <= self.at.year <= LAST_CLIENT_YEAR:
+            raise ValueError(
+                f"at must lie between the years {FIRST_CLIENT_YEAR} and {LAST_CLIENT_YEAR}"
+            )
 
 
 class EventBatch(msgspec.Struct, forbid_unknown_fields=True):
