@@ -4,9 +4,11 @@ answer, and the media types of streams and exports."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from litestar import Litestar
 
 from tests.security.shape import error_shape_problem
 
@@ -97,3 +99,20 @@ async def test_unknown_reference_pages_are_404_in_the_error_shape(client: Any) -
         response = await client.get(path)
         assert response.status_code == 404, response.text
         assert not error_shape_problem(response), response.text
+
+
+async def test_every_public_route_is_in_the_document(
+    app: Litestar, document: dict[str, Any]
+) -> None:
+    """What schemathesis generates from: every route but the internal ones is described."""
+    documented = {(m, p) for m, p, _ in operations(document)}
+    internal = ("/schema", "/metrics", "/api/v1/judge0/callbacks/")
+    missing = []
+    for route in app.routes:
+        if route.path.startswith(internal):
+            continue
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        for method in getattr(route, "methods", ()):
+            if method not in ("OPTIONS", "HEAD") and (method, path) not in documented:
+                missing.append(f"{method} {path}")
+    assert not missing, missing

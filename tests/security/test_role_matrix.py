@@ -1,0 +1,291 @@
+"""Every route of the app against every kind of caller, with real objects behind the ids.
+
+The routes come from the app's own route table, and the expectations from the
+one table below keyed by (method, path): a route added without a rule fails
+here, and so does a rule whose route is gone. Owned objects belong to
+"educator" and "student"; the "other" student and educator see them as
+missing (404, the project's rule for objects that are not yours), a signed-out
+caller gets 401 and a signed-in caller of the wrong role 403.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from safexam.core.settings import Settings
+from tests.exams.factories import exam, mcq
+from tests.live import live_server
+from tests.security.shape import error_shape_problem
+from tests.security.world import ROLES, World, build_world, now_iso
+
+ANON, STU, OSTU, EDU, OEDU, ADMIN = ROLES
+NOT_ALLOWED = {ANON: 401, STU: 403, OSTU: 403, EDU: 403, OEDU: 403}
+
+
+def everyone(status: int) -> dict[str, int]:
+    return dict.fromkeys(ROLES, status)
+
+
+def signed_in(status: int) -> dict[str, int]:
+    return {ANON: 401, **dict.fromkeys(ROLES[1:], status)}
+
+
+def staff_owned(owner: int) -> dict[str, int]:
+    """Educator-or-admin routes on the educator's object."""
+    return {ANON: 401, STU: 403, OSTU: 403, EDU: owner, OEDU: 404, ADMIN: owner}
+
+
+def staff_any(status: int) -> dict[str, int]:
+    """Educator-or-admin routes on no particular object."""
+    return {ANON: 401, STU: 403, OSTU: 403, EDU: status, OEDU: status, ADMIN: status}
+
+
+def student_owned(owner: int) -> dict[str, int]:
+    """Student-only routes on the student's session."""
+    return {ANON: 401, STU: owner, OSTU: 404, EDU: 403, OEDU: 403, ADMIN: 403}
+
+
+def visible_to_all_parties(owner: int) -> dict[str, int]:
+    """Objects the student, the exam's educator and admins may all read."""
+    return {ANON: 401, STU: owner, OSTU: 404, EDU: owner, OEDU: 404, ADMIN: owner}
+
+
+@dataclass(frozen=True)
+class Rule:
+    expect: dict[str, int]
+    # Path parameter -> an id of the world, or "fresh:<kind>" for a new object per call.
+    params: dict[str, str] = field(default_factory=dict)
+    body: Callable[[World], Any] | None = None
+    # A new signed-in browser per call (for sign-in and sign-out, which change the session).
+    own_browser: bool = False
+
+
+# The default object behind each path parameter.
+PARAMS = {
+    "exam_id": "exam_id",
+    "session_id": "session_id",
+    "question_id": "question_id",
+    "response_id": "response_id",
+    "job_id": "job_id",
+    "submission_id": "submission_id",
+    "email": "student_email",
+}
+
+RUN = {"language": "python", "source": "def add(a, b):\n    return a + b\n"}
+
+
+def _run(world: World) -> dict[str, Any]:
+    return {"question_id": world.ids["coding_question_id"], **RUN}
+
+
+def _answer(world: World) -> dict[str, Any]:
+    return {"answer": {"choice": "a"}, "client_seq": world.next_seq()}
+
+
+RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/healthz"): Rule(everyone(200)),
+    ("GET", "/readyz"): Rule(everyone(200)),
+    ("GET", "/metrics"): Rule(everyone(200)),
+    ("GET", "/api/v1/auth/csrf"): Rule(everyone(200)),
+    ("POST", "/api/v1/auth/login"): Rule(
+        everyone(401),
+        body=lambda w: {"email": f"nobody-{w.next_seq()}@college.edu", "password": "wrong"},
+        own_browser=True,
+    ),
+    ("POST", "/api/v1/auth/logout"): Rule(everyone(204), own_browser=True),
+    ("GET", "/api/v1/auth/me"): Rule(signed_in(200)),
+    # Google sign-in is off unless configured, for everyone alike.
+    ("GET", "/api/v1/auth/oidc/login"): Rule(everyone(404)),
+    ("GET", "/api/v1/auth/oidc/callback"): Rule(everyone(404)),
+    # Question bank.
+    ("GET", "/api/v1/questions"): Rule(staff_any(200)),
+    ("POST", "/api/v1/questions"): Rule(staff_any(201), body=lambda w: mcq()),
+    ("GET", "/api/v1/questions/{question_id:uuid}"): Rule(staff_owned(200)),
+    ("PATCH", "/api/v1/questions/{question_id:uuid}"): Rule(
+        staff_owned(200),
+        params={"question_id": "spare_question_id"},
+        body=lambda w: {"prompt": "Reworded"},
+    ),
+    ("DELETE", "/api/v1/questions/{question_id:uuid}"): Rule(
+        staff_owned(204), params={"question_id": "fresh:question"}
+    ),
+    # Exams.
+    ("GET", "/api/v1/exams"): Rule(signed_in(200)),
+    ("POST", "/api/v1/exams"): Rule(staff_any(201), body=lambda w: exam([])),
+    ("GET", "/api/v1/exams/{exam_id:uuid}"): Rule(staff_owned(200)),
+    ("PATCH", "/api/v1/exams/{exam_id:uuid}"): Rule(
+        staff_owned(200), body=lambda w: {"title": "Renamed"}
+    ),
+    ("DELETE", "/api/v1/exams/{exam_id:uuid}"): Rule(
+        staff_owned(204), params={"exam_id": "fresh:draft_exam"}
+    ),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/publish"): Rule(
+        staff_owned(200), params={"exam_id": "fresh:draft_exam"}
+    ),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/enrollments"): Rule(staff_owned(200)),
+    ("PUT", "/api/v1/exams/{exam_id:uuid}/enrollments"): Rule(
+        staff_owned(200),
+        body=lambda w: {"students": [{"email": w.emails[STU], "extra_minutes": 5}]},
+    ),
+    ("DELETE", "/api/v1/exams/{exam_id:uuid}/enrollments/{email:str}"): Rule(
+        staff_owned(204), params={"email": "fresh:enrollment"}
+    ),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/sessions"): Rule(staff_owned(200)),
+    # Start or resume: the student resumes the running session; a student who is
+    # not enrolled sees no such exam.
+    ("POST", "/api/v1/exams/{exam_id:uuid}/sessions"): Rule(student_owned(200)),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/results"): Rule(staff_owned(200)),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/release"): Rule(staff_owned(200)),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/regrade"): Rule(
+        staff_owned(202), params={"exam_id": "fresh:published_exam"}, body=lambda w: {}
+    ),
+    # Taking the exam.
+    ("GET", "/api/v1/sessions/{session_id:uuid}"): Rule(student_owned(200)),
+    ("PUT", "/api/v1/sessions/{session_id:uuid}/responses/{question_id:uuid}"): Rule(
+        student_owned(200), body=_answer
+    ),
+    ("POST", "/api/v1/sessions/{session_id:uuid}/events"): Rule(
+        student_owned(202),
+        body=lambda w: {"events": [{"kind": "focus_lost", "at": now_iso(), "details": {}}]},
+    ),
+    ("GET", "/api/v1/sessions/{session_id:uuid}/events"): Rule(visible_to_all_parties(200)),
+    ("POST", "/api/v1/sessions/{session_id:uuid}/submit"): Rule(
+        student_owned(202), params={"session_id": "fresh:session"}
+    ),
+    ("GET", "/api/v1/sessions/{session_id:uuid}/review"): Rule(
+        student_owned(200), params={"session_id": "graded_session_id"}
+    ),
+    ("GET", "/api/v1/sessions/{session_id:uuid}/activity"): Rule(staff_owned(200)),
+    # A fresh session each: one run in flight per question is the limit (429).
+    ("POST", "/api/v1/sessions/{session_id:uuid}/runs"): Rule(
+        student_owned(202), params={"session_id": "fresh:session"}, body=_run
+    ),
+    ("POST", "/api/v1/sessions/{session_id:uuid}/submissions"): Rule(
+        student_owned(202), params={"session_id": "fresh:session"}, body=_run
+    ),
+    ("GET", "/api/v1/submissions/{submission_id:uuid}"): Rule(visible_to_all_parties(200)),
+    ("GET", "/api/v1/submissions/{submission_id:uuid}/events"): Rule(visible_to_all_parties(200)),
+    # Grading and jobs.
+    ("PUT", "/api/v1/responses/{response_id:uuid}/override"): Rule(
+        staff_owned(200), body=lambda w: {"score": 1.0, "comment": "Checked by hand"}
+    ),
+    ("GET", "/api/v1/jobs/{job_id:uuid}"): Rule(visible_to_all_parties(200)),
+    ("GET", "/api/v1/jobs/{job_id:uuid}/events"): Rule(visible_to_all_parties(200)),
+    ("POST", "/api/v1/jobs/{job_id:uuid}/retry"): Rule(
+        {**NOT_ALLOWED, ADMIN: 202}, params={"job_id": "fresh:failed_job"}
+    ),
+    # The dry run has not finished (no worker here): the owner gets as far as 409.
+    ("POST", "/api/v1/jobs/{job_id:uuid}/apply"): Rule(
+        staff_owned(409), params={"job_id": "dry_run_job_id"}
+    ),
+    ("POST", "/api/v1/qie/jobs"): Rule(
+        staff_any(202), body=lambda w: {"topic": "arithmetic", "count": 2}
+    ),
+    ("GET", "/api/v1/ops/queues"): Rule({**NOT_ALLOWED, ADMIN: 200}),
+    # Judge0 is not a browser: nobody's session counts, only a signed token.
+    ("PUT", "/api/v1/judge0/callbacks/{token:str}"): Rule(
+        everyone(403), params={"token": "literal:forged-token"}, body=lambda w: {}
+    ),
+    # The API reference is public.
+    ("GET", "/schema"): Rule(everyone(200)),
+    ("GET", "/schema/openapi.json"): Rule(everyone(200)),
+    ("GET", "/schema/openapi.yaml"): Rule(everyone(200)),
+    ("GET", "/schema/openapi.yml"): Rule(everyone(200)),
+    ("GET", "/schema/swagger"): Rule(everyone(200)),
+    ("GET", "/schema/elements"): Rule(everyone(200)),
+    ("GET", "/schema/redoc"): Rule(everyone(200)),
+    ("GET", "/schema/rapidoc"): Rule(everyone(200)),
+    ("GET", "/schema/oauth2-redirect.html"): Rule(everyone(200)),
+    ("GET", "/schema/{path:str}"): Rule(everyone(404), params={"path": "literal:nowhere"}),
+}
+
+IGNORED_METHODS = {"OPTIONS", "HEAD"}
+_PARAM = re.compile(r"\{(\w+):\w+\}")
+
+
+def app_routes(app: Litestar) -> set[tuple[str, str]]:
+    """(method, path) for every handler the app serves, from its own route table."""
+    return {
+        (method, route.path)
+        for route in app.routes
+        for method in getattr(route, "methods", ())
+        if method not in IGNORED_METHODS
+    }
+
+
+def test_every_route_has_a_rule(app: Litestar) -> None:
+    served = app_routes(app)
+    missing = sorted(served - RULES.keys())
+    stale = sorted(RULES.keys() - served)
+    assert not missing, f"routes without a rule in the role matrix: {missing}"
+    assert not stale, f"rules for routes the app no longer serves: {stale}"
+
+
+async def _resolve(world: World, rule: Rule, path: str) -> str:
+    async def value(name: str) -> str:
+        source = rule.params.get(name, PARAMS.get(name, name))
+        if source.startswith("fresh:"):
+            return await world.fresh(source.removeprefix("fresh:"))
+        if source.startswith("literal:"):
+            return source.removeprefix("literal:")
+        return world.ids[source]
+
+    resolved = path
+    for name in _PARAM.findall(path):
+        resolved = re.sub(r"\{" + name + r":\w+\}", await value(name), resolved)
+    return resolved
+
+
+async def _call(client: httpx.AsyncClient, method: str, url: str, body: Any) -> tuple[int, str]:
+    """The status, and what is wrong with the error body if anything."""
+    kwargs: dict[str, Any] = {} if body is None else {"json": body}
+    # Streamed, so that an SSE endpoint answers with its status without being read to the end.
+    async with client.stream(method, url, **kwargs) as response:
+        problem = ""
+        if response.status_code >= 400:
+            await response.aread()
+            problem = error_shape_problem(response)
+        return response.status_code, problem
+
+
+@pytest.fixture
+async def world(
+    settings: Settings, db: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[World]:
+    clients: list[httpx.AsyncClient] = []
+    async with live_server(settings) as base:
+
+        async def new_client() -> httpx.AsyncClient:
+            client = httpx.AsyncClient(base_url=base, timeout=30)
+            clients.append(client)
+            return client
+
+        try:
+            yield await build_world(new_client, db, sessionmaker)
+        finally:
+            for client in clients:
+                await client.aclose()
+
+
+async def test_role_matrix(world: World, app: Litestar) -> None:
+    wrong: list[str] = []
+    for method, path in sorted(app_routes(app)):
+        rule = RULES[(method, path)]
+        for role in ROLES:
+            client = await world.browser(role) if rule.own_browser else world.clients[role]
+            url = await _resolve(world, rule, path)
+            body = rule.body(world) if rule.body else None
+            status, problem = await _call(client, method, url, body)
+            if status != rule.expect[role] or problem:
+                wrong.append(
+                    f"{method} {path} as {role}: {status}, expected {rule.expect[role]} {problem}"
+                )
+    assert not wrong, "\n".join(wrong)
