@@ -21,14 +21,18 @@ import uuid
 from typing import Any
 
 import msgspec
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.app import create_app
+from safexam.core.db import create_engine
 from safexam.core.events import channels_plugin, publish, session_channel, sse_stream
-from safexam.core.redis import create_redis
+from safexam.core.redis import SessionStore, create_redis
 from safexam.core.settings import Settings
 from safexam.jobs.models import Job
-from tests.fault_servers import RedisServer
+from tests.fault_servers import RedisServer, free_port
 from tests.faults.conftest import browser
 from tests.faults.test_postgres_outage import Student, assert_unavailable
 from tests.helpers import PASSWORD, ServiceUrls, csrf, login, make_user
@@ -144,8 +148,13 @@ async def test_live_updates_resume_after_a_redis_restart(
     settings: Settings, private_redis: RedisServer
 ) -> None:
     state: dict[str, Any] = {"status": "active"}
+    # A database nobody listens on, for the end: a re-read that finds PostgreSQL gone.
+    gone = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x", pool_size=1)
 
     async def read_state() -> dict[str, Any]:
+        if state.get("database") == "down":
+            async with gone.connect() as conn:
+                await conn.execute(text("SELECT 1"))
         return dict(state)
 
     async def next_data(stream: Any) -> str:
@@ -182,6 +191,47 @@ async def test_live_updates_resume_after_a_redis_restart(
         assert await next_data(late) == '{"status":"released"}'
         await publish(redis, before, {"id": "y"})
         assert await next_data(opened) == '{"status":"released"}'
-        await opened.aclose()
+        # PostgreSQL gone at the next re-read: the stream ends cleanly (the
+        # browser reconnects and gets the state first once there is one).
+        state["database"] = "down"
+        await publish(redis, before, {"id": "z"})
+        with pytest.raises(StopAsyncIteration):
+            await next_data(opened)
         await late.aclose()
+    await redis.aclose()
+    await gone.dispose()
+
+
+async def test_session_copy_only_while_redis_is_down_and_only_briefly(
+    private_redis: RedisServer,
+) -> None:
+    redis = create_redis(private_redis.url)
+    store = SessionStore(redis, namespace="copies", fallback_seconds=1.0)
+    small = SessionStore(redis, namespace="copies", fallback_size=2)
+    for key in ("alive", "stale", "revoked"):
+        await store.set(key, key.encode(), expires_in=60)
+    for key in ("k1", "k2", "k3"):
+        await small.set(key, key.encode(), expires_in=60)  # k1 is pushed out of memory
+    await redis.delete("copies:revoked")  # signed out on another replica, Redis up
+    assert await store.get("revoked", renew_for=60) is None
+    await asyncio.sleep(1.1)
+    assert await store.get("alive", renew_for=60) == b"alive"  # confirmed just now
+
+    await asyncio.to_thread(private_redis.stop)
+    assert await store.get("alive", renew_for=60) == b"alive"
+    assert await small.get("k3", renew_for=60) == b"k3"
+    for refused in (
+        lambda: store.get("stale"),  # confirmed too long ago
+        lambda: store.get("revoked"),  # Redis said it was gone: never honoured again
+        lambda: store.get("never-seen"),
+        lambda: small.get("k1"),  # beyond the size bound
+        lambda: store.set("new", b"x", expires_in=60),  # sign-in needs Redis
+        lambda: store.delete("alive"),  # so does sign-out...
+        lambda: store.get("alive"),  # ...though this replica stops honouring it at once
+    ):
+        with pytest.raises(RedisConnectionError):
+            await refused()
+    await asyncio.to_thread(private_redis.start)
+    # The sign-out did not reach Redis (the client was told 503): the session is still there.
+    assert await store.get("alive", renew_for=60) == b"alive"
     await redis.aclose()
