@@ -87,6 +87,10 @@ RETRY_MAX_BACKOFF_MS = 60_000
 #: How long a worker's statement waits for a row lock before the attempt is retried later.
 WORKER_LOCK_TIMEOUT_MS = 3000
 
+#: The shortest statement timeout of a worker: a regrade of a large exam is one
+#: set-based UPDATE that may take minutes, and timing it out would only repeat it.
+WORKER_MIN_COMMAND_TIMEOUT_S = 300
+
 #: Worker presence records (for the operators' view) and their refresh period.
 PRESENCE_INTERVAL_S = 5.0
 
@@ -312,12 +316,15 @@ class WorkerResources(Middleware):
             pool_pre_ping=True,
             pool_timeout=self.settings.database_pool_timeout_seconds,
             # Bounded like the API's: during a PostgreSQL outage or hang an
-            # attempt fails within seconds (an infrastructure fault, retried
-            # with backoff) instead of holding a worker thread indefinitely.
+            # attempt fails (an infrastructure fault, retried with backoff)
+            # instead of holding a worker thread indefinitely.
             connect_args={
                 "server_settings": {"lock_timeout": str(WORKER_LOCK_TIMEOUT_MS)},
                 "timeout": self.settings.database_connect_timeout_seconds,
-                "command_timeout": self.settings.database_command_timeout_seconds,
+                "command_timeout": max(
+                    self.settings.database_command_timeout_seconds,
+                    WORKER_MIN_COMMAND_TIMEOUT_S,
+                ),
             },
         )
         self.sessionmaker = create_sessionmaker(self.engine)
