@@ -6,8 +6,8 @@ Redis). For each role, every operation of the schema gets a bounded,
 derandomized set of generated requests (schema examples, boundary and
 negative values, then fuzzing), half of them with the real ids of the world's
 objects in the path. A response must never be a 5xx, must match what the
-schema declares (status, content type, body), and every 4xx must be the one
-JSON error shape.
+schema declares (status, content type, headers, body), must refuse data the
+schema rules out, and every 4xx must be the one JSON error shape.
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.specs.openapi.checks import (
+    missing_required_header,
+    negative_data_rejection,
+    response_headers_conformance,
+    unsupported_method,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from safexam.app import create_app
@@ -47,11 +53,17 @@ ROLES = ("anonymous", "student", "educator", "admin")
 # Per operation and role; with the schema's own examples and the boundary
 # cases this keeps the whole run within about two minutes on two cores.
 MAX_EXAMPLES = 8
+# Not allow_header_conformance: Litestar's automatic OPTIONS answer lists only the
+# methods of the first handler registered on a path (its 405 Allow is right).
 CHECKS = (
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+    missing_required_header,
+    unsupported_method,
 )
 # Path parameters the world has a real object for.
 REAL_IDS = {
