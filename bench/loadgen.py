@@ -1,11 +1,11 @@
 """The load generator shared by the HTTP benchmarks: cheap clients, spread over processes.
 
 The benchmarks run on the same two cores as the server they measure, so the
-client must cost little: aiohttp on uvloop with one keep-alive connection per
-simulated student (what a browser tab holds), msgspec for JSON, and the
-students split over a few client processes so one Python process is never the
-bottleneck. Traffic goes only to the URL given, which the callers restrict to
-this machine.
+client must cost little: a minimal HTTP/1.1 client on uvloop with one
+keep-alive connection per simulated student (what a browser tab holds),
+msgspec for JSON, and the students split over a few client processes so one
+Python process is never the bottleneck. Traffic goes only to the URL given,
+which the callers restrict to this machine.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import msgspec
 
 __all__ = [
@@ -83,22 +82,130 @@ class HttpError(Exception):
         self.status = status
 
 
+class TransportError(Exception):
+    """The connection failed, closed or timed out before a whole response arrived."""
+
+
+def _parse_response(buffer: bytearray) -> tuple[int, int, list[tuple[str, str]], bytes] | None:
+    """(bytes used, status, headers, body) once ``buffer`` holds a whole response, else None."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = []
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        headers.append((name, value))
+        if name == "content-length":
+            length = int(value)
+        elif name == "transfer-encoding" and value.lower() != "identity":
+            raise TransportError(f"unsupported transfer-encoding {value}")
+    total = end + 4 + length
+    if len(buffer) < total:
+        return None
+    return total, status, headers, bytes(buffer[end + 4 : total])
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection with at most one request in flight."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, list[tuple[str, str]], bytes]] | None = None
+        self.closed = False
+        self.used = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport; they behave as one.
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        try:
+            parsed = _parse_response(self.buffer)
+        except (TransportError, ValueError, IndexError) as exc:
+            waiter.set_exception(TransportError(f"bad response: {exc}"))
+            return
+        if parsed is not None:
+            used, status, headers, body = parsed
+            del self.buffer[:used]
+            waiter.set_result((status, headers, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(TransportError("connection closed by the server"))
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+
 class StudentClient:
-    """One browser: its own cookie jar, CSRF header and keep-alive connection."""
+    """One browser: its own cookies, CSRF header and keep-alive connection per server.
+
+    A minimal HTTP/1.1 client on asyncio (uvloop in the client processes): the
+    requests are small JSON calls with a ``Content-Length`` answer, so a few
+    dozen lines do what a general client does at several times the CPU, which
+    the server would otherwise lose on these two shared cores.
+    """
 
     def __init__(self, base_url: str, recorder: Recorder, *, timeout_s: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.recorder = recorder
-        self.http = aiohttp.ClientSession(
-            # The API's cookies name 127.0.0.1, which aiohttp's jar refuses unless told.
-            # Cookies do not depend on the port, so a peer server on another port of
-            # this host gets the same session cookie (bench/peer_compare.py).
-            cookie_jar=aiohttp.CookieJar(unsafe=True),
-            connector=aiohttp.TCPConnector(limit=4, limit_per_host=1, force_close=False),
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-            skip_auto_headers=("User-Agent",),
-        )
+        self.timeout_s = timeout_s
+        # Cookies do not depend on the port, so a peer server on another port of
+        # this host gets the same session cookie (bench/peer_compare.py).
+        self.cookies: dict[str, str] = {}
         self.headers: dict[str, str] = {"User-Agent": "safexam-bench"}
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+
+    async def _connection(self, host: str, port: int) -> _Connection:
+        # Like a browser: an idle kept-alive connection if there is one, else a new one
+        # (the autosave timer, the integrity events and a code run can overlap).
+        idle = self._idle.setdefault((host, port), [])
+        while idle:
+            connection = idle.pop()
+            if not connection.closed:
+                return connection
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(_Connection, host, port)
+        return connection
+
+    async def _exchange(
+        self, host: str, port: int, request: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        for attempt in range(2):
+            connection = await self._connection(host, port)
+            reused = connection.used
+            connection.used = True
+            connection.waiter = asyncio.get_running_loop().create_future()
+            assert connection.transport is not None
+            connection.transport.write(request)
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    answer = await connection.waiter
+            except TransportError:
+                # A kept-alive connection the server closed meanwhile: once more on a new one.
+                if not (reused and connection.closed and attempt == 0):
+                    raise
+                continue
+            except BaseException:
+                connection.close()
+                raise
+            if any(n == "connection" and v.lower() == "close" for n, v in answer[1]):
+                connection.close()
+            else:
+                self._idle[(host, port)].append(connection)
+            return answer
+        raise TransportError("unreachable")
 
     async def call(
         self,
@@ -114,25 +221,38 @@ class StudentClient:
 
         ``base_url`` sends it to another server than the client's own.
         """
-        headers = self.headers
-        data = None
+        url = urlsplit(base_url or self.base_url)
+        host, port = url.hostname or "127.0.0.1", url.port or 80
+        data = msgspec.json.encode(body) if body is not None else b""
+        head = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}"]
+        head.extend(f"{k}: {v}" for k, v in self.headers.items())
+        if self.cookies:
+            head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
         if body is not None:
-            data = msgspec.json.encode(body)
-            headers = {**headers, "Content-Type": "application/json"}
+            head.append("Content-Type: application/json")
+        head.append(f"Content-Length: {len(data)}")
+        request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
         began = time.perf_counter()
         try:
-            async with self.http.request(
-                method, (base_url or self.base_url) + path, data=data, headers=headers
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, headers, raw = await self._exchange(host, port, request)
+        except (OSError, TransportError, TimeoutError) as exc:
             self.recorder.transport_errors[f"{endpoint}: {type(exc).__name__}"] += 1
             raise
         self.recorder.add(endpoint, status, (time.perf_counter() - began) * 1000)
+        for name, value in headers:
+            if name == "set-cookie":
+                self._keep_cookie(value)
         if status not in expect:
             raise HttpError(endpoint, status, raw)
         return msgspec.json.decode(raw) if raw else None
+
+    def _keep_cookie(self, header: str) -> None:
+        pair, _, attributes = header.partition(";")
+        name, _, value = pair.strip().partition("=")
+        if "max-age=0" in attributes.lower().replace(" ", "") or value in ("", '""', "null"):
+            self.cookies.pop(name, None)
+        else:
+            self.cookies[name] = value
 
     async def refresh_csrf(self) -> None:
         token = await self.call("GET", "/api/v1/auth/csrf", "GET /auth/csrf")
@@ -147,7 +267,10 @@ class StudentClient:
         await self.refresh_csrf()
 
     async def close(self) -> None:
-        await self.http.close()
+        for connections in self._idle.values():
+            for connection in connections:
+                connection.close()
+        self._idle.clear()
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
