@@ -78,3 +78,26 @@ async def test_readyz_names_the_database_when_it_is_down(client_with: ClientFact
     assert error["details"]["database"].startswith("error")
     assert error["details"]["redis"] == "ok"
     assert (await app.get("/healthz")).status_code == 200
+
+
+def _counter(metrics: str, labels: str) -> float:
+    """The value of ``safexam_http_requests_total{labels}`` in a scrape (0 when absent)."""
+    for line in metrics.splitlines():
+        if line.startswith(f"safexam_http_requests_total{{{labels}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_are_scraped_while_the_database_is_down(client_with: ClientFactory) -> None:
+    """The 503s of a PostgreSQL outage are visible to Prometheus: the scrape itself succeeds."""
+    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/safexam"
+    app = await client_with(database_url=url, database_connect_timeout_seconds=1)
+    labels = 'method="GET",route="/readyz",status="503"'
+    before = await app.get("/metrics")
+    assert before.status_code == 200, before.text
+    assert (await app.get("/readyz")).status_code == 503
+    after = await app.get("/metrics")
+    assert after.status_code == 200, after.text
+    assert _counter(after.text, labels) == _counter(before.text, labels) + 1
+    # The job ledger lives in the database: left out rather than failing the scrape.
+    assert "safexam_jobs{" not in after.text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -16,9 +17,12 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safexam.core.errors import unavailable_dependency
 from safexam.ops.queues import QueueStats
 
 __all__ = ["HTTP_REGISTRY", "MetricsMiddleware", "render_metrics"]
+
+log = structlog.get_logger(__name__)
 
 HTTP_REGISTRY = CollectorRegistry()
 HTTP_REQUESTS = Counter(
@@ -125,7 +129,16 @@ class _Snapshot:
 
 async def render_metrics(db: AsyncSession, stats: list[QueueStats]) -> bytes:
     """The Prometheus text exposition of HTTP, job and queue metrics."""
+    try:
+        jobs = await _job_families(db)
+    except Exception as exc:
+        if unavailable_dependency(exc) is None:
+            raise
+        # A PostgreSQL outage is when the HTTP counters matter most (the rise of
+        # 503s): the scrape still succeeds, without the job ledger.
+        log.warning("metrics_without_jobs", error=f"{type(exc).__name__}: {exc}"[:200])
+        jobs = []
     scrape = CollectorRegistry()
-    scrape.register(_Snapshot(await _job_families(db) + _queue_families(stats)))  # type: ignore[arg-type]
+    scrape.register(_Snapshot(jobs + _queue_families(stats)))  # type: ignore[arg-type]
     data: bytes = generate_latest(HTTP_REGISTRY) + generate_latest(scrape)
     return data
