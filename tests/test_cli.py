@@ -163,6 +163,11 @@ async def test_jobs_retry_requeues_dead_jobs_and_names_bad_ones(
     assert both.returncode != 0 and "not both" in both.stderr
     refused = await _safexam(_env(services), "jobs", "retry", str(done), "not-an-id")
     assert refused.returncode != 0 and "'not-an-id' is not a job id" in refused.stderr
+    kind_alone = await _safexam(_env(services), "jobs", "retry", str(dead_grade), "--kind", "judge")
+    assert kind_alone.returncode != 0 and "--kind goes with --all-dead" in kind_alone.stderr
+    negative = await _safexam(_env(services), "jobs", "list", "--limit", "-1")
+    assert negative.returncode != 0 and "must be at least 1" in negative.stderr
+    assert "Traceback" not in negative.stderr
 
     retried = await _safexam(_env(services), "jobs", "retry", "--all-dead", "--kind", "judge")
     assert retried.returncode == 0, retried.stderr

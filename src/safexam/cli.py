@@ -164,6 +164,17 @@ def cmd_users_create(args: argparse.Namespace) -> int:
 JOB_STATUSES = ("pending", "queued", "running", "succeeded", "failed", "dead")
 
 
+def _positive_int(text: str) -> int:
+    # PostgreSQL refuses a negative LIMIT: say so here rather than with a traceback.
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cmd_jobs_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
@@ -206,6 +217,8 @@ def cmd_jobs_retry(args: argparse.Namespace) -> int:
     _require_database(settings)
     if bool(args.job_ids) == bool(args.all_dead):
         raise CliError("give job ids or --all-dead (not both)")
+    if args.kind and not args.all_dead:
+        raise CliError("--kind goes with --all-dead; job ids name their jobs already")
     ids: list[uuid.UUID] = []
     for text_id in args.job_ids:
         try:
@@ -727,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = jobs.add_parser("list", help="the newest jobs, optionally by status and kind")
     listing.add_argument("--status", choices=JOB_STATUSES)
     listing.add_argument("--kind", help="grade_session, judge, regrade, qie, ...")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=_positive_int, default=50)
     listing.set_defaults(handler=cmd_jobs_list)
     retry = jobs.add_parser("retry", help="run failed or dead jobs again (attempts start over)")
     retry.add_argument("job_ids", nargs="*", metavar="JOB_ID")
