@@ -9,15 +9,29 @@ alive at once never share a task limit or a file.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
+import uuid
 
 import pytest
 
 from safexam.coding.languages import get_language
 from safexam.coding.runner import Limits, RunnerError, TestCase
-from safexam.coding.sandbox import Sandbox, bwrap_path, sandbox_processes
-from tests.coding.sandbox_helpers import LIMITS, assert_no_sandbox_left, make_runner
+from safexam.coding.sandbox import (
+    Sandbox,
+    SandboxConfig,
+    SandboxRunner,
+    bwrap_path,
+    default_work_root,
+    sandbox_processes,
+)
+from tests.coding.sandbox_helpers import (
+    COMPILE_LIMITS,
+    LIMITS,
+    assert_no_sandbox_left,
+    make_runner,
+)
 
 pytestmark = [
     pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed"),
@@ -124,3 +138,25 @@ async def test_prepared_sandboxes_of_a_failed_judge_are_closed() -> None:
     assert result.verdict == "compile_error"
     assert_no_sandbox_left(runner)
     assert get_language("c").compile_argv is not None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the compile and the tests share one uid unless root")
+async def test_a_restrictive_worker_umask_still_lets_every_test_read_the_program() -> None:
+    """Under a hardened umask (027, 077) the compile's uid reads the source and each test's
+    uid runs what the compile wrote; nothing turns into a compile or runtime error."""
+    work_root = default_work_root().parent / f"safexam-umask-{uuid.uuid4().hex}"
+    runner = SandboxRunner(SandboxConfig(work_root=str(work_root), compile_limits=COMPILE_LIMITS))
+    tests = [TestCase(name=f"t{i}", stdin="", expected_output="hi\n") for i in range(2)]
+    programs = {
+        "c": '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n',
+        "python": 'print("hi")\n',
+    }
+    previous = os.umask(0o077)
+    try:
+        for language, program in programs.items():
+            result = await runner.judge(language, program, tests, LIMITS)
+            assert result.verdict == "accepted", (language, result)
+    finally:
+        os.umask(previous)
+        shutil.rmtree(work_root, ignore_errors=True)
+    assert_no_sandbox_left(runner)

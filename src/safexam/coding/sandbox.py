@@ -596,6 +596,9 @@ class Sandbox:
             "env": {},
             "close_fds": True,
             "start_new_session": True,
+            # Not the worker's umask (027 on a hardened host): files the compile
+            # writes must stay readable by the uids the tests run as.
+            "umask": 0o022,
             "user": uid if drop and in_process else None,
             "group": uid if drop and in_process else None,
             "extra_groups": [] if drop and in_process else None,
@@ -873,7 +876,13 @@ def sandbox_processes(uids: Collection[int] | None = None) -> list[int]:
 def submission_box(work_root: str | None, source_name: str, program: str) -> Iterator[str]:
     """A fresh private directory holding only the program's source; removed afterwards."""
     root = Path(work_root) if work_root else default_work_root()
-    root.mkdir(mode=0o711, parents=True, exist_ok=True)
+    try:
+        root.mkdir(mode=0o711, parents=True)
+    except FileExistsError:
+        pass
+    else:
+        # mkdir's mode passes through the umask; the sandboxes' uids must traverse it.
+        os.chmod(root, 0o711)  # noqa: S103 - traverse only, no listing
     box = tempfile.mkdtemp(prefix="box-", dir=root)
     try:
         dir_fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -884,6 +893,8 @@ def submission_box(work_root: str | None, source_name: str, program: str) -> Ite
                 0o644,
                 dir_fd=dir_fd,
             )
+            # The mode above passes through the umask; the compile's uid must read it.
+            os.fchmod(fd, 0o644)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(program.encode("utf-8"))
             os.fchmod(dir_fd, 0o755)
