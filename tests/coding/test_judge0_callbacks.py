@@ -495,6 +495,22 @@ async def test_fallback_poll_retries_an_unreachable_judge0_then_ends_the_submiss
     assert (view["status"], view["verdict"], view["score"]) == ("error", "internal_error", 0.0)
 
 
+async def test_fallback_poll_answered_with_a_page_that_is_not_json_ends_the_submission(
+    make_setup: Any,
+) -> None:
+    """A proxy's HTML page where Judge0's JSON should be: the submission ends, it never hangs."""
+    setup: Setup = await make_setup()
+    await setup.run_judge_job()
+    setup.runner.transport = httpx.MockTransport(
+        lambda request: httpx.Response(200, text="<html>Bad gateway</html>")
+    )
+    assert await setup.run_collect_job() is not None
+    collect = await setup.job("judge0_collect")
+    assert collect.status == "succeeded"
+    view = await setup.view()
+    assert (view["status"], view["verdict"], view["score"]) == ("error", "internal_error", 0.0)
+
+
 async def test_a_worker_dying_after_creating_the_batch_loses_no_result(make_setup: Any) -> None:
     setup: Setup = await make_setup()
     # First attempt: the batch is created, then the worker dies before committing.

@@ -156,6 +156,18 @@ def _decode_result(item: Mapping[str, Any]) -> Judge0Result:
         raise RunnerError(f"unexpected Judge0 submission shape: {exc}") from None
 
 
+def _json_body(response: httpx.Response) -> Any:
+    # A 200 that is not JSON (a proxy's page in front of Judge0) is an unexpected
+    # answer like any other: as a bare ValueError it failed the fallback poll's
+    # job and left its submission running for good.
+    try:
+        return response.json()
+    except ValueError:
+        raise RunnerError(
+            f"Judge0 answered with something that is not JSON: {response.text[:200]!r}"
+        ) from None
+
+
 def parse_callback(body: bytes) -> Judge0Result:
     """Decode the body of Judge0's callback PUT (always base64-encoded)."""
     try:
@@ -408,7 +420,7 @@ class Judge0Runner:
                 log.warning("judge0_create_retry", attempt=attempt, error=str(exc))
                 await asyncio.sleep(exc.retry_after if exc.retry_after is not None else delay)
                 delay = min(delay * 2, self.poll_max_s)
-        items = response.json()
+        items = _json_body(response)
         if not isinstance(items, list) or len(items) != len(submissions):
             raise RunnerError(f"unexpected Judge0 batch answer: {str(items)[:500]}")
         tokens: list[str] = []
@@ -440,7 +452,7 @@ class Judge0Runner:
                     "/submissions/batch",
                     params={"tokens": ",".join(chunk), "base64_encoded": "true", "fields": _FIELDS},
                 )
-                body = response.json()
+                body = _json_body(response)
                 items = body.get("submissions") if isinstance(body, dict) else None
                 if not isinstance(items, list):
                     raise RunnerError(f"unexpected Judge0 poll answer: {str(body)[:500]}")
