@@ -128,6 +128,9 @@ async def test_each_test_has_its_own_task_limit_and_tmp() -> None:
     # The same count every time, the last test (no neighbour) included.
     assert len(forked) == 1 and 0 < forked.pop() <= LIMITS.processes - 1
     assert {leftover for _, leftover in outputs} == {"False"}
+    if os.geteuid() == 0:
+        # A uid for the compile (the box's owner) and one for each test, the first included.
+        assert len(set(runner.recent_uids)) == len(tests) + 1
 
 
 async def test_prepared_sandboxes_of_a_failed_judge_are_closed() -> None:

@@ -9,12 +9,12 @@ tmpfs /tmp as the only writable place during tests; a cleared environment;
 Limits (set with setrlimit in the child before bwrap starts, inherited by
 everything inside): CPU time, address space, stack, tasks, file size, no core
 files. When the worker runs as root, bwrap itself is started as a throw-away
-unprivileged uid drawn per submission, because RLIMIT_NPROC counts processes
-per real uid and does not bind root; with a fresh uid the limit counts exactly
-this sandbox's tasks. The wall-time limit and the output caps are enforced
-here: we read stdout/stderr from pipes, at most N bytes, and at the limit
-SIGKILL bwrap's process group, whose PID-namespace init then takes every
-process of the program with it.
+unprivileged uid drawn per sandbox (the compile, each test run), because
+RLIMIT_NPROC counts processes per real uid and does not bind root; with a
+fresh uid the limit counts exactly this sandbox's tasks. The wall-time limit
+and the output caps are enforced here: we read stdout/stderr from pipes, at
+most N bytes, and at the limit SIGKILL bwrap's process group, whose
+PID-namespace init then takes every process of the program with it.
 
 Host-side file safety (the Judge0 CVE-2024-28185/28189 class): the host
 writes only the source file, into a directory it has just created, with
