@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -51,3 +52,33 @@ async def test_redis_refusing_connections_is_unavailable() -> None:
         await client.get("x")
     assert unavailable_dependency(caught.value) == "redis_unavailable"
     await client.aclose()
+
+
+async def test_raw_driver_mistakes_are_bugs_and_a_lost_connection_is_an_outage(
+    engine: AsyncEngine,
+) -> None:
+    """The raw asyncpg path (autosave): its InterfaceError means both, only one is a 503."""
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    raw = await asyncpg.connect(dsn)
+    try:
+        with pytest.raises(asyncpg.InterfaceError) as wrong_arguments:
+            await raw.fetchval("SELECT $1::int + $2::int", 1)
+        assert unavailable_dependency(wrong_arguments.value) is None
+
+        pid = await raw.fetchval("SELECT pg_backend_pid()")
+        async with engine.connect() as killer:
+            await killer.execute(text(f"SELECT pg_terminate_backend({int(pid)})"))
+        # Depending on timing asyncpg says "connection was closed", "is
+        # closed" or that its protocol is in a bad state: an outage, all.
+        for _ in range(2):
+            with pytest.raises(Exception) as gone:
+                await raw.fetchval("SELECT 1")
+            assert unavailable_dependency(gone.value) == "database_unavailable", gone.value
+    finally:
+        raw.terminate()
+
+    # Through SQLAlchemy, a wrong parameter is still a bug.
+    async with engine.connect() as conn:
+        with pytest.raises(Exception) as wrapped:
+            await conn.execute(text("SELECT CAST(:a AS int)"), {"b": 1})
+    assert unavailable_dependency(wrapped.value) is None

@@ -18,6 +18,7 @@ import re
 import traceback
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
@@ -191,6 +192,18 @@ def _raised_by_database_driver(exc: BaseException) -> bool:
     return False
 
 
+def _driver_misuse(exc: BaseException | None) -> bool:
+    """asyncpg errors without a SQLSTATE that are our own mistakes, not an outage.
+
+    asyncpg raises InterfaceError both for a connection it lost and for a
+    query called wrongly (argument count, a value it cannot encode); the
+    latter must stay a 500, not pass for an outage that clients retry.
+    """
+    if exc is None:
+        return False
+    return isinstance(exc, asyncpg.DataError) or "argument" in str(exc).lower()
+
+
 def _classify(exc: BaseException) -> str | None:
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         return "redis_unavailable"
@@ -204,12 +217,15 @@ def _classify(exc: BaseException) -> str | None:
             return _by_sqlstate(code)
         # No SQLSTATE: the driver lost or could not use its connection.
         if isinstance(exc, SAInterfaceError) or isinstance(exc.orig, OSError):
-            return "database_unavailable"
+            return None if _driver_misuse(exc.orig) else "database_unavailable"
         return None
     if type(exc).__module__.startswith("asyncpg"):
-        # Raised while connecting, before SQLAlchemy wraps anything.
+        # Raw driver errors: while connecting (before SQLAlchemy wraps
+        # anything) or on the raw autosave path.
         code = _sqlstate(exc)
-        return _by_sqlstate(code) if code is not None else "database_unavailable"
+        if code is not None:
+            return _by_sqlstate(code)
+        return None if _driver_misuse(exc) else "database_unavailable"
     if isinstance(exc, OSError) and _raised_by_database_driver(exc):
         return "database_unavailable"
     return None
