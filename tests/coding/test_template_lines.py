@@ -76,3 +76,23 @@ def test_the_students_own_lines_stay_visible() -> None:
     assert "    1 | int helper(void);" in shown
     assert f"    4 | {HIDDEN_LINE}" in shown
     assert hide_template_lines(output, None, source) == output
+
+
+async def test_a_compiled_program_cannot_read_its_template_back() -> None:
+    """After the compile the source (template included) is gone from the box."""
+    template = "#include <stdio.h>\n/* secret_marker_77 */\n{{ SOURCE }}\n"
+    source = (
+        "int main(void) {\n"
+        '  FILE *f = fopen("/box/main.c", "r");\n'
+        '  if (!f) { puts("no source"); return 0; }\n'
+        "  int c; while ((c = fgetc(f)) != EOF) putchar(c);\n"
+        "  return 0;\n}\n"
+    )
+    result = await make_runner().judge(
+        "c",
+        render_program(template, source),
+        [TestCase(name="t", stdin="", expected_output="no source\n")],
+        LIMITS,
+    )
+    assert "secret_marker_77" not in result.tests[0].stdout
+    assert result.verdict == "accepted", result.tests[0].stdout

@@ -921,6 +921,16 @@ def _own_box(box: str, uid: int) -> None:
         os.close(dir_fd)
 
 
+def _drop_source(box: str, source_name: str) -> None:
+    # By name under the box's fd: unlink never follows a link the compile left.
+    dir_fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(source_name, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def classify(
     run: Execution, limits: Limits, language: Language, test: TestCase, comparison: str
 ) -> Verdict:
@@ -1010,6 +1020,11 @@ class SandboxRunner:
                         max_score=max_score,
                         executor=self.name,
                     )
+                if lang.compile_argv is not None and lang.compile_writes:
+                    # The tests need only what the compiler made; the source
+                    # holds the question's template, which the student's own
+                    # program must not be able to read back.
+                    await asyncio.to_thread(_drop_source, box, lang.source_name)
                 results = []
                 for index, test in enumerate(tests):
                     current, upcoming = upcoming, None
