@@ -8,8 +8,10 @@ alive at once never share a task limit or a file.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -162,4 +164,35 @@ async def test_a_restrictive_worker_umask_still_lets_every_test_read_the_program
     finally:
         os.umask(previous)
         shutil.rmtree(work_root, ignore_errors=True)
+    assert_no_sandbox_left(runner)
+
+
+def test_a_sandbox_that_died_before_its_run_is_reaped_not_leaked(box: str) -> None:
+    uid = _uid()
+    sandbox = Sandbox([PYTHON, "-c", "print('ran')"], box=box, limits=RUN_LIMITS, uid=uid)
+    proc = sandbox._proc
+    assert proc is not None
+    os.kill(proc.pid, signal.SIGKILL)
+    time.sleep(0.2)
+    run = sandbox.run()
+    assert run.stdout == b""
+    assert run.exit_code != 0 or run.signal is not None
+    assert proc.returncode is not None  # reaped
+    if uid is not None:
+        assert sandbox_processes({uid}) == []
+
+
+async def test_a_cancelled_judge_closes_the_sandbox_it_was_preparing() -> None:
+    runner = make_runner()
+    slow = "import time\ntime.sleep(0.6)\nprint('done')\n"
+    tests = [TestCase(name=f"t{i}", stdin="", expected_output="done\n") for i in range(3)]
+    judging = asyncio.ensure_future(runner.judge("python", slow, tests, LIMITS))
+    await asyncio.sleep(0.3)
+    judging.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await judging
+    # The test in flight ends on its own; the next one's sandbox is called off.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and sandbox_processes(set(runner.recent_uids)):
+        await asyncio.sleep(0.1)
     assert_no_sandbox_left(runner)

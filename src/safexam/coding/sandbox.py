@@ -677,11 +677,14 @@ class Sandbox:
         try:
             if self._proc is None:
                 self._start()
-            if self._go is not None:
-                os.write(self._go, b"g")
         except BaseException:
             self._release()
             raise
+        if self._go is not None:
+            # A sandbox that died while being set up (its stderr says why) is
+            # read and reaped below like any other run, not leaked.
+            with contextlib.suppress(BrokenPipeError):
+                os.write(self._go, b"g")
         proc = self._proc
         assert proc is not None and proc.stdout is not None and proc.stderr is not None
         os.close(self._stdin)
@@ -921,6 +924,14 @@ def _own_box(box: str, uid: int) -> None:
         os.close(dir_fd)
 
 
+def _close_prepared(step: asyncio.Future[tuple[TestResult, Sandbox | None]]) -> None:
+    if step.cancelled() or step.exception() is not None:
+        return
+    _, prepared = step.result()
+    if prepared is not None:
+        threading.Thread(target=prepared.close, name="sandbox-close", daemon=True).start()
+
+
 def _drop_source(box: str, source_name: str) -> None:
     # By name under the box's fd: unlink never follows a link the compile left.
     dir_fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -1028,17 +1039,26 @@ class SandboxRunner:
                 results = []
                 for index, test in enumerate(tests):
                     current, upcoming = upcoming, None
-                    result, upcoming = await asyncio.to_thread(
-                        self._run_and_prepare,
-                        lang,
-                        box,
-                        uid,
-                        test,
-                        limits,
-                        comparison,
-                        current,
-                        index + 1 < len(tests),
+                    step = asyncio.ensure_future(
+                        asyncio.to_thread(
+                            self._run_and_prepare,
+                            lang,
+                            box,
+                            uid,
+                            test,
+                            limits,
+                            comparison,
+                            current,
+                            index + 1 < len(tests),
+                        )
                     )
+                    try:
+                        result, upcoming = await asyncio.shield(step)
+                    except asyncio.CancelledError:
+                        # The thread runs on; the sandbox it prepares must not
+                        # wait for a run that will never come.
+                        step.add_done_callback(_close_prepared)
+                        raise
                     results.append(result)
                     if progress is not None:
                         await progress(index + 1, len(tests))
