@@ -196,3 +196,24 @@ async def test_a_cancelled_judge_closes_the_sandbox_it_was_preparing() -> None:
     while time.monotonic() < deadline and sandbox_processes(set(runner.recent_uids)):
         await asyncio.sleep(0.1)
     assert_no_sandbox_left(runner)
+
+
+def test_boxes_left_by_a_killed_worker_are_removed_at_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    old, fresh = tmp_path / "box-old", tmp_path / "box-fresh"
+    for box in (old, fresh):
+        box.mkdir()
+        (box / "main.c").write_text("int main(void) { return 0; }\n")
+    outside = tmp_path / "not-a-box"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    (tmp_path / "box-link").symlink_to(outside)
+    hours_ago = time.time() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    os.utime(tmp_path / "box-link", (hours_ago, hours_ago), follow_symlinks=False)
+
+    SandboxRunner(SandboxConfig(work_root=str(tmp_path)))
+
+    assert not old.exists()
+    assert (fresh / "main.c").exists()
+    # A link is never followed, let alone emptied.
+    assert (outside / "keep").exists() and (tmp_path / "box-link").is_symlink()

@@ -81,6 +81,7 @@ __all__ = [
     "classify",
     "default_work_root",
     "execute",
+    "remove_stale_boxes",
     "sandbox_processes",
     "submission_box",
     "time_path",
@@ -875,6 +876,32 @@ def sandbox_processes(uids: Collection[int] | None = None) -> list[int]:
     return found
 
 
+#: No judging holds a box this long (limits are seconds); an older one was left
+#: by a worker killed mid-judge, with a student's source and program in it.
+STALE_BOX_SECONDS = 3600
+
+
+def remove_stale_boxes(work_root: str | None, older_than: float = STALE_BOX_SECONDS) -> int:
+    """Delete submission boxes left behind by dead workers; returns how many."""
+    root = Path(work_root) if work_root else default_work_root()
+    cutoff = time.time() - older_than
+    removed = 0
+    with contextlib.suppress(OSError), os.scandir(root) as entries:
+        for entry in entries:
+            if not entry.name.startswith("box-"):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode) and info.st_mtime < cutoff:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed += 1
+    if removed:
+        log.info("sandbox.stale_boxes_removed", count=removed)
+    return removed
+
+
 @contextlib.contextmanager
 def submission_box(work_root: str | None, source_name: str, program: str) -> Iterator[str]:
     """A fresh private directory holding only the program's source; removed afterwards."""
@@ -978,6 +1005,7 @@ class SandboxRunner:
         self.config = config or SandboxConfig()
         # The uids of recent submissions, so a caller can check none of them left a process.
         self.recent_uids: collections.deque[int] = collections.deque(maxlen=256)
+        remove_stale_boxes(self.config.work_root)
 
     def new_uid(self) -> int:
         """A throw-away host uid for one sandbox (remembered for leftover checks)."""
