@@ -35,6 +35,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.core.broker import RetryLater
+from safexam.core.errors import unavailable_dependency
 from safexam.core.events import job_channel, publish
 from safexam.jobs.service import STALE_AFTER, Claim, claim_job, finish_job, heartbeat, mark_failed
 
@@ -69,6 +70,10 @@ def _sqlstate(exc: BaseException) -> str | None:
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` is an infrastructure fault worth a retry."""
     if isinstance(exc, TransientError | RetryLater):
+        return True
+    # What the API answers 503 for (chained causes, raw driver errors included)
+    # is worth a retry here too: one definition of "a dependency is down".
+    if unavailable_dependency(exc) is not None:
         return True
     if isinstance(
         exc,
