@@ -226,3 +226,27 @@ async def test_absolute_session_lifetime(
     assert expired.status_code == 401
     assert expired.json()["error"]["code"] == "session_expired"
     assert await redis.exists(session_key(settings, session_id)) == 0
+
+
+async def test_sign_in_hashes_off_the_event_loop(db: AsyncSession) -> None:
+    """A real-cost argon2 check must not stall the process: the event loop keeps running."""
+    from argon2 import PasswordHasher
+
+    from safexam.auth.service import authenticate
+
+    user = await make_user(db, "student")
+    real_cost = PasswordHasher().hash(PASSWORD)  # production parameters, ~0.1 s or more
+    await db.execute(update(User).where(User.id == user.id).values(password_hash=real_cost))
+    await db.commit()
+    sign_in = asyncio.create_task(authenticate(db, user.email, PASSWORD))
+    await asyncio.sleep(0)
+    ticks = 0
+    for _ in range(100_000):
+        if sign_in.done():
+            break
+        await asyncio.sleep(0.005)
+        ticks += 1
+    signed_in = await sign_in
+    assert signed_in is not None and signed_in.id == user.id
+    # Hashing on the event loop would have let no tick run until it finished.
+    assert ticks >= 3

@@ -7,7 +7,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.models import ROLES, User
-from safexam.auth.passwords import hash_password, needs_rehash, verify_password
+from safexam.auth.passwords import (
+    hash_password,
+    hash_password_off_loop,
+    needs_rehash,
+    verify_password_off_loop,
+)
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, Forbidden, Unprocessable
 
@@ -80,12 +85,17 @@ async def create_user(
 async def authenticate(db: AsyncSession, email: str, password: str) -> User | None:
     """The user if the password is right and the account active, else None (same timing)."""
     user = await get_user_by_email(db, email)
-    ok = verify_password(user.password_hash if user else None, password)
+    password_hash = user.password_hash if user else None
+    if user is not None:
+        db.expunge(user)  # its loaded fields survive the rollback below
+    # Nothing is written yet: hand the connection back to the pool for the slow hash.
+    await db.rollback()
+    ok = await verify_password_off_loop(password_hash, password)
     if not ok or user is None or not user.is_active:
         return None
     values: dict[str, object] = {"last_login_at": utcnow()}
-    if user.password_hash and needs_rehash(user.password_hash):
-        values["password_hash"] = hash_password(password)
+    if password_hash and needs_rehash(password_hash):
+        values["password_hash"] = await hash_password_off_loop(password)
     await db.execute(update(User).where(User.id == user.id).values(**values))
     await db.commit()
     return user
