@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -40,13 +44,26 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
+def _yield_to_requests() -> None:
+    # Linux schedules threads one by one: a lower priority for the hashing thread
+    # (and the lane threads argon2 starts from it) gives the event loop, and so
+    # the autosaves of students already in the exam, the CPU first. Elsewhere the
+    # call would renice a whole process, so it is Linux only.
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
 # One hashing thread per API process. A verification costs about 0.1 s and more
 # than a core (argon2 lanes run in parallel): on the event loop it stalled every
 # request of the process for that long, and at an exam's start (hundreds of
 # sign-ins in a minute) autosaves timed out behind it. Unbounded threads would
 # instead take every core; one thread makes a sign-in storm queue here while
 # the event loop keeps serving. argon2-cffi releases the GIL while it hashes.
-_hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
+HASHING_NICENESS = 10
+_hashing = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="argon2", initializer=_yield_to_requests
+)
 
 
 async def verify_password_off_loop(password_hash: str | None, password: str) -> bool:
