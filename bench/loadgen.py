@@ -258,11 +258,19 @@ class StudentClient:
         token = await self.call("GET", "/api/v1/auth/csrf", "GET /auth/csrf")
         self.headers["X-CSRF-Token"] = token["csrf_token"]
 
-    async def sign_in(self, email: str, password: str) -> None:
+    async def sign_in(self, email: str, password: str, *, timeout_s: float | None = None) -> None:
+        """CSRF token, sign-in, new CSRF token; ``timeout_s`` for the sign-in itself."""
         await self.refresh_csrf()
-        await self.call(
-            "POST", "/api/v1/auth/login", "POST /auth/login", {"email": email, "password": password}
-        )
+        usual, self.timeout_s = self.timeout_s, timeout_s or self.timeout_s
+        try:
+            await self.call(
+                "POST",
+                "/api/v1/auth/login",
+                "POST /auth/login",
+                {"email": email, "password": password},
+            )
+        finally:
+            self.timeout_s = usual
         # The CSRF token is bound to the session that sign-in replaced.
         await self.refresh_csrf()
 

@@ -13,8 +13,10 @@ which is robust to other load on the machine)::
     SAFEXAM_REDIS_URL=redis://127.0.0.1:6379/5 \\
         .venv/bin/python bench/peer_compare.py --students 100 --rounds 3
 
-The database must be migrated (``safexam db upgrade``). Both servers listen on
-127.0.0.1 only and are stopped at the end.
+The database must be migrated (``safexam db upgrade``) and have 2 x workers x 20
+connections free (both servers keep a pool of 20 per worker; PostgreSQL's
+default limit is 100, so stop other API processes on it first). Both servers
+listen on 127.0.0.1 only and are stopped at the end.
 """
 
 from __future__ import annotations
