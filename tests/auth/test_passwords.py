@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from argon2 import PasswordHasher
 
 from safexam.auth import passwords
 
@@ -15,10 +16,10 @@ def _cheap_password_hashing() -> Iterator[None]:
     yield
 
 
-def test_hash_is_argon2id_with_the_default_cost() -> None:
+def test_hash_is_argon2id_at_owasps_cost() -> None:
     hashed = passwords.hash_password("correct horse battery staple")
     assert hashed.startswith("$argon2id$")
-    assert "m=65536,t=3" in hashed
+    assert "m=19456,t=2,p=1" in hashed
     assert passwords.verify_password(hashed, "correct horse battery staple")
     assert not passwords.verify_password(hashed, "Correct horse battery staple")
     assert not passwords.needs_rehash(hashed)
@@ -35,3 +36,10 @@ def test_cheap_hashes_are_upgraded_after_the_test_profile() -> None:
         assert "m=1024,t=1" in cheap
     assert passwords.verify_password(cheap, "pw-pw-pw-pw")
     assert passwords.needs_rehash(cheap)
+
+
+def test_hashes_of_the_earlier_cost_still_verify_and_are_redone() -> None:
+    earlier = PasswordHasher().hash("pw-pw-pw-pw")  # argon2-cffi's default: 64 MiB, t=3
+    assert "m=65536,t=3" in earlier
+    assert passwords.verify_password(earlier, "pw-pw-pw-pw")
+    assert passwords.needs_rehash(earlier)
