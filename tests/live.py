@@ -14,7 +14,7 @@ import uvicorn
 
 from safexam.app import create_app
 from safexam.core.settings import Settings
-from tests.workers_helper import free_port
+from tests.fault_servers import free_port
 
 
 @asynccontextmanager

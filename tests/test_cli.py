@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from safexam.auth.passwords import verify_password
 from safexam.core.migrate import alembic_config
 from safexam.demo import DEMO_PASSWORD, EDUCATOR, STUDENTS
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
+from tests.fault_servers import free_port
 from tests.helpers import login
 
 if TYPE_CHECKING:
@@ -259,12 +259,6 @@ async def test_doctor_reports_the_judge0_mode(services: ServiceUrls) -> None:
     assert "SAFEXAM_JUDGE0_LANGUAGE_IDS" in malformed.stderr and "ruby" in malformed.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _processes_mentioning(marker: str) -> list[str]:
     """Processes whose command line or environment names ``marker`` (our data folder)."""
     found = []
@@ -330,7 +324,7 @@ def dev_data_dir() -> Iterator[str]:
 def test_dev_runs_everything_embedded_and_stops_cleanly(dev_data_dir: str) -> None:
     """`make run` on a bare machine: serve, sign in, Ctrl-C, nothing left, data kept."""
     data_dir = dev_data_dir
-    port = _free_port()
+    port = free_port()
     # One judge process: the pools all start, on a 2-core CI machine too.
     env = _env(None, SAFEXAM_DATA_DIR=data_dir, SAFEXAM_PORT=str(port), SAFEXAM_JUDGE_PROCESSES="1")
     base = f"http://127.0.0.1:{port}"

@@ -18,10 +18,11 @@ from safexam.grading.models import Result
 from safexam.jobs import outbox
 from safexam.jobs.models import Job
 from safexam.sessions.models import ExamSession, Response
+from tests.fault_servers import RedisServer
 from tests.grading.factories import make_exam, make_session, mcq_single, numeric, paper_for
 from tests.grading.test_pipeline import submit
 from tests.helpers import ServiceUrls, login, make_user
-from tests.workers_helper import RedisServer, free_port, running_worker
+from tests.workers_helper import running_worker
 
 
 async def job_status(maker: async_sessionmaker[AsyncSession], job_id: uuid.UUID) -> Job:
@@ -119,7 +120,7 @@ async def test_broker_outage_every_submit_accepted_then_all_graded(
     settings: Settings,
     services: ServiceUrls,
 ) -> None:
-    server = RedisServer(free_port(), services.tmp)
+    server = RedisServer(appendonly=False)
     server.start()
     try:
         outage = msgspec.structs.replace(settings, broker_url=server.url)
@@ -153,7 +154,7 @@ async def test_broker_outage_every_submit_accepted_then_all_graded(
                 assert result is not None and result.score == expected
         broker.close()
     finally:
-        server.stop()
+        server.close()
 
 
 async def test_job_that_keeps_failing_ends_dead_then_retry_works(
