@@ -915,8 +915,7 @@ def submission_box(work_root: str | None, source_name: str, program: str) -> Ite
         os.chmod(root, 0o711)  # noqa: S103 - traverse only, no listing
     box = tempfile.mkdtemp(prefix="box-", dir=root)
     try:
-        dir_fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        try:
+        with _box_fd(box) as dir_fd:
             fd = os.open(
                 source_name,
                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -927,28 +926,30 @@ def submission_box(work_root: str | None, source_name: str, program: str) -> Ite
             os.fchmod(fd, 0o644)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(program.encode("utf-8"))
+            # Readable by others: every test runs as a uid of its own (RLIMIT_NPROC
+            # then counts that sandbox alone, even beside the next one being set
+            # up), and sees the box read-only. No one else can find it: the work
+            # root is not listable and the box's name is random.
             os.fchmod(dir_fd, 0o755)
-        finally:
-            os.close(dir_fd)
         yield box
     finally:
         shutil.rmtree(box, ignore_errors=True)
 
 
-def _own_box(box: str, uid: int) -> None:
-    """Give the box to the compile's uid, so the compiler (running as it) may write there.
-
-    Readable by others: every test runs as a uid of its own (RLIMIT_NPROC then
-    counts that sandbox alone, even beside the next one being set up), and it
-    only ever sees the box read-only. No one else can find it: the work root
-    is not listable and the box's name is random.
-    """
+@contextlib.contextmanager
+def _box_fd(box: str) -> Iterator[int]:
+    """The box as a directory fd: what the host does there is relative to it, never by path."""
     dir_fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        os.fchown(dir_fd, uid, uid)
-        os.fchmod(dir_fd, 0o755)
+        yield dir_fd
     finally:
         os.close(dir_fd)
+
+
+def _own_box(box: str, uid: int) -> None:
+    """Give the box to the compile's uid, so the compiler (running as it) may write there."""
+    with _box_fd(box) as dir_fd:
+        os.fchown(dir_fd, uid, uid)
 
 
 def _close_prepared(step: asyncio.Future[tuple[TestResult, Sandbox | None]]) -> None:
@@ -961,12 +962,8 @@ def _close_prepared(step: asyncio.Future[tuple[TestResult, Sandbox | None]]) -> 
 
 def _drop_source(box: str, source_name: str) -> None:
     # By name under the box's fd: unlink never follows a link the compile left.
-    dir_fd = os.open(box, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(source_name, dir_fd=dir_fd)
-    finally:
-        os.close(dir_fd)
+    with _box_fd(box) as dir_fd, contextlib.suppress(FileNotFoundError):
+        os.unlink(source_name, dir_fd=dir_fd)
 
 
 def classify(
