@@ -44,10 +44,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from safexam.app import create_app
 from safexam.core.settings import Settings
 from safexam.models import Base
+from tests.fault_servers import free_port
 from tests.helpers import PASSWORD
 from tests.security.shape import error_shape_problem
 from tests.security.world import World, build_world
-from tests.workers_helper import free_port
 
 ROLES = ("anonymous", "student", "educator", "admin")
 # Per operation and role; with the schema's own examples and the boundary
