@@ -167,11 +167,18 @@ async def test_a_restrictive_worker_umask_still_lets_every_test_read_the_program
     assert_no_sandbox_left(runner)
 
 
-def test_a_sandbox_that_died_before_its_run_is_reaped_not_leaked(box: str) -> None:
+@pytest.mark.parametrize("after_ms", [0, 1, 2, 3, 4, 6])
+def test_a_sandbox_that_died_before_its_run_is_reaped_not_leaked(box: str, after_ms: int) -> None:
+    """bwrap killed at any point of its set-up: the program never starts, nothing is left.
+
+    bwrap arms the parent-death signal only when its set-up is done, so a kill
+    a few milliseconds in can leave a finished sandbox behind, waiting to go.
+    """
     uid = _uid()
     sandbox = Sandbox([PYTHON, "-c", "print('ran')"], box=box, limits=RUN_LIMITS, uid=uid)
     proc = sandbox._proc
     assert proc is not None
+    time.sleep(after_ms / 1000)
     os.kill(proc.pid, signal.SIGKILL)
     time.sleep(0.2)
     run = sandbox.run()

@@ -681,13 +681,20 @@ class Sandbox:
         except BaseException:
             self._release()
             raise
-        if self._go is not None:
-            # A sandbox that died while being set up (its stderr says why) is
-            # read and reaped below like any other run, not leaked.
-            with contextlib.suppress(BrokenPipeError):
-                os.write(self._go, b"g")
         proc = self._proc
         assert proc is not None and proc.stdout is not None and proc.stderr is not None
+        if self._go is not None:
+            if _exited(proc.pid):
+                # bwrap arms its child's parent-death signal only at the end of
+                # the set-up, so a bwrap killed mid-set-up can leave a sandbox
+                # behind, complete or stuck half-way: it must not be told to go,
+                # and is killed now rather than at the wall limit. A sandbox that
+                # failed its set-up (its stderr says why) is read and reaped
+                # below like any other run, not leaked.
+                _kill_orphan(proc.pid, self._info_read, self._kill_uid)
+            else:
+                with contextlib.suppress(BrokenPipeError):
+                    os.write(self._go, b"g")
         os.close(self._stdin)
         if self._go is not None:
             os.close(self._go)
@@ -832,9 +839,36 @@ def _kill_sandbox(bwrap_pid: int, info: bytes, uid: int | None) -> None:
     _kill_tree(bwrap_pid)
 
 
-def _process_uid(pid: int) -> int | None:
+def _exited(pid: int) -> bool:
+    """Whether our child ``pid`` has ended, without reaping it."""
+    flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+    return os.waitid(os.P_PID, pid, flags) is not None
+
+
+def _kill_orphan(bwrap_pid: int, info_read: int, uid: int | None) -> None:
+    """Kill what a dead, not yet reaped bwrap left behind.
+
+    Until it calls setsid the child is still in bwrap's process group, whose
+    id cannot be reused while bwrap is an unreaped zombie; after it, its pid
+    is on the info pipe and it runs as the sandbox's uid.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(bwrap_pid, signal.SIGKILL)
+    os.set_blocking(info_read, False)
+    info = b""
+    with contextlib.suppress(BlockingIOError):
+        info = os.read(info_read, 4096)
+    os.set_blocking(info_read, True)
+    # A later read of the same pipe would have lost these bytes; nothing needs them.
+    _kill_sandbox(bwrap_pid, info, uid)
+
+
+def _process_uid(pid: int, *, live_only: bool = False) -> int | None:
     with contextlib.suppress(OSError), open(f"/proc/{pid}/status", "rb") as fh:
         for line in fh:
+            # State comes before Uid in /proc/PID/status.
+            if live_only and line.startswith(b"State:") and line.split()[1] in (b"Z", b"X"):
+                return None
             if line.startswith(b"Uid:"):
                 return int(line.split()[1])
     return None
@@ -865,11 +899,15 @@ def default_work_root() -> Path:
 
 
 def sandbox_processes(uids: Collection[int] | None = None) -> list[int]:
-    """Pids of host processes running as a sandbox uid (or one of ``uids``)."""
+    """Pids of live host processes running as a sandbox uid (or one of ``uids``).
+
+    Zombies are left out: they hold no memory, file or CPU, and one whose
+    parent died waits for the host's init to reap it, which is not ours to do.
+    """
     found: list[int] = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            uid = _process_uid(int(entry))
+            uid = _process_uid(int(entry), live_only=True)
             in_range = uid is not None and 0 <= uid - SANDBOX_UID_BASE < SANDBOX_UID_SPAN
             if (uid in uids) if uids is not None else in_range:
                 found.append(int(entry))
