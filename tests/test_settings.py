@@ -69,6 +69,14 @@ def test_callback_wait_is_a_positive_integer() -> None:
             load_settings({"SAFEXAM_JUDGE0_CALLBACK_WAIT_SECONDS": raw})
 
 
+def test_sandbox_warm_is_a_small_count() -> None:
+    assert load_settings({}).sandbox_warm == 2
+    assert load_settings({"SAFEXAM_SANDBOX_WARM": "0"}).sandbox_warm == 0
+    for raw in ("-1", "33", "many"):
+        with pytest.raises(SettingsError, match="SAFEXAM_SANDBOX_WARM"):
+            load_settings({"SAFEXAM_SANDBOX_WARM": raw})
+
+
 def test_language_id_map_parses_name_equals_id_pairs() -> None:
     settings = load_settings(
         {"SAFEXAM_JUDGE0_LANGUAGE_IDS": "python=92, c=75,CPP=76 ,java=91,javascript=93,"}

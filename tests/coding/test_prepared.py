@@ -194,6 +194,23 @@ def test_a_sandbox_that_died_before_its_run_is_reaped_not_leaked(box: str, after
         assert sandbox_processes({uid}) == []
 
 
+@pytest.mark.parametrize("after_ms", [0, 1, 3, 6])
+def test_a_sandbox_called_off_during_its_set_up_leaves_nothing(box: str, after_ms: int) -> None:
+    """bwrap writes its info pipe while setting up: closing our end early would kill it
+    by SIGPIPE and orphan its half-made child, which waits forever as the sandbox's uid."""
+    uid = _uid()
+    sandbox = Sandbox([PYTHON, "-c", "print('ran')"], box=box, limits=RUN_LIMITS, uid=uid)
+    time.sleep(after_ms / 1000)
+    sandbox.close()
+    proc = sandbox._proc
+    assert proc is not None and proc.returncode is not None
+    if uid is not None:
+        deadline = time.monotonic() + 5
+        while sandbox_processes({uid}) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sandbox_processes({uid}) == []
+
+
 async def test_a_cancelled_judge_closes_the_sandbox_it_was_preparing() -> None:
     runner = make_runner()
     slow = "import time\ntime.sleep(0.6)\nprint('done')\n"

@@ -11,7 +11,7 @@ import httpx
 from safexam.coding.judge0 import CALLBACK_PATH, CallbackConfig, Judge0Runner
 from safexam.coding.languages import LANGUAGES
 from safexam.coding.runner import CodeRunner, Limits, RunnerError, TestCase
-from safexam.coding.sandbox import SandboxRunner, bwrap_path, time_path
+from safexam.coding.sandbox import SandboxConfig, SandboxRunner, bwrap_path, time_path
 from safexam.core.settings import Settings
 
 __all__ = [
@@ -52,7 +52,7 @@ def build_runner(
             language_ids=settings.judge0_language_map,
             transport=transport,
         )
-    return SandboxRunner()
+    return SandboxRunner(SandboxConfig(warm=settings.sandbox_warm))
 
 
 def callback_config(settings: Settings) -> CallbackConfig | None:

@@ -49,6 +49,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
@@ -125,6 +126,9 @@ class SandboxConfig(msgspec.Struct, frozen=True, kw_only=True):
     compile_limits: Limits = COMPILE_LIMITS
     # Bytes of stdout/stderr kept per test in the result (the comparison sees all of it).
     keep_output_bytes: int = 8 * 1024
+    # First-step sandboxes (the compile or syntax check, else the first test) kept
+    # set up ahead, one per (language, limits) most recently judged; 0: none.
+    warm: int = 0
 
 
 class Execution(msgspec.Struct, kw_only=True):
@@ -650,7 +654,14 @@ class Sandbox:
         if self._done:
             return
         proc = self._proc
-        self._release()
+        if proc is not None and self._go is not None:
+            # End of file on the go pipe calls the run off. The other pipes stay
+            # open until bwrap is gone: it writes its info during the set-up, and
+            # a closed reader would kill it by SIGPIPE and orphan a half-made sandbox.
+            os.close(self._go)
+            self._go = None
+        else:
+            self._release()
         if proc is not None:
             pidfd = os.pidfd_open(proc.pid)
             try:
@@ -661,6 +672,7 @@ class Sandbox:
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
+            self._release()
 
     def run(self, stdin: bytes = b"") -> Execution:
         """Let the program go with ``stdin``; wait for it under the limits."""
@@ -943,6 +955,16 @@ def remove_stale_boxes(work_root: str | None, older_than: float = STALE_BOX_SECO
 @contextlib.contextmanager
 def submission_box(work_root: str | None, source_name: str, program: str) -> Iterator[str]:
     """A fresh private directory holding only the program's source; removed afterwards."""
+    box = _new_box(work_root)
+    try:
+        _write_source(box, source_name, program)
+        yield box
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
+
+
+def _new_box(work_root: str | None) -> str:
+    """A fresh, empty directory under the work root, for one submission."""
     root = Path(work_root) if work_root else default_work_root()
     try:
         root.mkdir(mode=0o711, parents=True)
@@ -952,26 +974,27 @@ def submission_box(work_root: str | None, source_name: str, program: str) -> Ite
         # mkdir's mode passes through the umask; the sandboxes' uids must traverse it.
         os.chmod(root, 0o711)  # noqa: S103 - traverse only, no listing
     box = tempfile.mkdtemp(prefix="box-", dir=root)
-    try:
-        with _box_fd(box) as dir_fd:
-            fd = os.open(
-                source_name,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o644,
-                dir_fd=dir_fd,
-            )
-            # The mode above passes through the umask; the compile's uid must read it.
-            os.fchmod(fd, 0o644)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(program.encode("utf-8"))
-            # Readable by others: every test runs as a uid of its own (RLIMIT_NPROC
-            # then counts that sandbox alone, even beside the next one being set
-            # up), and sees the box read-only. No one else can find it: the work
-            # root is not listable and the box's name is random.
-            os.fchmod(dir_fd, 0o755)
-        yield box
-    finally:
-        shutil.rmtree(box, ignore_errors=True)
+    # Readable by others: every test runs as a uid of its own (RLIMIT_NPROC
+    # then counts that sandbox alone, even beside the next one being set up),
+    # and sees the box read-only. No one else can find it: the work root is
+    # not listable and the box's name is random.
+    os.chmod(box, 0o755)  # noqa: S103
+    return box
+
+
+def _write_source(box: str, source_name: str, program: str) -> None:
+    """Create the source in ``box``: a new file, never through a link, relative to the box's fd."""
+    with _box_fd(box) as dir_fd:
+        fd = os.open(
+            source_name,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o644,
+            dir_fd=dir_fd,
+        )
+        # The mode above passes through the umask; the compile's uid must read it.
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(program.encode("utf-8"))
 
 
 @contextlib.contextmanager
@@ -988,6 +1011,21 @@ def _own_box(box: str, uid: int) -> None:
     """Give the box to the compile's uid, so the compiler (running as it) may write there."""
     with _box_fd(box) as dir_fd:
         os.fchown(dir_fd, uid, uid)
+
+
+def _retire(ready: _Ready) -> None:
+    """Call off a sandbox set up ahead and remove its (still empty) box."""
+    ready.sandbox.close()
+    shutil.rmtree(ready.box, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _emptied(box: str) -> Iterator[str]:
+    """Use an existing box; remove it with everything in it afterwards."""
+    try:
+        yield box
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
 
 
 def _close_prepared(step: asyncio.Future[tuple[TestResult, Sandbox | None]]) -> None:
@@ -1031,8 +1069,34 @@ def classify(
     return grade_output(test, run.stdout.decode("utf-8", errors="replace"), comparison)
 
 
+#: A sandbox set up ahead and unused this long is retired rather than used: its
+#: box must stay well clear of the stale-box sweep of a restarting worker.
+WARM_MAX_AGE_S = 600.0
+
+# What a first-step sandbox depends on: the language, and the question's limits
+# unless that step is a compile (compiles run under the runner's own limits).
+_WarmKey = tuple[str, Limits | None]
+
+
+class _Ready(msgspec.Struct):
+    """A first-step sandbox set up before its program was known, around an empty box."""
+
+    sandbox: Sandbox
+    box: str
+    uid: int
+    made: float
+
+
 class SandboxRunner:
-    """The embedded bubblewrap runner (the default ``CodeRunner``)."""
+    """The embedded bubblewrap runner (the default ``CodeRunner``).
+
+    With ``warm`` set, the first step of a judging (the compile or syntax
+    check, or the first test of a language without one) usually finds its
+    sandbox already set up: after each judging, a fresh sandbox for the same
+    language and limits is started around a new, empty box and waits; the
+    next judging writes its source into that box and lets it go. Each sandbox
+    still serves exactly one program, under a uid of its own.
+    """
 
     name = "sandbox"
 
@@ -1040,7 +1104,93 @@ class SandboxRunner:
         self.config = config or SandboxConfig()
         # The uids of recent submissions, so a caller can check none of them left a process.
         self.recent_uids: collections.deque[int] = collections.deque(maxlen=256)
+        # How many judgings found their first sandbox set up ahead.
+        self.warm_hits = 0
+        self._ready: collections.OrderedDict[_WarmKey, _Ready] = collections.OrderedDict()
+        self._ready_lock = threading.Lock()
+        self._closed = False
+        # bwrap's parent-death signal fires when the *thread* that started it
+        # exits, so sandboxes that wait between judgings are started on one
+        # thread of ours that lives as long as the runner, never on a pool an
+        # event loop may shut down.
+        self._warmer = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-warm")
+            if self.config.warm > 0 and _compiled_launcher() is not None
+            else None
+        )
+        if self._warmer is not None:
+            atexit.register(self.close)
         remove_stale_boxes(self.config.work_root)
+
+    def ready_uids(self) -> set[int]:
+        """The uids of the sandboxes now waiting for a judging (their processes are expected)."""
+        with self._ready_lock:
+            return {ready.uid for ready in self._ready.values()}
+
+    def close(self) -> None:
+        """Call off the sandboxes set up ahead and remove their boxes."""
+        self._closed = True
+        if self._warmer is not None:
+            self._warmer.shutdown(wait=True)
+        with self._ready_lock:
+            waiting = list(self._ready.values())
+            self._ready.clear()
+        for ready in waiting:
+            _retire(ready)
+
+    def _warm_key(self, lang: Language, limits: Limits) -> _WarmKey:
+        return (lang.name, None if lang.compile_argv is not None else limits)
+
+    def _take_ready(self, lang: Language, limits: Limits) -> _Ready | None:
+        if self._warmer is None:
+            return None
+        with self._ready_lock:
+            ready = self._ready.pop(self._warm_key(lang, limits), None)
+        if ready is None:
+            return None
+        proc = ready.sandbox._proc
+        if time.monotonic() - ready.made > WARM_MAX_AGE_S or proc is None or _exited(proc.pid):
+            self._warmer.submit(_retire, ready)
+            return None
+        return ready
+
+    def _warm_later(self, lang: Language, limits: Limits) -> None:
+        if self._warmer is None or self._closed:
+            return
+        with contextlib.suppress(RuntimeError):  # shut down meanwhile
+            self._warmer.submit(self._warm, lang, limits)
+
+    def _warm(self, lang: Language, limits: Limits) -> None:
+        key = self._warm_key(lang, limits)
+        with self._ready_lock:
+            if self._closed or key in self._ready:
+                return
+        uid = self.new_uid()
+        box = _new_box(self.config.work_root)
+        try:
+            if os.geteuid() == 0:
+                _own_box(box, uid)
+            sandbox = self._first_sandbox(lang, box, uid, limits)
+        except BaseException:
+            shutil.rmtree(box, ignore_errors=True)
+            log.warning("sandbox.warm_failed", language=lang.name, exc_info=True)
+            return
+        ready = _Ready(sandbox=sandbox, box=box, uid=uid, made=time.monotonic())
+        evicted: list[_Ready] = []
+        with self._ready_lock:
+            if self._closed or key in self._ready:
+                evicted.append(ready)
+            else:
+                self._ready[key] = ready
+                while len(self._ready) > self.config.warm:
+                    evicted.append(self._ready.popitem(last=False)[1])
+        for old in evicted:
+            _retire(old)
+
+    def _first_sandbox(self, lang: Language, box: str, uid: int, limits: Limits) -> Sandbox:
+        if lang.compile_argv is not None:
+            return self._compile_sandbox(lang, box, uid)
+        return self.test_sandbox(lang, box, uid, limits)
 
     def new_uid(self) -> int:
         """A throw-away host uid for one sandbox (remembered for leftover checks)."""
@@ -1059,20 +1209,70 @@ class SandboxRunner:
     ) -> Judgement:
         """Compile once, then run each test in its own sandbox (in a thread: it blocks)."""
         lang = get_language(language)
-        uid = self.new_uid()
         max_score = float(sum(t.points for t in tests))
+        ready = self._take_ready(lang, limits)
+        first: Sandbox | None = None
+        if ready is not None:
+            try:
+                # Nothing has run in that sandbox yet, and it sees the box read-only
+                # (or, for a compile, has not started the compiler): the box is as
+                # empty as when we made it.
+                _write_source(ready.box, lang.source_name, program)
+            except OSError:
+                log.warning("sandbox.warm_box_unusable", language=lang.name, exc_info=True)
+                await asyncio.to_thread(_retire, ready)
+                ready = None
+            else:
+                first = ready.sandbox
+                self.warm_hits += 1
+        try:
+            return await self._judge(
+                lang, program, tests, limits, comparison, progress, max_score, ready, first
+            )
+        finally:
+            if first is not None:
+                # Unused when there was nothing to run; closing a used one is a no-op.
+                await asyncio.to_thread(first.close)
+            self._warm_later(lang, limits)
+
+    async def _judge(
+        self,
+        lang: Language,
+        program: str,
+        tests: Sequence[TestCase],
+        limits: Limits,
+        comparison: str,
+        progress: Progress | None,
+        max_score: float,
+        ready: _Ready | None,
+        first: Sandbox | None,
+    ) -> Judgement:
+        uid = ready.uid if ready is not None else self.new_uid()
         # Each test's sandbox is set up while the step before it (the compile,
         # the previous test) runs, so a test waits only for its own program.
         upcoming: Sandbox | None = None
-        with submission_box(self.config.work_root, lang.source_name, program) as box:
+        boxed = (
+            _emptied(ready.box)
+            if ready is not None
+            else submission_box(self.config.work_root, lang.source_name, program)
+        )
+        with boxed as box:
             try:
-                if os.geteuid() == 0:
+                if os.geteuid() == 0 and ready is None:
                     await asyncio.to_thread(_own_box, box, uid)
-                if lang.compile_argv is not None and tests:
+                if lang.compile_argv is None:
+                    upcoming = first
+                elif tests:
                     upcoming = await asyncio.to_thread(
                         self.test_sandbox, lang, box, self.new_uid(), limits
                     )
-                ok, compile_output = await asyncio.to_thread(self._compile, lang, box, uid)
+                ok, compile_output = await asyncio.to_thread(
+                    self._compile,
+                    lang,
+                    box,
+                    uid,
+                    first if lang.compile_argv is not None else None,
+                )
                 if not ok:
                     results = [
                         TestResult(
@@ -1137,11 +1337,10 @@ class SandboxRunner:
             executor=self.name,
         )
 
-    def _compile(self, lang: Language, box: str, uid: int) -> tuple[bool, str]:
-        if lang.compile_argv is None:
-            return True, ""
+    def _compile_sandbox(self, lang: Language, box: str, uid: int) -> Sandbox:
+        assert lang.compile_argv is not None
         limits = self.config.compile_limits
-        run = execute(
+        return Sandbox(
             lang.compile_argv(limits.memory_mb),
             box=box,
             box_writable=lang.compile_writes,
@@ -1152,6 +1351,15 @@ class SandboxRunner:
             uid=uid,
             compiling=True,
         )
+
+    def _compile(
+        self, lang: Language, box: str, uid: int, sandbox: Sandbox | None = None
+    ) -> tuple[bool, str]:
+        if lang.compile_argv is None:
+            return True, ""
+        limits = self.config.compile_limits
+        with sandbox or self._compile_sandbox(lang, box, uid) as prepared:
+            run = prepared.run()
         output = clean_text(run.stderr + run.stdout, limits.output_kb * 1024)
         if run.timed_out or run.cpu_ms >= limits.cpu_time_s * 1000:
             return False, output + "\n[compilation exceeded its time limit]"

@@ -55,6 +55,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     oidc_allowed_domains: tuple[str, ...] = ()
     oidc_redirect_url: str | None = None
     code_runner: CodeRunnerName = "sandbox"
+    # Sandboxes each judge process keeps set up ahead (one per language most
+    # recently judged), so a run starts without waiting for bwrap; 0: none.
+    sandbox_warm: int = 2
     judge0_url: str | None = None
     judge0_token: str | None = None
     # Public base URL at which Judge0 reaches our API; set: callback mode, unset: polling.
@@ -243,6 +246,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 f"SAFEXAM_{name.upper()} must be a positive number of seconds,"
                 f" got {getattr(settings, name)}"
             )
+    if not 0 <= settings.sandbox_warm <= 32:
+        raise SettingsError(
+            f"SAFEXAM_SANDBOX_WARM must be between 0 and 32, got {settings.sandbox_warm}"
+        )
     return settings
 
 
