@@ -7,6 +7,14 @@ Each round runs, one after the other so all see the same load:
 - ``cold``: through ``safexam.coding.sandbox.execute`` (fresh bubblewrap
   sandbox, limits, uid drop, the rusage reaper, pipes), set up on demand:
   what a single Run costs;
+- ``warm``: a sandbox started at the beginning of the round, before the
+  other measurements, and timed from ``run()`` (source known) to its
+  result: what the first step of a judging costs when the judge process has
+  a sandbox for that language set up between judgings
+  (``SAFEXAM_SANDBOX_WARM``, on by default);
+- ``run e2e``: a whole Run of ``pass`` through ``SandboxRunner.judge`` (syntax
+  check and one test, each in its own sandbox), with sandboxes set up ahead
+  and without, next to two bare runs (the check and the program);
 - ``judged``: ``--batch`` runs the way the judge runs a submission's tests,
   each in a fresh sandbox prepared while the previous one runs (the first
   one cold); the whole batch is timed, set-ups included, and divided by its
@@ -20,6 +28,7 @@ Target: sandboxed at most 1.5x bare, and under 5 ms added.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import statistics
@@ -27,12 +36,14 @@ import subprocess
 import tempfile
 import time
 
-from safexam.coding.languages import SYSTEM_PATH
-from safexam.coding.runner import Limits
+from safexam.coding.languages import BOX, SYSTEM_PATH, get_language
+from safexam.coding.runner import Limits, TestCase
 from safexam.coding.sandbox import (
     SANDBOX_UID_BASE,
     SANDBOX_UID_SPAN,
     Sandbox,
+    SandboxConfig,
+    SandboxRunner,
     _bwrap_argv,
     bwrap_path,
     execute,
@@ -75,6 +86,27 @@ def sandboxed(argv: list[str], box: str, uid: int) -> float:
     return elapsed
 
 
+def warm_run(sandbox: Sandbox) -> float:
+    started = time.perf_counter()
+    with sandbox:
+        run = sandbox.run()
+    elapsed = (time.perf_counter() - started) * 1000
+    if run.exit_code != 0:
+        raise SystemExit(f"warm run failed: {run}")
+    return elapsed
+
+
+def run_e2e(loop: asyncio.AbstractEventLoop, runner: SandboxRunner) -> float:
+    test = TestCase(name="t", stdin="", expected_output=None)
+    limits = Limits(cpu_time_s=5, wall_time_s=10)
+    started = time.perf_counter()
+    result = loop.run_until_complete(runner.judge("python", "pass\n", [test], limits))
+    elapsed = (time.perf_counter() - started) * 1000
+    if result.verdict != "accepted":
+        raise SystemExit(f"run failed: {result}")
+    return elapsed
+
+
 def judged(argv: list[str], box: str, batch: int) -> float:
     """Per-run wall time of ``batch`` runs, each sandbox prepared during the previous run."""
     limits = Limits(cpu_time_s=5, wall_time_s=10)
@@ -113,29 +145,57 @@ def main() -> None:
     box = tempfile.mkdtemp(prefix="bench-box-")
     os.chmod(box, 0o755)
     uid = fresh_uid()
+    loop = asyncio.new_event_loop()
+    warm_runner = SandboxRunner(SandboxConfig(warm=2))
+    cold_runner = SandboxRunner(SandboxConfig(warm=0))
+    check = get_language("python").compile_argv
+    assert check is not None
+    source = os.path.join(box, "main.py")
+    with open(source, "w") as fh:
+        fh.write("pass\n")
+    check_argv = [a.replace(BOX, box) for a in check(256)]
+    file_argv = [PYTHON, "-I", "-B", source]
     for _ in range(args.warmup):
         bare(argv)
         sandboxed(argv, box, uid)
+        run_e2e(loop, warm_runner)
+        run_e2e(loop, cold_runner)
     plain: list[float] = []
     boxed: list[float] = []
     bwrapped: list[float] = []
+    warmed: list[float] = []
+    e2e_plain: list[float] = []
+    e2e_warm: list[float] = []
+    e2e_cold: list[float] = []
     batched: list[float] = []
     plain_batched: list[float] = []
     for _ in range(args.runs):
+        ahead = Sandbox(argv, box=box, limits=Limits(cpu_time_s=5, wall_time_s=10), uid=uid)
         plain.append(bare(argv))
         bwrapped.append(bwrap_only(argv, box))
         boxed.append(sandboxed(argv, box, uid))
+        warmed.append(warm_run(ahead))
+        e2e_plain.append(bare(check_argv) + bare(file_argv))
+        e2e_warm.append(run_e2e(loop, warm_runner))
+        e2e_cold.append(run_e2e(loop, cold_runner))
         if len(batched) * args.batch < args.runs:
             started = time.perf_counter()
             for _ in range(args.batch):
                 bare(argv)
             plain_batched.append((time.perf_counter() - started) * 1000 / args.batch)
             batched.append(judged(argv, box, args.batch))
+    os.unlink(source)
     os.rmdir(box)
+    warm_runner.close()
+    loop.close()
     print(f"python3 -c pass, {args.runs} runs each, alternating (uid drop: {os.geteuid() == 0})")
     print(summary("bare", plain))
     print(summary("bwrap only", bwrapped))
     print(summary("cold", boxed))
+    print(summary("warm", warmed) + "   (set up ahead)")
+    print(summary("bare check+run", e2e_plain) + "   (a Run: syntax check, then the program)")
+    print(summary("run e2e cold", e2e_cold))
+    print(summary("run e2e warm", e2e_warm) + f"   ({warm_runner.warm_hits} set up ahead)")
     print(summary(f"bare x{args.batch}", plain_batched) + "   (per run)")
     print(summary(f"judged x{args.batch}", batched) + "   (per run, set-ups included)")
     p50_plain, p50_boxed = percentile(plain, 0.5), percentile(boxed, 0.5)
@@ -144,6 +204,14 @@ def main() -> None:
         f"cold:   {p50_boxed / p50_plain:.2f}x, {p50_boxed - p50_plain:.2f} ms added (p50);"
         f" bwrap alone {p50_bwrap / p50_plain:.2f}x, {p50_bwrap - p50_plain:.2f} ms added"
     )
+    p50_warm = percentile(warmed, 0.5)
+    print(f"warm:   {p50_warm / p50_plain:.2f}x, {p50_warm - p50_plain:.2f} ms added (p50)")
+    p50_e2e, p50_e2e_warm = percentile(e2e_plain, 0.5), percentile(e2e_warm, 0.5)
+    p50_e2e_cold = percentile(e2e_cold, 0.5)
+    print(
+        f"run e2e: warm {p50_e2e_warm / p50_e2e:.2f}x, {p50_e2e_warm - p50_e2e:.2f} ms added;"
+        f" cold {p50_e2e_cold / p50_e2e:.2f}x, {p50_e2e_cold - p50_e2e:.2f} ms added (p50)"
+    )
     p50_pb, p50_judged = percentile(plain_batched, 0.5), percentile(batched, 0.5)
     print(
         f"judged: {p50_judged / p50_pb:.2f}x, {p50_judged - p50_pb:.2f} ms added per test (p50"
@@ -151,6 +219,7 @@ def main() -> None:
     )
     for name, ratio, added in (
         ("cold", p50_boxed / p50_plain, p50_boxed - p50_plain),
+        ("warm", p50_warm / p50_plain, p50_warm - p50_plain),
         ("judged", p50_judged / p50_pb, p50_judged - p50_pb),
     ):
         ok = ratio <= 1.5 and added < 5

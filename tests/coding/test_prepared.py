@@ -227,6 +227,24 @@ async def test_a_cancelled_judge_closes_the_sandbox_it_was_preparing() -> None:
     assert_no_sandbox_left(runner)
 
 
+@pytest.mark.parametrize("after_s", [0.0, 0.002, 0.004, 0.05])
+async def test_a_judge_cancelled_during_its_compile_leaves_nothing(after_s: float) -> None:
+    """The first test's sandbox is started on another thread while the compile runs;
+    a cancellation at any point of that is followed by nothing left running."""
+    runner = make_runner()
+    program = '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n'
+    tests = [TestCase(name="t", stdin="", expected_output="hi\n")]
+    judging = asyncio.ensure_future(runner.judge("c", program, tests, LIMITS))
+    await asyncio.sleep(after_s)
+    judging.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await judging
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and sandbox_processes(set(runner.recent_uids)):
+        await asyncio.sleep(0.1)
+    assert_no_sandbox_left(runner)
+
+
 def test_boxes_left_by_a_killed_worker_are_removed_at_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
     old, fresh = tmp_path / "box-old", tmp_path / "box-fresh"
     for box in (old, fresh):

@@ -1028,6 +1028,17 @@ def _emptied(box: str) -> Iterator[str]:
         shutil.rmtree(box, ignore_errors=True)
 
 
+def _consume(step: asyncio.Future[tuple[bool, str]]) -> None:
+    # Nobody waits for this compile any more; its own failure is not news.
+    if not step.cancelled():
+        step.exception()
+
+
+def _close_unused(step: asyncio.Future[Sandbox]) -> None:
+    if not step.cancelled() and step.exception() is None:
+        threading.Thread(target=step.result().close, name="sandbox-close", daemon=True).start()
+
+
 def _close_prepared(step: asyncio.Future[tuple[TestResult, Sandbox | None]]) -> None:
     if step.cancelled() or step.exception() is not None:
         return
@@ -1262,17 +1273,27 @@ class SandboxRunner:
                     await asyncio.to_thread(_own_box, box, uid)
                 if lang.compile_argv is None:
                     upcoming = first
-                elif tests:
-                    upcoming = await asyncio.to_thread(
-                        self.test_sandbox, lang, box, self.new_uid(), limits
+                compiling = asyncio.ensure_future(
+                    asyncio.to_thread(
+                        self._compile,
+                        lang,
+                        box,
+                        uid,
+                        first if lang.compile_argv is not None else None,
                     )
-                ok, compile_output = await asyncio.to_thread(
-                    self._compile,
-                    lang,
-                    box,
-                    uid,
-                    first if lang.compile_argv is not None else None,
                 )
+                if lang.compile_argv is not None and tests:
+                    # Started while the compile runs, on another thread.
+                    preparing = asyncio.ensure_future(
+                        asyncio.to_thread(self.test_sandbox, lang, box, self.new_uid(), limits)
+                    )
+                    try:
+                        upcoming = await asyncio.shield(preparing)
+                    except BaseException:
+                        preparing.add_done_callback(_close_unused)
+                        compiling.add_done_callback(_consume)
+                        raise
+                ok, compile_output = await compiling
                 if not ok:
                     results = [
                         TestResult(
