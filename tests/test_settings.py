@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import msgspec
 import pytest
 
-from safexam.core.settings import SettingsError, load_settings
+from safexam.core.settings import Settings, SettingsError, load_settings
 
 KEY = {"SAFEXAM_SECRET_KEY": "a-stable-key-shared-by-api-and-workers"}
 
@@ -127,3 +130,13 @@ def test_judge0_runner_still_requires_its_url() -> None:
         }
     )
     assert (settings.code_runner, settings.judge0_callback_url) == ("judge0", "http://api:8000")
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [
+        f"SAFEXAM_{field.name.upper()}"
+        for field in msgspec.structs.fields(Settings)
+        if f"`SAFEXAM_{field.name.upper()}`" not in readme
+    ]
+    assert missing == [], f"settings missing from the README's configuration table: {missing}"
