@@ -50,9 +50,11 @@ async def judge_submission(job_id: str, submission_id: str, **_: Any) -> None:
     structlog.contextvars.bind_contextvars(submission_id=submission_id)
     sessionmaker = resources.sessionmaker
 
+    outcome: dict[str, Any] = {}
+
     async def work(db: AsyncSession, claim: Claim) -> dict[str, Any]:
         try:
-            return await judge(
+            result = await judge(
                 db,
                 uuid.UUID(submission_id),
                 _runner(),
@@ -63,13 +65,17 @@ async def judge_submission(job_id: str, submission_id: str, **_: Any) -> None:
             )
         except RunnerUnavailable as exc:
             raise TransientError(str(exc)) from exc
+        outcome.update(result)
+        return result
 
     done = await run_job(job_id, work, sessionmaker=sessionmaker, redis=resources.redis)
     if done is not None and resources.redis is not None:
+        # The job's end, not necessarily the submission's: in Judge0 callback
+        # mode the submission is still "running" until the last result arrives.
         await publish(
             resources.redis,
             submission_channel(submission_id),
-            {"id": submission_id, "status": "finished", "job_id": job_id},
+            {"id": submission_id, "status": str(outcome.get("status", "done")), "job_id": job_id},
         )
 
 

@@ -714,7 +714,9 @@ async def autosave(
             if row["current_seq"] is None:
                 # A concurrent first save of the same question won; read what it stored.
                 current = await driver.fetchrow(_AUTOSAVE_CURRENT, session_id, question_id)
-                assert current is not None
+                if current is None:
+                    # Only a session deleted in between takes the answer away.
+                    raise NotFound("session not found")
                 seq, saved_at, held = current["client_seq"], current["saved_at"], current["answer"]
             else:
                 seq, saved_at = row["current_seq"], row["current_saved_at"]
