@@ -654,24 +654,25 @@ class Sandbox:
         if self._done:
             return
         proc = self._proc
-        if proc is not None and self._go is not None:
-            # End of file on the go pipe calls the run off. The other pipes stay
-            # open until bwrap is gone: it writes its info during the set-up, and
-            # a closed reader would kill it by SIGPIPE and orphan a half-made sandbox.
-            os.close(self._go)
-            self._go = None
-        else:
-            self._release()
-        if proc is not None:
-            pidfd = os.pidfd_open(proc.pid)
-            try:
-                _reap(proc.pid, pidfd, exited=False)
-            finally:
-                os.close(pidfd)
-            proc.returncode = 0
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+        try:
+            if proc is not None:
+                if self._go is not None:
+                    # End of file on the go pipe calls the run off. The other pipes
+                    # stay open until bwrap is gone: it writes its info during the
+                    # set-up, and a closed reader would kill it by SIGPIPE and
+                    # orphan a half-made sandbox.
+                    os.close(self._go)
+                    self._go = None
+                pidfd = os.pidfd_open(proc.pid)
+                try:
+                    _reap(proc.pid, pidfd, exited=False)
+                finally:
+                    os.close(pidfd)
+                proc.returncode = 0
+                for stream in (proc.stdout, proc.stderr):
+                    if stream is not None:
+                        stream.close()
+        finally:
             self._release()
 
     def run(self, stdin: bytes = b"") -> Execution:
