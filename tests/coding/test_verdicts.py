@@ -9,6 +9,7 @@ from safexam.coding.languages import LANGUAGES
 from safexam.coding.runner import Limits, TestCase
 from safexam.coding.runners import HELLO, doctor_checks, doctor_report
 from safexam.coding.sandbox import bwrap_path, time_path
+from safexam.core.settings import load_settings
 from tests.coding.sandbox_helpers import assert_no_sandbox_left, judge_many, judge_one, make_runner
 
 pytestmark = [
@@ -196,3 +197,17 @@ def test_doctor_checks_run_hello_world_in_every_installed_language() -> None:
         status, detail = checks[f"language {language}"]
         assert status == "ok", detail
         assert detail.startswith("hello world ran in")
+
+
+def test_doctor_reports_sandboxes_set_up_ahead() -> None:
+    def warm_line(raw: str) -> tuple[str, str]:
+        settings = load_settings({"SAFEXAM_SANDBOX_WARM": raw})
+        checks = {
+            name: (status, detail)
+            for name, status, detail in doctor_checks(settings, run_programs=False)
+        }
+        return checks["sandbox warm"]
+
+    assert warm_line("3") == ("ok", "up to 3 sandboxes per judge process set up ahead")
+    status, detail = warm_line("0")
+    assert status == "ok" and detail.startswith("off:")

@@ -11,7 +11,13 @@ import httpx
 from safexam.coding.judge0 import CALLBACK_PATH, CallbackConfig, Judge0Runner
 from safexam.coding.languages import LANGUAGES
 from safexam.coding.runner import CodeRunner, Limits, RunnerError, TestCase
-from safexam.coding.sandbox import SandboxConfig, SandboxRunner, bwrap_path, time_path
+from safexam.coding.sandbox import (
+    SandboxConfig,
+    SandboxRunner,
+    bwrap_path,
+    compiled_launcher,
+    time_path,
+)
 from safexam.core.settings import Settings
 
 __all__ = [
@@ -129,6 +135,8 @@ def doctor_checks(settings: Settings | None = None, *, run_programs: bool = True
         checks.append(
             ("sandbox uid", "warn", "not root: no throw-away uid, the PID namespace bounds tasks")
         )
+    if settings is not None and settings.code_runner == "sandbox":
+        checks.append(_warm_check(settings.sandbox_warm))
     runner = SandboxRunner()
     for name, lang in LANGUAGES.items():
         if not lang.is_available():
@@ -139,6 +147,18 @@ def doctor_checks(settings: Settings | None = None, *, run_programs: bool = True
             ok, detail = asyncio.run(_probe(runner, name))
             checks.append((f"language {name}", "ok" if ok else "fail", detail))
     return checks
+
+
+def _warm_check(warm: int) -> Check:
+    if warm == 0:
+        return ("sandbox warm", "ok", "off: each judging waits for its first sandbox's set-up")
+    if compiled_launcher() is None:
+        return (
+            "sandbox warm",
+            "warn",
+            f"SAFEXAM_SANDBOX_WARM={warm} has no effect: no C compiler to build the launcher",
+        )
+    return ("sandbox warm", "ok", f"up to {warm} sandboxes per judge process set up ahead")
 
 
 def doctor_report(settings: Settings | None = None, *, run_programs: bool = True) -> list[str]:

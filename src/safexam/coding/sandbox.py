@@ -80,6 +80,7 @@ __all__ = [
     "SandboxRunner",
     "bwrap_path",
     "classify",
+    "compiled_launcher",
     "default_work_root",
     "execute",
     "remove_stale_boxes",
@@ -418,7 +419,7 @@ def _remove_stale_launchers() -> None:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
 
-def _compiled_launcher() -> str | None:
+def compiled_launcher() -> str | None:
     """The static launcher, built on first use; None without a C compiler."""
     with _launcher_lock:
         if _launcher_built:
@@ -462,7 +463,7 @@ def _launcher(limits: _RLimits, uid: int | None) -> list[str] | None:
     few tiny execs cost less than forking the worker for a preexec function
     (which also disables vfork and is unsafe in a threaded worker).
     """
-    built = _compiled_launcher()
+    built = compiled_launcher()
     if built is not None:
         table = (f"{res}:{soft}:{hard}" for _, res, soft, hard in limits.table())
         return [built, str(uid) if uid is not None else "-1", *table, "--"]
@@ -494,7 +495,7 @@ def _reaper_argv(stats_fd: int, go_fd: int | None = None) -> list[str]:
     With ``go_fd`` our reaper holds the program back until a byte arrives
     there (only ours can: the fallbacks start at once).
     """
-    built = _compiled_launcher()
+    built = compiled_launcher()
     if built is not None:
         return [REAPER, "reap", str(stats_fd), str(go_fd) if go_fd is not None else "-1", "--"]
     timer = time_path()
@@ -573,7 +574,7 @@ class Sandbox:
         # GNU time reopens the pipe by path (/dev/fd/N) as the sandbox's uid.
         os.fchmod(stats_write, 0o622)
         self._info_read, info_write = os.pipe2(os.O_CLOEXEC)
-        reaper = _compiled_launcher()
+        reaper = compiled_launcher()
         go_read: int | None = None
         self._go: int | None = None
         if reaper is not None:
@@ -1127,7 +1128,7 @@ class SandboxRunner:
         # event loop may shut down.
         self._warmer = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-warm")
-            if self.config.warm > 0 and _compiled_launcher() is not None
+            if self.config.warm > 0 and compiled_launcher() is not None
             else None
         )
         if self._warmer is not None:
