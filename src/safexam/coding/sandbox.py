@@ -1163,7 +1163,10 @@ class SandboxRunner:
             return None
         proc = ready.sandbox._proc
         if time.monotonic() - ready.made > WARM_MAX_AGE_S or proc is None or _exited(proc.pid):
-            self._warmer.submit(_retire, ready)
+            try:
+                self._warmer.submit(_retire, ready)
+            except RuntimeError:  # the runner was closed meanwhile
+                _retire(ready)
             return None
         return ready
 
