@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +21,7 @@ from safexam.coding.models import CodingSubmission
 from safexam.coding.runner import Limits
 from safexam.coding.sandbox import SandboxConfig, SandboxRunner, bwrap_path
 from safexam.coding.service import SubmitLimits, judge_submission
+from safexam.core.events import submission_channel
 from safexam.core.settings import Settings
 from safexam.grading.service import grade_session
 from safexam.jobs.models import Job
@@ -436,3 +439,51 @@ async def test_template_lines_never_reach_the_student(
     assert stored is not None
     await db.refresh(stored)
     assert "secret_harness_check" not in json.dumps(stored.tests)
+
+
+async def test_progress_is_reported_at_a_bounded_rate_and_always_at_the_end(
+    db: AsyncSession,
+    make_client: Any,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: Redis,
+) -> None:
+    """Fast tests must not each cost a database write and a notification."""
+    count = 20
+    tests = [
+        {"name": f"t{i}", "stdin": f"{i} {i}\n", "expected_output": f"{2 * i}\n", "points": 1}
+        for i in range(count)
+    ]
+    _, student, question, session = await setup_exam(db, tests=tests)
+    client = await student_client(make_client, student)
+    response = await client.post(
+        f"/api/v1/sessions/{session.id}/submissions",
+        json={"question_id": str(question.id), "language": "python", "source": GOOD},
+    )
+    sid = response.json()["id"]
+    listener = redis.pubsub()
+    await listener.subscribe(submission_channel(sid))
+    try:
+        started = time.monotonic()
+        async with sessionmaker() as work:
+            outcome = await judge_submission(
+                work, uuid.UUID(sid), sandbox(), sessionmaker=sessionmaker, redis=redis
+            )
+            await work.commit()
+        elapsed = time.monotonic() - started
+        reported: list[int] = []
+        deadline = time.monotonic() + 5
+        # (The subscription's own confirmation also reads as None.)
+        while time.monotonic() < deadline and (not reported or reported[-1] < count):
+            message = await listener.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            data = json.loads(message["data"]) if message is not None else {}
+            if "tests_done" in data and "status" not in data:
+                reported.append(data["tests_done"])
+    finally:
+        await listener.aclose()
+    assert outcome["verdict"] == "accepted"
+    assert reported and reported[-1] == count
+    assert reported == sorted(reported)
+    assert len(reported) <= elapsed / coding_service.PROGRESS_INTERVAL_S + 2, (reported, elapsed)
+    async with sessionmaker() as check:
+        row = await check.get(CodingSubmission, uuid.UUID(sid))
+        assert row is not None and row.tests_done == row.tests_total == count

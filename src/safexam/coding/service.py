@@ -13,6 +13,7 @@ requests cannot both pass) and a per-student rate limit per minute in Redis.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -347,6 +348,10 @@ async def publish_submission(redis: Redis | None, submission: CodingSubmission) 
         await publish(redis, submission_channel(submission.id), _state(submission))
 
 
+#: At most this often a judging reports how many tests are done (the last one always).
+PROGRESS_INTERVAL_S = 0.25
+
+
 async def _set_progress(
     maker: async_sessionmaker[AsyncSession],
     redis: Redis | None,
@@ -466,7 +471,16 @@ async def judge_submission(
         tests_total=len(tests),
     )
 
+    last_progress = -PROGRESS_INTERVAL_S
+
     async def progress(done: int, total: int) -> None:
+        # A test can take a few milliseconds; a write and a notification for
+        # each would cost more than the test and hold the next one back.
+        nonlocal last_progress
+        now = time.monotonic()
+        if done < total and now - last_progress < PROGRESS_INTERVAL_S:
+            return
+        last_progress = now
         await _set_progress(sessionmaker, redis, submission_id, tests_done=done, tests_total=total)
 
     use_callbacks = callbacks is not None and isinstance(runner, Judge0Runner) and bool(tests)
