@@ -16,17 +16,15 @@ from typing import Any
 
 import httpx
 import msgspec
-import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from safexam.app import MAX_REQUEST_BODY_BYTES, create_app
 from safexam.core.settings import Settings
 from tests.exams.factories import coding, exam, mcq
-from tests.live import live_server
 from tests.security.shape import error_shape_problem
-from tests.security.world import World, build_world, now_iso
+from tests.security.world import World, now_iso
 
 BIGGER_THAN_BIGINT = 2**63
 HUGE = 10**30
@@ -63,26 +61,6 @@ async def snapshot(engine: AsyncEngine) -> dict[str, Any]:
         for name, sql in DIGESTS.items():
             counts[f"{name} digest"] = (await conn.execute(text(sql))).scalar_one()
     return counts
-
-
-@pytest.fixture
-async def world(
-    settings: Settings, db: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[World]:
-    """The exam world on a real uvicorn (real HTTP parsing, real header encoding)."""
-    clients: list[httpx.AsyncClient] = []
-    async with live_server(settings) as base:
-
-        async def new_client() -> httpx.AsyncClient:
-            client = httpx.AsyncClient(base_url=base, timeout=30)
-            clients.append(client)
-            return client
-
-        try:
-            yield await build_world(new_client, db, sessionmaker)
-        finally:
-            for client in clients:
-                await client.aclose()
 
 
 def refusal_problem(response: httpx.Response, status: int, *words: str) -> str:

@@ -11,20 +11,16 @@ caller gets 401 and a signed-in caller of the wrong role 403.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import pytest
 from litestar import Litestar
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from safexam.core.settings import Settings
 from tests.exams.factories import exam, mcq
-from tests.live import live_server
 from tests.security.shape import error_shape_problem
-from tests.security.world import ROLES, World, build_world, now_iso
+from tests.security.world import ROLES, World, now_iso
 
 ANON, STU, OSTU, EDU, OEDU, ADMIN = ROLES
 NOT_ALLOWED = {ANON: 401, STU: 403, OSTU: 403, EDU: 403, OEDU: 403}
@@ -254,25 +250,6 @@ async def _call(client: httpx.AsyncClient, method: str, url: str, body: Any) -> 
             await response.aread()
             problem = error_shape_problem(response)
         return response.status_code, problem
-
-
-@pytest.fixture
-async def world(
-    settings: Settings, db: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[World]:
-    clients: list[httpx.AsyncClient] = []
-    async with live_server(settings) as base:
-
-        async def new_client() -> httpx.AsyncClient:
-            client = httpx.AsyncClient(base_url=base, timeout=30)
-            clients.append(client)
-            return client
-
-        try:
-            yield await build_world(new_client, db, sessionmaker)
-        finally:
-            for client in clients:
-                await client.aclose()
 
 
 async def test_role_matrix(world: World, app: Litestar) -> None:
