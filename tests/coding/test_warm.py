@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import signal
 import time
 import uuid
@@ -48,12 +49,7 @@ def work_root() -> Iterator[Path]:
     yield root
     if root.exists():
         leftovers = list(root.iterdir())
-        for entry in leftovers:
-            if entry.is_dir():
-                for child in entry.iterdir():
-                    child.unlink()
-                entry.rmdir()
-        root.rmdir()
+        shutil.rmtree(root)
         assert leftovers == [], f"boxes left behind: {leftovers}"
 
 

@@ -862,12 +862,11 @@ def _exited(pid: int) -> bool:
 def _kill_orphan(bwrap_pid: int, info_read: int, uid: int | None) -> None:
     """Kill what a dead, not yet reaped bwrap left behind.
 
-    Until it calls setsid the child is still in bwrap's process group, whose
-    id cannot be reused while bwrap is an unreaped zombie; after it, its pid
-    is on the info pipe and it runs as the sandbox's uid.
+    Its child is found by the pid bwrap wrote on the info pipe; without one,
+    :func:`_kill_sandbox` falls back to bwrap's process group, which the child
+    leaves only at its setsid and whose id cannot be reused while bwrap is an
+    unreaped zombie.
     """
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(bwrap_pid, signal.SIGKILL)
     os.set_blocking(info_read, False)
     info = b""
     with contextlib.suppress(BlockingIOError):
@@ -957,12 +956,9 @@ def remove_stale_boxes(work_root: str | None, older_than: float = STALE_BOX_SECO
 @contextlib.contextmanager
 def submission_box(work_root: str | None, source_name: str, program: str) -> Iterator[str]:
     """A fresh private directory holding only the program's source; removed afterwards."""
-    box = _new_box(work_root)
-    try:
+    with _emptied(_new_box(work_root)) as box:
         _write_source(box, source_name, program)
         yield box
-    finally:
-        shutil.rmtree(box, ignore_errors=True)
 
 
 def _new_box(work_root: str | None) -> str:
@@ -1225,9 +1221,7 @@ class SandboxRunner:
     ) -> Judgement:
         """Compile once, then run each test in its own sandbox (in a thread: it blocks)."""
         lang = get_language(language)
-        max_score = float(sum(t.points for t in tests))
         ready = self._take_ready(lang, limits)
-        first: Sandbox | None = None
         if ready is not None:
             try:
                 # Nothing has run in that sandbox yet, and it sees the box read-only
@@ -1239,16 +1233,13 @@ class SandboxRunner:
                 await asyncio.to_thread(_retire, ready)
                 ready = None
             else:
-                first = ready.sandbox
                 self.warm_hits += 1
         try:
-            return await self._judge(
-                lang, program, tests, limits, comparison, progress, max_score, ready, first
-            )
+            return await self._judge(lang, program, tests, limits, comparison, progress, ready)
         finally:
-            if first is not None:
+            if ready is not None:
                 # Unused when there was nothing to run; closing a used one is a no-op.
-                await asyncio.to_thread(first.close)
+                await asyncio.to_thread(ready.sandbox.close)
             self._warm_later(lang, limits)
 
     async def _judge(
@@ -1259,10 +1250,10 @@ class SandboxRunner:
         limits: Limits,
         comparison: str,
         progress: Progress | None,
-        max_score: float,
         ready: _Ready | None,
-        first: Sandbox | None,
     ) -> Judgement:
+        max_score = float(sum(t.points for t in tests))
+        first = ready.sandbox if ready is not None else None
         uid = ready.uid if ready is not None else self.new_uid()
         # Each test's sandbox is set up while the step before it (the compile,
         # the previous test) runs, so a test waits only for its own program.
