@@ -300,6 +300,25 @@ def retry_after(response: httpx.Response | None) -> float:
     return 0.0
 
 
+async def save_choice(
+    run: Run, what: str, client: httpx.AsyncClient, session_id: str, question: str, seq: int
+) -> httpx.Response | None:
+    """Autosave a random choice; a 200 is an acknowledged answer the end check looks for."""
+    choice = random.choice("abcd")
+    saved = await request(
+        run,
+        what,
+        client.put(
+            f"/api/v1/sessions/{session_id}/responses/{question}",
+            json={"answer": {"choice": choice}, "client_seq": seq},
+        ),
+    )
+    if saved is not None and saved.status_code == 200:
+        run.acknowledged[(session_id, question)] = (seq, choice)
+        run.acknowledged_saves += 1
+    return saved
+
+
 async def submit_exam(run: Run, client: httpx.AsyncClient, session_id: str, until: float) -> None:
     while run.now() < until and session_id not in run.exams_submitted:
         done = await request(run, "submit", client.post(f"/api/v1/sessions/{session_id}/submit"))
@@ -337,18 +356,8 @@ async def student(
                     run.code_submissions.add(sent.json()["id"])
                 continue
             seq += 1
-            question, choice = random.choice(questions), random.choice("abcd")
-            saved = await request(
-                run,
-                "autosave",
-                client.put(
-                    f"/api/v1/sessions/{mcq['id']}/responses/{question}",
-                    json={"answer": {"choice": choice}, "client_seq": seq},
-                ),
-            )
-            if saved is not None and saved.status_code == 200:
-                run.acknowledged[(mcq["id"], question)] = (seq, choice)
-                run.acknowledged_saves += 1
+            question = random.choice(questions)
+            saved = await save_choice(run, "autosave", client, mcq["id"], question, seq)
             await asyncio.sleep(retry_after(saved) or random.uniform(0.05, 0.25))
         await submit_exam(run, client, mcq["id"], duration + 30)
 
@@ -417,18 +426,7 @@ async def probe(run: Run, base: str, email: str, mcq_exam: str, duration: float)
         seq = 0
         while run.now() < duration:
             seq += 1
-            choice = random.choice("abcd")
-            saved = await request(
-                run,
-                "probe",
-                client.put(
-                    f"/api/v1/sessions/{mcq['id']}/responses/{question}",
-                    json={"answer": {"choice": choice}, "client_seq": seq},
-                ),
-            )
-            if saved is not None and saved.status_code == 200:
-                run.acknowledged[(mcq["id"], question)] = (seq, choice)
-                run.acknowledged_saves += 1
+            await save_choice(run, "probe", client, mcq["id"], question, seq)
             await asyncio.sleep(0.1)
 
 
