@@ -33,6 +33,7 @@ from safexam.ops.controller import HealthController
 from safexam.ops.queues_controller import MetricsController, QueuesController
 from safexam.qie.controller import QieController
 from safexam.sessions.controller import SessionController
+from safexam.sessions.fast_path import AutosaveFastPath
 
 __all__ = ["create_app"]
 
@@ -118,7 +119,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    # Accepted autosaves skip the generic stack (sessions/fast_path.py); every
+    # other request, refusals of autosaves included, takes it.
+    fast_path = AutosaveFastPath(
+        app,
+        app.asgi_handler,
+        engine=engine,
+        sessions=sessions,
+        csrf=csrf,
+        session_absolute_seconds=settings.session_absolute_seconds,
+    )
     # Route middleware never sees requests that match no route (404, 405), so the
     # request id wraps the whole ASGI handler: every response carries it.
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    app.asgi_handler = RequestContextMiddleware(fast_path)
     return app

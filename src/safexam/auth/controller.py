@@ -6,6 +6,7 @@ import time
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.response import Redirect
@@ -40,7 +41,7 @@ __all__ = ["AuthController", "client_ip", "start_user_session"]
 OIDC_COOKIE_PATH = "/api/v1/auth/oidc"
 
 
-def client_ip(request: Request[Any, Any, Any]) -> str:
+def client_ip(request: ASGIConnection[Any, Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -26,9 +26,11 @@ __all__ = [
     "authenticated",
     "educator_or_admin",
     "ensure_owner",
+    "principal_in",
     "principal_of",
     "provide_principal",
     "require_roles",
+    "session_expired",
     "student_only",
 ]
 
@@ -48,6 +50,24 @@ class Principal(msgspec.Struct, frozen=True):
         return self.role == "admin"
 
 
+def session_expired(session: Mapping[str, Any], absolute_seconds: float) -> bool:
+    """Whether a session is past its hard cap, however recently it was used.
+
+    Idle expiry is the store's TTL (renewed on access); this is the other limit.
+    """
+    return time.time() - int(session.get("iat", 0)) > absolute_seconds
+
+
+def principal_in(session: Mapping[str, Any]) -> Principal:
+    """The user a signed-in session records (it holds ``SESSION_USER_KEY``)."""
+    return Principal(
+        id=uuid.UUID(session[SESSION_USER_KEY]),
+        email=session["email"],
+        name=session["name"],
+        role=session["role"],
+    )
+
+
 def _principal_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     cached = connection.scope.get("state", {}).get("safexam.principal")
     if isinstance(cached, Principal):
@@ -55,19 +75,11 @@ def _principal_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal
     session = connection.scope.get("session")
     if not isinstance(session, dict) or SESSION_USER_KEY not in session:
         raise NotAuthenticated("Sign in first")
-    settings = connection.app.state.settings
-    issued = int(session.get("iat", 0))
-    # Idle expiry is the store's TTL (renewed on access); this is the hard cap.
-    if time.time() - issued > settings.session_absolute_seconds:
+    if session_expired(session, connection.app.state.settings.session_absolute_seconds):
         # Empty (not {}) makes the session middleware delete the record in Redis.
         connection.scope["session"] = Empty
         raise NotAuthenticated("Your session has expired; sign in again", code="session_expired")
-    principal = Principal(
-        id=uuid.UUID(session[SESSION_USER_KEY]),
-        email=session["email"],
-        name=session["name"],
-        role=session["role"],
-    )
+    principal = principal_in(session)
     connection.scope.setdefault("state", {})["safexam.principal"] = principal
     return principal
 

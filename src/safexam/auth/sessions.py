@@ -29,7 +29,13 @@ from litestar.utils.dataclass import extract_dataclass_items
 from safexam.core.errors import error_body, unavailable, unavailable_dependency
 from safexam.core.settings import Settings
 
-__all__ = ["ROTATE_FLAG", "SafeExamSessionConfig", "session_config"]
+__all__ = [
+    "ROTATE_FLAG",
+    "SESSION_COOKIE",
+    "RotatingSessionBackend",
+    "SafeExamSessionConfig",
+    "session_config",
+]
 
 ROTATE_FLAG = "safexam.rotate_session"
 SESSION_COOKIE = "safexam_session"
@@ -74,11 +80,11 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             # (renew_on_access), so writing it back would only add a round trip
             # to every request, autosaves included. The cookie is still refreshed.
             headers = MutableScopeHeaders.from_message(message)
-            headers.add("Set-Cookie", self._cookie_header(self.get_session_id(connection)))
+            headers.add("Set-Cookie", self.cookie_header(self.get_session_id(connection)))
             return
         await super().store_in_message(scope_session, message, connection)
 
-    def _cookie_header(self, session_id: str) -> str:
+    def cookie_header(self, session_id: str) -> str:
         # The header only depends on the session id (Max-Age is relative), and
         # rendering it through http.cookies took a tenth of an autosave's CPU:
         # rendered once per session and kept, within a bound.

@@ -39,6 +39,7 @@ __all__ = [
     "ServiceUnavailable",
     "Unprocessable",
     "error_body",
+    "error_for",
     "exception_handlers",
     "unavailable",
     "unavailable_dependency",
@@ -358,20 +359,34 @@ def _handle_api(request: Request[Any, Any, Any], exc: ApiError) -> Response[Any]
     return _json(exc.status_code, exc.code, exc.message, exc.details, exc.headers or None)
 
 
-def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def error_for(exc: Exception, *, method: str, path: str) -> ApiError:
+    """What the client is told about ``exc``: itself if it is an :class:`ApiError`,
+    a 503 for a dependency that cannot serve now, else a logged 500 that
+    reveals nothing of the failure.
+
+    Call it while handling ``exc`` (the 500 logs its traceback).
+    """
+    if isinstance(exc, ApiError):
+        return exc
     code = unavailable_dependency(exc)
     if code is not None:
         # Expected during an outage: one line, no traceback per request.
         log.warning(
             "dependency_unavailable",
             code=code,
-            path=request.url.path,
-            method=request.method,
+            path=path,
+            method=method,
             error=f"{type(exc).__name__}: {exc}"[:300],
         )
-        return _handle_api(request, unavailable(code))
-    log.exception("unhandled_error", path=request.url.path, method=request.method)
-    return _json(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal server error", None)
+        return unavailable(code)
+    log.exception("unhandled_error", path=path, method=method)
+    return ApiError(
+        "Internal server error", code="internal_error", status_code=HTTP_500_INTERNAL_SERVER_ERROR
+    )
+
+
+def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    return _handle_api(request, error_for(exc, method=request.method, path=request.url.path))
 
 
 exception_handlers: dict[type[Exception] | int, Any] = {

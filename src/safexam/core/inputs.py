@@ -15,11 +15,11 @@ from litestar import Request
 
 from safexam.core.errors import ApiError, Unprocessable
 
-__all__ = ["ApiRequest", "refuse_nul_in_url"]
+__all__ = ["NUL_ESCAPE", "ApiRequest", "refuse_nul_in_url"]
 
 NUL = "\x00"
 # The only way a NUL reaches decoded JSON text: raw control characters are invalid JSON.
-_NUL_ESCAPE = b"\\u0000"
+NUL_ESCAPE = b"\\u0000"
 NUL_MESSAGE = "Text must not contain NUL (\\u0000) characters"
 
 
@@ -57,7 +57,7 @@ class ApiRequest(Request[Any, Any, Any]):
                 "The request body is nested too deeply to be read", code="malformed_json"
             ) from None
         # A cheap test of the raw bytes first: the walk runs only for a body that has the escape.
-        if _NUL_ESCAPE in await self.body():
+        if NUL_ESCAPE in await self.body():
             field = nul_path(value)
             if field is not None:
                 raise Unprocessable(NUL_MESSAGE, field=field or None)

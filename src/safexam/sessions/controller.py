@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, MediaType, Request, Response, get, post, put
+from litestar.connection import ASGIConnection
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
@@ -33,7 +34,7 @@ MAX_USER_AGENT = 512
 CSV = "text/csv"
 
 
-def user_agent_of(request: Request[Any, Any, Any]) -> str | None:
+def user_agent_of(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     agent = request.headers.get("user-agent")
     return agent[:MAX_USER_AGENT] if agent else None
 

@@ -1,0 +1,219 @@
+"""Autosave's accepted requests, answered without Litestar's generic request machinery.
+
+On exam day nearly every request is an autosave, and a profile of one
+(bench/README.md) put about two thirds of its CPU in the layers around its
+single SQL statement: exception handling, routing, metrics, the session and
+CSRF middleware, the handler's signature model, the guard and the response.
+This layer answers an autosave itself only when it can tell, with the same
+components the full stack uses, that the full stack would accept it:
+
+- ``PUT /api/v1/sessions/{uuid}/responses/{uuid}``, ids in canonical form, no query;
+- a JSON body of at most :data:`MAX_FAST_BODY` bytes that decodes strictly into
+  :class:`AutosaveRequest` and holds no escaped NUL;
+- an ``X-CSRF-Token`` that matches its cookie, checked by Litestar's CSRF middleware;
+- a session from the same store, renewed the same way, of a student, within its hard cap.
+
+Any other request, including one that fails any of those checks, goes to the
+full stack unchanged (the body read so far replayed), so every refusal keeps
+its one implementation. What the save itself answers, success or error (404,
+409, 422, 503), is rendered like the exception handlers render it, through
+:func:`error_for`. tests/sessions/test_autosave_fast_path.py sends each case
+through both paths and compares the answers.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import deque
+from typing import Any, cast
+
+import msgspec
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.stores.base import Store
+from litestar.types import ASGIApp, HTTPReceiveMessage, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from safexam.auth.controller import client_ip
+from safexam.auth.guards import SESSION_USER_KEY, principal_in, session_expired
+from safexam.auth.sessions import SESSION_COOKIE, RotatingSessionBackend, SafeExamSessionConfig
+from safexam.core.errors import error_body, error_for
+from safexam.core.inputs import NUL_ESCAPE
+from safexam.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from safexam.sessions.controller import user_agent_of
+from safexam.sessions.schemas import AutosaveRequest
+from safexam.sessions.service import autosave
+
+__all__ = ["MAX_FAST_BODY", "ROUTE", "AutosaveFastPath"]
+
+#: The route as Litestar names it, for the access line and the metrics labels.
+ROUTE = "/api/v1/sessions/{session_id:uuid}/responses/{question_id:uuid}"
+_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_PATH = re.compile(f"/api/v1/sessions/({_UUID})/responses/({_UUID})")
+#: The largest answer (64,000 characters of code, each escaped as up to 6
+#: bytes of JSON) fits; a larger body is left to the full stack and its limit.
+MAX_FAST_BODY = 512 * 1024
+_JSON_TYPE = "application/json"
+
+
+class AutosaveFastPath:
+    """ASGI layer in front of the app: serves accepted autosaves, passes on the rest."""
+
+    def __init__(
+        self,
+        app: Litestar,
+        inner: ASGIApp,
+        *,
+        engine: AsyncEngine,
+        sessions: SafeExamSessionConfig,
+        csrf: CSRFConfig,
+        session_absolute_seconds: float,
+    ) -> None:
+        self.app = app
+        self.inner = inner
+        self.engine = engine
+        self.sessions = sessions
+        self.backend = RotatingSessionBackend(config=sessions)
+        self.csrf = CSRFMiddleware(inner, csrf)
+        self.csrf_cookie = csrf.cookie_name
+        self.csrf_header = csrf.header_name
+        self.session_absolute_seconds = session_absolute_seconds
+        self._store: Store | None = None
+        #: Autosaves this layer answered itself (the rest went to the full stack).
+        self.served = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == ScopeType.HTTP
+            and scope.get("method") == "PUT"
+            and not scope["query_string"]
+        ):
+            match = _PATH.fullmatch(scope["path"])
+            if match is not None:
+                passed = await self._serve(scope, receive, send, match)
+                if passed is None:
+                    self.served += 1
+                    return
+                receive = passed
+        await self.inner(scope, receive, send)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, match: re.Match[str]
+    ) -> Receive | None:
+        """Answer the autosave and return None, or return what the full stack should receive."""
+        started = time.perf_counter()
+        connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
+        headers = connection.headers
+        if headers.get("content-type", "").partition(";")[0].strip().lower() != _JSON_TYPE:
+            return receive
+        cookies = connection.cookies
+        token = headers.get(self.csrf_header)
+        csrf_cookie = cookies.get(self.csrf_cookie)
+        # Litestar's own comparison (HMAC-checked, constant time) of the double submit.
+        if not token or not csrf_cookie or not self.csrf._csrf_tokens_match(token, csrf_cookie):
+            return receive
+        session_id = cookies.get(SESSION_COOKIE)
+        if not session_id:
+            return receive
+        messages, body = await _read_body(receive)
+        replay = _replay(messages, receive)
+        if body is None or NUL_ESCAPE in body:
+            return replay
+        try:
+            data = msgspec.json.decode(body, type=AutosaveRequest)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            return replay
+        status = 500
+        renewed = False
+        try:
+            try:
+                raw = await self.backend.get(session_id, self._session_store())
+                if raw is None:
+                    return replay
+                renewed = True
+                session = self.backend.deserialize_data(raw)
+                if (
+                    not isinstance(session, dict)
+                    or SESSION_USER_KEY not in session
+                    or session.get("role") != "student"
+                    or session_expired(session, self.session_absolute_seconds)
+                ):
+                    return replay
+                out = await autosave(
+                    self.engine,
+                    uuid.UUID(match[1]),
+                    uuid.UUID(match[2]),
+                    principal_in(session),
+                    answer=data.answer,
+                    client_seq=data.client_seq,
+                    ip=client_ip(connection),
+                    user_agent=user_agent_of(connection),
+                )
+            except Exception as exc:
+                error = error_for(exc, method="PUT", path=scope["path"])
+                status = error.status_code
+                payload = msgspec.json.encode(error_body(error.code, error.message, error.details))
+                extra = [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+            else:
+                status, payload, extra = 200, msgspec.json.encode(out), []
+            if renewed:
+                # Reading the session renewed its TTL in the store: the cookie follows.
+                cookie = self.backend.cookie_header(session_id).encode("latin-1")
+                extra.append((b"set-cookie", cookie))
+            scope["path_template"] = ROUTE
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(payload)).encode()),
+                        *extra,
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": payload, "more_body": False})
+            return None
+        finally:
+            if scope.get("path_template") == ROUTE:
+                HTTP_REQUESTS.labels(ROUTE, "PUT", str(status)).inc()
+                HTTP_LATENCY.labels(ROUTE, "PUT").observe(time.perf_counter() - started)
+
+    def _session_store(self) -> Store:
+        if self._store is None:
+            self._store = self.sessions.get_store_from_app(self.app)
+        return self._store
+
+
+async def _read_body(receive: Receive) -> tuple[list[HTTPReceiveMessage], bytes | None]:
+    """The messages received and the whole body, or None for the body when it is too
+    large or the client left first (the full stack then answers as it always does)."""
+    messages: list[HTTPReceiveMessage] = []
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = cast("HTTPReceiveMessage", await receive())
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages, None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_FAST_BODY:
+            return messages, None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return messages, b"".join(chunks)
+
+
+def _replay(messages: list[HTTPReceiveMessage], receive: Receive) -> Receive:
+    pending = deque(messages)
+
+    async def replay() -> Any:
+        return pending.popleft() if pending else await receive()
+
+    return replay
