@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from datetime import timedelta
+from typing import cast
 
 import structlog
 from litestar.stores.redis import RedisStore
@@ -103,7 +104,7 @@ class SessionStore(RedisStore):
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
         try:
-            data = await super().get(key, renew_for)
+            data = await self._get(key, renew_for)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             copy = self._confirmed.get(key)
             if copy is None or time.monotonic() - copy[1] > self.fallback_seconds:
@@ -115,6 +116,16 @@ class SessionStore(RedisStore):
         else:
             self._remember(key, data)
         return data
+
+    async def _get(self, key: str, renew_for: int | timedelta | None) -> bytes | None:
+        # GETEX (Redis 6.2+) reads and renews in one command, where the parent
+        # class runs a Lua script: every request of a signed-in user reads its
+        # session, and the script cost several times the command on both sides.
+        # Sessions are always stored with an expiry, so renewing never adds one.
+        if not renew_for:
+            return cast("bytes | None", await self._redis.get(self._make_key(key)))
+        seconds = int(renew_for.total_seconds()) if isinstance(renew_for, timedelta) else renew_for
+        return cast("bytes | None", await self._redis.getex(self._make_key(key), ex=seconds))
 
     async def set(
         self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
