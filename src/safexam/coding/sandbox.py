@@ -146,8 +146,18 @@ class Execution(msgspec.Struct, kw_only=True):
     output_exceeded: bool = False
 
 
+_bwrap_found: list[str] = []
+
+
 def bwrap_path() -> str | None:
-    return shutil.which("bwrap", path=SYSTEM_PATH)
+    # Looked up once found (three stat calls saved on every sandbox); a miss is
+    # looked up again, so installing bubblewrap needs no worker restart.
+    if not _bwrap_found:
+        found = shutil.which("bwrap", path=SYSTEM_PATH)
+        if found is None:
+            return None
+        _bwrap_found.append(found)
+    return _bwrap_found[0]
 
 
 def _system_binds(compiling: bool) -> list[str]:
