@@ -16,7 +16,7 @@ from safexam.auth.controller import AuthController
 from safexam.auth.guards import authenticated, provide_principal
 from safexam.auth.sessions import session_config
 from safexam.coding.controller import CodingController, Judge0CallbackController
-from safexam.core.db import StatementPool, create_engine, create_sessionmaker
+from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.deps import provide_db, provide_redis, provide_settings
 from safexam.core.errors import exception_handlers
 from safexam.core.inputs import ApiRequest, refuse_nul_in_url
@@ -76,24 +76,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         pool_timeout=settings.database_pool_timeout_seconds,
     )
 
-    statements = StatementPool.for_url(
-        settings.async_database_url,
-        timeout=settings.database_pool_timeout_seconds,
-        connect_timeout=settings.database_connect_timeout_seconds,
-        command_timeout=settings.database_command_timeout_seconds,
-    )
-
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = engine
-        app.state.statements = statements
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = redis
         try:
             yield
         finally:
-            await statements.close()
             await engine.dispose()
             await redis.aclose()
 
@@ -134,7 +125,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app,
         app.asgi_handler,
         engine=engine,
-        statements=statements,
         sessions=sessions,
         csrf=csrf,
         session_absolute_seconds=settings.session_absolute_seconds,

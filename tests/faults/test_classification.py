@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from safexam.core.db import PoolExhausted, StatementPool, create_engine
+from safexam.core.db import create_engine
 from safexam.core.errors import unavailable_dependency
 from safexam.core.redis import create_redis
 from tests.fault_servers import free_port
@@ -82,41 +82,3 @@ async def test_raw_driver_mistakes_are_bugs_and_a_lost_connection_is_an_outage(
         with pytest.raises(Exception) as wrapped:
             await conn.execute(text("SELECT CAST(:a AS int)"), {"b": 1})
     assert unavailable_dependency(wrapped.value) is None
-
-
-async def test_the_statement_pool_names_a_busy_and_an_unreachable_database(
-    engine: AsyncEngine,
-) -> None:
-    """The autosave's own pool: no free connection is busy, no server is unavailable,
-    and a connection the server dropped is replaced at the next checkout."""
-    url = engine.url.render_as_string(hide_password=False)
-    pool = StatementPool.for_url(url, size=1, timeout=0.2)
-    try:
-        async with pool.connection() as held:
-            assert await held.fetchval("SELECT 1") == 1
-            with pytest.raises(PoolExhausted) as waited:
-                async with pool.connection():
-                    pass
-            assert unavailable_dependency(waited.value) == "database_busy"
-            pid = await held.fetchval("SELECT pg_backend_pid()")
-        async with engine.connect() as killer:
-            await killer.execute(text(f"SELECT pg_terminate_backend({int(pid)})"))
-        for _ in range(50):
-            async with pool.connection() as fresh:
-                try:
-                    if await fresh.fetchval("SELECT pg_backend_pid()") != pid:
-                        break
-                except Exception as exc:
-                    # The checkout came before asyncpg saw the drop: that request is a 503.
-                    assert unavailable_dependency(exc) == "database_unavailable", exc
-        else:
-            pytest.fail("the dropped connection was never replaced")
-    finally:
-        await pool.close()
-
-    nowhere = StatementPool(f"postgresql://postgres@127.0.0.1:{free_port()}/x")
-    with pytest.raises(Exception) as refused:
-        async with nowhere.connection():
-            pass
-    assert unavailable_dependency(refused.value) == "database_unavailable"
-    await nowhere.close()

@@ -12,7 +12,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from safexam.auth.guards import Principal
-from safexam.core.db import StatementPool
 from safexam.core.errors import Conflict
 from safexam.sessions.service import autosave, finalize_expired_session, sweep_expired_sessions
 from tests.helpers import signed_in
@@ -145,7 +144,6 @@ async def test_a_save_waiting_on_a_submit_is_refused(
     sid = uuid.UUID(session["id"])
     me = await one(db, "SELECT user_id FROM exam_sessions WHERE id = :i", i=sid)
     principal = Principal(id=me.user_id, email="x@college.edu", name="x", role="student")
-    statements = StatementPool.for_url(engine.url.render_as_string(hide_password=False))
     async with sessionmaker() as submitter:
         # A submit in flight: the row is locked and already says "submitted".
         await submitter.execute(
@@ -157,7 +155,6 @@ async def test_a_save_waiting_on_a_submit_is_refused(
         save = asyncio.create_task(
             autosave(
                 engine,
-                statements,
                 sid,
                 uuid.UUID(session["questions"][0]["id"]),
                 principal,
@@ -169,6 +166,5 @@ async def test_a_save_waiting_on_a_submit_is_refused(
         await submitter.commit()
         with pytest.raises(Conflict) as refused:
             await asyncio.wait_for(save, 10)
-    await statements.close()
     assert refused.value.code == "session_closed"
     assert (await one(db, "SELECT count(*) FROM responses"))[0] == 0

@@ -6,16 +6,13 @@ migrations can drop or alter them by name.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import DateTime, MetaData, event, func
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -24,13 +21,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.util import greenlet_spawn
 
 __all__ = [
     "Base",
-    "PoolExhausted",
-    "StatementPool",
     "create_engine",
     "create_sessionmaker",
+    "driver_connection",
     "new_id",
     "utcnow",
 ]
@@ -121,83 +118,19 @@ async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterato
         yield session
 
 
-class PoolExhausted(Exception):
-    """No connection of a :class:`StatementPool` came free within its timeout."""
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """The asyncpg connection of one pooled connection, for a hot path's single statement.
 
-
-async def _keep_session_state(connection: Any) -> None:
-    # Statements of a StatementPool run outside transactions and change no
-    # session state, so the reset asyncpg runs at every release (RESET ALL,
-    # UNLISTEN, advisory unlocks: a round trip) has nothing to undo.
-    return None
-
-
-class StatementPool:
-    """asyncpg's own pool, for hot single statements run outside a transaction.
-
-    The autosave is one statement; checking a connection out of SQLAlchemy's
-    pool and back in, through its greenlet adaptation, cost more CPU than
-    sending the statement and reading its row (cProfile, bench/README.md).
-    asyncpg's pool holds the same kind of connection for a fraction of that.
-    Its connections are opened on demand (none at start, so the API starts
-    while PostgreSQL is down), a connection the server closed is replaced at
-    the next checkout, and every wait is bounded: ``connect_timeout`` to open
-    one, ``command_timeout`` per statement and ``timeout`` for a free one
-    (:class:`PoolExhausted`, answered as 503 ``database_busy``).
+    The pool (its size, timeout and closed-connection check) is the engine's,
+    but without a SQLAlchemy ``Connection`` around it: no events, no
+    transaction bookkeeping. The caller runs statements outside a transaction
+    (each is its own), so returning the connection needs no rollback.
     """
-
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        size: int = 8,
-        timeout: float = 10,
-        connect_timeout: float = 5,
-        command_timeout: float = 30,
-    ) -> None:
-        self.dsn = dsn
-        self.size = size
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.command_timeout = command_timeout
-        self._pool: asyncpg.Pool | None = None
-        self._opening = asyncio.Lock()
-
-    @classmethod
-    def for_url(cls, url: str, **options: Any) -> StatementPool:
-        """A pool on the database of a SQLAlchemy URL (``postgresql+asyncpg://...``)."""
-        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        return cls(dsn, **options)
-
-    async def _open(self) -> asyncpg.Pool:
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await asyncpg.create_pool(
-                    self.dsn,
-                    min_size=0,
-                    max_size=self.size,
-                    timeout=self.connect_timeout,
-                    command_timeout=self.command_timeout,
-                    reset=_keep_session_state,
-                )
-            return self._pool
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Any]:
-        """One connection of the pool, for statements that are each their own transaction."""
-        pool = self._pool or await self._open()
-        try:
-            connection = await pool.acquire(timeout=self.timeout)
-        except TimeoutError:
-            raise PoolExhausted(
-                f"no database connection came free within {self.timeout} s"
-            ) from None
-        try:
-            yield connection
-        finally:
-            await pool.release(connection)
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+    pooled = await engine.raw_connection()
+    try:
+        yield pooled.driver_connection
+    finally:
+        # Returning it may close a connection the pool discards: run that where
+        # SQLAlchemy's async adaptation can await.
+        await greenlet_spawn(pooled.close)

@@ -29,8 +29,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from safexam.core.db import PoolExhausted
-
 __all__ = [
     "ApiError",
     "Conflict",
@@ -210,7 +208,7 @@ def _driver_misuse(exc: BaseException | None) -> bool:
 def _classify(exc: BaseException) -> str | None:
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         return "redis_unavailable"
-    if isinstance(exc, PoolTimeoutError | PoolExhausted):
+    if isinstance(exc, PoolTimeoutError):
         return "database_busy"
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:

@@ -110,7 +110,6 @@ class SessionController(Controller):
         # session is not used here. The guard has already checked the principal.
         return await service.autosave(
             request.app.state.engine,
-            request.app.state.statements,
             session_id,
             question_id,
             principal_of(request),

@@ -42,7 +42,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from safexam.auth.controller import client_ip
 from safexam.auth.guards import SESSION_USER_KEY, principal_in, session_expired
 from safexam.auth.sessions import SESSION_COOKIE, RotatingSessionBackend, SafeExamSessionConfig
-from safexam.core.db import StatementPool
 from safexam.core.errors import error_body, error_for
 from safexam.core.inputs import NUL_ESCAPE
 from safexam.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -71,7 +70,6 @@ class AutosaveFastPath:
         inner: ASGIApp,
         *,
         engine: AsyncEngine,
-        statements: StatementPool,
         sessions: SafeExamSessionConfig,
         csrf: CSRFConfig,
         session_absolute_seconds: float,
@@ -79,7 +77,6 @@ class AutosaveFastPath:
         self.app = app
         self.inner = inner
         self.engine = engine
-        self.statements = statements
         self.sessions = sessions
         self.backend = RotatingSessionBackend(config=sessions)
         self.csrf = CSRFMiddleware(inner, csrf)
@@ -149,7 +146,6 @@ class AutosaveFastPath:
                     return replay
                 out = await autosave(
                     self.engine,
-                    self.statements,
                     uuid.UUID(match[1]),
                     uuid.UUID(match[2]),
                     principal_in(session),

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from safexam.auth.guards import Principal
-from safexam.core.db import StatementPool
+from safexam.core.db import driver_connection
 from safexam.core.errors import Conflict, Forbidden, NotFound
 from safexam.exams.kinds import decode_answer, public_view
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
@@ -663,7 +663,6 @@ _AUTOSAVE_CURRENT = (
 
 async def autosave(
     engine: AsyncEngine,
-    statements: StatementPool,
     session_id: uuid.UUID,
     question_id: uuid.UUID,
     principal: Principal,
@@ -681,10 +680,10 @@ async def autosave(
     submit or the deadline, changing nothing; 422 naming the field when the
     answer does not fit the question's kind.
     """
-    # The statement runs on a bare asyncpg connection: outside a transaction it is
-    # its own (no BEGIN/COMMIT round trips), and it skips the ORM session, the
-    # SQLAlchemy pool and its result machinery, which the profile showed on every save.
-    async with statements.connection() as driver:
+    # The statement runs on the driver's connection: outside a transaction it is
+    # its own (no BEGIN/COMMIT round trips), and it skips the ORM session and the
+    # SQLAlchemy result machinery, which the profile showed on every save.
+    async with driver_connection(engine) as driver:
         question = _cached_question(question_id)
         if question is None:
             question = await _question_for_answer(driver, question_id)
