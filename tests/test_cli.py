@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.models import User
 from safexam.auth.passwords import verify_password
+from safexam.cli import dev_judge_processes
 from safexam.core.migrate import alembic_config
 from safexam.demo import DEMO_PASSWORD, EDUCATOR, STUDENTS
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
@@ -319,6 +320,10 @@ def dev_data_dir() -> Iterator[str]:
     path = tempfile.mkdtemp(prefix="sx-dev-")
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def test_dev_leaves_a_core_to_the_api() -> None:
+    assert [dev_judge_processes(n) for n in (None, 1, 2, 4, 16)] == [1, 1, 1, 3, 15]
 
 
 def test_dev_runs_everything_embedded_and_stops_cleanly(dev_data_dir: str) -> None:

@@ -636,6 +636,13 @@ def _supervise(names: Sequence[str], env: dict[str, str]) -> int:
     return 0 if stopped_by_signal else rc
 
 
+def dev_judge_processes(cores: int | None) -> int:
+    """Judge processes for `safexam dev`, where the API, the databases and every
+    pool share one machine: a judge process per core starves the API while
+    students run code (bench/README.md, exam day), so one core is left to it."""
+    return max(1, (cores or 1) - 1)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from safexam.core.logging import configure_logging
     from safexam.core.migrate import upgrade
@@ -655,6 +662,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
         notes.append(
             "SAFEXAM_COOKIE_SECURE=false: this serves plain HTTP on localhost for development;"
             " behind HTTPS leave it unset (true)"
+        )
+    if not env.get("SAFEXAM_JUDGE_PROCESSES"):
+        judges = dev_judge_processes(os.cpu_count())
+        env["SAFEXAM_JUDGE_PROCESSES"] = str(judges)
+        notes.append(
+            f"judge: {judges} process(es), one core fewer than this machine has, so that"
+            " the API keeps one while code is judged; SAFEXAM_JUDGE_PROCESSES overrides"
         )
     # Children find `safexam` and `dramatiq` in this interpreter's bin folder.
     bin_dir = str(Path(sys.executable).parent)
