@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgspec
 import structlog
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
@@ -26,7 +25,7 @@ from litestar.middleware.session.server_side import (
 from litestar.types import Empty, Message, ScopeSession, Send
 from litestar.utils.dataclass import extract_dataclass_items
 
-from safexam.core.errors import error_body, unavailable, unavailable_dependency
+from safexam.core.errors import error_payload, unavailable, unavailable_dependency
 from safexam.core.settings import Settings
 
 __all__ = [
@@ -119,7 +118,7 @@ class RotatingSessionBackend(ServerSideSessionBackend):
 
 async def _send_unavailable(send: Send, code: str) -> None:
     error = unavailable(code)
-    body = msgspec.json.encode(error_body(error.code, error.message, error.details))
+    body, headers = error_payload(error)
     await send(
         {
             "type": "http.response.start",
@@ -127,7 +126,7 @@ async def _send_unavailable(send: Send, code: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
+                *headers,
             ],
         }
     )

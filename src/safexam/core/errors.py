@@ -19,6 +19,7 @@ import traceback
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+import msgspec
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
@@ -40,6 +41,7 @@ __all__ = [
     "Unprocessable",
     "error_body",
     "error_for",
+    "error_payload",
     "exception_handlers",
     "unavailable",
     "unavailable_dependency",
@@ -258,6 +260,13 @@ def unavailable(code: str) -> ServiceUnavailable:
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_payload(error: ApiError) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The JSON body of ``error`` and its own headers (``Retry-After``), for code that
+    answers in raw ASGI messages, past Litestar's exception handlers."""
+    body = msgspec.json.encode(error_body(error.code, error.message, error.details))
+    return body, [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
 
 
 def _json(

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from safexam.auth.controller import client_ip
 from safexam.auth.guards import SESSION_USER_KEY, principal_in, session_expired
 from safexam.auth.sessions import SESSION_COOKIE, RotatingSessionBackend, SafeExamSessionConfig
-from safexam.core.errors import error_body, error_for
+from safexam.core.errors import error_for, error_payload
 from safexam.core.inputs import NUL_ESCAPE
 from safexam.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from safexam.sessions.controller import user_agent_of
@@ -157,8 +157,7 @@ class AutosaveFastPath:
             except Exception as exc:
                 error = error_for(exc, method="PUT", path=scope["path"])
                 status = error.status_code
-                payload = msgspec.json.encode(error_body(error.code, error.message, error.details))
-                extra = [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+                payload, extra = error_payload(error)
             else:
                 status, payload, extra = 200, msgspec.json.encode(out), []
             if renewed:
