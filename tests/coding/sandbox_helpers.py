@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Collection, Sequence
 
 from safexam.coding.runner import Judgement, Limits, TestCase
 from safexam.coding.sandbox import SandboxConfig, SandboxRunner, sandbox_processes
@@ -56,3 +57,16 @@ def assert_no_sandbox_left(runner: SandboxRunner) -> None:
     assert leftovers == [], f"sandboxed processes outlived their run: {leftovers}"
     # And the worker itself is still here.
     os.kill(os.getpid(), 0)
+
+
+def sandboxes_left(uids: Collection[int], timeout_s: float = 5.0) -> list[int]:
+    """The processes still running as ``uids`` once none are, or ``timeout_s`` has passed.
+
+    A sandbox's processes end a moment after the call that ended it returns
+    (PID 1 exits, then the kernel kills the rest of its namespace). Blocks:
+    an async test that needs its event loop running meanwhile waits itself.
+    """
+    deadline = time.monotonic() + timeout_s
+    while (left := sandbox_processes(set(uids))) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left

@@ -30,7 +30,7 @@ from safexam.coding.sandbox import (
     default_work_root,
     sandbox_processes,
 )
-from tests.coding.sandbox_helpers import COMPILE_LIMITS, LIMITS, judge_one
+from tests.coding.sandbox_helpers import COMPILE_LIMITS, LIMITS, judge_one, sandboxes_left
 
 pytestmark = [
     pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed"),
@@ -72,10 +72,7 @@ def _wait_ready(runner: SandboxRunner, count: int = 1) -> set[int]:
 def _close_and_check(runner: SandboxRunner) -> None:
     runner.close()
     assert runner.ready_uids() == set()
-    deadline = time.monotonic() + 5
-    while sandbox_processes(set(runner.recent_uids)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert sandbox_processes(set(runner.recent_uids)) == []
+    assert sandboxes_left(runner.recent_uids) == []
 
 
 def _sha(text: str) -> str:
@@ -117,10 +114,7 @@ async def test_the_next_judging_starts_in_a_sandbox_set_up_ahead(
         assert second.verdict == "accepted", second
         assert runner.warm_hits == 1
         # That sandbox served its one program and is gone; a fresh one replaces it.
-        deadline = time.monotonic() + 5
-        while sandbox_processes(ready) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert sandbox_processes(ready) == []
+        assert sandboxes_left(ready) == []
         assert _wait_ready(runner).isdisjoint(ready)
     finally:
         _close_and_check(runner)
@@ -189,10 +183,7 @@ async def test_a_sandbox_set_up_ahead_is_retired_when_old(
         result = await judge_one(runner, "python", "print(2)\n", expected="2")
         assert result.verdict == "accepted", result
         assert runner.warm_hits == 0
-        deadline = time.monotonic() + 5
-        while sandbox_processes(old) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert sandbox_processes(old) == []
+        assert sandboxes_left(old) == []
     finally:
         _close_and_check(runner)
 
@@ -229,10 +220,7 @@ async def test_at_most_warm_sandboxes_wait_and_the_oldest_language_gives_way(
             time.sleep(0.01)
         assert list(runner._ready) == [("c", None)]
         assert len(runner.ready_uids()) == 1
-        deadline = time.monotonic() + 5
-        while sandbox_processes(python_ready) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert sandbox_processes(python_ready) == []
+        assert sandboxes_left(python_ready) == []
     finally:
         _close_and_check(runner)
 
