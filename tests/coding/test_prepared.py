@@ -221,10 +221,25 @@ async def test_a_judge_cancelled_during_its_compile_leaves_nothing(after_s: floa
     """The first test's sandbox is started on another thread while the compile runs;
     a cancellation at any point of that is followed by nothing left running."""
     runner = make_runner()
-    program = '#include <stdio.h>\nint main(void) { puts("hi"); return 0; }\n'
     tests = [TestCase(name="t", stdin="", expected_output="hi\n")]
-    judging = asyncio.ensure_future(runner.judge("c", program, tests, LIMITS))
+    judging = asyncio.ensure_future(runner.judge("c", _SLOW_TO_COMPILE, tests, LIMITS))
     await _cancel_and_check(runner, judging, after_s=after_s, timeout_s=10)
+
+
+# A hello-world compiles and runs in about 40 ms on a fast machine, so a
+# cancellation at 50 ms could find the judging already over. Some hundreds of
+# loops for the optimiser keep gcc busy for several hundred milliseconds.
+_SLOW_TO_COMPILE = "\n".join(
+    ["#include <stdio.h>"]
+    + [
+        f"static int f{i}(int x) {{ int s = 0; for (int k = 0; k < x; k++)"
+        f" s += (k * {i}) ^ (s >> 3); return s; }}"
+        for i in range(300)
+    ]
+    + ["int main(void) { volatile int t = 0;"]
+    + [f"  t += f{i}(t & 7);" for i in range(300)]
+    + ['  puts("hi"); return 0; }', ""]
+)
 
 
 async def _cancel_and_check(
@@ -236,6 +251,8 @@ async def _cancel_and_check(
     sandboxes it prepared from callbacks on it.
     """
     await asyncio.sleep(after_s)
+    # A judging already over would make this test pass without cancelling anything.
+    assert not judging.done(), f"the judging ended within {after_s} s: nothing was cancelled"
     judging.cancel()
     with pytest.raises(asyncio.CancelledError):
         await judging
