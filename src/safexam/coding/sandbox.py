@@ -1,10 +1,11 @@
 """The embedded runner: every compile and every test in a fresh bubblewrap sandbox.
 
 Isolation (bubblewrap): new user, PID, network, IPC, UTS and cgroup
-namespaces; only the system directories, read-only, plus a handful of /etc
-files (never /etc/shadow); a fresh /proc and minimal /dev; a size-capped
-tmpfs /tmp as the only writable place during tests; a cleared environment;
-``--die-with-parent`` and ``--new-session``.
+namespaces; a read-only root of our own (see :class:`_Root`) holding only the
+system directories, read-only, and copies of a handful of /etc files (never
+/etc/shadow); a fresh /proc and minimal /dev; a size-capped tmpfs /tmp as the
+only writable place during tests; a cleared environment; ``--die-with-parent``
+and ``--new-session``.
 
 Limits (set with setrlimit in the child before bwrap starts, inherited by
 everything inside): CPU time, address space, stack, tasks, file size, no core
@@ -108,16 +109,6 @@ SANDBOX_UID_SPAN = 1 << 24
 _TMP_SIZE_MIN = 1 << 20
 # The sandbox's private tmpfs (a path inside the sandbox, not the host's /tmp).
 SANDBOX_TMP = "/tmp"  # noqa: S108
-# Where the launcher binary is mounted (read-only) to serve as the sandbox's PID 1.
-REAPER = "/.safexam-reaper"
-_ETC_FILES = (
-    "/etc/ld.so.cache",
-    "/etc/alternatives",
-    "/etc/localtime",
-)
-# Read by the linker (not by ld.so, which uses the cache): compiles only,
-# one bind less per test run each.
-_ETC_COMPILE_FILES = ("/etc/ld.so.conf", "/etc/ld.so.conf.d")
 
 
 class SandboxConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -160,44 +151,181 @@ def bwrap_path() -> str | None:
     return _bwrap_found[0]
 
 
-def _system_binds(compiling: bool) -> list[str]:
-    """Read-only binds of the system directories, mirroring merged-/usr symlinks."""
-    args: list[str] = []
-    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+# Where the launcher binary sits in the sandbox's root to serve as its PID 1.
+REAPER = "/.safexam-reaper"
+# What the toolchains read from /etc, copied into the sandbox's root: the
+# loader's cache, the linker's configuration, the alternatives' links (javac,
+# cc), the time zone, and the JDKs' configuration (their conf/ links into it).
+_ETC_COPIED = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+)
+_SYSTEM_TOPS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_DEVICES = ("null", "zero", "full", "random", "urandom")
+_DEV_LINKS = (
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+)
+# How often a sandbox's creation looks whether the copied /etc files changed
+# (a package installed under a running worker): a few stat calls, rarely.
+_ROOT_CHECK_S = 2.0
+
+
+class _Root(msgspec.Struct, frozen=True):
+    """The sandbox's root directory, made once per worker process.
+
+    bwrap's own root is an empty tmpfs on which every file the sandbox needs
+    is a mount of its own, and each bind costs bwrap a read of the whole mount
+    table (about 0.1 ms): a dozen of them were a fifth of a sandbox's set-up.
+    Here the root is one read-only bind of a directory of ours that already
+    holds the mount points, the merged-/usr links, copies of the /etc files,
+    the /dev links and the reaper; only /usr, /proc, /dev's devices, /tmp and
+    the box are mounted on it. The directory is root's (or the worker's) and
+    never writable by a sandbox's uid; nobody else can reach it (its parent is
+    the worker's private 0711 directory).
+    """
+
+    path: str
+    # bwrap arguments for what is mounted on the root: the system directories,
+    # then the devices.
+    binds: tuple[str, ...]
+    # What the copies were made from, to notice a change: (path, inode, mtime, size).
+    made_from: tuple[tuple[str, int, int, int], ...]
+
+
+def _etc_sources() -> list[str]:
+    return [p for p in (*_ETC_COPIED, *sorted(glob.glob("/etc/java-*"))) if os.path.lexists(p)]
+
+
+def _signature(paths: Sequence[str]) -> tuple[tuple[str, int, int, int], ...]:
+    rows = []
+    for path in paths:
+        try:
+            info = os.stat(path, follow_symlinks=False)
+        except OSError:
+            rows.append((path, 0, 0, -1))
+        else:
+            rows.append((path, info.st_ino, info.st_mtime_ns, info.st_size))
+    return tuple(rows)
+
+
+def _copy_into(source: str, dest: str) -> None:
+    try:
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), dest)
+        elif os.path.isdir(source):
+            shutil.copytree(source, dest, symlinks=True)
+        else:
+            shutil.copy2(source, dest)
+    except OSError:
+        # A file this worker may not read was not the sandbox's to read either.
+        log.warning("sandbox.root_copy_failed", path=source, exc_info=True)
+
+
+def _mkdir(path: str) -> None:
+    os.mkdir(path)
+    # Not the worker's umask (027 on a hardened host): every sandbox uid must traverse it.
+    os.chmod(path, 0o755)  # noqa: S103
+
+
+def _device_nodes(directory: str) -> bool:
+    """Make the devices as nodes in ``directory``; False where this process cannot.
+
+    Needs CAP_MKNOD (a root worker, which is also the one that runs each
+    sandbox under a uid of its own) and a filesystem that honours devices.
+    """
+    if os.geteuid() != 0 or os.statvfs(directory).f_flag & os.ST_NODEV:
+        return False
+    try:
+        for name in _DEVICES:
+            node = os.path.join(directory, name)
+            os.mknod(node, stat.S_IFCHR | 0o666, os.stat(f"/dev/{name}").st_rdev)
+            os.chmod(node, 0o666)  # noqa: S103 - as on the host: /dev/null is everybody's
+    except OSError:
+        log.info("sandbox.device_nodes_unavailable", exc_info=True)
+        return False
+    return True
+
+
+def _build_root(parent: str, reaper: str | None, *, device_nodes: bool = True) -> _Root:
+    sources = _etc_sources()
+    made_from = _signature(sources)
+    # mkdtemp: 0700 while it is filled, so no sandbox can see it half made.
+    path = tempfile.mkdtemp(prefix="root-", dir=parent)
+    binds: list[str] = []
+    for top in _SYSTEM_TOPS:
+        inside = os.path.join(path, top.lstrip("/"))
         if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
+            os.symlink(os.readlink(top), inside)
         elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    # Only what the toolchains need from /etc; JDK config dirs are symlink targets of its conf/.
-    extra = _ETC_COMPILE_FILES if compiling else ()
-    for path in (*_ETC_FILES, *extra, *sorted(glob.glob("/etc/java-*"))):
-        if os.path.exists(path):
-            args += ["--ro-bind", path, path]
-    return args
+            _mkdir(inside)
+            binds += ["--ro-bind", top, top]
+    for name in ("etc", "proc", "tmp", BOX.lstrip("/")):
+        _mkdir(os.path.join(path, name))
+    for source in sources:
+        _copy_into(source, os.path.join(path, "etc", os.path.basename(source)))
+    dev = os.path.join(path, "dev")
+    _mkdir(dev)
+    for name, target in _DEV_LINKS:
+        os.symlink(target, os.path.join(dev, name))
+    # Beside the root, not in it: the sandbox sees it only as its /dev.
+    nodes = f"{path}.dev"
+    _mkdir(nodes)
+    if device_nodes and _device_nodes(nodes):
+        for name, target in _DEV_LINKS:
+            os.symlink(target, os.path.join(nodes, name))
+        # Its own mount, since the root's is nodev. bwrap cannot bind it
+        # read-only and keep the devices, so the directory itself is: root's,
+        # mode 0555, never a sandbox uid's (those are only used by a root worker).
+        os.chmod(nodes, 0o555)  # noqa: S103
+        binds += ["--dev-bind", nodes, "/dev"]
+    else:
+        os.rmdir(nodes)
+        for name in _DEVICES:
+            # Mount points on the read-only root for the host's devices.
+            open(os.path.join(dev, name), "xb").close()
+            binds += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
+    if reaper is not None:
+        inside = os.path.join(path, REAPER.lstrip("/"))
+        try:
+            os.link(reaper, inside)
+        except OSError:
+            shutil.copy2(reaper, inside)
+    os.chmod(path, 0o755)  # noqa: S103 - the sandbox's /: read-only to everyone inside
+    return _Root(path=path, binds=tuple(binds), made_from=made_from)
 
 
-_SYSTEM_BINDS: dict[bool, list[str]] = {}
+_root_lock = threading.Lock()
+# Per process (a forked one makes its own in its own private directory).
+_roots: dict[int, list[_Root]] = {}
+_root_checked: dict[int, float] = {}
 
-# A minimal /dev: bwrap's --dev also mounts a devpts instance and binds
-# /dev/tty, which no judged program needs; each mount costs time per run.
-# /dev is a plain directory of bwrap's root tmpfs, frozen by its remount.
-_DEV = [
-    *(
-        arg
-        for name in ("null", "zero", "full", "random", "urandom")
-        for arg in ("--dev-bind", f"/dev/{name}", f"/dev/{name}")
-    ),
-    *(
-        arg
-        for name, target in (
-            ("fd", "/proc/self/fd"),
-            ("stdin", "/proc/self/fd/0"),
-            ("stdout", "/proc/self/fd/1"),
-            ("stderr", "/proc/self/fd/2"),
-        )
-        for arg in ("--symlink", target, f"/dev/{name}")
-    ),
-]
+
+def _sandbox_root() -> _Root:
+    """The current root skeleton, remade when the /etc files it copied have changed.
+
+    Older skeletons stay until the worker exits: a sandbox that bound one
+    sees through to it, so removing it would empty a running sandbox's /etc.
+    """
+    pid = os.getpid()
+    with _root_lock:
+        roots = _roots.setdefault(pid, [])
+        now = time.monotonic()
+        if roots and now - _root_checked.get(pid, 0.0) < _ROOT_CHECK_S:
+            return roots[-1]
+        _root_checked[pid] = now
+        if roots and _signature(_etc_sources()) == roots[-1].made_from:
+            return roots[-1]
+        root = _build_root(_private_dir(), compiled_launcher())
+        if roots:
+            log.info("sandbox.root_remade", path=root.path)
+        roots.append(root)
+        return root
 
 
 def _bwrap_argv(
@@ -209,12 +337,9 @@ def _bwrap_argv(
     chdir: str,
     tmp_bytes: int,
     info_fd: int,
-    reaper: str | None = None,
-    compiling: bool = False,
+    root: _Root | None = None,
 ) -> list[str]:
-    system_binds = _SYSTEM_BINDS.get(compiling)
-    if system_binds is None:
-        system_binds = _SYSTEM_BINDS[compiling] = _system_binds(compiling)
+    root = root or _sandbox_root()
     return [
         bwrap,
         "--unshare-all",
@@ -232,10 +357,13 @@ def _bwrap_argv(
         "65534",
         "--hostname",
         "sandbox",
-        *system_binds,
+        # First: everything else is mounted on it.
+        "--ro-bind",
+        root.path,
+        "/",
+        *root.binds,
         "--proc",
         "/proc",
-        *_DEV,
         "--size",
         str(max(tmp_bytes, _TMP_SIZE_MIN)),
         "--tmpfs",
@@ -243,11 +371,6 @@ def _bwrap_argv(
         "--bind" if box_writable else "--ro-bind",
         box,
         BOX,
-        *(["--ro-bind", reaper, REAPER] if reaper is not None else []),
-        # bwrap's root (holding /dev) is a tmpfs without a size cap: freeze it,
-        # so the capped /tmp is the only place a program can write during tests.
-        "--remount-ro",
-        "/",
         "--chdir",
         chdir,
         "--clearenv",
@@ -298,105 +421,240 @@ class _RLimits(msgspec.Struct, frozen=True):
 # One static exec in front of bwrap that does what ``prlimit`` and ``setpriv``
 # do in two dynamically linked ones (about 2 ms less per sandbox): set the
 # limits while still privileged, drop to the sandbox uid with no
-# supplementary groups, exec bwrap. The same binary, mounted read-only,
-# is the sandbox's PID 1 in place of GNU time (see ``_reaper_argv``). Built
-# once per worker process from this source, into a fresh directory only we
-# can write, so nobody else can replace it.
+# supplementary groups, exec bwrap. The same binary, linked into the
+# sandbox's read-only root, is its PID 1 in place of GNU time (see
+# ``_reaper_argv``). Built once per worker process from this source, into a
+# fresh directory only we can write, so nobody else can replace it.
 _LAUNCHER_C = r"""
+/* safexam-launcher UID|-1 RESOURCE:SOFT:HARD ... -- PROGRAM ARGS...
+   safexam-launcher reap STATS_FD GO_FD|-1 -- PROGRAM ARGS...
+
+   Built with SAFEXAM_NOLIBC (x86-64 and arm64) it uses no C library at all:
+   a statically linked glibc spends about 0.4 ms of every exec starting
+   itself up, and this binary is exec'd twice per sandbox. Otherwise the
+   same code runs on the C library's syscall(). */
+#ifdef SAFEXAM_NOLIBC
+#if defined(__x86_64__)
+enum { SYS_read = 0, SYS_write = 1, SYS_close = 3, SYS_clone = 56, SYS_execve = 59,
+       SYS_wait4 = 61, SYS_getuid = 102, SYS_setgroups = 116, SYS_setresuid = 117,
+       SYS_setresgid = 119, SYS_geteuid = 107, SYS_exit_group = 231, SYS_prlimit64 = 302 };
+static long raw(long n, long a, long b, long c, long d) {
+  register long r10 __asm__("r10") = d;
+  long ret;
+  __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+                   : "rcx", "r11", "memory");
+  return ret;
+}
+__asm__(".text\n.global _start\n_start:\n xor %rbp, %rbp\n mov %rsp, %rdi\n"
+        " and $-16, %rsp\n call start\n hlt\n");
+#elif defined(__aarch64__)
+enum { SYS_read = 63, SYS_write = 64, SYS_close = 57, SYS_clone = 220, SYS_execve = 221,
+       SYS_wait4 = 260, SYS_getuid = 174, SYS_setgroups = 159, SYS_setresuid = 147,
+       SYS_setresgid = 149, SYS_geteuid = 175, SYS_exit_group = 94, SYS_prlimit64 = 261 };
+static long raw(long n, long a, long b, long c, long d) {
+  register long x8 __asm__("x8") = n, x0 __asm__("x0") = a, x1 __asm__("x1") = b,
+                x2 __asm__("x2") = c, x3 __asm__("x3") = d;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+  return x0;
+}
+__asm__(".text\n.global _start\n_start:\n mov x0, sp\n bl start\n");
+#else
+#error "no raw system calls for this architecture"
+#endif
+#define EINTR 4
+#define ENOENT 2
+#define SIGCHLD 17
+static long do_fork(void) { return raw(SYS_clone, SIGCHLD, 0, 0, 0); }
+#else
 #define _GNU_SOURCE
 #include <errno.h>
-#include <grp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+static long raw(long n, long a, long b, long c, long d) {
+  long ret = syscall(n, a, b, c, d);
+  return ret < 0 ? -errno : ret;
+}
+static long do_fork(void) {
+  long pid = fork();
+  return pid < 0 ? -errno : pid;
+}
+#endif
 
-static int fail(const char *what) {
-  fprintf(stderr, "safexam-launcher: %s: %s\n", what, strerror(errno));
+/* The kernel's own layouts (those of wait4 and prlimit64). */
+struct k_rusage { long utime[2], stime[2], maxrss, rest[13]; };
+struct k_rlimit { unsigned long long cur, max; };
+
+static unsigned long len(const char *s) { unsigned long n = 0; while (s[n]) n++; return n; }
+static int same(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+static void say(int fd, const char *s) { raw(SYS_write, fd, (long)s, (long)len(s), 0); }
+static char *decimal(char *end, unsigned long long v) {
+  *--end = 0;
+  do *--end = (char)('0' + v % 10); while (v /= 10);
+  return end;
+}
+static int fail(const char *what, long err) {
+  char buf[24];
+  say(2, "safexam-launcher: ");
+  say(2, what);
+  if (err) { say(2, ": errno "); say(2, decimal(buf + sizeof buf, (unsigned long long)-err)); }
+  say(2, "\n");
   return 127;
 }
-
-static unsigned long long number(const char *text, char **end) {
-  errno = 0;
-  unsigned long long value = strtoull(text, end, 10);
-  if (errno || *end == text) exit(fail("bad number"));
-  return value;
+/* A decimal number ending at a NUL or at `stop`; -1 when it is not one. */
+static int number(const char **text, char stop, unsigned long long *out) {
+  const char *p = *text;
+  unsigned long long v = 0;
+  if (*p < '0' || *p > '9') return -1;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (v > (~0ULL - 9) / 10) return -1;
+    v = v * 10 + (unsigned long long)(*p - '0');
+  }
+  if (*p != stop) return -1;
+  *text = p + (stop ? 1 : 0);
+  *out = v;
+  return 0;
 }
 
-/* PID 1 of the sandbox: wait for the go byte on GO_FD (-1: start at
-   once), run the program, reap everything, report the program's peak RSS
-   on STATS_FD once it is dead, exit with its status (128 + N for a
-   signal). End of file on GO_FD means the run was called off: exit 125
-   without running anything. */
-static int reap(int argc, char **argv) {
-  char *end, go;
-  int stats, go_fd, status = 0;
-  ssize_t got;
-  pid_t child;
-  struct rusage usage;
-  if (argc < 6 || strcmp(argv[4], "--") != 0) return fail("usage");
-  stats = (int)number(argv[2], &end);
-  if (*end) return fail("bad fd");
-  go_fd = strcmp(argv[3], "-1") == 0 ? -1 : (int)number(argv[3], &end);
-  if (go_fd >= 0) {
-    if (*end) return fail("bad fd");
-    do got = read(go_fd, &go, 1); while (got < 0 && errno == EINTR);
-    if (got != 1) return 125;
-    close(go_fd);
+/* execvp without a C library: a name without a slash is looked up on PATH
+   (the sandbox sets it), else on the system directories. */
+static long run_program(char **argv, char **envp) {
+  const char *path = "/usr/local/bin:/usr/bin:/bin", *name = argv[0];
+  char full[4096];
+  long err = -ENOENT;
+  for (const char *c = name; *c; c++)
+    if (*c == '/') return raw(SYS_execve, (long)name, (long)argv, (long)envp, 0);
+  for (char **e = envp; *e; e++)
+    if ((*e)[0] == 'P' && (*e)[1] == 'A' && (*e)[2] == 'T' && (*e)[3] == 'H' && (*e)[4] == '=')
+      path = *e + 5;
+  while (*path) {
+    unsigned long n = 0, k = len(name);
+    while (path[n] && path[n] != ':') n++;
+    if (n && n + 1 + k < sizeof full) {
+      for (unsigned long i = 0; i < n; i++) full[i] = path[i];
+      full[n] = '/';
+      for (unsigned long i = 0; i <= k; i++) full[n + 1 + i] = name[i];
+      long got = raw(SYS_execve, (long)full, (long)argv, (long)envp, 0);
+      if (got != -ENOENT) err = got;
+    }
+    path += n + (path[n] == ':');
   }
-  child = fork();
-  if (child < 0) return fail("fork");
+  return err;
+}
+
+/* PID 1 of the sandbox: wait for the go byte on GO_FD (-1: start at once),
+   run the program, reap everything, report the program's peak RSS on
+   STATS_FD once it is dead, exit with its status (128 + N for a signal).
+   End of file on GO_FD means the run was called off: exit 125 without
+   running anything. */
+static int reap(int argc, char **argv, char **envp) {
+  unsigned long long stats, go_fd = 0;
+  const char *p;
+  char go, buf[32];
+  int status = 0, has_go;
+  long got, child;
+  struct k_rusage usage;
+  if (argc < 6 || !same(argv[4], "--")) return fail("usage", 0);
+  p = argv[2];
+  if (number(&p, 0, &stats)) return fail("bad fd", 0);
+  has_go = !same(argv[3], "-1");
+  if (has_go) {
+    p = argv[3];
+    if (number(&p, 0, &go_fd)) return fail("bad fd", 0);
+    do got = raw(SYS_read, (long)go_fd, (long)&go, 1, 0); while (got == -EINTR);
+    if (got != 1) return 125;
+    raw(SYS_close, (long)go_fd, 0, 0, 0);
+  }
+  child = do_fork();
+  if (child < 0) return fail("fork", child);
   if (child == 0) {
-    execvp(argv[5], argv + 5);
-    fprintf(stderr, "cannot run %s: %s\n", argv[5], strerror(errno));
-    _exit(errno == ENOENT ? 127 : 126);
+    long err = run_program(argv + 5, envp);
+    say(2, "cannot run ");
+    say(2, argv[5]);
+    say(2, err == -ENOENT ? ": no such file or directory\n" : ": not executable\n");
+    raw(SYS_exit_group, err == -ENOENT ? 127 : 126, 0, 0, 0);
   }
   for (;;) {
-    pid_t pid = wait4(-1, &status, 0, &usage);
+    long pid = raw(SYS_wait4, -1, (long)&status, 0, (long)&usage);
     if (pid == child) break;
-    if (pid < 0 && errno != EINTR) return fail("wait4");
+    if (pid < 0 && pid != -EINTR) return fail("wait4", pid);
   }
-  dprintf(stats, "\nsafexam-rusage %ld\n", usage.ru_maxrss);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WEXITSTATUS(status);
+  say((int)stats, "\nsafexam-rusage ");
+  say((int)stats, decimal(buf + sizeof buf, (unsigned long long)usage.maxrss));
+  say((int)stats, "\n");
+  if ((status & 0x7f) != 0 && (status & 0x7f) != 0x7f) return 128 + (status & 0x7f);
+  return (status >> 8) & 0xff;
 }
 
-/* safexam-launcher UID|-1 RESOURCE:SOFT:HARD ... -- PROGRAM ARGS...
-   safexam-launcher reap STATS_FD GO_FD|-1 -- PROGRAM ARGS... */
-int main(int argc, char **argv) {
+static int launch(int argc, char **argv, char **envp) {
   int i;
-  if (argc < 4) return fail("usage");
-  if (strcmp(argv[1], "reap") == 0) return reap(argc, argv);
-  for (i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
-    char *end;
-    struct rlimit limit;
-    int which = (int)number(argv[i], &end);
-    if (*end != ':') return fail("bad limit");
-    limit.rlim_cur = number(end + 1, &end);
-    if (*end != ':') return fail("bad limit");
-    limit.rlim_max = number(end + 1, &end);
-    if (*end) return fail("bad limit");
-    if (setrlimit(which, &limit)) return fail("setrlimit");
+  unsigned long long uid = 0;
+  for (i = 2; i < argc && !same(argv[i], "--"); i++) {
+    const char *p = argv[i];
+    unsigned long long which;
+    struct k_rlimit limit;
+    if (number(&p, ':', &which) || number(&p, ':', &limit.cur) || number(&p, 0, &limit.max))
+      return fail("bad limit", 0);
+    long err = raw(SYS_prlimit64, 0, (long)which, (long)&limit, 0);
+    if (err) return fail("setrlimit", err);
   }
-  if (i + 1 >= argc) return fail("no program");
-  if (strcmp(argv[1], "-1") != 0) {
-    char *end;
-    uid_t uid = (uid_t)number(argv[1], &end);
-    if (*end) return fail("bad uid");
-    if (setgroups(0, NULL)) return fail("setgroups");
-    if (setresgid(uid, uid, uid)) return fail("setresgid");
-    if (setresuid(uid, uid, uid)) return fail("setresuid");
-    if (getuid() != uid || geteuid() != uid) return fail("uid drop");
+  if (i + 1 >= argc) return fail("no program", 0);
+  if (!same(argv[1], "-1")) {
+    const char *p = argv[1];
+    long err;
+    if (number(&p, 0, &uid) || uid > 0xfffffffeULL) return fail("bad uid", 0);
+    if ((err = raw(SYS_setgroups, 0, 0, 0, 0))) return fail("setgroups", err);
+    if ((err = raw(SYS_setresgid, (long)uid, (long)uid, (long)uid, 0)))
+      return fail("setresgid", err);
+    if ((err = raw(SYS_setresuid, (long)uid, (long)uid, (long)uid, 0)))
+      return fail("setresuid", err);
+    if ((unsigned long long)raw(SYS_getuid, 0, 0, 0, 0) != uid ||
+        (unsigned long long)raw(SYS_geteuid, 0, 0, 0, 0) != uid)
+      return fail("uid drop", 0);
   }
-  execv(argv[i + 1], argv + i + 1);
-  return fail("execv");
+  return fail("execve", raw(SYS_execve, (long)argv[i + 1], (long)(argv + i + 1), (long)envp, 0));
 }
+
+static int launcher_main(int argc, char **argv, char **envp) {
+  if (argc < 4) return fail("usage", 0);
+  if (same(argv[1], "reap")) return reap(argc, argv, envp);
+  return launch(argc, argv, envp);
+}
+
+#ifdef SAFEXAM_NOLIBC
+__attribute__((used, noreturn)) void start(long *sp) {
+  int argc = (int)sp[0];
+  char **argv = (char **)(sp + 1);
+  raw(SYS_exit_group, launcher_main(argc, argv, argv + argc + 1), 0, 0, 0);
+  for (;;) {}
+}
+#else
+extern char **environ;
+int main(int argc, char **argv) { return launcher_main(argc, argv, environ); }
+#endif
 """
 
+# Tried in order: without a C library (x86-64 and arm64 only), then linked
+# statically, then as the C compiler links by default.
+_LAUNCHER_BUILDS: tuple[list[str], ...] = (
+    [
+        "-DSAFEXAM_NOLIBC",
+        "-nostdlib",
+        "-static",
+        "-no-pie",
+        "-ffreestanding",
+        "-fno-builtin",
+        "-fno-stack-protector",
+        "-fno-asynchronous-unwind-tables",
+    ],
+    ["-static"],
+    [],
+)
+
 _launcher_lock = threading.Lock()
-_launcher_built: list[str | None] = []
+_launcher_built: dict[int, str | None] = {}
 
 
 _LAUNCHER_PREFIX = "safexam-launcher-"
@@ -429,25 +687,45 @@ def _remove_stale_launchers() -> None:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
 
-def compiled_launcher() -> str | None:
-    """The static launcher, built on first use; None without a C compiler."""
-    with _launcher_lock:
-        if _launcher_built:
-            return _launcher_built[0]
-        path: str | None = None
-        compiler = shutil.which("cc", path=SYSTEM_PATH) or shutil.which("gcc", path=SYSTEM_PATH)
-        if compiler is not None and sys.platform == "linux":
-            # mkdtemp: mode 0700, a new name, owned by us: no one can swap the binary.
+_private_lock = threading.Lock()
+_private: dict[int, str] = {}
+
+
+def _private_dir() -> str:
+    """This worker process's own directory: the launcher and the sandbox's root live there.
+
+    Made by mkdtemp (a new name, owned by us, so no one can swap what is in
+    it), then opened to traversal only, since the sandboxes' uids must reach
+    the launcher and the root. Keyed by pid: a forked process makes its own
+    rather than share one its parent removes at exit.
+    """
+    with _private_lock:
+        directory = _private.get(os.getpid())
+        if directory is None:
             _remove_stale_launchers()
             directory = tempfile.mkdtemp(prefix=f"{_LAUNCHER_PREFIX}{os.getpid()}-")
             atexit.register(shutil.rmtree, directory, True)
+            os.chmod(directory, 0o711)  # noqa: S103 - traverse only, no listing
+            _private[os.getpid()] = directory
+        return directory
+
+
+def compiled_launcher() -> str | None:
+    """The static launcher, built on first use; None without a C compiler."""
+    with _launcher_lock:
+        if os.getpid() in _launcher_built:
+            return _launcher_built[os.getpid()]
+        path: str | None = None
+        compiler = shutil.which("cc", path=SYSTEM_PATH) or shutil.which("gcc", path=SYSTEM_PATH)
+        if compiler is not None and sys.platform == "linux":
+            directory = _private_dir()
             source = os.path.join(directory, "launcher.c")
             binary = os.path.join(directory, "launcher")
             with open(source, "w", encoding="ascii") as fh:
                 fh.write(_LAUNCHER_C)
-            for static in (["-static"], []):
+            for flags in _LAUNCHER_BUILDS:
                 built = subprocess.run(  # noqa: S603 - our compiler, our source
-                    [compiler, "-O2", *static, "-o", binary, source],
+                    [compiler, "-O2", *flags, "-o", binary, source],
                     stdin=subprocess.DEVNULL,
                     capture_output=True,
                     env={"PATH": SYSTEM_PATH},
@@ -457,12 +735,11 @@ def compiled_launcher() -> str | None:
                 if built.returncode == 0:
                     # The sandbox's uid must reach it too (it is also the reaper inside).
                     os.chmod(binary, 0o755)  # noqa: S103 - read-only for others
-                    os.chmod(directory, 0o711)  # noqa: S103 - traverse only, no listing
                     path = binary
                     break
             if path is None:
                 log.warning("sandbox.launcher_build_failed", stderr=built.stderr[-2000:])
-        _launcher_built.append(path)
+        _launcher_built[os.getpid()] = path
         return path
 
 
@@ -550,7 +827,6 @@ class Sandbox:
         limit_address_space: bool = True,
         address_space_extra_mb: int = 0,
         uid: int | None = None,
-        compiling: bool = False,
     ) -> None:
         bwrap = bwrap_path()
         if bwrap is None:
@@ -584,10 +860,9 @@ class Sandbox:
         # GNU time reopens the pipe by path (/dev/fd/N) as the sandbox's uid.
         os.fchmod(stats_write, 0o622)
         self._info_read, info_write = os.pipe2(os.O_CLOEXEC)
-        reaper = compiled_launcher()
         go_read: int | None = None
         self._go: int | None = None
-        if reaper is not None:
+        if compiled_launcher() is not None:
             go_read, self._go = os.pipe2(os.O_CLOEXEC)
         # stdin is a memfd filled and sealed by run(): the sandbox holds it open
         # from the start, and nothing but us can write it before the seal.
@@ -601,8 +876,6 @@ class Sandbox:
             chdir=chdir,
             tmp_bytes=limits.file_size_kb * 1024,
             info_fd=info_write,
-            reaper=reaper,
-            compiling=compiling,
         )
         self._popen_kwargs: dict[str, object] = {
             "stdin": self._stdin,
@@ -812,12 +1085,10 @@ def execute(
     limit_address_space: bool = True,
     address_space_extra_mb: int = 0,
     uid: int | None = None,
-    compiling: bool = False,
 ) -> Execution:
     """Run ``argv`` in a fresh sandbox with ``box`` mounted at /box, enforcing ``limits``.
 
-    ``uid`` is the host uid bwrap runs as (only honoured when we are root);
-    ``compiling`` adds what only compilers and linkers read.
+    ``uid`` is the host uid bwrap runs as (only honoured when we are root).
     Never raises for anything the program does; raises :class:`RunnerError`
     when the sandbox itself cannot start.
     """
@@ -830,7 +1101,6 @@ def execute(
         limit_address_space=limit_address_space,
         address_space_extra_mb=address_space_extra_mb,
         uid=uid,
-        compiling=compiling,
     ) as sandbox:
         return sandbox.run(stdin)
 
@@ -1376,7 +1646,6 @@ class SandboxRunner:
             limit_address_space=lang.limit_address_space,
             address_space_extra_mb=lang.address_space_extra_mb,
             uid=uid,
-            compiling=True,
         )
 
     def _compile(
