@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from safexam.app import create_app
+from safexam.app import create_app, freeze_startup_heap
 from safexam.core.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[AsyncTestClient[Litestar]]]
@@ -101,3 +102,15 @@ async def test_metrics_are_scraped_while_the_database_is_down(client_with: Clien
     assert _counter(after.text, labels) == _counter(before.text, labels) + 1
     # The job ledger lives in the database: left out rather than failing the scrape.
     assert "safexam_jobs{" not in after.text
+
+
+async def test_an_api_process_freezes_its_startup_heap_once(
+    client_with: ClientFactory,
+) -> None:
+    """Full collections skip what start-up built (the exam-load pauses), once per process."""
+    await client_with()
+    frozen = gc.get_freeze_count()
+    assert frozen > 10_000  # the app, its routes and mappers, not a handful
+    await client_with()
+    freeze_startup_heap()
+    assert gc.get_freeze_count() == frozen  # later apps (tests make many) are collected as usual
