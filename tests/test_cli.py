@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.auth.models import User
 from safexam.auth.passwords import verify_password
 from safexam.cli import dev_judge_processes
+from safexam.coding.languages import LANGUAGES
+from safexam.coding.sandbox import bwrap_path
 from safexam.core.migrate import alembic_config
 from safexam.demo import DEMO_PASSWORD, EDUCATOR, STUDENTS
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
@@ -218,6 +220,11 @@ async def test_doctor_reports_configured_services(services: ServiceUrls) -> None
     lines = done.stdout.splitlines()
     assert any(line.startswith("ok") and "database" in line for line in lines), done.stdout
     assert any(line.startswith("ok") and "redis" in line for line in lines), done.stdout
+    # Which runner and languages work here: each language ran a hello world in the sandbox.
+    for name, lang in LANGUAGES.items():
+        [line] = [line for line in lines if line.split()[1:3] == ["language", name]]
+        if lang.is_available() and bwrap_path() is not None:
+            assert line.startswith("ok") and "hello world ran in" in line, line
 
     unreachable = await _safexam(
         _env(services, SAFEXAM_REDIS_URL="redis://127.0.0.1:1/0"), "doctor"

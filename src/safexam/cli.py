@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -452,17 +451,11 @@ def check_outside_services(settings: Settings) -> list[CheckResult]:
         results.append(CheckResult("google sign-in", "ok", f"{settings.oidc_issuer} ({domains})"))
     else:
         results.append(CheckResult("google sign-in", "warn", "off (SAFEXAM_OIDC_CLIENT_ID)"))
-    if settings.code_runner == "judge0":
-        from safexam.coding.runners import judge0_mode
+    # The runner, the sandbox's set-up, and each language: a hello world
+    # compiled and run through the real sandbox.
+    from safexam.coding.runners import doctor_checks
 
-        results.append(CheckResult("code runner", "ok", f"judge0 at {settings.judge0_url}"))
-        results.append(CheckResult("judge0 mode", "ok", judge0_mode(settings)))
-    elif shutil.which("bwrap"):
-        results.append(CheckResult("code runner", "ok", "embedded sandbox (bubblewrap)"))
-    else:
-        results.append(
-            CheckResult("code runner", "fail", "embedded sandbox, but bwrap is not installed")
-        )
+    results += [CheckResult(*check) for check in doctor_checks(settings)]
     if settings.llm_base_url:
         model = settings.llm_model or "default model"
         results.append(

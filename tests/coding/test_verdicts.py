@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import platform
+
 import pytest
 
 from safexam.coding.compare import render_program
 from safexam.coding.languages import LANGUAGES
 from safexam.coding.runner import Limits, TestCase
 from safexam.coding.runners import HELLO, doctor_checks, doctor_report
-from safexam.coding.sandbox import bwrap_path, time_path
+from safexam.coding.sandbox import bwrap_path, compiled_launcher, time_path
 from safexam.core.settings import load_settings
 from tests.coding.sandbox_helpers import assert_no_sandbox_left, judge_many, judge_one, make_runner
 
@@ -186,6 +189,12 @@ def test_doctor_report_lists_runners_and_languages() -> None:
     lines = doctor_report(run_programs=False)
     assert lines[0] == "code runner: ok: embedded sandbox"
     assert any(line.startswith("sandbox: ok: bubblewrap at") for line in lines)
+    if platform.machine() in ("x86_64", "aarch64") and compiled_launcher() is not None:
+        assert "sandbox launcher: ok: built without a C library" in lines
+    devices = "device nodes of its own" if os.geteuid() == 0 else "the host's devices"
+    assert any(
+        line.startswith(f"sandbox root: ok: one read-only root with {devices}") for line in lines
+    )
     for name in LANGUAGES:
         assert any(line.startswith(f"language {name}:") for line in lines)
     assert set(HELLO) == set(LANGUAGES)

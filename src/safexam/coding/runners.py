@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from datetime import timedelta
+from typing import Literal
 
 import httpx
 
@@ -16,6 +17,7 @@ from safexam.coding.sandbox import (
     SandboxRunner,
     bwrap_path,
     compiled_launcher,
+    describe_setup,
     time_path,
 )
 from safexam.core.settings import Settings
@@ -99,8 +101,8 @@ async def _probe(runner: SandboxRunner, language: str) -> tuple[bool, str]:
     return False, f"{result.verdict}: {detail[-1] if detail else ''}"
 
 
-# (name, status ok|warn|fail, detail): the shape of a ``safexam doctor`` line.
-Check = tuple[str, str, str]
+# (name, status, detail): the shape of a ``safexam doctor`` line.
+Check = tuple[str, Literal["ok", "warn", "fail"], str]
 
 
 def doctor_checks(settings: Settings | None = None, *, run_programs: bool = True) -> list[Check]:
@@ -122,6 +124,7 @@ def doctor_checks(settings: Settings | None = None, *, run_programs: bool = True
         checks.append(("sandbox", "fail", "bubblewrap missing (apt-get install bubblewrap)"))
     else:
         checks.append(("sandbox", "ok", f"bubblewrap at {bwrap}"))
+        checks += describe_setup()
     timer = time_path()
     if timer is None:
         checks.append(

@@ -52,6 +52,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 import structlog
@@ -83,6 +84,7 @@ __all__ = [
     "classify",
     "compiled_launcher",
     "default_work_root",
+    "describe_setup",
     "execute",
     "remove_stale_boxes",
     "sandbox_processes",
@@ -196,6 +198,8 @@ class _Root(msgspec.Struct, frozen=True):
     binds: tuple[str, ...]
     # What the copies were made from, to notice a change: (path, inode, mtime, size).
     made_from: tuple[tuple[str, int, int, int], ...]
+    # Device nodes of our own (one mount for /dev), or the host's bound one by one.
+    own_devices: bool = False
 
 
 def _etc_sources() -> list[str]:
@@ -276,7 +280,8 @@ def _build_root(parent: str, reaper: str | None, *, device_nodes: bool = True) -
     # Beside the root, not in it: the sandbox sees it only as its /dev.
     nodes = f"{path}.dev"
     _mkdir(nodes)
-    if device_nodes and _device_nodes(nodes):
+    own_devices = device_nodes and _device_nodes(nodes)
+    if own_devices:
         for name, target in _DEV_LINKS:
             os.symlink(target, os.path.join(nodes, name))
         # Its own mount, since the root's is nodev. bwrap cannot bind it
@@ -297,7 +302,7 @@ def _build_root(parent: str, reaper: str | None, *, device_nodes: bool = True) -
         except OSError:
             shutil.copy2(reaper, inside)
     os.chmod(path, 0o755)  # noqa: S103 - the sandbox's /: read-only to everyone inside
-    return _Root(path=path, binds=tuple(binds), made_from=made_from)
+    return _Root(path=path, binds=tuple(binds), made_from=made_from, own_devices=own_devices)
 
 
 _root_lock = threading.Lock()
@@ -655,6 +660,8 @@ _LAUNCHER_BUILDS: tuple[list[str], ...] = (
 
 _launcher_lock = threading.Lock()
 _launcher_built: dict[int, str | None] = {}
+# How each process's launcher was built: the first flag of its _LAUNCHER_BUILDS entry.
+_launcher_build: dict[int, str] = {}
 
 
 _LAUNCHER_PREFIX = "safexam-launcher-"
@@ -733,6 +740,7 @@ def compiled_launcher() -> str | None:
                     check=False,
                 )
                 if built.returncode == 0:
+                    _launcher_build[os.getpid()] = flags[0] if flags else "dynamic"
                     # The sandbox's uid must reach it too (it is also the reaper inside).
                     os.chmod(binary, 0o755)  # noqa: S103 - read-only for others
                     path = binary
@@ -741,6 +749,31 @@ def compiled_launcher() -> str | None:
                 log.warning("sandbox.launcher_build_failed", stderr=built.stderr[-2000:])
         _launcher_built[os.getpid()] = path
         return path
+
+
+def describe_setup() -> list[tuple[str, Literal["ok", "warn", "fail"], str]]:
+    """How this process sets sandboxes up, as ``(name, status, detail)`` for ``safexam doctor``."""
+    built = compiled_launcher()
+    how = _launcher_build.get(os.getpid())
+    launcher: tuple[Literal["ok", "warn", "fail"], str]
+    if built is None:
+        launcher = (
+            "warn",
+            "no C compiler: prlimit and setpriv in front of bwrap, GNU time inside "
+            "(slower, and no sandbox set up ahead)",
+        )
+    elif how == "-DSAFEXAM_NOLIBC":
+        launcher = ("ok", "built without a C library")
+    else:
+        launcher = ("ok", f"built with the C library ({how}): about 0.4 ms more per sandbox")
+    root = _sandbox_root()
+    devices = (
+        "device nodes of its own" if root.own_devices else "the host's devices bound one by one"
+    )
+    return [
+        ("sandbox launcher", *launcher),
+        ("sandbox root", "ok", f"one read-only root with {devices}"),
+    ]
 
 
 def _launcher(limits: _RLimits, uid: int | None) -> list[str] | None:
