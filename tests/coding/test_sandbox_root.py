@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import secrets
 import shutil
 import stat
@@ -310,7 +311,8 @@ def test_reaper_looks_names_up_on_path_and_names_what_it_cannot_run(
     assert refused.returncode == 126
 
 
-def test_reaper_waits_for_the_go_byte_and_a_closed_pipe_calls_the_run_off(launcher: str) -> None:
+def _held_back(launcher: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A reaper waiting for its go byte, and the pipe end that sends it."""
     read, write = os.pipe()
     proc = subprocess.Popen(
         [launcher, "reap", "2", str(read), "--", "/bin/echo", "ran"],
@@ -318,27 +320,24 @@ def test_reaper_waits_for_the_go_byte_and_a_closed_pipe_calls_the_run_off(launch
         pass_fds=(read,),
     )
     os.close(read)
+    return proc, write
+
+
+def test_reaper_waits_for_the_go_byte_and_a_closed_pipe_calls_the_run_off(launcher: str) -> None:
+    proc, go = _held_back(launcher)
     time.sleep(0.05)
     assert proc.poll() is None  # held back
-    os.close(write)
+    os.close(go)
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 125 and out == b""
-    read, write = os.pipe()
-    proc = subprocess.Popen(
-        [launcher, "reap", "2", str(read), "--", "/bin/echo", "ran"],
-        stdout=subprocess.PIPE,
-        pass_fds=(read,),
-    )
-    os.close(read)
-    os.write(write, b"g")
+    proc, go = _held_back(launcher)
+    os.write(go, b"g")
     out, _ = proc.communicate(timeout=10)
-    os.close(write)
+    os.close(go)
     assert proc.returncode == 0 and out == b"ran\n"
 
 
 def test_launcher_sets_the_limits_and_refuses_bad_arguments(launcher: str) -> None:
-    import resource
-
     cpu, nofile = resource.RLIMIT_CPU, resource.RLIMIT_NOFILE
     done = _run(
         [
