@@ -314,6 +314,10 @@ _root_checked: dict[int, float] = {}
 def _sandbox_root() -> _Root:
     """The current root skeleton, remade when the /etc files it copied have changed.
 
+    A change is noticed by each copied path's inode, mtime and size: a file
+    replaced or a directory's entries changed (a package installed, an
+    alternative switched). An edit inside a copied directory's file (a JDK
+    security policy, say) reaches sandboxes after the worker restarts.
     Older skeletons stay until the worker exits: a sandbox that bound one
     sees through to it, so removing it would empty a running sandbox's /etc.
     """
