@@ -67,8 +67,16 @@ def bwrap_only(argv: list[str], box: str) -> float:
     bwrap = bwrap_path()
     assert bwrap is not None, "bubblewrap is not installed"
     sink = os.open(os.devnull, os.O_WRONLY)
+    # The mounts of a judged sandbox, whose uid is dropped when we are root.
     full = _bwrap_argv(
-        bwrap, argv, box=box, box_writable=False, chdir="/tmp", tmp_bytes=1 << 20, info_fd=sink
+        bwrap,
+        argv,
+        box=box,
+        box_writable=False,
+        chdir="/tmp",
+        tmp_bytes=1 << 20,
+        info_fd=sink,
+        dropped_uid=os.geteuid() == 0,
     )
     started = time.perf_counter()
     subprocess.run(full, check=True, stdin=subprocess.DEVNULL, pass_fds=(sink,))

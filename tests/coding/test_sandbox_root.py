@@ -98,8 +98,8 @@ def box() -> Iterator[str]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _mounts(root: sb._Root) -> list[tuple[str, ...]]:
-    return [tuple(root.binds[i : i + 3]) for i in range(0, len(root.binds), 3)]
+def _mounts(args: tuple[str, ...]) -> list[tuple[str, ...]]:
+    return [tuple(args[i : i + 3]) for i in range(0, len(args), 3)]
 
 
 def _uid() -> int | None:
@@ -152,8 +152,9 @@ def test_without_device_nodes_the_hosts_devices_are_bound_one_by_one(box: str) -
     try:
         root = sb._build_root(parent, compiled_launcher(), device_nodes=False)
         assert not os.path.exists(f"{root.path}.dev")
-        assert ("--dev-bind", "/dev/null", "/dev/null") in _mounts(root)
-        assert not [m for m in _mounts(root) if m[2] == "/dev"]
+        assert root.own_devices == ()
+        assert root.devices(dropped_uid=True) == root.host_devices
+        assert ("--dev-bind", "/dev/null", "/dev/null") in _mounts(root.host_devices)
         sink = os.open(os.devnull, os.O_WRONLY)
         try:
             argv = sb._bwrap_argv(
@@ -188,7 +189,10 @@ def test_the_root_on_the_host_is_ours_and_read_only_to_everyone_else() -> None:
     assert stat.S_IMODE(parent.st_mode) == 0o711  # traversable, not listable
     nodes = f"{root.path}.dev"
     assert stat.S_IMODE(os.stat(nodes).st_mode) == 0o555
-    assert ("--dev-bind", nodes, "/dev") in _mounts(root)
+    assert root.own_devices == ("--dev-bind", nodes, "/dev")
+    assert root.devices(dropped_uid=True) == root.own_devices
+    # A sandbox running as host root (no uid given) could chmod that directory.
+    assert root.devices(dropped_uid=False) == root.host_devices
     for name in ("null", "zero", "full", "random", "urandom"):
         node = os.stat(os.path.join(nodes, name), follow_symlinks=False)
         assert stat.S_ISCHR(node.st_mode)
@@ -210,6 +214,19 @@ def test_the_root_on_the_host_is_ours_and_read_only_to_everyone_else() -> None:
                     "etc",
                     "dev",
                 ), rel
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root worker has the choice")
+def test_a_sandbox_left_as_host_root_gets_the_read_only_dev(box: str) -> None:
+    """Without a throw-away uid the sandbox's processes are host root's: not on our nodes."""
+    run = execute([PYTHON, "-I", "-S", "-c", _LOOK_AROUND], box=box, limits=LIMITS, uid=None)
+    assert run.exit_code == 0, run.stderr.decode()
+    seen = msgspec.json.decode(run.stdout)
+    _check_view(seen)
+    assert seen["refused"]["chmod /dev"] == 30  # EROFS: the read-only root's /dev
+    nodes = f"{sb._sandbox_root().path}.dev"
+    assert stat.S_IMODE(os.stat(nodes).st_mode) == 0o555
+    assert sorted(os.listdir(nodes)) == EXPECTED_DEV
 
 
 def test_a_change_under_etc_reaches_new_sandboxes(

@@ -193,13 +193,24 @@ class _Root(msgspec.Struct, frozen=True):
     """
 
     path: str
-    # bwrap arguments for what is mounted on the root: the system directories,
-    # then the devices.
+    # bwrap arguments for the system directories mounted on the root.
     binds: tuple[str, ...]
     # What the copies were made from, to notice a change: (path, inode, mtime, size).
     made_from: tuple[tuple[str, int, int, int], ...]
-    # Device nodes of our own (one mount for /dev), or the host's bound one by one.
-    own_devices: bool = False
+    # The devices: our own nodes as one mount on /dev (empty when this worker
+    # cannot make them), or the host's bound one by one onto the root's /dev.
+    own_devices: tuple[str, ...] = ()
+    host_devices: tuple[str, ...] = ()
+
+    def devices(self, dropped_uid: bool) -> tuple[str, ...]:
+        """Our own nodes only for a sandbox under a throw-away uid.
+
+        That /dev is a writable mount (bwrap binds devices no other way) of a
+        directory that is host root's: a sandbox running as host root itself
+        (a root worker given no uid) could chmod and then fill it, so such a
+        sandbox gets the host's devices on the read-only root instead.
+        """
+        return self.own_devices if dropped_uid and self.own_devices else self.host_devices
 
 
 def _etc_sources() -> list[str]:
@@ -277,24 +288,25 @@ def _build_root(parent: str, reaper: str | None, *, device_nodes: bool = True) -
     _mkdir(dev)
     for name, target in _DEV_LINKS:
         os.symlink(target, os.path.join(dev, name))
+    host_devices: list[str] = []
+    for name in _DEVICES:
+        # Mount points on the read-only root for the host's devices.
+        open(os.path.join(dev, name), "xb").close()
+        host_devices += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
     # Beside the root, not in it: the sandbox sees it only as its /dev.
     nodes = f"{path}.dev"
     _mkdir(nodes)
-    own_devices = device_nodes and _device_nodes(nodes)
-    if own_devices:
+    own_devices: list[str] = []
+    if device_nodes and _device_nodes(nodes):
         for name, target in _DEV_LINKS:
             os.symlink(target, os.path.join(nodes, name))
-        # Its own mount, since the root's is nodev. bwrap cannot bind it
-        # read-only and keep the devices, so the directory itself is: root's,
-        # mode 0555, never a sandbox uid's (those are only used by a root worker).
+        # Its own mount, since the root's is nodev; bwrap cannot bind it
+        # read-only and keep the devices, so the directory itself is: host
+        # root's, mode 0555, and used only by sandboxes of another uid.
         os.chmod(nodes, 0o555)  # noqa: S103
-        binds += ["--dev-bind", nodes, "/dev"]
+        own_devices = ["--dev-bind", nodes, "/dev"]
     else:
         os.rmdir(nodes)
-        for name in _DEVICES:
-            # Mount points on the read-only root for the host's devices.
-            open(os.path.join(dev, name), "xb").close()
-            binds += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
     if reaper is not None:
         inside = os.path.join(path, REAPER.lstrip("/"))
         try:
@@ -302,7 +314,13 @@ def _build_root(parent: str, reaper: str | None, *, device_nodes: bool = True) -
         except OSError:
             shutil.copy2(reaper, inside)
     os.chmod(path, 0o755)  # noqa: S103 - the sandbox's /: read-only to everyone inside
-    return _Root(path=path, binds=tuple(binds), made_from=made_from, own_devices=own_devices)
+    return _Root(
+        path=path,
+        binds=tuple(binds),
+        made_from=made_from,
+        own_devices=tuple(own_devices),
+        host_devices=tuple(host_devices),
+    )
 
 
 _root_lock = threading.Lock()
@@ -347,6 +365,7 @@ def _bwrap_argv(
     tmp_bytes: int,
     info_fd: int,
     root: _Root | None = None,
+    dropped_uid: bool = False,
 ) -> list[str]:
     root = root or _sandbox_root()
     return [
@@ -371,6 +390,7 @@ def _bwrap_argv(
         root.path,
         "/",
         *root.binds,
+        *root.devices(dropped_uid),
         "--proc",
         "/proc",
         "--size",
@@ -772,7 +792,9 @@ def describe_setup() -> list[tuple[str, Literal["ok", "warn", "fail"], str]]:
         launcher = ("ok", f"built with the C library ({how}): about 0.4 ms more per sandbox")
     root = _sandbox_root()
     devices = (
-        "device nodes of its own" if root.own_devices else "the host's devices bound one by one"
+        "device nodes of its own for sandboxes under a throw-away uid"
+        if root.own_devices
+        else "the host's devices bound one by one"
     )
     return [
         ("sandbox launcher", *launcher),
@@ -913,6 +935,7 @@ class Sandbox:
             chdir=chdir,
             tmp_bytes=limits.file_size_kb * 1024,
             info_fd=info_write,
+            dropped_uid=drop,
         )
         self._popen_kwargs: dict[str, object] = {
             "stdin": self._stdin,
