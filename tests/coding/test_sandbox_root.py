@@ -251,6 +251,28 @@ def test_a_change_under_etc_reaches_new_sandboxes(
     assert os.path.isdir(first.path)
 
 
+def test_an_etc_link_to_outside_usr_is_copied_as_what_it_names(
+    monkeypatch: pytest.MonkeyPatch, box: str, tmp_path: Path
+) -> None:
+    """Inside, only /usr is bound: a link to elsewhere would dangle, so its target is copied."""
+    target = tmp_path / "zone"
+    target.write_text("the zone\n")
+    link = tmp_path / "safexam-test-link"
+    link.symlink_to(target)
+    os.chmod(tmp_path, 0o755)
+    os.chmod(target, 0o644)
+    monkeypatch.setattr(sb, "_ETC_COPIED", (*sb._ETC_COPIED, str(link)))
+    monkeypatch.setattr(sb, "_ROOT_CHECK_S", 0.0)
+    root = sb._sandbox_root()
+    copied = Path(root.path) / "etc" / "safexam-test-link"
+    assert copied.is_file() and not copied.is_symlink()
+    read = [PYTHON, "-I", "-S", "-c", "print(open('/etc/safexam-test-link').read(), end='')"]
+    assert execute(read, box=box, limits=LIMITS, uid=_uid()).stdout == b"the zone\n"
+    # /etc/localtime points into /usr/share/zoneinfo: kept as the same link.
+    if os.path.realpath("/etc/localtime").startswith("/usr/"):
+        assert os.readlink(Path(root.path) / "etc" / "localtime") == os.readlink("/etc/localtime")
+
+
 # ---- the launcher, on the host --------------------------------------------------
 
 

@@ -231,11 +231,13 @@ def _signature(paths: Sequence[str]) -> tuple[tuple[str, int, int, int], ...]:
 
 def _copy_into(source: str, dest: str) -> None:
     try:
-        if os.path.islink(source):
+        if os.path.islink(source) and os.path.realpath(source).startswith("/usr/"):
+            # Resolves the same inside, where /usr is bound (/etc/localtime).
             os.symlink(os.readlink(source), dest)
         elif os.path.isdir(source):
             shutil.copytree(source, dest, symlinks=True)
         else:
+            # A link to anywhere else would dangle inside: copy what it names.
             shutil.copy2(source, dest)
     except OSError:
         # A file this worker may not read was not the sandbox's to read either.
