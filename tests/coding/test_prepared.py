@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import selectors
 import shutil
 import signal
 import tempfile
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from safexam.coding import sandbox as sandbox_module
 from safexam.coding.languages import get_language
 from safexam.coding.runner import Limits, RunnerError, TestCase
 from safexam.coding.sandbox import (
@@ -281,3 +283,40 @@ def test_boxes_left_by_a_killed_worker_are_removed_at_start(tmp_path) -> None:  
     assert (fresh / "main.c").exists()
     # A link is never followed, let alone emptied.
     assert (outside / "keep").exists() and (tmp_path / "box-link").is_symlink()
+
+
+class _LateSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """Its first wait overruns: the run's thread looking late, as on a busy machine."""
+
+    overrun_s = 0.8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._late = True
+
+    def select(self, timeout: float | None = None) -> Any:
+        if self._late:
+            self._late = False
+            time.sleep(self.overrun_s)
+            return []
+        return super().select(timeout)
+
+
+@pytest.mark.parametrize(
+    ("program", "timed_out"),
+    [("print('done')", False), ("import time; time.sleep(5)", True)],
+)
+def test_a_late_look_at_the_deadline_times_out_only_a_program_still_running(
+    monkeypatch: pytest.MonkeyPatch, box: str, program: str, timed_out: bool
+) -> None:
+    """A program that ended well within its wall limit is judged on what it did even when
+    the thread watching it gets the CPU back only after the limit; one still running is not."""
+    monkeypatch.setattr(sandbox_module.selectors, "DefaultSelector", _LateSelector)
+    limits = Limits(cpu_time_s=2, wall_time_s=0.5, memory_mb=64, processes=16)
+    sandbox = Sandbox([PYTHON, "-c", program], box=box, limits=limits, uid=_uid())
+    with sandbox:
+        run = sandbox.run()
+    assert run.wall_ms >= 800  # the look really came after the limit
+    assert run.timed_out is timed_out
+    if not timed_out:
+        assert run.exit_code == 0 and run.stdout == b"done\n"

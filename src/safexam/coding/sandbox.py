@@ -1077,9 +1077,18 @@ class Sandbox:
                 os.set_blocking(fd, False)
                 sel.register(fd, selectors.EVENT_READ, buf)
             sel.register(pidfd, selectors.EVENT_READ, None)
+            late = False
             while not exited or len(sel.get_map()) > 1:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    if not late and (exited or _exited(proc.pid)):
+                        # bwrap has ended on its own: this thread looked late (a
+                        # busy machine, a pause of the worker), not the program.
+                        # Read what it left, briefly, instead of calling it a
+                        # time limit; its CPU time still decides that.
+                        late = True
+                        deadline = time.monotonic() + _LATE_DRAIN_S
+                        continue
                     timed_out = True
                     break
                 for key, _ in sel.select(timeout=remaining):
@@ -1134,6 +1143,11 @@ class Sandbox:
             timed_out=timed_out,
             output_exceeded=output_exceeded,
         )
+
+
+# How long the output of a program found ended after its wall limit may take
+# to drain (its writers are all dead: the pipes only hold their last bytes).
+_LATE_DRAIN_S = 1.0
 
 
 def execute(
