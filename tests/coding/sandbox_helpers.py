@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections.abc import Collection, Sequence
 
 from safexam.coding.runner import Judgement, Limits, TestCase
-from safexam.coding.sandbox import SandboxConfig, SandboxRunner, sandbox_processes
+from safexam.coding.sandbox import (
+    SANDBOX_UID_BASE,
+    SANDBOX_UID_SPAN,
+    SandboxConfig,
+    SandboxRunner,
+    sandbox_processes,
+)
 
 # Small limits keep the hostile suite fast: a program at the wall limit costs 1-2 s.
 LIMITS = Limits(
@@ -17,6 +24,11 @@ WALL_LIMITS = Limits(cpu_time_s=1, wall_time_s=1, memory_mb=64, output_kb=64, pr
 COMPILE_LIMITS = Limits(
     cpu_time_s=5, wall_time_s=10, memory_mb=256, output_kb=64, processes=64, file_size_kb=65536
 )
+
+
+def sandbox_uid() -> int | None:
+    """A throw-away uid for a sandbox made directly, when we are root (else None)."""
+    return SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN) if os.geteuid() == 0 else None
 
 
 def make_runner() -> SandboxRunner:

@@ -36,6 +36,7 @@ from tests.coding.sandbox_helpers import (
     LIMITS,
     assert_no_sandbox_left,
     make_runner,
+    sandbox_uid,
     sandboxes_left,
 )
 
@@ -61,16 +62,12 @@ def box():  # type: ignore[no-untyped-def]
     os.rmdir(path)
 
 
-def _uid() -> int | None:
-    return make_runner().new_uid() if os.geteuid() == 0 else None
-
-
 def test_prepared_sandbox_waits_for_run(box: str) -> None:
     sandbox = Sandbox(
         [PYTHON, "-c", "import time, sys; print(time.time()); print(sys.stdin.read())"],
         box=box,
         limits=RUN_LIMITS,
-        uid=_uid(),
+        uid=sandbox_uid(),
     )
     # Long enough for bwrap to be set up and the program to have run, were it not held.
     time.sleep(0.5)
@@ -85,7 +82,7 @@ def test_prepared_sandbox_waits_for_run(box: str) -> None:
 
 
 def test_unused_sandbox_closes_without_running(box: str) -> None:
-    uid = _uid()
+    uid = sandbox_uid()
     marker = os.path.join(box, "ran")
     os.chmod(box, 0o777)  # the program could write here, were it ever started
     sandbox = Sandbox(
@@ -105,7 +102,7 @@ def test_unused_sandbox_closes_without_running(box: str) -> None:
 
 
 def test_a_sandbox_runs_once(box: str) -> None:
-    with Sandbox([PYTHON, "-c", "pass"], box=box, limits=RUN_LIMITS, uid=_uid()) as sandbox:
+    with Sandbox([PYTHON, "-c", "pass"], box=box, limits=RUN_LIMITS, uid=sandbox_uid()) as sandbox:
         assert sandbox.run().exit_code == 0
         with pytest.raises(RunnerError):
             sandbox.run()
@@ -178,7 +175,7 @@ def test_a_sandbox_that_died_before_its_run_is_reaped_not_leaked(box: str, after
     bwrap arms the parent-death signal only when its set-up is done, so a kill
     a few milliseconds in can leave a finished sandbox behind, waiting to go.
     """
-    uid = _uid()
+    uid = sandbox_uid()
     sandbox = Sandbox([PYTHON, "-c", "print('ran')"], box=box, limits=RUN_LIMITS, uid=uid)
     proc = sandbox._proc
     assert proc is not None
@@ -199,7 +196,7 @@ def test_a_sandbox_that_died_before_its_run_is_reaped_not_leaked(box: str, after
 def test_a_sandbox_called_off_during_its_set_up_leaves_nothing(box: str, after_ms: int) -> None:
     """bwrap writes its info pipe while setting up: closing our end early would kill it
     by SIGPIPE and orphan its half-made child, which waits forever as the sandbox's uid."""
-    uid = _uid()
+    uid = sandbox_uid()
     sandbox = Sandbox([PYTHON, "-c", "print('ran')"], box=box, limits=RUN_LIMITS, uid=uid)
     time.sleep(after_ms / 1000)
     sandbox.close()
@@ -313,7 +310,7 @@ def test_a_late_look_at_the_deadline_times_out_only_a_program_still_running(
     the thread watching it gets the CPU back only after the limit; one still running is not."""
     monkeypatch.setattr(sandbox_module.selectors, "DefaultSelector", _LateSelector)
     limits = Limits(cpu_time_s=2, wall_time_s=0.5, memory_mb=64, processes=16)
-    sandbox = Sandbox([PYTHON, "-c", program], box=box, limits=limits, uid=_uid())
+    sandbox = Sandbox([PYTHON, "-c", program], box=box, limits=limits, uid=sandbox_uid())
     with sandbox:
         run = sandbox.run()
     assert run.wall_ms >= 800  # the look really came after the limit

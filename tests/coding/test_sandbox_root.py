@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import platform
 import resource
-import secrets
 import shutil
 import stat
 import subprocess
@@ -27,13 +26,8 @@ import pytest
 
 from safexam.coding import sandbox as sb
 from safexam.coding.runner import Limits
-from safexam.coding.sandbox import (
-    SANDBOX_UID_BASE,
-    SANDBOX_UID_SPAN,
-    bwrap_path,
-    compiled_launcher,
-    execute,
-)
+from safexam.coding.sandbox import bwrap_path, compiled_launcher, execute
+from tests.coding.sandbox_helpers import sandbox_uid
 
 pytestmark = [
     pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed"),
@@ -102,10 +96,6 @@ def _mounts(args: tuple[str, ...]) -> list[tuple[str, ...]]:
     return [tuple(args[i : i + 3]) for i in range(0, len(args), 3)]
 
 
-def _uid() -> int | None:
-    return SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN) if os.geteuid() == 0 else None
-
-
 def _check_view(seen: dict[str, object]) -> None:
     tops = {t.lstrip("/") for t in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")}
     expected_root = {"box", "dev", "etc", "proc", "tmp"} | {
@@ -140,7 +130,9 @@ def _check_view(seen: dict[str, object]) -> None:
 
 
 def test_a_program_sees_the_root_it_should_and_can_write_only_tmp(box: str) -> None:
-    run = execute([PYTHON, "-I", "-S", "-c", _LOOK_AROUND], box=box, limits=LIMITS, uid=_uid())
+    run = execute(
+        [PYTHON, "-I", "-S", "-c", _LOOK_AROUND], box=box, limits=LIMITS, uid=sandbox_uid()
+    )
     assert run.exit_code == 0, run.stderr.decode()
     _check_view(msgspec.json.decode(run.stdout))
 
@@ -240,11 +232,11 @@ def test_a_change_under_etc_reaches_new_sandboxes(
     monkeypatch.setattr(sb, "_ROOT_CHECK_S", 0.0)
     first = sb._sandbox_root()
     read = [PYTHON, "-I", "-S", "-c", "print(open('/etc/safexam-test.conf').read(), end='')"]
-    assert execute(read, box=box, limits=LIMITS, uid=_uid()).stdout == b"first\n"
+    assert execute(read, box=box, limits=LIMITS, uid=sandbox_uid()).stdout == b"first\n"
     assert sb._sandbox_root() is first  # unchanged: not made again
     extra.write_text("second, longer\n")
     os.utime(extra, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
-    assert execute(read, box=box, limits=LIMITS, uid=_uid()).stdout == b"second, longer\n"
+    assert execute(read, box=box, limits=LIMITS, uid=sandbox_uid()).stdout == b"second, longer\n"
     second = sb._sandbox_root()
     assert second.path != first.path
     # The old one stays: a sandbox started on it may still be running.
@@ -267,7 +259,7 @@ def test_an_etc_link_to_outside_usr_is_copied_as_what_it_names(
     copied = Path(root.path) / "etc" / "safexam-test-link"
     assert copied.is_file() and not copied.is_symlink()
     read = [PYTHON, "-I", "-S", "-c", "print(open('/etc/safexam-test-link').read(), end='')"]
-    assert execute(read, box=box, limits=LIMITS, uid=_uid()).stdout == b"the zone\n"
+    assert execute(read, box=box, limits=LIMITS, uid=sandbox_uid()).stdout == b"the zone\n"
     # /etc/localtime points into /usr/share/zoneinfo: kept as the same link.
     if os.path.realpath("/etc/localtime").startswith("/usr/"):
         assert os.readlink(Path(root.path) / "etc" / "localtime") == os.readlink("/etc/localtime")
@@ -406,7 +398,8 @@ def test_launcher_sets_the_limits_and_refuses_bad_arguments(launcher: str) -> No
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another uid needs root")
 def test_launcher_drops_to_the_uid_with_no_groups(launcher: str) -> None:
-    uid = SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN)
+    uid = sandbox_uid()
+    assert uid is not None
     done = _run(
         [
             launcher,

@@ -685,9 +685,9 @@ _LAUNCHER_BUILDS: tuple[list[str], ...] = (
 )
 
 _launcher_lock = threading.Lock()
-_launcher_built: dict[int, str | None] = {}
-# How each process's launcher was built: the first flag of its _LAUNCHER_BUILDS entry.
-_launcher_build: dict[int, str] = {}
+# Per process: the launcher's path (None without a C compiler), and whether it
+# was built without a C library.
+_launcher_built: dict[int, tuple[str | None, bool]] = {}
 
 
 _LAUNCHER_PREFIX = "safexam-launcher-"
@@ -745,10 +745,15 @@ def _private_dir() -> str:
 
 def compiled_launcher() -> str | None:
     """The static launcher, built on first use; None without a C compiler."""
+    return _built_launcher()[0]
+
+
+def _built_launcher() -> tuple[str | None, bool]:
     with _launcher_lock:
         if os.getpid() in _launcher_built:
             return _launcher_built[os.getpid()]
         path: str | None = None
+        without_libc = False
         compiler = shutil.which("cc", path=SYSTEM_PATH) or shutil.which("gcc", path=SYSTEM_PATH)
         if compiler is not None and sys.platform == "linux":
             directory = _private_dir()
@@ -766,21 +771,20 @@ def compiled_launcher() -> str | None:
                     check=False,
                 )
                 if built.returncode == 0:
-                    _launcher_build[os.getpid()] = flags[0] if flags else "dynamic"
+                    without_libc = "-DSAFEXAM_NOLIBC" in flags
                     # The sandbox's uid must reach it too (it is also the reaper inside).
                     os.chmod(binary, 0o755)  # noqa: S103 - read-only for others
                     path = binary
                     break
             if path is None:
                 log.warning("sandbox.launcher_build_failed", stderr=built.stderr[-2000:])
-        _launcher_built[os.getpid()] = path
-        return path
+        _launcher_built[os.getpid()] = (path, without_libc)
+        return path, without_libc
 
 
 def describe_setup() -> list[tuple[str, Literal["ok", "warn", "fail"], str]]:
     """How this process sets sandboxes up, as ``(name, status, detail)`` for ``safexam doctor``."""
-    built = compiled_launcher()
-    how = _launcher_build.get(os.getpid())
+    built, without_libc = _built_launcher()
     launcher: tuple[Literal["ok", "warn", "fail"], str]
     if built is None:
         launcher = (
@@ -788,10 +792,10 @@ def describe_setup() -> list[tuple[str, Literal["ok", "warn", "fail"], str]]:
             "no C compiler: prlimit and setpriv in front of bwrap, GNU time inside "
             "(slower, and no sandbox set up ahead)",
         )
-    elif how == "-DSAFEXAM_NOLIBC":
+    elif without_libc:
         launcher = ("ok", "built without a C library")
     else:
-        launcher = ("ok", f"built with the C library ({how}): about 0.4 ms more per sandbox")
+        launcher = ("ok", "built with the C library: about 0.4 ms more per sandbox")
     root = _sandbox_root()
     devices = (
         "device nodes of its own for sandboxes under a throw-away uid"
