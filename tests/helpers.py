@@ -1,18 +1,19 @@
-"""Small helpers shared by tests: sign-in, CSRF, user factories."""
+"""Small helpers shared by tests: sign-in, CSRF, fresh queries, error fields.
+
+Builders of test data (users among them) live in ``tests.factories``.
+"""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.models import User
-from safexam.auth.service import create_user
-
-PASSWORD = "correct horse battery staple"
+from tests.factories import PASSWORD, make_user
 
 
 @dataclass(frozen=True)
@@ -22,15 +23,6 @@ class ServiceUrls:
     redis_url: str
     namespace: str
     tmp: Path
-
-
-async def make_user(
-    db: AsyncSession, role: str = "student", email: str | None = None, name: str | None = None
-) -> User:
-    email = email or f"{role}-{uuid.uuid4().hex[:8]}@college.edu"
-    return await create_user(
-        db, email=email, name=name or email.split("@")[0], role=role, password=PASSWORD
-    )
 
 
 async def csrf(client: Any) -> str:
@@ -59,3 +51,18 @@ async def signed_in(
     user = await make_user(db, role, email=email)
     await login(client, user.email)
     return client, user
+
+
+async def one(db: AsyncSession, sql: str, **params: Any) -> Any:
+    """One row of a fresh query (never a cached ORM object)."""
+    return (await db.execute(text(sql), params)).first()
+
+
+async def rows(db: AsyncSession, sql: str, **params: Any) -> list[Any]:
+    return list((await db.execute(text(sql), params)).all())
+
+
+def error_field(response: Any) -> str | None:
+    """The field named by a 422 (first detail)."""
+    details = response.json()["error"]["details"] or []
+    return details[0].get("field") if details else None

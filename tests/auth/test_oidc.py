@@ -21,9 +21,9 @@ from safexam.auth.models import User
 from safexam.auth.oidc import OIDC_COOKIE, pkce_challenge
 from safexam.auth.sessions import SESSION_COOKIE
 from safexam.core.settings import Settings
-from safexam.exams.models import Enrollment, Exam
 from tests.auth.conftest import ClientFactory, browser
 from tests.auth.oidc_provider import CLIENT_ID, CLIENT_SECRET, LocalOidcProvider, new_key
+from tests.factories import enroll, make_exam
 from tests.helpers import make_user
 
 LOGIN = "/api/v1/auth/oidc/login"
@@ -157,18 +157,16 @@ async def test_first_sign_in_links_pre_enrollments(
 ) -> None:
     educator = await make_user(db, "educator")
     now = datetime.now(UTC)
-    exam = Exam(
-        owner_id=educator.id,
+    exam = await make_exam(
+        db,
+        educator,
+        [],
         title="Midterm",
         opens_at=now,
         closes_at=now + timedelta(hours=2),
-        duration_minutes=60,
+        status="draft",
     )
-    db.add(exam)
-    await db.flush()
-    enrollment = Enrollment(exam_id=exam.id, email="enrolled@college.edu")
-    db.add(enrollment)
-    await db.commit()
+    enrollment = await enroll(db, exam, "enrolled@college.edu")
 
     params = await begin(oidc, provider)
     response = await finish(oidc, params, provider.authorize(params, email="enrolled@college.edu"))

@@ -26,52 +26,32 @@ from safexam.core.settings import Settings
 from safexam.grading.service import grade_session
 from safexam.jobs.models import Job
 from safexam.sessions.models import Response
-from tests.grading.factories import make_exam, make_session, mcq_single, paper_for
+from tests.factories import (
+    ADD_TEMPLATE,
+    coding_body,
+    coding_limits,
+    exam_with_questions,
+    make_session,
+    mcq_single,
+    paper_for,
+)
 from tests.helpers import ServiceUrls, login, make_user
 from tests.live import live_server, sse_events
 from tests.workers_helper import running_worker
 
 pytestmark = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed")
 
-ADD_TEMPLATE = "{{ SOURCE }}\nprint(add(*map(int, input().split())))\n"
 GOOD = "def add(a, b):\n    return a + b\n"
 HALF = "def add(a, b):\n    return 3\n"
-
-
-def coding_body(**extra: Any) -> dict[str, Any]:
-    body = {
-        "languages": ["python", "c"],
-        "starter_code": {"python": "def add(a, b):\n    pass\n"},
-        "template": {"python": ADD_TEMPLATE},
-        "tests": [
-            {
-                "name": "small",
-                "stdin": "1 2\n",
-                "expected_output": "3\n",
-                "points": 5,
-                "hidden": False,
-            },
-            {
-                "name": "big",
-                "stdin": "10 20\n",
-                "expected_output": "30\n",
-                "points": 5,
-                "hidden": True,
-            },
-        ],
-        "comparison": "trimmed",
-        "limits": {"cpu_time_s": 2, "wall_time_s": 5, "memory_mb": 128, "output_kb": 64},
-    }
-    body.update(extra)
-    return body
+LIMITS = coding_limits(memory_mb=128)
 
 
 async def setup_exam(db: AsyncSession, **body: Any) -> tuple[Any, Any, Any, Any]:
     """An educator's exam with one coding question (10 points) and a student's active session."""
     educator = await make_user(db, "educator")
     student = await make_user(db, "student")
-    exam, (question, mcq) = await make_exam(
-        db, educator, [(("coding", coding_body(**body)), 10), (mcq_single("b"), 1)]
+    exam, (question, mcq) = await exam_with_questions(
+        db, educator, [(("coding", coding_body(limits=LIMITS, **body)), 10), (mcq_single("b"), 1)]
     )
     session = await make_session(
         db, exam, student, paper_for([question, mcq], [10, 1]), {}, status="active"
@@ -410,7 +390,7 @@ async def test_submission_events_stream_queued_running_done_through_a_real_worke
 
 
 def test_limits_struct_matches_question_limits() -> None:
-    limits = coding_service.CodingQuestion.from_body(coding_body()).limits
+    limits = coding_service.CodingQuestion.from_body(coding_body(limits=LIMITS)).limits
     assert limits == Limits(cpu_time_s=2, wall_time_s=5, memory_mb=128, output_kb=64)
 
 

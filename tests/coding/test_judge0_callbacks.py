@@ -45,10 +45,16 @@ from safexam.jobs.models import Job
 from safexam.jobs.runner import TransientError, run_job
 from safexam.jobs.service import Claim
 from tests.coding.test_judge0 import FakeJudge0, ruby_b64
-from tests.grading.factories import make_exam, make_session, paper_for
+from tests.factories import (
+    ADD_TEMPLATE,
+    coding_body,
+    coding_limits,
+    exam_with_questions,
+    make_session,
+    paper_for,
+)
 from tests.helpers import login, make_user
 
-TEMPLATE = "{{ SOURCE }}\nprint(add(*map(int, input().split())))\n"
 SOURCE = "def add(a, b):\n    return a + b\n"
 PUBLIC_URL = "https://exam.college.test"
 
@@ -59,23 +65,24 @@ def add_off_by_one_on_big_numbers(stdin: str) -> dict[str, Any]:
     return {"status_id": 3, "stdout": f"{a + b + (1 if a == 10 else 0)}\n"}
 
 
-def coding_body(tests: int = 2) -> dict[str, Any]:
-    return {
-        "languages": ["python", "c"],
-        "template": {"python": TEMPLATE},
-        "tests": [
-            {
-                "name": f"t{i}",
-                "stdin": f"{i * 10} {i * 10 + 1}\n" if i else "1 2\n",
-                "expected_output": f"{i * 20 + 1}\n" if i else "3\n",
-                "points": 5,
-                "hidden": i % 2 == 1,
-            }
-            for i in range(tests)
-        ],
-        "comparison": "trimmed",
-        "limits": {"cpu_time_s": 2, "wall_time_s": 5, "memory_mb": 128, "output_kb": 64},
-    }
+def numbered_tests(count: int) -> list[dict[str, Any]]:
+    """``count`` tests of ``add``, the odd ones hidden; t1 adds 10 and 11."""
+    return [
+        {
+            "name": f"t{i}",
+            "stdin": f"{i * 10} {i * 10 + 1}\n" if i else "1 2\n",
+            "expected_output": f"{i * 20 + 1}\n" if i else "3\n",
+            "points": 5,
+            "hidden": i % 2 == 1,
+        }
+        for i in range(count)
+    ]
+
+
+def judge0_body(tests: int = 2) -> dict[str, Any]:
+    return coding_body(
+        starter_code=None, tests=numbered_tests(tests), limits=coding_limits(memory_mb=128)
+    )
 
 
 def judge0_settings(settings: Settings, **extra: Any) -> Settings:
@@ -227,7 +234,9 @@ async def make_setup(
     ) -> Setup:
         educator = await make_user(db, "educator")
         student = await make_user(db, "student")
-        exam, (question,) = await make_exam(db, educator, [(("coding", coding_body(tests)), 10)])
+        exam, (question,) = await exam_with_questions(
+            db, educator, [(("coding", judge0_body(tests)), 10)]
+        )
         session = await make_session(
             db, exam, student, paper_for([question], [10]), {}, status="active"
         )
@@ -332,9 +341,9 @@ async def test_callbacks_complete_the_submission_through_the_api(
     assert [r.via for r in await setup.results()] == ["callback"] * 3
 
     # The polling path, given the same Judge0 answers, finishes the row the same way.
-    spec = CodingQuestion.from_body(coding_body(3))
+    spec = CodingQuestion.from_body(judge0_body(3))
     polled = await setup.runner.judge(
-        "python", TEMPLATE.replace("{{ SOURCE }}", SOURCE), spec.tests, spec.limits
+        "python", ADD_TEMPLATE.replace("{{ SOURCE }}", SOURCE), spec.tests, spec.limits
     )
     row = await setup.row()
     # Judge0's callback body carries no exit code or signal (not among its default fields).

@@ -13,7 +13,7 @@ from safexam.auth.guards import Principal
 from safexam.core.errors import Unprocessable
 from safexam.exams import service
 from safexam.exams.models import Enrollment, Question
-from tests.exams.factories import new_exam, new_question
+from tests.factories import new_exam, new_question
 from tests.helpers import login, make_user
 
 

@@ -12,8 +12,8 @@ from safexam.auth.guards import Principal
 from safexam.auth.service import create_user
 from safexam.core.errors import NotFound
 from safexam.exams import service
-from tests.exams.factories import error_field, new_exam, new_question
-from tests.helpers import make_user, signed_in
+from tests.factories import new_exam, new_question
+from tests.helpers import error_field, make_user, signed_in
 
 
 async def _exam(client: Any) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.sessions.models import ExamSession
-from tests.exams.factories import error_field, exam, iso, new_exam, new_question
-from tests.helpers import signed_in
+from tests.factories import exam, iso, new_exam, new_question
+from tests.helpers import error_field, signed_in
 
 
 async def test_exam_round_trip(make_client: Any, db: AsyncSession) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.exams.factories import coding, error_field, mcq, new_exam, new_question
-from tests.helpers import signed_in
+from tests.factories import coding, mcq, new_exam, new_question
+from tests.helpers import error_field, signed_in
 
 
 async def test_create_and_read_mcq(make_client: Any, db: AsyncSession) -> None:

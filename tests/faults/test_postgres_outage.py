@@ -29,12 +29,12 @@ from safexam.grading.models import Result
 from safexam.jobs.models import Job
 from safexam.jobs.outbox import OutboxEntry, send_entries
 from safexam.sessions.models import Response
+from tests.factories import enroll, make_exam, make_question
 from tests.fault_servers import PostgresCluster
 from tests.faults.conftest import browser
 from tests.grading.test_pipeline import submit
 from tests.helpers import PASSWORD, ServiceUrls, csrf, login, make_user
 from tests.jobs.test_recovery import finished_sessions, wait_status
-from tests.sessions.factories import enroll, make_exam, make_question
 from tests.test_errors import error_of
 from tests.workers_helper import running_worker
 

@@ -32,12 +32,12 @@ from safexam.core.events import channels_plugin, publish, session_channel, sse_s
 from safexam.core.redis import SessionStore, create_redis
 from safexam.core.settings import Settings
 from safexam.jobs.models import Job
+from tests.factories import enroll, make_exam, make_question
 from tests.fault_servers import RedisServer, free_port
 from tests.faults.conftest import browser
 from tests.faults.test_postgres_outage import Student, assert_unavailable
 from tests.helpers import PASSWORD, ServiceUrls, csrf, login, make_user
 from tests.jobs.test_recovery import wait_status
-from tests.sessions.factories import enroll, make_exam, make_question
 from tests.workers_helper import running_worker
 
 

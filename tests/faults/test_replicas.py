@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.settings import Settings
 from safexam.sessions.models import Response
+from tests.factories import enroll, make_exam, make_question
 from tests.fault_servers import ApiReplica
 from tests.helpers import PASSWORD, ServiceUrls, make_user
-from tests.sessions.factories import enroll, make_exam, make_question
 
 
 async def fetch_csrf(browser: httpx.AsyncClient, replica: ApiReplica) -> None:

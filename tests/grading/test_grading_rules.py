@@ -19,9 +19,9 @@ from safexam.grading.service import grade_session
 from safexam.jobs.models import Job
 from safexam.jobs.runner import run_job
 from safexam.sessions.models import ExamSession, Response
-from tests.grading.factories import (
-    coding,
-    make_exam,
+from tests.factories import (
+    coding_spec,
+    exam_with_questions,
     make_session,
     mcq_multi,
     mcq_single,
@@ -63,10 +63,10 @@ async def test_every_kind_is_scored_with_item_points(db: AsyncSession) -> None:
         (mcq_multi(["a", "c"], partial=True), 4),
         (numeric(10, 0.5), 1),
         (short_text(["Ada Lovelace"]), 1),
-        (coding(), 5),
+        (coding_spec(), 5),
         (mcq_single("a"), 3),  # left unanswered
     ]
-    exam, qs = await make_exam(db, educator, items)
+    exam, qs = await exam_with_questions(db, educator, items)
     session = await make_session(
         db,
         exam,
@@ -120,7 +120,9 @@ async def test_every_kind_is_scored_with_item_points(db: AsyncSession) -> None:
 async def test_manual_release_keeps_the_result_unreleased(db: AsyncSession) -> None:
     educator = await make_user(db, "educator")
     student = await make_user(db, "student")
-    exam, qs = await make_exam(db, educator, [(mcq_single("b"), 1)], release_policy="manual")
+    exam, qs = await exam_with_questions(
+        db, educator, [(mcq_single("b"), 1)], release_policy="manual"
+    )
     session = await make_session(db, exam, student, paper_for(qs, [1]), {qs[0].id: {"choice": "b"}})
     await grade_session(db, session.id)
     await db.commit()
@@ -134,7 +136,7 @@ async def test_coding_takes_the_submission_that_counts(
 ) -> None:
     educator = await make_user(db, "educator")
     student = await make_user(db, "student")
-    exam, qs = await make_exam(db, educator, [(coding(scoring), 10)])
+    exam, qs = await exam_with_questions(db, educator, [(coding_spec(scoring), 10)])
     session = await make_session(db, exam, student, paper_for(qs, [10]), {})
     now = utcnow()
 
@@ -173,7 +175,7 @@ async def test_override_wins_and_survives_a_regrade(
     educator = await make_user(db, "educator")
     other = await make_user(db, "educator")
     student = await make_user(db, "student")
-    exam, qs = await make_exam(db, educator, [(mcq_single("b"), 2), (mcq_single("c"), 3)])
+    exam, qs = await exam_with_questions(db, educator, [(mcq_single("b"), 2), (mcq_single("c"), 3)])
     session = await make_session(
         db,
         exam,

@@ -16,7 +16,14 @@ from safexam.grading.models import Result
 from safexam.jobs import enqueue
 from safexam.jobs.models import Job
 from safexam.sessions.models import ExamSession, Response
-from tests.grading.factories import make_exam, make_session, mcq_single, numeric, paper_for
+from tests.factories import (
+    enroll,
+    exam_with_questions,
+    make_session,
+    mcq_single,
+    numeric,
+    paper_for,
+)
 from tests.helpers import ServiceUrls, login, make_user
 from tests.live import live_server, sse_events
 from tests.workers_helper import running_worker
@@ -58,7 +65,9 @@ async def test_submit_graded_end_to_end_with_sse(
 ) -> None:
     educator = await make_user(db, "educator")
     student = await make_user(db, "student")
-    exam, (q1, q2) = await make_exam(db, educator, [(mcq_single("b"), 2), (numeric(3.5, 0.1), 3)])
+    exam, (q1, q2) = await exam_with_questions(
+        db, educator, [(mcq_single("b"), 2), (numeric(3.5, 0.1), 3)]
+    )
     session = await make_session(
         db,
         exam,
@@ -126,14 +135,14 @@ async def test_session_api_submit_and_autosubmit_are_graded_by_workers(
     from datetime import timedelta
 
     from safexam.core.db import utcnow
-    from safexam.exams.models import Enrollment
 
     educator = await make_user(db, "educator")
     student = await make_user(db, "student")
     late = await make_user(db, "student")
-    exam, (q1, q2) = await make_exam(db, educator, [(mcq_single("b"), 2), (numeric(3.5, 0.1), 3)])
-    db.add(Enrollment(exam_id=exam.id, email=student.email, user_id=student.id))
-    await db.commit()
+    exam, (q1, q2) = await exam_with_questions(
+        db, educator, [(mcq_single("b"), 2), (numeric(3.5, 0.1), 3)]
+    )
+    await enroll(db, exam, student)
     # A session whose deadline has passed, left active: the auto-submit job finalizes it.
     expired = await make_session(
         db, exam, late, paper_for([q1, q2], [2, 3]), {q1.id: {"choice": "b"}}, status="active"

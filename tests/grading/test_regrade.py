@@ -16,7 +16,7 @@ from safexam.grading.models import Result
 from safexam.grading.service import grade_session
 from safexam.jobs.models import Job
 from safexam.sessions.models import Response
-from tests.grading.factories import make_exam, make_session, mcq_multi, mcq_single, paper_for
+from tests.factories import exam_with_questions, make_session, mcq_multi, mcq_single, paper_for
 from tests.helpers import ServiceUrls, login, make_user
 from tests.live import live_server, sse_events
 from tests.workers_helper import running_worker
@@ -54,7 +54,7 @@ async def test_dry_run_apply_and_serialization(
     services: ServiceUrls,
 ) -> None:
     educator = await make_user(db, "educator")
-    exam, qs = await make_exam(
+    exam, qs = await exam_with_questions(
         db,
         educator,
         [(mcq_single("b"), 2), (mcq_multi(["a", "c"], partial=True), 4), (mcq_single("d"), 1)],

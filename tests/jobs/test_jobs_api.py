@@ -12,7 +12,7 @@ from safexam.core.broker import create_broker, use_broker
 from safexam.core.settings import Settings
 from safexam.jobs import enqueue, outbox
 from safexam.jobs.models import Job
-from tests.grading.factories import make_exam, make_session, mcq_single, paper_for
+from tests.factories import exam_with_questions, make_session, mcq_single, paper_for
 from tests.helpers import login, make_user
 
 
@@ -24,7 +24,7 @@ async def test_job_visible_to_requester_owner_student_and_admin_only(
     student = await make_user(db, "student")
     stranger = await make_user(db, "student")
     admin = await make_user(db, "admin")
-    exam, qs = await make_exam(db, educator, [(mcq_single("b"), 1)])
+    exam, qs = await exam_with_questions(db, educator, [(mcq_single("b"), 1)])
     session = await make_session(db, exam, student, paper_for(qs, [1]), {})
     job = await enqueue(
         db,

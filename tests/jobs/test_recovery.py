@@ -18,8 +18,8 @@ from safexam.grading.models import Result
 from safexam.jobs import outbox
 from safexam.jobs.models import Job
 from safexam.sessions.models import ExamSession, Response
+from tests.factories import exam_with_questions, make_session, mcq_single, numeric, paper_for
 from tests.fault_servers import RedisServer
-from tests.grading.factories import make_exam, make_session, mcq_single, numeric, paper_for
 from tests.grading.test_pipeline import submit
 from tests.helpers import ServiceUrls, login, make_user
 from tests.workers_helper import running_worker
@@ -51,7 +51,7 @@ async def wait_status(
 async def finished_sessions(db: AsyncSession, count: int) -> list[tuple[ExamSession, float]]:
     """``count`` submitted-ready sessions of one exam with their expected score."""
     educator = await make_user(db, "educator")
-    exam, qs = await make_exam(db, educator, [(mcq_single("b"), 2), (numeric(7, 0), 3)])
+    exam, qs = await exam_with_questions(db, educator, [(mcq_single("b"), 2), (numeric(7, 0), 3)])
     made = []
     for i in range(count):
         student = await make_user(db, "student")

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from safexam.app import MAX_REQUEST_BODY_BYTES, create_app
 from safexam.core.settings import Settings
-from tests.exams.factories import coding, exam, mcq
+from tests.factories import coding, exam, mcq
 from tests.security.shape import error_shape_problem
 from tests.security.world import World, now_iso
 

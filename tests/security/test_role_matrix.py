@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
-from tests.exams.factories import exam, mcq
+from tests.factories import exam, mcq
 from tests.security.shape import error_shape_problem
 from tests.security.world import ROLES, World, now_iso
 

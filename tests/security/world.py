@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from safexam.grading.service import grade_session
 from safexam.jobs.models import Job
 from safexam.sessions.models import Response
-from tests.exams.factories import coding, exam, iso, mcq
+from tests.factories import coding, exam, iso, mcq
 from tests.helpers import PASSWORD, make_user
 
 ROLES = ("anonymous", "student", "other_student", "educator", "other_educator", "admin")

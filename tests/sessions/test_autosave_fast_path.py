@@ -25,8 +25,8 @@ from safexam.core.logging import RequestContextMiddleware
 from safexam.core.settings import Settings
 from safexam.ops.metrics import HTTP_REQUESTS
 from safexam.sessions.fast_path import MAX_FAST_BODY, ROUTE, AutosaveFastPath
-from tests.helpers import signed_in
-from tests.sessions.factories import move_deadline, one
+from tests.factories import move_deadline
+from tests.helpers import one, signed_in
 from tests.sessions.test_autosave import _started, qid
 
 

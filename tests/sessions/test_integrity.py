@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.helpers import signed_in
-from tests.sessions.factories import enroll, make_exam, make_question, move_deadline, one, rows
+from tests.factories import enroll, make_exam, make_question, move_deadline
+from tests.helpers import one, rows, signed_in
 
 
 async def _setup(make_client: Any, db: AsyncSession) -> tuple[Any, Any, dict[str, Any]]:

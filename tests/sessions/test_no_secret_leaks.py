@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.factories import enroll, make_exam, make_question, secret, secret_coding_body
 from tests.helpers import signed_in
-from tests.sessions.factories import coding_body, enroll, make_exam, make_question, secret
 
 # Fields of a question body a student may see before release (the allow-list).
 QUESTION_FIELDS = {
@@ -67,7 +67,7 @@ async def test_no_secret_reaches_a_student(make_client: Any, db: AsyncSession) -
     numeric = await make_question(
         db, educator, "numeric", body={"answer": numeric_answer, "tolerance": 0.000123}
     )
-    code_body = coding_body()
+    code_body = secret_coding_body()
     code = await make_question(db, educator, "coding", body=code_body)
     exam = await make_exam(
         db, educator, [mcq, short, numeric, code], release_policy="manual", shuffle_choices=True

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.grading.service import grade_session
-from tests.helpers import signed_in
-from tests.sessions.factories import enroll, make_exam, make_question, one
+from tests.factories import enroll, make_exam, make_question
+from tests.helpers import one, signed_in
 
 
 async def grade(sessionmaker: async_sessionmaker[AsyncSession], session_id: str) -> None:

@@ -13,15 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from safexam.auth.guards import Principal
 from safexam.sessions.paper import ItemSpec, QuestionSpec, build_paper
 from safexam.sessions.service import start_session
-from tests.helpers import signed_in
-from tests.sessions.factories import (
-    enroll,
-    make_exam,
-    make_question,
-    move_deadline,
-    one,
-    rows,
-)
+from tests.factories import enroll, make_exam, make_question, move_deadline
+from tests.helpers import one, rows, signed_in
 
 
 def parse(ts: str) -> datetime:

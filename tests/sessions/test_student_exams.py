@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.grading.service import grade_session
+from tests.factories import enroll, make_exam, make_question
 from tests.helpers import signed_in
-from tests.sessions.factories import enroll, make_exam, make_question
 
 
 async def test_states_of_my_exams(

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from safexam.auth.guards import Principal
 from safexam.core.errors import Conflict
 from safexam.sessions.service import autosave, finalize_expired_session, sweep_expired_sessions
-from tests.helpers import signed_in
-from tests.sessions.factories import enroll, make_exam, make_question, move_deadline, one, rows
+from tests.factories import enroll, make_exam, make_question, move_deadline
+from tests.helpers import one, rows, signed_in
 
 
 async def _exam_with_students(
