@@ -28,9 +28,9 @@ from safexam.core.settings import Settings, get_settings
 from safexam.exams.controller import ExamController, QuestionController
 from safexam.grading.controller import GradingController, session_events
 from safexam.integrity.controller import IntegrityController
-from safexam.jobs.controller import JobController
 from safexam.jobs.plugin import pipeline_plugins
 from safexam.ops.controller import HealthController
+from safexam.ops.jobs_controller import JobController
 from safexam.ops.queues_controller import MetricsController, QueuesController
 from safexam.qie.controller import QieController
 from safexam.sessions.controller import SessionController

@@ -37,7 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from safexam.core.broker import RetryLater
 from safexam.core.errors import unavailable_dependency
 from safexam.core.events import job_channel, publish
-from safexam.jobs.service import STALE_AFTER, Claim, claim_job, finish_job, heartbeat, mark_failed
+from safexam.jobs.models import STALE_AFTER
+from safexam.jobs.service import Claim, claim_job, finish_job, heartbeat, mark_failed
 
 __all__ = ["JobFailed", "TransientError", "is_transient", "run_job"]
 

@@ -18,7 +18,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text, update
@@ -28,11 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound
 from safexam.jobs import outbox
-from safexam.jobs.models import Job
+from safexam.jobs.models import STALE_AFTER, Job
 
 __all__ = [
     "ACTIVE_STATUSES",
-    "STALE_AFTER",
     "Claim",
     "claim_job",
     "claim_siblings",
@@ -47,10 +46,6 @@ __all__ = [
 ]
 
 ACTIVE_STATUSES = ("pending", "queued", "running")
-
-#: A running job whose heartbeat is older than this is presumed abandoned by a
-#: dead worker: the sweep re-sends it and the next worker may take it over.
-STALE_AFTER = timedelta(seconds=30)
 
 
 async def enqueue(
@@ -349,7 +344,3 @@ async def requeue_job(db: AsyncSession, job_id: uuid.UUID) -> Job:
     outbox.register(db, job)
     await db.commit()
     return job
-
-
-def is_due(job: Job, now: datetime | None = None) -> bool:
-    return job.run_at is None or job.run_at <= (now or utcnow())

@@ -16,7 +16,7 @@ from safexam.core.events import job_channel, sse_stream
 from safexam.core.openapi import EVENT_STREAM
 from safexam.jobs.schemas import JobOut
 from safexam.jobs.service import requeue_job
-from safexam.jobs.views import job_out, visible_job
+from safexam.ops.jobs import job_out, visible_job
 
 __all__ = ["JobController"]
 

@@ -1,0 +1,21 @@
+"""Who is at the other end of a request, as every domain records it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+
+__all__ = ["MAX_USER_AGENT", "client_ip", "user_agent_of"]
+
+#: Longer user agents are cut: the header is the client's to fill, the column is ours.
+MAX_USER_AGENT = 512
+
+
+def client_ip(request: ASGIConnection[Any, Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def user_agent_of(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    agent = request.headers.get("user-agent")
+    return agent[:MAX_USER_AGENT] if agent else None
