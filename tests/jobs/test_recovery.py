@@ -16,6 +16,7 @@ from safexam.core.broker import create_broker, use_broker
 from safexam.core.settings import Settings
 from safexam.grading.models import Result
 from safexam.jobs import outbox
+from safexam.jobs.kinds import GRADE_SESSION
 from safexam.jobs.models import Job
 from safexam.sessions.models import ExamSession, Response
 from tests.fault_servers import RedisServer
@@ -173,9 +174,7 @@ async def test_job_that_keeps_failing_ends_dead_then_retry_works(
 
     job = await enqueue(
         db,
-        kind="grade_session",
-        queue="grading",
-        actor="grade_session",
+        GRADE_SESSION,
         args={"session_id": str(session.id)},
         session_id=session.id,
         max_attempts=2,

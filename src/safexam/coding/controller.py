@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, get, post, put
 from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State
@@ -20,12 +19,12 @@ from safexam.coding.judge0 import (
     parse_callback,
     verify_callback_token,
 )
+from safexam.coding.notify import publish_submission
 from safexam.coding.schemas import RunCreate, SubmissionCreate, SubmissionOut, SubmissionQueued
 from safexam.coding.service import (
     StaleCallback,
     create_submission,
     get_submission,
-    publish_submission,
     record_judge0_callback,
 )
 from safexam.core.deps import DB, RedisDep, SettingsDep
@@ -121,11 +120,9 @@ class CodingController(Controller):
         await get_submission(db, submission_id, principal)
         await db.close()
 
-        async def read_state() -> dict[str, Any]:
+        async def read_state() -> SubmissionOut:
             async with state.sessionmaker() as fresh:
-                view = await get_submission(fresh, submission_id, principal)
-            builtins: dict[str, Any] = msgspec.to_builtins(view)
-            return builtins
+                return await get_submission(fresh, submission_id, principal)
 
         return ServerSentEvent(
             sse_stream(channels, submission_channel(submission_id), read_state, event="submission")

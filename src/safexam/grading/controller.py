@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from litestar import Controller, get, post, put
 from litestar.channels import ChannelsPlugin
@@ -13,9 +12,10 @@ from litestar.response import ServerSentEvent
 
 from safexam.auth.guards import CurrentUser, authenticated, educator_or_admin
 from safexam.core.deps import DB, RedisDep
-from safexam.core.events import exam_channel, publish, session_channel, sse_stream
+from safexam.core.events import session_channel, sse_stream
 from safexam.core.openapi import EVENT_STREAM
 from safexam.grading.live import session_state
+from safexam.grading.notify import SessionState, publish_override
 from safexam.grading.regrade import apply_dry_run, request_regrade
 from safexam.grading.schemas import OverrideIn, OverrideOut, RegradeIn, SessionResultOut
 from safexam.grading.service import override_response
@@ -42,9 +42,7 @@ class GradingController(Controller):
             db, response_id, principal, score=data.score, comment=data.comment
         )
         r = outcome.response
-        change = {"id": str(r.session_id), "override": str(r.id)}
-        await publish(redis, session_channel(r.session_id), change)
-        await publish(redis, exam_channel(outcome.result.exam_id), change)
+        await publish_override(redis, r)
         return OverrideOut(
             id=r.id,
             session_id=r.session_id,
@@ -104,7 +102,7 @@ async def session_events(
     await session_state(db, session_id, principal)
     await db.close()
 
-    async def read_state() -> dict[str, Any]:
+    async def read_state() -> SessionState:
         async with state.sessionmaker() as fresh:
             return await session_state(fresh, session_id, principal)
 
