@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -172,12 +173,12 @@ async def test_job_that_keeps_failing_ends_dead_then_retry_works(
     session_row.status = "submitted"
     from safexam.jobs import enqueue
 
+    # The grading kind with fewer attempts, so that the job dies soon.
     job = await enqueue(
         db,
-        GRADE_SESSION,
+        replace(GRADE_SESSION, max_attempts=2),
         args={"session_id": str(session.id)},
         session_id=session.id,
-        max_attempts=2,
     )
     await db.commit()
     await login(client, admin.email)
