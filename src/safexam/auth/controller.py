@@ -33,12 +33,12 @@ from safexam.auth.service import authenticate, find_or_create_oidc_user, normali
 from safexam.auth.sessions import ROTATE_FLAG, SESSION_COOKIE
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import NotAuthenticated
-from safexam.core.http import client_ip
+from safexam.core.http import API_PREFIX, client_ip
 from safexam.core.openapi import error_responses
 
 __all__ = ["AuthController", "start_user_session"]
 
-OIDC_COOKIE_PATH = "/api/v1/auth/oidc"
+OIDC_COOKIE_PATH = f"{API_PREFIX}/auth/oidc"
 
 
 async def start_user_session(request: Request[Any, Any, Any], user: User) -> None:
@@ -65,7 +65,7 @@ def user_out(user: User | Principal) -> UserOut:
 
 
 class AuthController(Controller):
-    path = "/api/v1/auth"
+    path = "/auth"
     tags = ["auth"]
 
     @get("/csrf")

@@ -14,7 +14,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from safexam.auth.guards import CurrentUser, authenticated, student_only
 from safexam.coding.judge0 import (
-    CALLBACK_PATH,
+    CALLBACK_ROUTE,
     InvalidCallback,
     parse_callback,
     verify_callback_token,
@@ -42,7 +42,7 @@ class CodingController(Controller):
     tags = ["coding"]
 
     @post(
-        "/api/v1/sessions/{session_id:uuid}/runs",
+        "/sessions/{session_id:uuid}/runs",
         guards=[student_only],
         status_code=HTTP_202_ACCEPTED,
     )
@@ -70,7 +70,7 @@ class CodingController(Controller):
         )
 
     @post(
-        "/api/v1/sessions/{session_id:uuid}/submissions",
+        "/sessions/{session_id:uuid}/submissions",
         guards=[student_only],
         status_code=HTTP_202_ACCEPTED,
     )
@@ -96,7 +96,7 @@ class CodingController(Controller):
             namespace=settings.redis_namespace,
         )
 
-    @get("/api/v1/submissions/{submission_id:uuid}", guards=[authenticated])
+    @get("/submissions/{submission_id:uuid}", guards=[authenticated])
     async def read_submission(
         self, submission_id: uuid.UUID, db: DB, principal: CurrentUser
     ) -> SubmissionOut:
@@ -104,7 +104,7 @@ class CodingController(Controller):
         return await get_submission(db, submission_id, principal)
 
     @get(
-        "/api/v1/submissions/{submission_id:uuid}/events",
+        "/submissions/{submission_id:uuid}/events",
         guards=[authenticated],
         media_type=EVENT_STREAM,
     )
@@ -135,7 +135,7 @@ class Judge0CallbackController(Controller):
     tags = ["coding"]
 
     @put(
-        f"{CALLBACK_PATH}/{{token:str}}",
+        f"{CALLBACK_ROUTE}/{{token:str}}",
         status_code=HTTP_204_NO_CONTENT,
         # Judge0 is not a browser: no cookie, no CSRF token; the signed token authenticates.
         exclude_from_csrf=True,

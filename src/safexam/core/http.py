@@ -1,4 +1,4 @@
-"""Who is at the other end of a request, as every domain records it."""
+"""What every domain's HTTP side shares: the API's path prefix, and who sent a request."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 
-__all__ = ["MAX_USER_AGENT", "client_ip", "user_agent_of"]
+__all__ = ["API_PREFIX", "MAX_USER_AGENT", "client_ip", "user_agent_of"]
+
+#: Every route of the API lives below this path; app.py mounts the controllers there.
+API_PREFIX = "/api/v1"
 
 #: Longer user agents are cut: the header is the client's to fill, the column is ours.
 MAX_USER_AGENT = 512

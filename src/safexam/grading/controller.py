@@ -28,7 +28,7 @@ class GradingController(Controller):
     tags = ["grading"]
     guards = [educator_or_admin]
 
-    @put("/api/v1/responses/{response_id:uuid}/override")
+    @put("/responses/{response_id:uuid}/override")
     async def override(
         self,
         response_id: uuid.UUID,
@@ -60,7 +60,7 @@ class GradingController(Controller):
             ),
         )
 
-    @post("/api/v1/exams/{exam_id:uuid}/regrade", status_code=202)
+    @post("/exams/{exam_id:uuid}/regrade", status_code=202)
     async def regrade(
         self,
         exam_id: uuid.UUID,
@@ -75,7 +75,7 @@ class GradingController(Controller):
         )
         return JobAccepted(job_id=job.id, status=job.status)
 
-    @post("/api/v1/jobs/{job_id:uuid}/apply", status_code=202)
+    @post("/jobs/{job_id:uuid}/apply", status_code=202)
     async def apply(self, job_id: uuid.UUID, db: DB, principal: CurrentUser) -> JobAccepted:
         """Apply a dry-run regrade as a unit; 409 ``regrade_stale`` if anything changed since."""
         job = await apply_dry_run(db, job_id, principal)
@@ -86,7 +86,7 @@ class GradingController(Controller):
 # path, and Litestar only merges one path's methods across registrations when
 # the later one is a bare handler (register it after that controller).
 @get(
-    "/api/v1/sessions/{session_id:uuid}/events",
+    "/sessions/{session_id:uuid}/events",
     guards=[authenticated],
     tags=["grading"],
     media_type=EVENT_STREAM,

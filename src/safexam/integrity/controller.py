@@ -26,7 +26,7 @@ class IntegrityController(Controller):
     that way round).
     """
 
-    path = "/api/v1"
+    path = "/"
     tags = ["integrity"]
 
     @post(

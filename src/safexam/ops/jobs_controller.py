@@ -21,7 +21,7 @@ __all__ = ["JobController"]
 
 
 class JobController(Controller):
-    path = "/api/v1/jobs"
+    path = "/jobs"
     tags = ["jobs"]
 
     @get("/{job_id:uuid}", guards=[authenticated])

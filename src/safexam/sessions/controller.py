@@ -40,7 +40,7 @@ class SessionController(Controller):
     (``GET`` and ``POST /exams/{id}/sessions``) across controllers.
     """
 
-    path = "/api/v1"
+    path = "/"
     tags = ["sessions"]
 
     @post(
