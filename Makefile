@@ -28,11 +28,13 @@ run: setup
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Both tools run, so one report shows every problem; fails if either found one.
+# Every tool runs, so one report shows every problem; fails if any found one.
+# lint-imports checks the layers declared in pyproject.toml ([tool.importlinter]).
 lint: setup
 	@status=0; \
 	$(BIN)/ruff check src workers tests || status=1; \
 	$(BIN)/mypy src workers || status=1; \
+	$(BIN)/lint-imports --no-cache --no-logo || status=1; \
 	exit $$status
 
 # Removes the embedded PostgreSQL and Redis data of `make run` (asks first).

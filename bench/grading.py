@@ -47,6 +47,7 @@ from safexam.core.db import create_engine, create_sessionmaker, utcnow  # noqa: 
 from safexam.core.migrate import upgrade  # noqa: E402
 from safexam.core.settings import Settings, to_asyncpg_url  # noqa: E402
 from safexam.jobs import enqueue, outbox  # noqa: E402
+from safexam.jobs.kinds import GRADE_SESSION  # noqa: E402
 from safexam.models import Base  # noqa: E402, F401
 
 CHOICES = [{"id": c, "text": f"choice {c}"} for c in "abcd"]
@@ -270,9 +271,7 @@ async def close_exam(
         for sid in sids:
             await enqueue(
                 db,
-                kind="grade_session",
-                queue="grading",
-                actor="grade_session",
+                GRADE_SESSION,
                 args={"session_id": str(sid)},
                 exam_id=exam,
                 session_id=sid,
@@ -353,9 +352,7 @@ async def latency(args: argparse.Namespace) -> None:
                     )
                     await enqueue(
                         db,
-                        kind="grade_session",
-                        queue="grading",
-                        actor="grade_session",
+                        GRADE_SESSION,
                         args={"session_id": str(sid)},
                         exam_id=exam,
                         session_id=sid,

@@ -29,6 +29,7 @@ from grading import bench_database, close_exam, graded_count, seed, workers
 from safexam.core.broker import create_broker, use_broker
 from safexam.core.db import create_engine, create_sessionmaker
 from safexam.jobs import enqueue
+from safexam.jobs.kinds import REGRADE
 from safexam.jobs.models import Job
 
 
@@ -38,9 +39,7 @@ async def run_regrade(
     async with maker() as db:
         job = await enqueue(
             db,
-            kind="regrade",
-            queue="regrade",
-            actor="regrade_exam",
+            REGRADE,
             args={"exam_id": str(exam), "question_ids": None, "dry_run": dry_run},
             exam_id=exam,
         )

@@ -7,6 +7,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from safexam.coding.languages import language_names
+from safexam.core.languages import LANGUAGE_NAMES
 from safexam.core.settings import Settings, SettingsError, load_settings
 
 KEY = {"SAFEXAM_SECRET_KEY": "a-stable-key-shared-by-api-and-workers"}
@@ -116,6 +118,11 @@ def test_malformed_language_id_map_stops_start_up_naming_the_variable(
     with pytest.raises(SettingsError, match="SAFEXAM_JUDGE0_LANGUAGE_IDS") as caught:
         load_settings({"SAFEXAM_JUDGE0_LANGUAGE_IDS": raw})
     assert problem in str(caught.value)
+
+
+def test_settings_know_the_languages_the_runners_describe() -> None:
+    """Settings check names against core's list; the runners describe each language."""
+    assert language_names() == LANGUAGE_NAMES
 
 
 def test_judge0_runner_still_requires_its_url() -> None:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import dramatiq
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.broker import RetryLater, worker_resources
-from safexam.core.events import exam_channel, job_channel, publish, session_channel
+from safexam.core.events import LiveEvent
+from safexam.grading.notify import SessionGraded
 from safexam.grading.service import SessionNotGradable, grade_sessions
-from safexam.jobs.runner import JobFailed, run_job
+from safexam.jobs.kinds import GRADE_SESSION, job_actor
+from safexam.jobs.notify import JobChanged
+from safexam.jobs.runner import Done, JobFailed, run_job
 from safexam.jobs.service import Claim, claim_siblings, finish_jobs, release_jobs
 
 log = structlog.get_logger(__name__)
@@ -27,7 +29,7 @@ log = structlog.get_logger(__name__)
 BATCH = 40
 
 
-@dramatiq.actor(queue_name="grading", actor_name="grade_session", max_retries=50)
+@job_actor(GRADE_SESSION)
 async def grade_session(job_id: str, session_id: str, **_: Any) -> None:
     """Grade one session (and waiting sessions of the same exam): scores, result, ``graded``."""
     resources = worker_resources()
@@ -35,12 +37,10 @@ async def grade_session(job_id: str, session_id: str, **_: Any) -> None:
     if maker is None:
         raise RetryLater("worker resources not ready")
     structlog.contextvars.bind_contextvars(session_id=session_id)
-    batch: list[Claim] = []
-    exam: dict[str, str] = {}
 
-    async def work(db: AsyncSession, claim: Claim) -> dict[str, Any]:
+    async def work(db: AsyncSession, claim: Claim) -> Done:
         async with maker() as claim_db:
-            batch.extend(await claim_siblings(claim_db, claim, limit=BATCH - 1))
+            batch = await claim_siblings(claim_db, claim, limit=BATCH - 1)
         try:
             ids = [uuid.UUID(session_id)] + [uuid.UUID(str(s.args["session_id"])) for s in batch]
             try:
@@ -54,20 +54,13 @@ async def grade_session(job_id: str, session_id: str, **_: Any) -> None:
         except Exception:
             async with maker() as release_db:
                 await release_jobs(release_db, batch)
-            batch.clear()
             raise
-        exam["id"] = str(outcomes[0].exam_id)
-        return outcomes[0].as_result()
+        # The claimed job's own "succeeded" comes from the runner; the siblings'
+        # were finished here, in the same transaction.
+        events: list[LiveEvent] = [SessionGraded(id=ids[0], job_id=claim.id)]
+        for sibling, sibling_session in zip(batch, ids[1:], strict=True):
+            events.append(SessionGraded(id=sibling_session, job_id=sibling.id))
+            events.append(JobChanged(id=sibling.id, status="succeeded"))
+        return Done(outcomes[0].as_result(), events)
 
-    done = await run_job(job_id, work, sessionmaker=maker, redis=redis)
-    if done is None or redis is None:
-        return
-    finished = [(job_id, session_id)] + [(str(c.id), str(c.args["session_id"])) for c in batch]
-    for finished_job, finished_session in finished:
-        change = {"id": finished_session, "status": "graded", "job_id": finished_job}
-        await publish(redis, session_channel(finished_session), change)
-        if finished_job != job_id:
-            await publish(
-                redis, job_channel(finished_job), {"id": finished_job, "status": "succeeded"}
-            )
-    await publish(redis, exam_channel(exam["id"]), {"id": exam["id"], "graded": len(finished)})
+    await run_job(job_id, work, sessionmaker=maker, redis=redis)

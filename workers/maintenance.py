@@ -1,6 +1,6 @@
-"""The ``maintenance`` queue: auto-submit at the deadline, outbox re-dispatch.
+"""The ``maintenance`` queue: auto-submit at the deadline, and the periodic sweeps.
 
-Besides the actors, processes that consume this queue run two periodic
+Besides the actor, processes that consume this queue run two periodic
 safety nets on their event loop: the outbox sweep (jobs whose message never
 left, whose worker vanished, or whose message was lost) and the sweep of
 sessions left active past their deadline.
@@ -11,15 +11,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import dramatiq
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.broker import WorkerResources, worker_resources
-from safexam.core.events import publish, session_channel
+from safexam.jobs.kinds import AUTOSUBMIT, job_actor
 from safexam.jobs.outbox import sweep
-from safexam.jobs.runner import run_job
+from safexam.jobs.runner import Done, run_job
 from safexam.jobs.service import Claim
+from safexam.sessions.notify import SessionExpired
 from safexam.sessions.service import finalize_expired_session, sweep_expired_sessions
 
 log = structlog.get_logger(__name__)
@@ -28,32 +28,21 @@ OUTBOX_SWEEP_SECONDS = 2.0
 SESSION_SWEEP_SECONDS = 15.0
 
 
-@dramatiq.actor(queue_name="maintenance", actor_name="autosubmit_session", max_retries=50)
+@job_actor(AUTOSUBMIT)
 async def autosubmit_session(job_id: str, session_id: str, **_: Any) -> None:
     """At a session's deadline (plus grace): submit it for the student and queue its grading."""
     resources = worker_resources()
     assert resources.sessionmaker is not None
     structlog.contextvars.bind_contextvars(session_id=session_id)
-    expired: dict[str, Any] = {}
 
-    async def work(db: AsyncSession, claim: Claim) -> dict[str, Any]:
-        grading_job = await finalize_expired_session(db, uuid.UUID(session_id), commit=False)
-        expired["job"] = grading_job
-        return {"grading_job_id": str(grading_job) if grading_job else None}
+    async def work(db: AsyncSession, claim: Claim) -> Done:
+        session = uuid.UUID(session_id)
+        grading_job = await finalize_expired_session(db, session, commit=False)
+        result = {"grading_job_id": str(grading_job) if grading_job else None}
+        # None: the session was already finished (or not yet due); nothing changed.
+        return Done(result, [SessionExpired(id=session)] if grading_job else [])
 
-    done = await run_job(job_id, work, sessionmaker=resources.sessionmaker, redis=resources.redis)
-    if done is not None and expired.get("job") and resources.redis is not None:
-        await publish(
-            resources.redis, session_channel(session_id), {"id": session_id, "status": "expired"}
-        )
-
-
-@dramatiq.actor(queue_name="maintenance", actor_name="dispatch_jobs", max_retries=3)
-async def dispatch_jobs(**_: Any) -> None:
-    """Re-send pending, abandoned and lost jobs now (also runs periodically)."""
-    resources = worker_resources()
-    assert resources.sessionmaker is not None
-    await sweep(resources.sessionmaker)
+    await run_job(job_id, work, sessionmaker=resources.sessionmaker, redis=resources.redis)
 
 
 async def _outbox_sweep(resources: WorkerResources) -> None:

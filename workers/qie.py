@@ -4,29 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-import dramatiq
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.broker import worker_resources
-from safexam.jobs.runner import JobFailed, TransientError, run_job
+from safexam.jobs.kinds import GENERATE_QUESTIONS, job_actor
+from safexam.jobs.runner import Done, JobFailed, TransientError, run_job
 from safexam.jobs.service import Claim, set_progress
 from safexam.qie.generators import GeneratorUnavailable
-from safexam.qie.service import QIE_ACTOR, QIE_QUEUE, request_from_args, run_generation
+from safexam.qie.service import request_from_args, run_generation
 
 log = structlog.get_logger(__name__)
 
 
-@dramatiq.actor(
-    queue_name=QIE_QUEUE, actor_name=QIE_ACTOR, max_retries=50, time_limit=15 * 60 * 1000
-)
+@job_actor(GENERATE_QUESTIONS)
 async def generate_questions(job_id: str, **_: Any) -> None:
     """Generate draft questions for the educator who asked; the job's result is the summary."""
     resources = worker_resources()
     assert resources.sessionmaker is not None
     maker = resources.sessionmaker
 
-    async def work(db: AsyncSession, claim: Claim) -> dict[str, Any]:
+    async def work(db: AsyncSession, claim: Claim) -> Done:
         request, owner_id = request_from_args(claim.args)
         async with maker() as progress_db:
             await set_progress(progress_db, claim, done=0, total=request.count)
@@ -45,6 +43,6 @@ async def generate_questions(job_id: str, **_: Any) -> None:
                 total=request.count,
                 failed=max(0, request.count - summary["created"]),
             )
-        return summary
+        return Done(summary)
 
     await run_job(job_id, work, sessionmaker=maker, redis=resources.redis)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
@@ -20,6 +20,7 @@ from safexam.coding.controller import CodingController, Judge0CallbackController
 from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.deps import provide_db, provide_redis, provide_settings
 from safexam.core.errors import exception_handlers
+from safexam.core.http import API_PREFIX
 from safexam.core.inputs import ApiRequest, refuse_nul_in_url
 from safexam.core.logging import RequestContextMiddleware, configure_logging
 from safexam.core.openapi import ErrorResponsesPlugin, openapi_config
@@ -28,9 +29,9 @@ from safexam.core.settings import Settings, get_settings
 from safexam.exams.controller import ExamController, QuestionController
 from safexam.grading.controller import GradingController, session_events
 from safexam.integrity.controller import IntegrityController
-from safexam.jobs.controller import JobController
 from safexam.jobs.plugin import pipeline_plugins
 from safexam.ops.controller import HealthController
+from safexam.ops.jobs_controller import JobController
 from safexam.ops.queues_controller import MetricsController, QueuesController
 from safexam.qie.controller import QieController
 from safexam.sessions.controller import SessionController
@@ -46,23 +47,27 @@ MAX_REQUEST_BODY_BYTES = 4 * 1024 * 1024
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
-    """Every controller of the API; each domain contributes its own."""
-    return [
-        HealthController,
-        AuthController,
-        QuestionController,
-        ExamController,
-        SessionController,
-        IntegrityController,
-        JobController,
-        GradingController,
-        session_events,
-        CodingController,
-        Judge0CallbackController,
-        QueuesController,
-        MetricsController,
-        QieController,
-    ]
+    """Every controller; each domain contributes its own, the API's below one prefix."""
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[
+            AuthController,
+            QuestionController,
+            ExamController,
+            SessionController,
+            IntegrityController,
+            JobController,
+            GradingController,
+            # After the integrity controller: it owns POST on this path.
+            session_events,
+            CodingController,
+            Judge0CallbackController,
+            QueuesController,
+            QieController,
+        ],
+    )
+    # Probes and the Prometheus scrape stay at the root, where operators' tools look.
+    return [HealthController, api, MetricsController]
 
 
 _heap_frozen: list[bool] = []

@@ -42,7 +42,7 @@ from safexam.core.events import submission_channel
 from safexam.core.settings import Settings
 from safexam.jobs import outbox
 from safexam.jobs.models import Job
-from safexam.jobs.runner import TransientError, run_job
+from safexam.jobs.runner import Done, TransientError, run_job
 from safexam.jobs.service import Claim
 from tests.coding.test_judge0 import FakeJudge0, ruby_b64
 from tests.factories import (
@@ -135,9 +135,9 @@ class Setup:
     async def run_judge_job(self) -> Claim | None:
         """What the ``judge_submission`` actor does."""
 
-        async def work(db: AsyncSession, claim: Claim) -> dict[str, Any]:
+        async def work(db: AsyncSession, claim: Claim) -> Done:
             try:
-                return await judge_submission(
+                result = await judge_submission(
                     db,
                     uuid.UUID(self.id),
                     self.runner,
@@ -148,6 +148,7 @@ class Setup:
                 )
             except RunnerUnavailable as exc:
                 raise TransientError(str(exc)) from exc
+            return Done(result)
 
         job = await self.job("judge")
         claim = await run_job(job.id, work, sessionmaker=self.sessionmaker, redis=self.redis)
@@ -159,9 +160,9 @@ class Setup:
     async def run_collect_job(self) -> Claim | None:
         """What the ``collect_judge0_results`` actor does when the callback wait is over."""
 
-        async def work(db: AsyncSession, claim: Claim) -> dict[str, Any]:
+        async def work(db: AsyncSession, claim: Claim) -> Done:
             try:
-                return await collect_judge0_results(
+                result = await collect_judge0_results(
                     db,
                     uuid.UUID(self.id),
                     self.runner,
@@ -169,6 +170,7 @@ class Setup:
                 )
             except RunnerUnavailable as exc:
                 raise TransientError(str(exc)) from exc
+            return Done(result)
 
         job = await self.job("judge0_collect")
         return await run_job(job.id, work, sessionmaker=self.sessionmaker, redis=self.redis)

@@ -17,7 +17,7 @@ from safexam.grading.models import Result
 from safexam.grading.regrade import run_regrade
 from safexam.grading.service import grade_session
 from safexam.jobs.models import Job
-from safexam.jobs.runner import run_job
+from safexam.jobs.runner import Done, run_job
 from safexam.sessions.models import ExamSession, Response
 from tests.factories import (
     coding_spec,
@@ -44,8 +44,8 @@ async def run_regrade_inline(
 ) -> Job:
     """Run a regrade job through the same runner the worker uses, in this process."""
 
-    async def work(db: AsyncSession, claim: Any) -> dict[str, Any]:
-        return await run_regrade(db, claim, sessionmaker)
+    async def work(db: AsyncSession, claim: Any) -> Done:
+        return Done(await run_regrade(db, claim, sessionmaker))
 
     await run_job(job_id, work, sessionmaker=sessionmaker)
     async with sessionmaker() as db:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from safexam.core.settings import Settings
 from safexam.grading.models import Result
 from safexam.jobs import enqueue
+from safexam.jobs.kinds import AUTOSUBMIT, GRADE_SESSION
 from safexam.jobs.models import Job
 from safexam.sessions.models import ExamSession, Response
 from tests.factories import (
@@ -36,9 +37,7 @@ async def submit(db: AsyncSession, session_id: uuid.UUID) -> Job:
     session.status = "submitted"
     job = await enqueue(
         db,
-        kind="grade_session",
-        queue="grading",
-        actor="grade_session",
+        GRADE_SESSION,
         args={"session_id": str(session_id)},
         exam_id=session.exam_id,
         session_id=session_id,
@@ -153,9 +152,7 @@ async def test_session_api_submit_and_autosubmit_are_graded_by_workers(
     expired.deadline_at = utcnow() - timedelta(seconds=5)
     autosubmit = await enqueue(
         db,
-        kind="autosubmit",
-        queue="maintenance",
-        actor="autosubmit_session",
+        AUTOSUBMIT,
         args={"session_id": str(expired.id)},
         exam_id=exam.id,
         session_id=expired.id,

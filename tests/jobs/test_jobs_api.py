@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from safexam.core.broker import create_broker, use_broker
 from safexam.core.settings import Settings
 from safexam.jobs import enqueue, outbox
+from safexam.jobs.kinds import AUTOSUBMIT, GRADE_SESSION
 from safexam.jobs.models import Job
 from tests.factories import exam_with_questions, make_session, mcq_single, paper_for
 from tests.helpers import login, make_user
@@ -28,9 +29,7 @@ async def test_job_visible_to_requester_owner_student_and_admin_only(
     session = await make_session(db, exam, student, paper_for(qs, [1]), {})
     job = await enqueue(
         db,
-        kind="grade_session",
-        queue="grading",
-        actor="grade_session",
+        GRADE_SESSION,
         args={"session_id": str(session.id)},
         exam_id=exam.id,
         session_id=session.id,
@@ -70,13 +69,11 @@ async def test_message_leaves_after_commit_and_never_after_rollback(
     broker = create_broker(settings)
     use_broker(broker)
     queue_key = f"{settings.redis_namespace}:dramatiq:grading"
-    rolled_back = await enqueue(db, kind="grade_session", queue="grading", actor="grade_session")
+    rolled_back = await enqueue(db, GRADE_SESSION)
     await db.rollback()
     await outbox.drain()
     assert await redis.llen(queue_key) == 0
-    job = await enqueue(
-        db, kind="grade_session", queue="grading", actor="grade_session", args={"session_id": "x"}
-    )
+    job = await enqueue(db, GRADE_SESSION, args={"session_id": "x"})
     assert await redis.llen(queue_key) == 0  # nothing leaves before the commit
     await db.commit()
     await outbox.drain()
@@ -94,9 +91,7 @@ async def test_message_leaves_after_commit_and_never_after_rollback(
     # A delayed job (the auto-submit at a deadline) waits in the delay queue.
     await enqueue(
         db,
-        kind="autosubmit",
-        queue="maintenance",
-        actor="autosubmit_session",
+        AUTOSUBMIT,
         args={"session_id": "y"},
         delay_ms=60_000,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from safexam.core.broker import create_broker, use_broker
 from safexam.core.settings import Settings
 from safexam.grading.models import Result
 from safexam.jobs import outbox
+from safexam.jobs.kinds import GRADE_SESSION
 from safexam.jobs.models import Job
 from safexam.sessions.models import ExamSession, Response
 from tests.factories import exam_with_questions, make_session, mcq_single, numeric, paper_for
@@ -171,14 +173,12 @@ async def test_job_that_keeps_failing_ends_dead_then_retry_works(
     session_row.status = "submitted"
     from safexam.jobs import enqueue
 
+    # The grading kind with fewer attempts, so that the job dies soon.
     job = await enqueue(
         db,
-        kind="grade_session",
-        queue="grading",
-        actor="grade_session",
+        replace(GRADE_SESSION, max_attempts=2),
         args={"session_id": str(session.id)},
         session_id=session.id,
-        max_attempts=2,
     )
     await db.commit()
     await login(client, admin.email)

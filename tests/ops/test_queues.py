@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.core.broker import create_broker, use_broker
 from safexam.core.settings import Settings
 from safexam.jobs import enqueue, outbox
+from safexam.jobs.kinds import GRADE_SESSION
 from tests.helpers import login, make_user
 
 
@@ -19,7 +20,7 @@ async def test_queues_endpoint_and_metrics(
     admin = await make_user(db, "admin")
     educator = await make_user(db, "educator")
     for _ in range(3):
-        await enqueue(db, kind="grade_session", queue="grading", actor="grade_session")
+        await enqueue(db, GRADE_SESSION)
     await db.commit()
     await outbox.drain()
 

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.sessions import SESSION_COOKIE
 from safexam.core.logging import RequestContextMiddleware
+from safexam.core.metrics import HTTP_REQUESTS
 from safexam.core.settings import Settings
-from safexam.ops.metrics import HTTP_REQUESTS
 from safexam.sessions.fast_path import MAX_FAST_BODY, ROUTE, AutosaveFastPath
 from tests.factories import move_deadline
 from tests.helpers import one, signed_in

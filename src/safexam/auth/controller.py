@@ -6,7 +6,6 @@ import time
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.response import Redirect
@@ -34,15 +33,12 @@ from safexam.auth.service import authenticate, find_or_create_oidc_user, normali
 from safexam.auth.sessions import ROTATE_FLAG, SESSION_COOKIE
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import NotAuthenticated
+from safexam.core.http import API_PREFIX, client_ip
 from safexam.core.openapi import error_responses
 
-__all__ = ["AuthController", "client_ip", "start_user_session"]
+__all__ = ["AuthController", "start_user_session"]
 
-OIDC_COOKIE_PATH = "/api/v1/auth/oidc"
-
-
-def client_ip(request: ASGIConnection[Any, Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
+OIDC_COOKIE_PATH = f"{API_PREFIX}/auth/oidc"
 
 
 async def start_user_session(request: Request[Any, Any, Any], user: User) -> None:
@@ -69,7 +65,7 @@ def user_out(user: User | Principal) -> UserOut:
 
 
 class AuthController(Controller):
-    path = "/api/v1/auth"
+    path = "/auth"
     tags = ["auth"]
 
     @get("/csrf")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, get, post, put
 from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State
@@ -15,17 +14,17 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from safexam.auth.guards import CurrentUser, authenticated, student_only
 from safexam.coding.judge0 import (
-    CALLBACK_PATH,
+    CALLBACK_ROUTE,
     InvalidCallback,
     parse_callback,
     verify_callback_token,
 )
+from safexam.coding.notify import publish_submission
 from safexam.coding.schemas import RunCreate, SubmissionCreate, SubmissionOut, SubmissionQueued
 from safexam.coding.service import (
     StaleCallback,
     create_submission,
     get_submission,
-    publish_submission,
     record_judge0_callback,
 )
 from safexam.core.deps import DB, RedisDep, SettingsDep
@@ -43,7 +42,7 @@ class CodingController(Controller):
     tags = ["coding"]
 
     @post(
-        "/api/v1/sessions/{session_id:uuid}/runs",
+        "/sessions/{session_id:uuid}/runs",
         guards=[student_only],
         status_code=HTTP_202_ACCEPTED,
     )
@@ -71,7 +70,7 @@ class CodingController(Controller):
         )
 
     @post(
-        "/api/v1/sessions/{session_id:uuid}/submissions",
+        "/sessions/{session_id:uuid}/submissions",
         guards=[student_only],
         status_code=HTTP_202_ACCEPTED,
     )
@@ -97,7 +96,7 @@ class CodingController(Controller):
             namespace=settings.redis_namespace,
         )
 
-    @get("/api/v1/submissions/{submission_id:uuid}", guards=[authenticated])
+    @get("/submissions/{submission_id:uuid}", guards=[authenticated])
     async def read_submission(
         self, submission_id: uuid.UUID, db: DB, principal: CurrentUser
     ) -> SubmissionOut:
@@ -105,7 +104,7 @@ class CodingController(Controller):
         return await get_submission(db, submission_id, principal)
 
     @get(
-        "/api/v1/submissions/{submission_id:uuid}/events",
+        "/submissions/{submission_id:uuid}/events",
         guards=[authenticated],
         media_type=EVENT_STREAM,
     )
@@ -121,11 +120,9 @@ class CodingController(Controller):
         await get_submission(db, submission_id, principal)
         await db.close()
 
-        async def read_state() -> dict[str, Any]:
+        async def read_state() -> SubmissionOut:
             async with state.sessionmaker() as fresh:
-                view = await get_submission(fresh, submission_id, principal)
-            builtins: dict[str, Any] = msgspec.to_builtins(view)
-            return builtins
+                return await get_submission(fresh, submission_id, principal)
 
         return ServerSentEvent(
             sse_stream(channels, submission_channel(submission_id), read_state, event="submission")
@@ -138,7 +135,7 @@ class Judge0CallbackController(Controller):
     tags = ["coding"]
 
     @put(
-        f"{CALLBACK_PATH}/{{token:str}}",
+        f"{CALLBACK_ROUTE}/{{token:str}}",
         status_code=HTTP_204_NO_CONTENT,
         # Judge0 is not a browser: no cookie, no CSRF token; the signed token authenticates.
         exclude_from_csrf=True,

@@ -46,10 +46,12 @@ from safexam.coding.runner import (
     overall_verdict,
     score_of,
 )
+from safexam.core.http import API_PREFIX
 
 __all__ = [
     "BATCH_SIZE",
     "CALLBACK_PATH",
+    "CALLBACK_ROUTE",
     "CALLBACK_TOKEN_TTL",
     "STATUS_VERDICTS",
     "CallbackConfig",
@@ -90,7 +92,9 @@ _PENDING = {1, 2}
 
 
 #: Where Judge0 PUTs a result, below the public base URL; the token follows.
-CALLBACK_PATH = "/api/v1/judge0/callbacks"
+#: (The route is declared inside the API's router, which adds the prefix.)
+CALLBACK_ROUTE = "/judge0/callbacks"
+CALLBACK_PATH = f"{API_PREFIX}{CALLBACK_ROUTE}"
 
 #: How long a callback URL stays valid. Well beyond the callback wait and the
 #: fallback poll that follows it, so no honest callback is refused; bounded, so

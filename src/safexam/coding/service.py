@@ -41,6 +41,7 @@ from safexam.coding.judge0 import (
 )
 from safexam.coding.languages import LANGUAGES, get_language
 from safexam.coding.models import CodingSubmission, Judge0Test
+from safexam.coding.notify import publish_progress
 from safexam.coding.runner import (
     CodeRunner,
     Judgement,
@@ -59,14 +60,13 @@ from safexam.coding.schemas import (
 )
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound, RateLimited, Unprocessable
-from safexam.core.events import publish, submission_channel
 from safexam.core.redis import incr_fixed_window
 from safexam.exams.models import Exam, Question
+from safexam.jobs.kinds import JUDGE, JUDGE0_COLLECT
 from safexam.jobs.service import enqueue
 from safexam.sessions.models import ExamSession
 
 __all__ = [
-    "COLLECT_ACTOR",
     "SUBMIT_LIMITS",
     "CallbackOutcome",
     "StaleCallback",
@@ -75,7 +75,6 @@ __all__ = [
     "create_submission",
     "get_submission",
     "judge_submission",
-    "publish_submission",
     "record_judge0_callback",
     "submission_view",
 ]
@@ -247,9 +246,7 @@ async def create_submission(
     await db.flush()
     job = await enqueue(
         db,
-        kind="judge",
-        queue="judge",
-        actor="judge_submission",
+        JUDGE,
         args={"submission_id": str(submission.id)},
         exam_id=session.exam_id,
         session_id=session_id,
@@ -321,31 +318,10 @@ async def get_submission(
 
 # --------------------------------------------------------------------- judge
 
-#: The actor that polls a callback-mode batch whose callbacks did not all arrive.
-COLLECT_ACTOR = "collect_judge0_results"
-
 
 def _as_rows(results: list[TestResult]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = msgspec.to_builtins(results)
     return rows
-
-
-def _state(submission: CodingSubmission) -> dict[str, Any]:
-    """What a change notification carries: enough for a client to redraw the progress bar."""
-    return {
-        "id": str(submission.id),
-        "status": submission.status,
-        "verdict": submission.verdict,
-        "score": submission.score,
-        "tests_done": submission.tests_done,
-        "tests_total": submission.tests_total,
-    }
-
-
-async def publish_submission(redis: Redis | None, submission: CodingSubmission) -> None:
-    """Tell SSE listeners the submission changed (call after the change is committed)."""
-    if redis is not None:
-        await publish(redis, submission_channel(submission.id), _state(submission))
 
 
 #: At most this often a judging reports how many tests are done (the last one always).
@@ -363,12 +339,13 @@ async def _set_progress(
             update(CodingSubmission).where(CodingSubmission.id == submission_id).values(**values)
         )
         await db.commit()
-    if redis is not None:
-        await publish(
-            redis,
-            submission_channel(submission_id),
-            {"id": str(submission_id), **{k: v for k, v in values.items() if k != "started_at"}},
-        )
+    await publish_progress(
+        redis,
+        submission_id,
+        status=values.get("status"),
+        tests_done=values.get("tests_done"),
+        tests_total=values.get("tests_total"),
+    )
 
 
 def _finish(
@@ -443,7 +420,7 @@ async def judge_submission(
     With ``callbacks`` and a Judge0 runner, the batch is created with signed
     callback URLs and this returns at once, leaving the submission
     ``running``: Judge0's PUTs (:func:`record_judge0_callback`) finish it, and
-    a delayed :data:`COLLECT_ACTOR` job polls whatever has not arrived after
+    a delayed ``JUDGE0_COLLECT`` job polls whatever has not arrived after
     ``callbacks.wait``. The job's writes (the Judge0 tokens, that job) commit
     with the job's own status.
     """
@@ -559,9 +536,7 @@ async def _await_callbacks(
     exam_id = await db.scalar(select(ExamSession.exam_id).where(ExamSession.id == session_id))
     await enqueue(
         db,
-        kind="judge0_collect",
-        queue="judge",
-        actor=COLLECT_ACTOR,
+        JUDGE0_COLLECT,
         args={"submission_id": str(submission_id)},
         exam_id=exam_id,
         session_id=session_id,

@@ -59,6 +59,7 @@ from safexam.core.settings import Settings, get_settings
 
 __all__ = [
     "IDLE_POLL_MS",
+    "MAX_REDELIVERIES",
     "QUEUES",
     "RetryLater",
     "WorkerResources",
@@ -99,10 +100,13 @@ class RetryLater(Exception):
     """Raised by a job runner to have Dramatiq re-deliver the message after a backoff."""
 
 
+#: Redeliveries of one message at most: a bound on top of the job row's
+#: max_attempts, for when the database itself is down and the row cannot be updated.
+MAX_REDELIVERIES = 50
+
+
 def _retry_when(retries: int, exc: BaseException) -> bool:
-    # A bound on top of the job row's max_attempts, for when the database
-    # itself is down and the row cannot be updated.
-    return isinstance(exc, RetryLater) and retries < 50
+    return isinstance(exc, RetryLater) and retries < MAX_REDELIVERIES
 
 
 class _RedisBroker(RedisBroker):

@@ -1,11 +1,13 @@
 """Change notifications from workers to every API replica, over Redis pub/sub.
 
-Workers (and services) call :func:`publish` after their transaction commits;
-each API replica subscribes through Litestar's channels plugin
-(:func:`channels_plugin`) and relays to its SSE clients. A notification only
-says "this changed" plus a small payload: SSE handlers re-read the state from
-PostgreSQL, so a lost notification is harmless and nothing secret travels
-through Redis.
+A notification is a :class:`LiveEvent`: each domain declares its own as typed
+structs in its ``notify`` module, and they are published (:func:`notify`)
+after the transaction that made the change commits, by the job runner for
+a job's work and by the domain's notify module otherwise. Each API replica
+subscribes through Litestar's channels plugin (:func:`channels_plugin`) and
+relays to its SSE clients. A notification only says "this changed" plus a
+small payload: SSE handlers re-read the state from PostgreSQL, so a lost
+notification is harmless and nothing secret travels through Redis.
 
 Channel names carry the Redis namespace (``<namespace>:session:<id>``) so test
 runs and deployments sharing a Redis server never hear each other.
@@ -24,7 +26,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import structlog
@@ -40,11 +42,12 @@ from safexam.core.settings import Settings
 
 __all__ = [
     "RECONNECTED",
+    "LiveEvent",
     "ReconnectingPubSubBackend",
     "channels_plugin",
     "configure_events",
-    "exam_channel",
     "job_channel",
+    "notify",
     "publish",
     "session_channel",
     "sse_stream",
@@ -78,16 +81,34 @@ def submission_channel(submission_id: uuid.UUID | str) -> str:
     return _channel("submission", submission_id)
 
 
-def exam_channel(exam_id: uuid.UUID | str) -> str:
-    return _channel("exam", exam_id)
+class LiveEvent(msgspec.Struct, kw_only=True):
+    """A change of one thing, published on its channel; the struct is the payload.
+
+    Subclasses name the channel's ``topic`` (session, job, submission) and add
+    their fields after ``id``, the id of what changed.
+    """
+
+    topic: ClassVar[str]
+    id: uuid.UUID
+
+    def channel(self) -> str:
+        return _channel(self.topic, self.id)
 
 
-async def publish(redis: Redis, channel: str, payload: Mapping[str, Any]) -> None:
+async def publish(redis: Redis, channel: str, payload: Mapping[str, Any] | LiveEvent) -> None:
     """Notify subscribers of ``channel``; never raises (the change is already committed)."""
     try:
         await redis.publish(channel, msgspec.json.encode(payload))
     except Exception as exc:
         log.warning("publish_failed", channel=channel, error=f"{type(exc).__name__}: {exc}")
+
+
+async def notify(redis: Redis | None, *events: LiveEvent) -> None:
+    """Publish each event on its own channel (call after the change is committed)."""
+    if redis is None:
+        return
+    for event in events:
+        await publish(redis, event.channel(), event)
 
 
 #: What a reconnected subscriber hands every stream: re-read, something may have been missed.
@@ -209,7 +230,7 @@ HEARTBEAT_SECONDS = 15.0
 async def sse_stream(
     channels: ChannelsPlugin,
     channel: str,
-    read_state: Callable[[], Awaitable[Mapping[str, Any]]],
+    read_state: Callable[[], Awaitable[msgspec.Struct | Mapping[str, Any]]],
     *,
     event: str,
     heartbeat_seconds: float = HEARTBEAT_SECONDS,

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from safexam.core.languages import LANGUAGE_NAMES
+
 __all__ = ["Settings", "SettingsError", "get_settings", "load_settings"]
 
 Environment = Literal["development", "production", "test"]
@@ -139,9 +141,7 @@ def _convert(name: str, raw: str, annotation: object) -> object:
 
 def _language_ids(var: str, raw: str) -> tuple[tuple[str, int], ...]:
     """``python=71,c=50``: every name one of our languages, every id a positive integer."""
-    from safexam.coding.languages import language_names
-
-    known = language_names()
+    known = LANGUAGE_NAMES
     pairs: dict[str, int] = {}
     for entry in (part.strip() for part in raw.split(",")):
         if not entry:

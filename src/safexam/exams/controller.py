@@ -42,7 +42,7 @@ Search = Annotated[str | None, QueryParameter(max_length=200)]
 class QuestionController(Controller):
     """The educator's question bank; other educators' questions are 404."""
 
-    path = "/api/v1/questions"
+    path = "/questions"
     tags = ["questions"]
     guards = [educator_or_admin]
 
@@ -132,7 +132,7 @@ class QuestionController(Controller):
 class ExamController(Controller):
     """Exams for their authors; students only list theirs here."""
 
-    path = "/api/v1/exams"
+    path = "/exams"
     tags = ["exams"]
 
     @get("/", guards=[authenticated])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from litestar import Controller, get, post, put
 from litestar.channels import ChannelsPlugin
@@ -13,9 +12,10 @@ from litestar.response import ServerSentEvent
 
 from safexam.auth.guards import CurrentUser, authenticated, educator_or_admin
 from safexam.core.deps import DB, RedisDep
-from safexam.core.events import exam_channel, publish, session_channel, sse_stream
+from safexam.core.events import session_channel, sse_stream
 from safexam.core.openapi import EVENT_STREAM
 from safexam.grading.live import session_state
+from safexam.grading.notify import SessionState, publish_override
 from safexam.grading.regrade import apply_dry_run, request_regrade
 from safexam.grading.schemas import OverrideIn, OverrideOut, RegradeIn, SessionResultOut
 from safexam.grading.service import override_response
@@ -28,7 +28,7 @@ class GradingController(Controller):
     tags = ["grading"]
     guards = [educator_or_admin]
 
-    @put("/api/v1/responses/{response_id:uuid}/override")
+    @put("/responses/{response_id:uuid}/override")
     async def override(
         self,
         response_id: uuid.UUID,
@@ -42,9 +42,7 @@ class GradingController(Controller):
             db, response_id, principal, score=data.score, comment=data.comment
         )
         r = outcome.response
-        change = {"id": str(r.session_id), "override": str(r.id)}
-        await publish(redis, session_channel(r.session_id), change)
-        await publish(redis, exam_channel(outcome.result.exam_id), change)
+        await publish_override(redis, r)
         return OverrideOut(
             id=r.id,
             session_id=r.session_id,
@@ -62,7 +60,7 @@ class GradingController(Controller):
             ),
         )
 
-    @post("/api/v1/exams/{exam_id:uuid}/regrade", status_code=202)
+    @post("/exams/{exam_id:uuid}/regrade", status_code=202)
     async def regrade(
         self,
         exam_id: uuid.UUID,
@@ -77,7 +75,7 @@ class GradingController(Controller):
         )
         return JobAccepted(job_id=job.id, status=job.status)
 
-    @post("/api/v1/jobs/{job_id:uuid}/apply", status_code=202)
+    @post("/jobs/{job_id:uuid}/apply", status_code=202)
     async def apply(self, job_id: uuid.UUID, db: DB, principal: CurrentUser) -> JobAccepted:
         """Apply a dry-run regrade as a unit; 409 ``regrade_stale`` if anything changed since."""
         job = await apply_dry_run(db, job_id, principal)
@@ -88,7 +86,7 @@ class GradingController(Controller):
 # path, and Litestar only merges one path's methods across registrations when
 # the later one is a bare handler (register it after that controller).
 @get(
-    "/api/v1/sessions/{session_id:uuid}/events",
+    "/sessions/{session_id:uuid}/events",
     guards=[authenticated],
     tags=["grading"],
     media_type=EVENT_STREAM,
@@ -104,7 +102,7 @@ async def session_events(
     await session_state(db, session_id, principal)
     await db.close()
 
-    async def read_state() -> dict[str, Any]:
+    async def read_state() -> SessionState:
         async with state.sessionmaker() as fresh:
             return await session_state(fresh, session_id, principal)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +11,8 @@ from safexam.auth.guards import Principal
 from safexam.core.errors import NotFound
 from safexam.exams.models import Exam
 from safexam.grading.models import Result
+from safexam.grading.notify import SessionState
+from safexam.grading.schemas import SessionResultOut
 from safexam.sessions.models import ExamSession
 
 __all__ = ["session_state"]
@@ -19,7 +20,7 @@ __all__ = ["session_state"]
 
 async def session_state(
     db: AsyncSession, session_id: uuid.UUID, principal: Principal
-) -> dict[str, Any]:
+) -> SessionState:
     """Status and (when the viewer may see it) the result of a session; 404 for strangers.
 
     The student sees the score only once the exam's release policy allows;
@@ -51,18 +52,16 @@ async def session_state(
             now=(await db.execute(select(func.now()))).scalar_one(),
         )
     )
-    return {
-        "id": str(session.id),
-        "status": session.status,
-        "submitted_at": session.submitted_at.isoformat() if session.submitted_at else None,
-        "graded_at": session.graded_at.isoformat() if session.graded_at else None,
-        "result": (
-            {
-                "score": result.score,
-                "max_score": result.max_score,
-                "pending_count": result.pending_count,
-            }
+    return SessionState(
+        id=session.id,
+        status=session.status,
+        submitted_at=session.submitted_at.isoformat() if session.submitted_at else None,
+        graded_at=session.graded_at.isoformat() if session.graded_at else None,
+        result=(
+            SessionResultOut(
+                score=result.score, max_score=result.max_score, pending_count=result.pending_count
+            )
             if visible and result is not None
             else None
         ),
-    }
+    )

@@ -35,6 +35,7 @@ from safexam.exams.models import Exam
 from safexam.exams.service import get_owned_exam
 from safexam.grading.scoring import score_fraction
 from safexam.grading.service import concrete_body, load_questions
+from safexam.jobs.kinds import REGRADE
 from safexam.jobs.models import Job
 from safexam.jobs.service import Claim, enqueue, set_progress
 
@@ -343,9 +344,7 @@ async def request_regrade(
             )
     job = await enqueue(
         db,
-        kind="regrade",
-        queue="regrade",
-        actor="regrade_exam",
+        REGRADE,
         args={
             "exam_id": str(exam_id),
             "question_ids": [str(q) for q in question_ids] if question_ids is not None else None,
@@ -379,9 +378,7 @@ async def apply_dry_run(db: AsyncSession, job_id: uuid.UUID, principal: Principa
         )
     job = await enqueue(
         db,
-        kind="regrade",
-        queue="regrade",
-        actor="regrade_exam",
+        REGRADE,
         args={
             "exam_id": str(dry.exam_id),
             "question_ids": [str(q) for q in question_ids],

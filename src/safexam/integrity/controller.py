@@ -9,12 +9,11 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from safexam.auth.controller import client_ip
 from safexam.auth.guards import CurrentUser, educator_or_admin, student_only
 from safexam.core.deps import DB, SettingsDep
+from safexam.core.http import client_ip, user_agent_of
 from safexam.integrity import service
 from safexam.integrity.schemas import ActivityOut, EventBatch, EventsAccepted
-from safexam.sessions.controller import user_agent_of
 
 __all__ = ["IntegrityController"]
 
@@ -27,7 +26,7 @@ class IntegrityController(Controller):
     that way round).
     """
 
-    path = "/api/v1"
+    path = "/"
     tags = ["integrity"]
 
     @post(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, func, text
@@ -12,7 +12,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from safexam.core.db import Base, new_id
 
+__all__ = ["JOB_STATUSES", "STALE_AFTER", "Job"]
+
 JOB_STATUSES = ("pending", "queued", "running", "succeeded", "failed", "dead")
+
+#: A running job whose heartbeat is older than this is presumed abandoned by a
+#: dead worker: the sweep re-sends it and the next worker may take it over.
+STALE_AFTER = timedelta(seconds=30)
 
 
 class Job(Base):

@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dramatiq
 import structlog
@@ -31,9 +31,7 @@ from sqlalchemy.orm import Session
 
 from safexam.core.broker import current_broker
 from safexam.core.db import utcnow
-
-if TYPE_CHECKING:
-    from safexam.jobs.models import Job
+from safexam.jobs.models import STALE_AFTER, Job
 
 __all__ = ["OutboxEntry", "SweepReport", "drain", "register", "send_entries", "sweep"]
 
@@ -181,7 +179,7 @@ async def sweep(
     broker: dramatiq.Broker | None = None,
     *,
     pending_after: timedelta = PENDING_AFTER,
-    stale_after: timedelta | None = None,
+    stale_after: timedelta = STALE_AFTER,
     lost_after: timedelta = LOST_AFTER,
     limit: int = 1000,
 ) -> SweepReport:
@@ -190,13 +188,10 @@ async def sweep(
     Safe to run anywhere and concurrently (rows are taken with SKIP LOCKED)
     and to over-send: workers ignore messages for jobs they cannot claim.
     """
-    from safexam.jobs.service import STALE_AFTER
-
     broker = broker or current_broker()
     report = SweepReport()
     if broker is None:
         return report
-    stale = stale_after if stale_after is not None else STALE_AFTER
     async with sessionmaker() as db:
         rows = (
             await db.execute(
@@ -215,7 +210,7 @@ async def sweep(
                 ),
                 {
                     "pending_after": pending_after,
-                    "stale": stale,
+                    "stale": stale_after,
                     "lost_after": lost_after,
                     "limit": limit,
                 },

@@ -19,9 +19,9 @@ from redis.asyncio import Redis
 
 from safexam.core.broker import create_broker, current_broker, use_broker
 from safexam.core.events import channels_plugin
+from safexam.core.metrics import MetricsMiddleware
 from safexam.core.settings import Settings
 from safexam.jobs import outbox
-from safexam.ops.metrics import MetricsMiddleware
 
 __all__ = ["JobsPlugin", "pipeline_plugins"]
 

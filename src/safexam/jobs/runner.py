@@ -1,15 +1,16 @@
 """Run one job inside a worker: claim, work, commit with the status, or record the failure.
 
 Actors stay thin: they decode their message and call :func:`run_job` with a
-``work`` coroutine that performs the domain writes on the given session. The
-runner
+``work`` coroutine that performs the domain writes on the given session and
+returns :class:`Done`: the result to record on the job row and the live
+events to publish. The runner
 
 - claims the job (a redelivered message for a finished or busy job does nothing),
 - binds ``job_id`` (and ``session_id``/``exam_id``) for every log line,
 - keeps a heartbeat while the work runs, so the sweep can tell a live worker
   from a dead one,
 - commits the work and the ``succeeded`` status in one transaction, fenced by
-  the attempt number,
+  the attempt number, then publishes the job's new status and the work's events,
 - on an infrastructure fault (database, broker, sandbox or LLM unavailable)
   records the error and raises :class:`~safexam.core.broker.RetryLater` so
   Dramatiq re-delivers after a backoff, until ``max_attempts`` makes the job
@@ -23,7 +24,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -36,10 +38,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.core.broker import RetryLater
 from safexam.core.errors import unavailable_dependency
-from safexam.core.events import job_channel, publish
-from safexam.jobs.service import STALE_AFTER, Claim, claim_job, finish_job, heartbeat, mark_failed
+from safexam.core.events import LiveEvent, notify
+from safexam.jobs.models import STALE_AFTER
+from safexam.jobs.notify import JobChanged
+from safexam.jobs.service import Claim, claim_job, finish_job, heartbeat, mark_failed
 
-__all__ = ["JobFailed", "TransientError", "is_transient", "run_job"]
+__all__ = ["Done", "JobFailed", "TransientError", "Work", "is_transient", "run_job"]
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +59,20 @@ class JobFailed(Exception):
 # SQLSTATE classes and codes that mean "try again later", not "your data is wrong".
 _TRANSIENT_SQLSTATES = ("08", "53", "57P", "40001", "40P01", "55P03", "57014")
 
-Work = Callable[[AsyncSession, Claim], Awaitable[dict[str, Any] | None]]
+@dataclass(frozen=True)
+class Done:
+    """What a job's work hands back: its result and what to tell live listeners.
+
+    ``result`` is recorded on the job row in the work's own transaction;
+    ``events`` are published once that transaction has committed (never if
+    it rolls back), after the job's own ``succeeded``.
+    """
+
+    result: dict[str, Any] | None = None
+    events: Sequence[LiveEvent] = ()
+
+
+Work = Callable[[AsyncSession, Claim], Awaitable[Done]]
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -143,19 +160,16 @@ async def run_job(
             **({"session_id": str(claim.session_id)} if claim.session_id else {}),
             **({"exam_id": str(claim.exam_id)} if claim.exam_id else {}),
         )
-        if redis is not None:
-            await publish(redis, job_channel(job_uuid), {"id": str(job_uuid), "status": "running"})
+        await notify(redis, JobChanged(id=job_uuid, status="running"))
         started = time.perf_counter()
         beat = asyncio.create_task(
             _keep_alive(sessionmaker, claim, STALE_AFTER.total_seconds() / 3)
         )
-        status = "succeeded"
-        error: str | None = None
         try:
             async with sessionmaker() as db:
                 try:
-                    result = await work(db, claim)
-                    if await finish_job(db, claim, result):
+                    done = await work(db, claim)
+                    if await finish_job(db, claim, done.result):
                         await db.commit()
                     else:
                         await db.rollback()
@@ -177,12 +191,7 @@ async def run_job(
                 raise RetryLater(error) from exc
             status = new_status or "lost"
             log.warning("job_attempt_failed", status=status, error=error)
-            if redis is not None:
-                await publish(
-                    redis,
-                    job_channel(job_uuid),
-                    {"id": str(job_uuid), "status": status, "error": error},
-                )
+            await notify(redis, JobChanged(id=job_uuid, status=status, error=error))
             if status == "queued":
                 raise RetryLater(error) from exc
             return None
@@ -192,11 +201,10 @@ async def run_job(
                 await beat
         log.info(
             "job_done",
-            status=status,
+            status="succeeded",
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        if redis is not None:
-            await publish(redis, job_channel(job_uuid), {"id": str(job_uuid), "status": status})
+        await notify(redis, JobChanged(id=job_uuid, status="succeeded"), *done.events)
         return claim
     finally:
         structlog.contextvars.clear_contextvars()

@@ -1,4 +1,4 @@
-"""Wire shapes of jobs (DESIGN section 10)."""
+"""Wire shapes of jobs: the status a requester, educator or operator reads."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 ``enqueue`` inserts the job in the caller's transaction; the message is sent
 only after that transaction commits (see :mod:`safexam.jobs.outbox`), so a
 worker never sees a job whose row does not exist yet, and a broker outage
-leaves the job ``pending`` for the dispatcher to send later.
+leaves the job ``pending`` for the outbox sweep to send later.
 
 Workers claim a job with a compare-and-set on its status that also bumps
 ``attempts``; the attempt number is a fencing token: the job's writes and its
@@ -18,7 +18,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text, update
@@ -28,11 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound
 from safexam.jobs import outbox
-from safexam.jobs.models import Job
+from safexam.jobs.kinds import REGRADE, JobKind
+from safexam.jobs.models import STALE_AFTER, Job
 
 __all__ = [
-    "ACTIVE_STATUSES",
-    "STALE_AFTER",
     "Claim",
     "claim_job",
     "claim_siblings",
@@ -46,27 +45,18 @@ __all__ = [
     "set_progress",
 ]
 
-ACTIVE_STATUSES = ("pending", "queued", "running")
-
-#: A running job whose heartbeat is older than this is presumed abandoned by a
-#: dead worker: the sweep re-sends it and the next worker may take it over.
-STALE_AFTER = timedelta(seconds=30)
-
 
 async def enqueue(
     db: AsyncSession,
+    kind: JobKind,
     *,
-    kind: str,
-    queue: str,
-    actor: str,
     args: dict[str, Any] | None = None,
     exam_id: uuid.UUID | None = None,
     session_id: uuid.UUID | None = None,
     requested_by: uuid.UUID | None = None,
     delay_ms: int | None = None,
-    max_attempts: int = 5,
 ) -> Job:
-    """Record a job in the caller's transaction; its message leaves after commit.
+    """Record a job of ``kind`` in the caller's transaction; its message leaves after commit.
 
     ``args`` become the actor's keyword arguments (with ``job_id`` added).
     ``delay_ms`` delays the job (e.g. an auto-submit at the deadline). A
@@ -75,18 +65,18 @@ async def enqueue(
     """
     job = Job(
         id=uuid.uuid4(),
-        kind=kind,
-        queue=queue,
-        actor=actor,
+        kind=kind.name,
+        queue=kind.queue,
+        actor=kind.actor,
         args=dict(args or {}),
         exam_id=exam_id,
         session_id=session_id,
         requested_by=requested_by,
         status="pending",
-        max_attempts=max_attempts,
+        max_attempts=kind.max_attempts,
         run_at=utcnow() + timedelta(milliseconds=delay_ms) if delay_ms else None,
     )
-    if kind != "regrade":
+    if kind != REGRADE:
         # No flush: the id is ours already, and the INSERT joins the caller's
         # other writes at commit (thousands of jobs become one batched INSERT).
         db.add(job)
@@ -349,7 +339,3 @@ async def requeue_job(db: AsyncSession, job_id: uuid.UUID) -> Job:
     outbox.register(db, job)
     await db.commit()
     return job
-
-
-def is_due(job: Job, now: datetime | None = None) -> bool:
-    return job.run_at is None or job.run_at <= (now or utcnow())

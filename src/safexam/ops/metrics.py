@@ -1,4 +1,4 @@
-"""Prometheus metrics: HTTP traffic measured here, jobs and queues read at scrape time.
+"""Prometheus metrics: HTTP traffic as counted by core, jobs and queues read at scrape time.
 
 Job outcomes and durations are computed from the jobs ledger when scraped,
 so every worker process on every host is counted without a multiprocess
@@ -7,65 +7,21 @@ registry or a push gateway; queue depths come from the broker the same way.
 
 from __future__ import annotations
 
-import time
-
 import structlog
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.errors import unavailable_dependency
+from safexam.core.metrics import HTTP_REGISTRY
 from safexam.ops.queues import QueueStats
 
-__all__ = ["HTTP_REGISTRY", "MetricsMiddleware", "render_metrics"]
+__all__ = ["render_metrics"]
 
 log = structlog.get_logger(__name__)
 
-HTTP_REGISTRY = CollectorRegistry()
-HTTP_REQUESTS = Counter(
-    "safexam_http_requests",
-    "HTTP requests by route, method and status",
-    ["route", "method", "status"],
-    registry=HTTP_REGISTRY,
-)
-HTTP_LATENCY = Histogram(
-    "safexam_http_request_duration_seconds",
-    "HTTP request latency by route",
-    ["route", "method"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-    registry=HTTP_REGISTRY,
-)
 JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
-
-
-class MetricsMiddleware:
-    """Count and time every HTTP request by its route template (not its concrete path)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = {"code": 500}
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("path_template") or "unmatched"
-            method = scope.get("method", "")
-            HTTP_REQUESTS.labels(route, method, str(status["code"])).inc()
-            HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
 
 
 async def _job_families(db: AsyncSession) -> list[object]:

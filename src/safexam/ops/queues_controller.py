@@ -15,7 +15,7 @@ __all__ = ["MetricsController", "QueuesController"]
 
 
 class QueuesController(Controller):
-    path = "/api/v1/ops"
+    path = "/ops"
     tags = ["ops"]
 
     @get("/queues", guards=[admin_only])

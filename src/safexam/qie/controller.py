@@ -15,7 +15,7 @@ __all__ = ["QieController"]
 
 
 class QieController(Controller):
-    path = "/api/v1/qie"
+    path = "/qie"
     tags = ["qie"]
     guards = [educator_or_admin]
 

@@ -25,6 +25,7 @@ from safexam.core.errors import Unprocessable
 from safexam.core.settings import Settings
 from safexam.exams.models import Question
 from safexam.exams.questions_service import create_question
+from safexam.jobs.kinds import GENERATE_QUESTIONS
 from safexam.jobs.models import Job
 from safexam.jobs.service import enqueue
 from safexam.qie.embedded import TEMPLATES, EmbeddedGenerator
@@ -41,8 +42,6 @@ from safexam.qie.schemas import (
 
 __all__ = [
     "BANK_LIMIT",
-    "QIE_ACTOR",
-    "QIE_QUEUE",
     "choose_generator",
     "input_sha256",
     "request_from_args",
@@ -52,9 +51,6 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-QIE_QUEUE = "qie"
-QIE_ACTOR = "generate_questions"
-QIE_JOB_KIND = "qie"
 TEMPLATE_KINDS = frozenset(t.kind for t in TEMPLATES)
 # Compare against the most recent questions of the bank; enough for any real
 # bank, and bounds the filter's work.
@@ -111,12 +107,9 @@ async def request_generation(
     }
     job = await enqueue(
         db,
-        kind=QIE_JOB_KIND,
-        queue=QIE_QUEUE,
-        actor=QIE_ACTOR,
+        GENERATE_QUESTIONS,
         args=args,
         requested_by=owner_id,
-        max_attempts=3,
     )
     await db.commit()
     log.info("qie_job_queued", job_id=str(job.id), count=request.count, kinds=request.kinds)

@@ -6,14 +6,13 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, MediaType, Request, Response, get, post, put
-from litestar.connection import ASGIConnection
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
-from safexam.auth.controller import client_ip
 from safexam.auth.guards import CurrentUser, educator_or_admin, principal_of, student_only
 from safexam.core.deps import DB, SettingsDep
+from safexam.core.http import client_ip, user_agent_of
 from safexam.core.openapi import text_alternative
 from safexam.sessions import results as results_service
 from safexam.sessions import service
@@ -30,13 +29,7 @@ from safexam.sessions.schemas import (
 
 __all__ = ["SessionController"]
 
-MAX_USER_AGENT = 512
 CSV = "text/csv"
-
-
-def user_agent_of(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    agent = request.headers.get("user-agent")
-    return agent[:MAX_USER_AGENT] if agent else None
 
 
 class SessionController(Controller):
@@ -47,7 +40,7 @@ class SessionController(Controller):
     (``GET`` and ``POST /exams/{id}/sessions``) across controllers.
     """
 
-    path = "/api/v1"
+    path = "/"
     tags = ["sessions"]
 
     @post(

@@ -39,13 +39,12 @@ from litestar.stores.base import Store
 from litestar.types import ASGIApp, HTTPReceiveMessage, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from safexam.auth.controller import client_ip
 from safexam.auth.guards import SESSION_USER_KEY, principal_in, session_expired
 from safexam.auth.sessions import SESSION_COOKIE, RotatingSessionBackend, SafeExamSessionConfig
 from safexam.core.errors import error_for, error_payload
+from safexam.core.http import client_ip, user_agent_of
 from safexam.core.inputs import NUL_ESCAPE
-from safexam.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from safexam.sessions.controller import user_agent_of
+from safexam.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from safexam.sessions.schemas import AutosaveRequest
 from safexam.sessions.service import autosave
 

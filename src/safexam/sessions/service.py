@@ -29,6 +29,7 @@ from safexam.exams.models import Enrollment, Exam, ExamItem, Question
 from safexam.grading.models import Result
 from safexam.integrity.service import note_client
 from safexam.jobs import enqueue
+from safexam.jobs.kinds import AUTOSUBMIT, GRADE_SESSION
 from safexam.jobs.models import Job
 from safexam.sessions.models import ExamSession, Response
 from safexam.sessions.paper import ItemSpec, QuestionSpec, build_paper, paper_question_ids
@@ -561,9 +562,7 @@ async def _start_once(
     delay = (deadline_at - now).total_seconds() + grace_seconds
     await enqueue(
         db,
-        kind="autosubmit",
-        queue="maintenance",
-        actor="autosubmit_session",
+        AUTOSUBMIT,
         args={"session_id": str(session_id)},
         exam_id=exam.id,
         session_id=session_id,
@@ -749,9 +748,7 @@ def _json_text(value: Any) -> str:
 async def _enqueue_grading(db: AsyncSession, session: ExamSession) -> Job:
     return await enqueue(
         db,
-        kind="grade_session",
-        queue="grading",
-        actor="grade_session",
+        GRADE_SESSION,
         args={"session_id": str(session.id)},
         exam_id=session.exam_id,
         session_id=session.id,

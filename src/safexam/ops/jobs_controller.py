@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from litestar import Controller, get, post
 from litestar.channels import ChannelsPlugin
@@ -16,13 +15,13 @@ from safexam.core.events import job_channel, sse_stream
 from safexam.core.openapi import EVENT_STREAM
 from safexam.jobs.schemas import JobOut
 from safexam.jobs.service import requeue_job
-from safexam.jobs.views import job_out, visible_job
+from safexam.ops.jobs import job_out, visible_job
 
 __all__ = ["JobController"]
 
 
 class JobController(Controller):
-    path = "/api/v1/jobs"
+    path = "/jobs"
     tags = ["jobs"]
 
     @get("/{job_id:uuid}", guards=[authenticated])
@@ -44,10 +43,10 @@ class JobController(Controller):
         await visible_job(db, job_id, principal)
         await db.close()
 
-        async def read_state() -> dict[str, Any]:
+        async def read_state() -> JobOut:
             async with state.sessionmaker() as fresh:
                 job, staff = await visible_job(fresh, job_id, principal)
-                return _plain(job_out(job, staff=staff))
+                return job_out(job, staff=staff)
 
         return ServerSentEvent(sse_stream(channels, job_channel(job_id), read_state, event="job"))
 
@@ -56,10 +55,3 @@ class JobController(Controller):
         """Operators: run a failed or dead job again (attempts start over)."""
         job = await requeue_job(db, job_id)
         return job_out(job, staff=True)
-
-
-def _plain(out: JobOut) -> dict[str, Any]:
-    import msgspec
-
-    plain: dict[str, Any] = msgspec.to_builtins(out)
-    return plain

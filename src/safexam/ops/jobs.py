@@ -16,8 +16,6 @@ from safexam.sessions.models import ExamSession
 
 __all__ = ["job_out", "visible_job"]
 
-TERMINAL = ("succeeded", "failed", "dead")
-
 
 async def visible_job(
     db: AsyncSession, job_id: uuid.UUID, principal: Principal
