@@ -42,7 +42,7 @@ from safexam.coding.service import (
     collect_judge0_results,
     judge_limits,
     judge_submission,
-    tests_for,
+    judge_tests,
 )
 from safexam.core.broker import RetryLater
 from safexam.core.db import utcnow
@@ -344,7 +344,7 @@ async def test_callbacks_complete_the_submission_through_the_api(
     polled = await setup.runner.judge(
         "python",
         TEMPLATE.replace("{{ SOURCE }}", SOURCE),
-        tests_for(spec, "submit", None),
+        judge_tests(spec, "submit", None),
         judge_limits(spec),
     )
     row = await setup.row()

@@ -107,7 +107,7 @@ def judge_limits(spec: CodingBody) -> Limits:
     return Limits(**msgspec.structs.asdict(spec.limits))
 
 
-def tests_for(spec: CodingBody, kind: str, stdin: str | None) -> list[TestCase]:
+def judge_tests(spec: CodingBody, kind: str, stdin: str | None) -> list[TestCase]:
     """Submit: every test. Run: the student's input, or the visible tests."""
     tests = [
         TestCase(
@@ -214,7 +214,7 @@ async def create_submission(
         raise RateLimited("Your previous run of this question is still in progress", retry_after=2)
     per_minute = limits.submissions_per_minute if kind == "submit" else limits.runs_per_minute
     await _rate_limit(redis, namespace, principal.id, kind, per_minute)
-    tests = tests_for(spec, kind, stdin)
+    tests = judge_tests(spec, kind, stdin)
     submission = CodingSubmission(
         id=uuid.uuid4(),
         session_id=session_id,
@@ -443,7 +443,7 @@ async def judge_submission(
     question = await db.get(Question, submission.question_id)
     assert question is not None  # foreign key
     spec = coding_body(question.body)
-    tests = tests_for(spec, submission.kind, submission.stdin)
+    tests = judge_tests(spec, submission.kind, submission.stdin)
     language, session_id = submission.language, submission.session_id
     # Release the row lock while the program runs; the final write re-reads it.
     await db.commit()
@@ -668,7 +668,7 @@ async def record_judge0_callback(
     question = await db.get(Question, submission.question_id)
     assert question is not None  # foreign key
     spec = coding_body(question.body)
-    tests = tests_for(spec, submission.kind, submission.stdin)
+    tests = judge_tests(spec, submission.kind, submission.stdin)
     if index >= len(tests):
         raise InvalidCallback("callback for a test that does not exist")
     row = await db.get(Judge0Test, (submission_id, index), populate_existing=True)
@@ -753,7 +753,7 @@ async def collect_judge0_results(
     question = await db.get(Question, submission.question_id)
     assert question is not None  # foreign key
     spec = coding_body(question.body)
-    tests = tests_for(spec, submission.kind, submission.stdin)
+    tests = judge_tests(spec, submission.kind, submission.stdin)
     language = get_language(submission.language)
     for index, token in missing:
         if index < len(tests) and token in finished:
