@@ -109,16 +109,7 @@ def judge_limits(spec: CodingBody) -> Limits:
 
 def judge_tests(spec: CodingBody, kind: str, stdin: str | None) -> list[TestCase]:
     """Submit: every test. Run: the student's input, or the visible tests."""
-    tests = [
-        TestCase(
-            name=t.name,
-            stdin=t.stdin,
-            expected_output=t.expected_output,
-            points=t.points,
-            hidden=t.hidden,
-        )
-        for t in spec.tests
-    ]
+    tests = [TestCase(**msgspec.structs.asdict(t)) for t in spec.tests]
     if kind == "submit":
         return tests
     if stdin is not None:

@@ -129,7 +129,8 @@ class _Choices:
 
 def field_of(body: Any, name: str) -> Any:
     """A field of a body, whether a plain dict (as stored) or a decoded struct."""
-    return body.get(name) if isinstance(body, Mapping) else getattr(body, name, None)
+    # dict first: checking against the Mapping ABC costs more, on every autosave.
+    return body.get(name) if isinstance(body, dict | Mapping) else getattr(body, name, None)
 
 
 def _as_value(value: float | str) -> Value:

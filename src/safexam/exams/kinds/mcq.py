@@ -94,7 +94,8 @@ class McqMultiAnswer(Strict):
 
 
 def _choice_ids(body: Any) -> set[str]:
-    return {str(field_of(c, "id")) for c in field_of(body, "choices") or []}
+    # Once per autosave of a choice question: kept to plain dict checks.
+    return {c["id"] if isinstance(c, dict) else c.id for c in field_of(body, "choices") or []}
 
 
 class _ChoiceKind(Kind):
