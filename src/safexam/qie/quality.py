@@ -117,7 +117,7 @@ class QualityFilter:
             validate_parametric(kind, prompt, body)
         except Unprocessable:
             return "invalid"
-        if kind in ("mcq_single", "mcq_multi"):
+        if KINDS[kind].has_choices:
             ids = [c["id"] for c in body["choices"]]
             if not body["answer"] or any(a not in ids for a in body["answer"]):
                 return "answer_not_in_choices"

@@ -32,7 +32,7 @@ class ItemSpec:
 
 @dataclass(frozen=True)
 class QuestionSpec:
-    """What the paper needs to know of a question: its kind and its choice ids (if any)."""
+    """What the paper needs to know of a question: its kind and its choice ids."""
 
     id: uuid.UUID
     kind: str
