@@ -390,7 +390,7 @@ async def test_submission_events_stream_queued_running_done_through_a_real_worke
 
 
 def test_limits_struct_matches_question_limits() -> None:
-    limits = coding_service.CodingQuestion.from_body(coding_body(limits=LIMITS)).limits
+    limits = coding_service.judge_limits(coding_service.coding_body(coding_body(limits=LIMITS)))
     assert limits == Limits(cpu_time_s=2, wall_time_s=5, memory_mb=128, output_kb=64)
 
 

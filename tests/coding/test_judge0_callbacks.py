@@ -35,7 +35,15 @@ from safexam.coding.judge0 import (
 from safexam.coding.models import CodingSubmission, Judge0Test
 from safexam.coding.runner import RunnerUnavailable
 from safexam.coding.runners import build_runner, callback_config
-from safexam.coding.service import CodingQuestion, collect_judge0_results, judge_submission
+from safexam.coding.service import (
+    coding_body as judged_body,
+)
+from safexam.coding.service import (
+    collect_judge0_results,
+    judge_limits,
+    judge_submission,
+    judge_tests,
+)
 from safexam.core.broker import RetryLater
 from safexam.core.db import utcnow
 from safexam.core.events import submission_channel
@@ -343,9 +351,12 @@ async def test_callbacks_complete_the_submission_through_the_api(
     assert [r.via for r in await setup.results()] == ["callback"] * 3
 
     # The polling path, given the same Judge0 answers, finishes the row the same way.
-    spec = CodingQuestion.from_body(judge0_body(3))
+    spec = judged_body(judge0_body(3))
     polled = await setup.runner.judge(
-        "python", ADD_TEMPLATE.replace("{{ SOURCE }}", SOURCE), spec.tests, spec.limits
+        "python",
+        ADD_TEMPLATE.replace("{{ SOURCE }}", SOURCE),
+        judge_tests(spec, "submit", None),
+        judge_limits(spec),
     )
     row = await setup.row()
     # Judge0's callback body carries no exit code or signal (not among its default fields).

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from safexam.exams.kinds import decode_body
+from safexam.exams.kinds import decode_body, instantiate, validate_parametric
 from safexam.qie.embedded import TEMPLATES, EmbeddedGenerator
-from safexam.qie.params import instantiate, validate_parametric
 from safexam.qie.quality import QualityFilter
 from safexam.qie.schemas import Candidate, GenerationRequest
 from safexam.qie.text import BLANK, analyze, normalize, split_sentences

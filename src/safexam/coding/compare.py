@@ -23,21 +23,26 @@ __all__ = [
     "render_program",
 ]
 
+# Where a template takes the student's source; the one spelling of it.
 SOURCE_PLACEHOLDER = re.compile(r"\{\{\s*SOURCE\s*\}\}")
+# A non-negative decimal, as in ``float:0.001`` or ``float:1e-6``.
+_EPSILON = re.compile(r"(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 
 
 def parse_comparison(mode: str) -> tuple[str, float]:
-    """Validate a comparison mode; returns (kind, epsilon). ``ValueError`` names the problem."""
+    """Validate a comparison mode; returns (kind, epsilon). ``ValueError`` names the problem.
+
+    The one grammar of comparison modes: question bodies are checked with it
+    when authored, and the judge reads them with it.
+    """
     if mode in ("exact", "trimmed", "tokens"):
         return mode, 0.0
     if mode.startswith("float:"):
-        try:
-            eps = float(mode.removeprefix("float:"))
-        except ValueError:
-            raise ValueError(
-                f"float comparison needs a number after 'float:', not {mode!r}"
-            ) from None
-        if not math.isfinite(eps) or eps < 0:
+        number = mode.removeprefix("float:")
+        if not _EPSILON.fullmatch(number):
+            raise ValueError(f"float comparison needs a number after 'float:', not {mode!r}")
+        eps = float(number)
+        if not math.isfinite(eps):
             raise ValueError(f"float comparison epsilon must be a finite number >= 0, got {eps}")
         return "float", eps
     raise ValueError(f"unknown comparison {mode!r}; use exact, trimmed, tokens or float:EPS")

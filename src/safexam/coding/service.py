@@ -61,6 +61,7 @@ from safexam.coding.schemas import (
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound, RateLimited, Unprocessable
 from safexam.core.redis import incr_fixed_window
+from safexam.exams.kinds import CodingBody
 from safexam.exams.models import Exam, Question
 from safexam.jobs.kinds import JUDGE, JUDGE0_COLLECT
 from safexam.jobs.service import enqueue
@@ -95,49 +96,25 @@ class SubmitLimits:
 SUBMIT_LIMITS = SubmitLimits()
 
 
-@dataclass(frozen=True)
-class CodingQuestion:
-    """The parts of a coding question's body the judge needs."""
+def coding_body(body: dict[str, Any]) -> CodingBody:
+    """A stored coding question's body, as its kind declares it (checked when authored)."""
+    return msgspec.convert(body, CodingBody)
 
-    languages: list[str]
-    template: dict[str, str]
-    tests: list[TestCase]
-    comparison: str
-    limits: Limits
 
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> CodingQuestion:
-        limits = body.get("limits") or {}
-        return cls(
-            languages=list(body.get("languages") or []),
-            template=dict(body.get("template") or {}),
-            tests=[
-                TestCase(
-                    name=str(t["name"]),
-                    stdin=str(t.get("stdin") or ""),
-                    expected_output=t.get("expected_output"),
-                    points=float(t.get("points", 1.0)),
-                    hidden=bool(t.get("hidden", False)),
-                )
-                for t in body.get("tests") or []
-            ],
-            comparison=str(body.get("comparison") or "trimmed"),
-            limits=Limits(
-                cpu_time_s=float(limits.get("cpu_time_s", 2.0)),
-                wall_time_s=float(limits.get("wall_time_s", 5.0)),
-                memory_mb=int(limits.get("memory_mb", 256)),
-                output_kb=int(limits.get("output_kb", 64)),
-            ),
-        )
+def judge_limits(spec: CodingBody) -> Limits:
+    """The runner's limits for every test of the question."""
+    return Limits(**msgspec.structs.asdict(spec.limits))
 
-    def tests_for(self, kind: str, stdin: str | None) -> list[TestCase]:
-        """Submit: every test. Run: the student's input, or the visible tests."""
-        if kind == "submit":
-            return list(self.tests)
-        if stdin is not None:
-            return [TestCase(name="custom input", stdin=stdin)]
-        visible = [t for t in self.tests if not t.hidden]
-        return visible or [TestCase(name="no input")]
+
+def judge_tests(spec: CodingBody, kind: str, stdin: str | None) -> list[TestCase]:
+    """Submit: every test. Run: the student's input, or the visible tests."""
+    tests = [TestCase(**msgspec.structs.asdict(t)) for t in spec.tests]
+    if kind == "submit":
+        return tests
+    if stdin is not None:
+        return [TestCase(name="custom input", stdin=stdin)]
+    visible = [t for t in tests if not t.hidden]
+    return visible or [TestCase(name="no input")]
 
 
 # --------------------------------------------------------------------- accept
@@ -196,7 +173,7 @@ async def create_submission(
             code="session_closed",
         )
     limits = limits or SUBMIT_LIMITS
-    spec = CodingQuestion.from_body(question.body)
+    spec = coding_body(question.body)
     if language not in spec.languages or language not in LANGUAGES:
         raise Unprocessable(
             f"language must be one of {', '.join(spec.languages)}", field="language"
@@ -227,7 +204,7 @@ async def create_submission(
         raise RateLimited("Your previous run of this question is still in progress", retry_after=2)
     per_minute = limits.submissions_per_minute if kind == "submit" else limits.runs_per_minute
     await _rate_limit(redis, namespace, principal.id, kind, per_minute)
-    tests = spec.tests_for(kind, stdin)
+    tests = judge_tests(spec, kind, stdin)
     submission = CodingSubmission(
         id=uuid.uuid4(),
         session_id=session_id,
@@ -433,8 +410,8 @@ async def judge_submission(
         return {"submission_id": str(submission_id), "status": submission.status}
     question = await db.get(Question, submission.question_id)
     assert question is not None  # foreign key
-    spec = CodingQuestion.from_body(question.body)
-    tests = spec.tests_for(submission.kind, submission.stdin)
+    spec = coding_body(question.body)
+    tests = judge_tests(spec, submission.kind, submission.stdin)
     language, session_id = submission.language, submission.session_id
     # Release the row lock while the program runs; the final write re-reads it.
     await db.commit()
@@ -472,7 +449,7 @@ async def judge_submission(
                 language,
                 program,
                 tests,
-                spec.limits,
+                judge_limits(spec),
                 lambda index: callbacks.url(str(submission_id), index),
             )
             await _await_callbacks(db, submission_id, session_id, tokens, callbacks)
@@ -483,7 +460,7 @@ async def judge_submission(
                 "tests": len(tokens),
             }
         judgement = await runner.judge(
-            language, program, tests, spec.limits, spec.comparison, progress
+            language, program, tests, judge_limits(spec), spec.comparison, progress
         )
     except RunnerUnavailable as exc:
         if not final_attempt:
@@ -592,7 +569,7 @@ async def _store_result(
 
 
 async def _complete_if_all_in(
-    db: AsyncSession, submission: CodingSubmission, spec: CodingQuestion, tests: list[TestCase]
+    db: AsyncSession, submission: CodingSubmission, spec: CodingBody, tests: list[TestCase]
 ) -> None:
     """Count the results in; with the last one, fold them and finish the submission."""
     rows = (
@@ -656,8 +633,8 @@ async def record_judge0_callback(
         return CallbackOutcome(submission, changed=False)
     question = await db.get(Question, submission.question_id)
     assert question is not None  # foreign key
-    spec = CodingQuestion.from_body(question.body)
-    tests = spec.tests_for(submission.kind, submission.stdin)
+    spec = coding_body(question.body)
+    tests = judge_tests(spec, submission.kind, submission.stdin)
     if index >= len(tests):
         raise InvalidCallback("callback for a test that does not exist")
     row = await db.get(Judge0Test, (submission_id, index), populate_existing=True)
@@ -671,7 +648,7 @@ async def record_judge0_callback(
     ):
         raise StaleCallback("callback for a Judge0 submission this test no longer waits for")
     test_result = test_result_from_judge0(
-        tests[index], result, spec.limits, spec.comparison, get_language(submission.language)
+        tests[index], result, judge_limits(spec), spec.comparison, get_language(submission.language)
     )
     if not await _store_result(
         db, submission_id, index, test_result, result.compile_output, "callback"
@@ -741,14 +718,14 @@ async def collect_judge0_results(
         return _outcome(submission)
     question = await db.get(Question, submission.question_id)
     assert question is not None  # foreign key
-    spec = CodingQuestion.from_body(question.body)
-    tests = spec.tests_for(submission.kind, submission.stdin)
+    spec = coding_body(question.body)
+    tests = judge_tests(spec, submission.kind, submission.stdin)
     language = get_language(submission.language)
     for index, token in missing:
         if index < len(tests) and token in finished:
             result = finished[token]
             test_result = test_result_from_judge0(
-                tests[index], result, spec.limits, spec.comparison, language
+                tests[index], result, judge_limits(spec), spec.comparison, language
             )
             await _store_result(
                 db, submission_id, index, test_result, result.compile_output, "poll"

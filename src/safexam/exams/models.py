@@ -23,8 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from safexam.core.db import Base, Timestamped, new_id
 
-QUESTION_KINDS = ("mcq_single", "mcq_multi", "numeric", "short_text", "coding")
-
 
 class Question(Timestamped, Base):
     __tablename__ = "questions"

@@ -22,10 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.auth.guards import Principal, ensure_owner
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound, Unprocessable
-from safexam.exams.kinds import decode_body
+from safexam.exams.kinds import decode_body, validate_parametric
 from safexam.exams.models import Exam, ExamItem, Question
 from safexam.exams.schemas import QuestionOut, QuestionUpdate
-from safexam.qie.params import validate_parametric
 from safexam.sessions.models import ExamSession, Response
 
 __all__ = [
@@ -58,15 +57,6 @@ def normalized_body(kind: str, raw: Any, *, field: str = "body") -> dict[str, An
     decoded = decode_body(kind, raw, field=field)
     body: dict[str, Any] = msgspec.to_builtins(decoded)
     return body
-
-
-def check_parametric(kind: str, prompt: str, body: dict[str, Any]) -> None:
-    """Parameters and expressions are checked when authored, not when a student meets them.
-
-    Coding prompts are exempt: ``{{ ... }}`` there is template text, not a parameter.
-    """
-    if kind != "coding":
-        validate_parametric(kind, prompt, body)
 
 
 def question_out(question: Question) -> QuestionOut:
@@ -114,7 +104,8 @@ async def create_question(
     if not prompt.strip():
         raise Unprocessable("prompt must not be blank", field="prompt")
     checked_body = normalized_body(kind, body)
-    check_parametric(kind, prompt, checked_body)
+    # Parameters and expressions are checked when authored, not when a student meets them.
+    validate_parametric(kind, prompt, checked_body)
     question = Question(
         owner_id=owner_id,
         kind=kind,
@@ -300,7 +291,7 @@ async def update_question(db: AsyncSession, question: Question, data: QuestionUp
     if data.body is not msgspec.UNSET:
         question.body = normalized_body(question.kind, data.body)
     if data.body is not msgspec.UNSET or data.prompt is not msgspec.UNSET:
-        check_parametric(question.kind, question.prompt, question.body)
+        validate_parametric(question.kind, question.prompt, question.body)
     if data.points is not msgspec.UNSET:
         question.points = data.points
     new_tags = list(question.tags) if data.tags is msgspec.UNSET else normalize_tags(data.tags)

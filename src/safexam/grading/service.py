@@ -25,9 +25,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from safexam.auth.guards import Principal, ensure_owner
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound, Unprocessable
+from safexam.exams import kinds
 from safexam.exams.models import Exam, Question
+from safexam.exams.variants import variant_seed
 from safexam.grading.models import Result
-from safexam.grading.scoring import score_fraction
 from safexam.sessions.models import ExamSession, Response
 
 __all__ = [
@@ -91,20 +92,14 @@ def concrete_body(
 ) -> dict[str, Any]:
     """The body the student actually answered (a parametric question's variant)."""
     if not question.body.get("parameters"):
+        # The common case, once per response of a closing exam: no seed to format.
         return question.body
-    from safexam.qie.params import answer_for, instantiate
-
-    variant = entry.get("variant")
-    if isinstance(variant, Mapping):
-        values = variant.get("values", variant)
-        body = {k: v for k, v in question.body.items() if k not in ("parameters",)}
-        expression = question.body.get("answer_expression")
-        if question.kind == "numeric" and expression:
-            body["answer"] = answer_for(expression, values)
-        return body
-    seed = variant if isinstance(variant, int | str) else f"{session_seed}:{question.id}"
-    _, body, _ = instantiate(question.kind, question.prompt, question.body, seed)
-    return body
+    return kinds.concrete_body(
+        question.kind,
+        question.body,
+        entry.get("variant"),
+        variant_seed(session_seed, question.id),
+    )
 
 
 def _round(value: float) -> float:
@@ -128,14 +123,14 @@ def score_items(
         if question is None:
             scores.append(ItemScore(qid, 0.0, points))
             continue
-        if question.kind == "coding":
+        if not kinds.KINDS[question.kind].scored_from_answer:
             fraction = coding_scores.get(qid)
             scores.append(
                 ItemScore(qid, None if fraction is None else _round(fraction * points), points)
             )
             continue
         body = concrete_body(question, entry, session_seed)
-        fraction = score_fraction(question.kind, body, answers.get(qid))
+        fraction = kinds.score_fraction(question.kind, body, answers.get(qid))
         scores.append(ItemScore(qid, _round(fraction * points), points))
     return scores
 

@@ -11,7 +11,8 @@ Map of the package:
 - ``text``: sentence splitting and key-term extraction for ``embedded``.
 - ``quality``: the filter every candidate passes (valid body, answer among
   distinct choices, no give-away stem, no near-duplicates).
-- ``expressions`` and ``params``: the safe expression evaluator and
-  per-student parametric variants (``validate_parametric`` for authoring,
-  ``instantiate`` for sessions, grading and review).
+
+Per-student parametric variants and their safe expression evaluator belong
+to the question kinds (``safexam.exams.variants``, ``safexam.exams.expressions``,
+``safexam.exams.kinds``): generated questions are validated like hand-written ones.
 """

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from safexam.qie.expressions import format_number
+from safexam.exams.expressions import format_number
 from safexam.qie.schemas import Candidate, GeneratedBatch, GenerationRequest
 from safexam.qie.text import BLANK, Analysis, NumberMention, Term, analyze, normalize
 

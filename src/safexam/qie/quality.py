@@ -5,7 +5,7 @@ job result:
 
 - ``invalid``: the body does not pass the same validation as a hand-written
   question (:func:`safexam.exams.kinds.decode_body`, and
-  :func:`safexam.qie.params.validate_parametric` for parametric ones).
+  :func:`safexam.exams.kinds.validate_parametric` for parametric ones).
 - ``answer_not_in_choices`` / ``duplicate_choices``: MCQ keys must name
   choices, and no two choices may read the same.
 - ``answer_in_stem``: the stem must not give the answer away.
@@ -21,12 +21,10 @@ import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from safexam.core.errors import Unprocessable
-from safexam.exams.kinds import decode_body
-from safexam.qie.expressions import format_number
-from safexam.qie.params import is_parametric, validate_parametric
+from safexam.exams.kinds import KINDS, decode_body, validate_parametric
+from safexam.exams.variants import is_parametric
 from safexam.qie.schemas import Candidate
 from safexam.qie.text import normalize
 
@@ -96,22 +94,6 @@ def _has_phrase(text: str, phrase: str) -> bool:
     return bool(phrase) and re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text) is not None
 
 
-def _answer_texts(kind: str, body: dict[str, Any]) -> list[str]:
-    if kind in ("mcq_single", "mcq_multi"):
-        keys = set(body.get("answer") or [])
-        return [c["text"] for c in body.get("choices") or [] if c.get("id") in keys]
-    if kind == "short_text":
-        return [str(a) for a in body.get("answers") or []]
-    if kind == "numeric" and isinstance(body.get("answer"), int | float):
-        value = body["answer"]
-        shown = format_number(value)
-        texts = [shown]
-        if isinstance(value, int) or float(value).is_integer():
-            texts.append(f"{int(value):,}")
-        return texts
-    return []
-
-
 @dataclass
 class QualityFilter:
     """Stateful over one batch: remembers accepted stems to catch in-batch duplicates."""
@@ -135,7 +117,7 @@ class QualityFilter:
             validate_parametric(kind, prompt, body)
         except Unprocessable:
             return "invalid"
-        if kind in ("mcq_single", "mcq_multi"):
+        if KINDS[kind].has_choices:
             ids = [c["id"] for c in body["choices"]]
             if not body["answer"] or any(a not in ids for a in body["answer"]):
                 return "answer_not_in_choices"
@@ -144,7 +126,7 @@ class QualityFilter:
                 return "duplicate_choices"
         if not is_parametric(body):
             text = normalize(prompt)
-            if any(_has_phrase(text, answer) for answer in _answer_texts(kind, body)):
+            if any(_has_phrase(text, answer) for answer in KINDS[kind].answer_texts(body)):
                 return "answer_in_stem"
         core = _Stem.of(prompt)
         if any(_similar(core, other) for other in self.bank):

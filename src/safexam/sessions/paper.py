@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ItemSpec", "QuestionSpec", "build_paper", "paper_question_ids"]
+from safexam.exams.kinds import KINDS
 
-MCQ_KINDS = frozenset({"mcq_single", "mcq_multi"})
+__all__ = ["ItemSpec", "QuestionSpec", "build_paper", "paper_question_ids"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def build_paper(
         rng.shuffle(entries)
     for entry in entries:
         spec = questions.get(uuid.UUID(entry["question_id"]))
-        if spec is not None and spec.kind in MCQ_KINDS and spec.choice_ids:
+        if spec is not None and spec.choice_ids and KINDS[spec.kind].has_choices:
             order = list(spec.choice_ids)
             if shuffle_choices:
                 rng.shuffle(order)

@@ -13,7 +13,7 @@ __all__ = [
     "AutosaveRequest",
     "ExamSessionRow",
     "ExamSessionsOut",
-    "QuestionOut",
+    "PaperQuestion",
     "ReleaseOut",
     "ResultColumn",
     "ResultRow",
@@ -61,8 +61,11 @@ class StudentExamsOut(msgspec.Struct, kw_only=True):
     total: int
 
 
-class QuestionOut(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A question as the student sees it: never an answer key, hidden test or template."""
+class PaperQuestion(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A question on a student's paper: never an answer key, hidden test or template.
+
+    Not the author's ``exams.schemas.QuestionOut``, which carries the body with its key.
+    """
 
     id: uuid.UUID
     kind: str
@@ -99,7 +102,7 @@ class SessionOut(msgspec.Struct, kw_only=True):
     submitted_at: datetime | None
     server_time: datetime
     remaining_seconds: int
-    questions: list[QuestionOut]
+    questions: list[PaperQuestion]
     responses: dict[str, SavedResponse]
     # Only once results are released to the student; null before.
     result: ScoreOut | None

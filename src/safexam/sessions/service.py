@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from safexam.auth.guards import Principal
 from safexam.core.db import driver_connection
 from safexam.core.errors import Conflict, Forbidden, NotFound
-from safexam.exams.kinds import decode_answer, public_view
+from safexam.exams.kinds import concrete_question, correct_answer, decode_answer, public_view
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
+from safexam.exams.variants import variant_seed
 from safexam.grading.models import Result
 from safexam.integrity.service import note_client
 from safexam.jobs import enqueue
@@ -35,7 +36,7 @@ from safexam.sessions.models import ExamSession, Response
 from safexam.sessions.paper import ItemSpec, QuestionSpec, build_paper, paper_question_ids
 from safexam.sessions.schemas import (
     AutosaveOut,
-    QuestionOut,
+    PaperQuestion,
     ReleaseOut,
     ReviewItem,
     ReviewOut,
@@ -50,7 +51,6 @@ from safexam.sessions.schemas import (
 
 __all__ = [
     "autosave",
-    "concrete_question",
     "finalize_expired_session",
     "get_session",
     "list_student_exams",
@@ -105,22 +105,6 @@ def results_visible(
     if release_policy == "after_close":
         return now >= closes_at
     return False
-
-
-def concrete_question(
-    kind: str, prompt: str, body: dict[str, Any], seed: int, question_id: uuid.UUID
-) -> tuple[str, dict[str, Any]]:
-    """The prompt and body this student sees: a parametric question's own variant.
-
-    The variant seed is ``"{session seed}:{question id}"``, the same one grading
-    uses, so the values shown are the values graded.
-    """
-    if not body.get("parameters"):
-        return prompt, body
-    from safexam.qie.params import instantiate
-
-    shown_prompt, shown_body, _ = instantiate(kind, prompt, body, f"{seed}:{question_id}")
-    return shown_prompt, shown_body
 
 
 # ---------------------------------------------------------------- exam list
@@ -239,16 +223,18 @@ async def _session_view(
             )
         ).all()
     }
-    shown: list[QuestionOut] = []
+    shown: list[PaperQuestion] = []
     for entry in session.paper:
         q = questions.get(uuid.UUID(str(entry["question_id"])))
         if q is None:
             continue
-        prompt, body = concrete_question(q.kind, q.prompt, q.body, session.seed, q.id)
+        prompt, body = concrete_question(
+            q.kind, q.prompt, q.body, entry.get("variant"), variant_seed(session.seed, q.id)
+        )
         # Allow-listed student view: no answer key, hidden test or template.
         view = public_view(q.kind, body, entry.get("choice_order"))
         shown.append(
-            QuestionOut(
+            PaperQuestion(
                 id=q.id,
                 kind=q.kind,
                 prompt=prompt,
@@ -921,36 +907,6 @@ async def release_results(db: AsyncSession, exam_id: uuid.UUID, principal: Princ
     return ReleaseOut(exam_id=exam.id, released_at=released_at, results_released=count)
 
 
-def correct_answer_of(kind: str, body: dict[str, Any]) -> dict[str, Any] | None:
-    """The answer key as a student sees it in review, after release."""
-    if kind in ("mcq_single", "mcq_multi"):
-        return {"choices": list(body.get("answer") or [])}
-    if kind == "numeric":
-        if body.get("answer") is None:
-            return None
-        return {"value": body["answer"], "tolerance": body.get("tolerance", 0.0)}
-    if kind == "short_text":
-        return {"answers": list(body.get("answers") or [])}
-    if kind == "coding":
-        # Even after release, hidden tests keep their data: a question bank is reused
-        # across exams, and hidden inputs are what stop hard-coded outputs.
-        return {
-            "tests": [
-                {"name": t.get("name"), "points": t.get("points", 1.0), "hidden": True}
-                if t.get("hidden")
-                else {
-                    "name": t.get("name"),
-                    "points": t.get("points", 1.0),
-                    "hidden": False,
-                    "stdin": t.get("stdin", ""),
-                    "expected_output": t.get("expected_output"),
-                }
-                for t in body.get("tests") or []
-            ]
-        }
-    return None
-
-
 async def review_session(
     db: AsyncSession, session_id: uuid.UUID, principal: Principal
 ) -> ReviewOut:
@@ -989,7 +945,9 @@ async def review_session(
         if q is None:
             continue
         r = responses.get(q.id)
-        prompt, body = concrete_question(q.kind, q.prompt, q.body, session.seed, q.id)
+        prompt, body = concrete_question(
+            q.kind, q.prompt, q.body, entry.get("variant"), variant_seed(session.seed, q.id)
+        )
         view = public_view(q.kind, body, entry.get("choice_order"))
         score = None
         if r is not None:
@@ -1001,7 +959,7 @@ async def review_session(
                 prompt=prompt,
                 points=float(entry["points"]),
                 answer=r.answer if r is not None else None,
-                correct_answer=correct_answer_of(q.kind, body),
+                correct_answer=correct_answer(q.kind, body),
                 score=score,
                 feedback=(r.override_comment or r.feedback) if r is not None else None,
                 choices=view.get("choices"),

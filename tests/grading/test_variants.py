@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from safexam.exams.kinds import instantiate, validate_parametric
 from safexam.grading.scoring import score_fraction
 from safexam.grading.service import QuestionRow, concrete_body
-from safexam.qie.params import instantiate, validate_parametric
 
 PROMPT = "A train covers {{ d }} km in {{ t }} hours. What is its average speed in km/h?"
 BODY: dict[str, Any] = {

@@ -4,18 +4,22 @@ from typing import Any
 
 import pytest
 
-from safexam.exams.kinds import decode_body
-from safexam.qie.expressions import ExpressionError
-from safexam.qie.params import (
+from safexam.exams.expressions import ExpressionError
+from safexam.exams.kinds import decode_body, instantiate, validate_parametric
+from safexam.exams.variants import (
     ParametricError,
     answer_for,
     draw_variant,
-    instantiate,
     is_parametric,
     placeholders,
     render,
-    validate_parametric,
 )
+
+
+@pytest.fixture(autouse=True)
+def _clean_state() -> None:
+    """These tests touch neither PostgreSQL nor Redis (overrides the database cleanup)."""
+
 
 SPEED_PROMPT = "{{ who }} drives {{ d }} km in {{ t }} h. What is the average speed in km/h?"
 SPEED_BODY: dict[str, Any] = {

@@ -1,8 +1,8 @@
-"""Parametric questions: per-student variants drawn from declared parameters.
+"""Per-student variants: parameters, their draws, and placeholders, whatever the kind.
 
-The body shapes are those of :mod:`safexam.exams.kinds`. A parameter is a
-numeric range (``min``, ``max``, optional ``step``) or a list of ``values``
-(numbers or words)::
+A parametric question declares parameters in its body: a numeric range
+(``min``, ``max``, optional ``step``) or a list of ``values`` (numbers or
+words)::
 
     {"kind": "numeric",
      "prompt": "{{ who }} drives {{ d }} km in {{ t }} h. Average speed in km/h?",
@@ -15,30 +15,21 @@ A range whose ``min``, ``max`` and ``step`` are whole numbers draws integers
 (the default step is 1); otherwise it draws decimals on the step grid (the
 default step is one unit in the last decimal place of ``min``/``max``).
 
-Placeholders ``{{ ... }}`` in the prompt and, for ``mcq_single``, in choice
-texts hold a parameter name or any expression of :mod:`safexam.qie.expressions`
-(``{{ round(d / t, 1) }}``). For a parametric ``mcq_single`` the ``answer`` id
-stays fixed and choice texts are templates: the correct choice is typically
-``{{ a * b }}`` and the distractors ``{{ a + b }}``, ``{{ a * b + a }}``.
+Placeholders ``{{ ... }}`` hold a parameter name or any expression of
+:mod:`safexam.exams.expressions` (``{{ round(d / t, 1) }}``). What a kind
+templates besides the prompt (an answer expression, choice texts) and how a
+variant of its body is made is the kind's own business
+(:mod:`safexam.exams.kinds`); this module is the part they share:
 
-Functions for the other domains (pure and deterministic):
-
-- :func:`validate_parametric` (authoring): raises :class:`ParametricError`, a
-  422 :class:`~safexam.core.errors.Unprocessable` naming the field
-  (``body.answer_expression``, ``body.choices[1].text``, ``prompt`` ...).
-  It also draws a sample of variants, so an expression that divides by zero
-  for some students, or MCQ choices that coincide, are refused up front.
-- :func:`draw_variant` (session start): ``(parameters, seed) -> {name: value}``.
-  The same seed always yields the same values, so resume, grading, review and
-  regrades all see the variant the student saw; persist the seed (or values).
+- :func:`draw_variant`: ``(parameters, seed) -> {name: value}``. The same seed
+  always yields the same values, so resume, grading, review and regrades all
+  see the variant the student saw.
 - :func:`render`: substitutes the placeholders of a prompt or choice text.
 - :func:`answer_for`: the numeric value of an expression for a variant.
-- :func:`instantiate` (sessions, grading, review): turns a parametric question
-  and a seed into an ordinary concrete ``(prompt, body, values)`` that the
-  per-kind graders already understand (numeric ``answer``; MCQ ``choices``).
-  Parametric MCQ distractors that render to the same text as the answer or an
-  earlier choice are dropped for that variant, so there is never a second
-  correct-looking choice; validation makes that rare.
+- :func:`check_parameters`: authoring-time validation, raising
+  :class:`ParametricError` (a 422 naming the field). It also draws a sample of
+  variants, so an expression that divides by zero for some students is
+  refused up front.
 """
 
 from __future__ import annotations
@@ -47,16 +38,17 @@ import ast
 import hashlib
 import random
 import re
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
+from safexam.coding.compare import SOURCE_PLACEHOLDER
 from safexam.core.errors import Unprocessable
-from safexam.exams.kinds import Parameter
-from safexam.qie.expressions import (
+from safexam.exams.expressions import (
     CompiledExpression,
     ExpressionError,
     Number,
@@ -65,15 +57,20 @@ from safexam.qie.expressions import (
 )
 
 __all__ = [
+    "Parameter",
     "ParametricError",
     "Value",
     "answer_for",
+    "check_parameters",
+    "check_plain_prompt",
+    "describe",
     "draw_variant",
-    "instantiate",
+    "field_of",
     "is_parametric",
     "placeholders",
     "render",
-    "validate_parametric",
+    "variant_seed",
+    "variant_values",
 ]
 
 Value = int | float | str
@@ -84,7 +81,27 @@ MAX_STEPS = 10_000_000
 # variants would hit (a zero divisor, two MCQ choices that coincide).
 VALIDATION_DRAWS = 40
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_SOURCE_PLACEHOLDER = "SOURCE"
+
+
+class Parameter(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
+    """A parameter of a per-student variant: a numeric range with step, or a list of values."""
+
+    name: Annotated[str, msgspec.Meta(pattern=r"^[a-z_][a-z0-9_]{0,31}$")]
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    values: list[float | str] | None = None
+
+    def __post_init__(self) -> None:
+        ranged = self.min is not None and self.max is not None
+        if ranged == (self.values is not None):
+            raise ValueError("a parameter has either min/max (with optional step) or values")
+        if ranged and self.max < self.min:  # type: ignore[operator]
+            raise ValueError("parameter max must be >= min")
+        if self.step is not None and self.step <= 0:
+            raise ValueError("parameter step must be positive")
+        if self.values is not None and not self.values:
+            raise ValueError("parameter values must not be empty")
 
 
 class ParametricError(Unprocessable):
@@ -108,6 +125,12 @@ class _Range:
 class _Choices:
     name: str
     values: tuple[Value, ...]
+
+
+def field_of(body: Any, name: str) -> Any:
+    """A field of a body, whether a plain dict (as stored) or a decoded struct."""
+    # dict first: checking against the Mapping ABC costs more, on every autosave.
+    return body.get(name) if isinstance(body, dict | Mapping) else getattr(body, name, None)
 
 
 def _as_value(value: float | str) -> Value:
@@ -171,6 +194,24 @@ def draw_variant(
     return _draw([_normalize(p, f"body.parameters[{i}]") for i, p in enumerate(parameters)], seed)
 
 
+def variant_seed(session_seed: int, question_id: uuid.UUID) -> str:
+    """The seed of one question's variant on one paper; the view, grading and review share it."""
+    return f"{session_seed}:{question_id}"
+
+
+def variant_values(
+    parameters: Sequence[Parameter | Mapping[str, Any]], stored: Any, seed: str
+) -> dict[str, Value]:
+    """The values of a paper's variant: those stored on the paper entry, or drawn.
+
+    ``stored`` is the entry's ``variant``: values (``{"values": {...}}`` or the
+    bare mapping), a seed of its own, or nothing (then ``seed`` is drawn).
+    """
+    if isinstance(stored, Mapping):
+        return dict(stored.get("values", stored))
+    return draw_variant(parameters, stored if isinstance(stored, int | str) else seed)
+
+
 def placeholders(text: str) -> list[str]:
     """The expressions inside ``{{ ... }}`` of a prompt or choice text, in order."""
     return [m.strip() for m in _PLACEHOLDER.findall(text)]
@@ -178,9 +219,10 @@ def placeholders(text: str) -> list[str]:
 
 def _compile_placeholders(text: str, names: Sequence[str], where: str) -> list[CompiledExpression]:
     compiled = []
-    for source in placeholders(text):
-        if source == _SOURCE_PLACEHOLDER:
+    for match in _PLACEHOLDER.finditer(text):
+        if SOURCE_PLACEHOLDER.fullmatch(match.group(0)):
             continue
+        source = match.group(1).strip()
         try:
             compiled.append(compile_expression(source, names))
         except ExpressionError as exc:
@@ -192,19 +234,25 @@ def _show(value: Value) -> str:
     return value if isinstance(value, str) else format_number(value)
 
 
+def describe(values: Mapping[str, Value]) -> str:
+    """``a=2, who=Ana``: the variant an authoring error happened for."""
+    return ", ".join(f"{k}={_show(v)}" for k, v in values.items())
+
+
 def render(text: str, values: Mapping[str, Value]) -> str:
     """Replace each ``{{ expression }}`` with its value for this variant.
 
     A bare parameter name shows the value as drawn (words included); any other
-    expression is evaluated over the numeric parameters. Raises
-    :class:`ExpressionError` for an expression that does not evaluate.
+    expression is evaluated over the numeric parameters. A coding template's
+    source placeholder is left as it is. Raises :class:`ExpressionError` for
+    an expression that does not evaluate.
     """
 
     def replace(match: re.Match[str]) -> str:
         source = match.group(1).strip()
         if source in values:
             return _show(values[source])
-        if source == _SOURCE_PLACEHOLDER:
+        if SOURCE_PLACEHOLDER.fullmatch(match.group(0)):
             return match.group(0)
         return format_number(answer_for(source, values))
 
@@ -220,37 +268,37 @@ def answer_for(expression: str, values: Mapping[str, Value]) -> Number:
     return compiled.evaluate(values)
 
 
-def _get(body: Any, name: str) -> Any:
-    return body.get(name) if isinstance(body, Mapping) else getattr(body, name, None)
-
-
 def is_parametric(body: Any) -> bool:
     """Whether a question body declares parameters (and so varies per student)."""
-    return bool(_get(body, "parameters"))
+    return bool(field_of(body, "parameters"))
 
 
-def _choice_field(choice: Any, name: str) -> str:
-    return str(choice[name] if isinstance(choice, Mapping) else getattr(choice, name))
+def check_plain_prompt(prompt: str) -> None:
+    """A question without parameters has nothing to put in ``{{ ... }}``."""
+    if placeholders(prompt):
+        raise ParametricError("the prompt uses {{ ... }} but declares no parameters", "prompt")
 
 
-def validate_parametric(kind: str, prompt: str, body: Any) -> None:
-    """Check the parametric part of a question; raises :class:`ParametricError` (422).
+def check_parameters(
+    prompt: str,
+    parameters: Sequence[Parameter | Mapping[str, Any]],
+    *,
+    expressions: Sequence[tuple[str, str]] = (),
+    texts: Sequence[tuple[str, str]] = (),
+    check_draw: Callable[[dict[str, Value]], None] | None = None,
+) -> None:
+    """Check parameters and every place that uses them; raises :class:`ParametricError`.
 
-    ``body`` is the decoded body (a kinds Struct) or a plain dict. Bodies
-    without parameters pass, unless their prompt uses placeholders.
+    ``expressions`` are ``(field, expression)`` pairs that must give a number
+    (an answer expression); ``texts`` are ``(field, text)`` pairs with
+    placeholders besides the prompt (choice texts). Every one is compiled
+    against the declared names and evaluated for a sample of draws, after
+    which ``check_draw`` sees the draw's values (a kind's own rule, such as
+    choices that must stay distinct).
     """
-    raw_params = _get(body, "parameters") or []
-    if not raw_params:
-        if placeholders(prompt):
-            raise ParametricError("the prompt uses {{ ... }} but declares no parameters", "prompt")
-        return
-    if kind not in ("numeric", "mcq_single"):
-        raise ParametricError(
-            "parameters are only supported for numeric and mcq_single", "body.parameters"
-        )
-    if len(raw_params) > MAX_PARAMETERS:
+    if len(parameters) > MAX_PARAMETERS:
         raise ParametricError(f"at most {MAX_PARAMETERS} parameters", "body.parameters")
-    params = [_normalize(p, f"body.parameters[{i}]") for i, p in enumerate(raw_params)]
+    params = [_normalize(p, f"body.parameters[{i}]") for i, p in enumerate(parameters)]
     names = [p.name for p in params]
     for i, name in enumerate(names):
         if name in names[:i]:
@@ -258,17 +306,14 @@ def validate_parametric(kind: str, prompt: str, body: Any) -> None:
     checks: list[tuple[str, list[CompiledExpression]]] = [
         ("prompt", _compile_placeholders(prompt, names, "prompt"))
     ]
-    if kind == "numeric":
-        expression = _get(body, "answer_expression")
-        if expression is not None:
-            try:
-                checks.append(("body.answer_expression", [compile_expression(expression, names)]))
-            except ExpressionError as exc:
-                raise ParametricError(exc.message, "body.answer_expression") from None
-    choices = list(_get(body, "choices") or []) if kind == "mcq_single" else []
-    for i, choice in enumerate(choices):
-        where = f"body.choices[{i}].text"
-        checks.append((where, _compile_placeholders(_choice_field(choice, "text"), names, where)))
+    for where, expression in expressions:
+        try:
+            checks.append((where, [compile_expression(expression, names)]))
+        except ExpressionError as exc:
+            raise ParametricError(exc.message, where) from None
+    for where, text in texts:
+        checks.append((where, _compile_placeholders(text, names, where)))
+    numeric_only = {where for where, _ in expressions}
     words = {
         p.name
         for p in params
@@ -277,7 +322,7 @@ def validate_parametric(kind: str, prompt: str, body: Any) -> None:
     for where, compiled_list in checks:
         for compiled in compiled_list:
             # A bare word parameter is fine in text; in arithmetic it is not.
-            if isinstance(compiled.tree, ast.Name) and where != "body.answer_expression":
+            if isinstance(compiled.tree, ast.Name) and where not in numeric_only:
                 continue
             used_words = sorted(compiled.names & words)
             if used_words:
@@ -292,50 +337,8 @@ def validate_parametric(kind: str, prompt: str, body: Any) -> None:
                 try:
                     compiled.evaluate(numeric_values)
                 except ExpressionError as exc:
-                    shown = ", ".join(f"{k}={_show(v)}" for k, v in values.items())
-                    raise ParametricError(f"{exc.message} (for {shown})", where) from None
-        if choices:
-            texts = [render(_choice_field(c, "text"), values).strip().casefold() for c in choices]
-            for i, text in enumerate(texts):
-                if text in texts[:i]:
-                    shown = ", ".join(f"{k}={_show(v)}" for k, v in values.items())
                     raise ParametricError(
-                        f"two choices show the same text {text!r} (for {shown})",
-                        f"body.choices[{i}].text",
-                    )
-
-
-def instantiate(
-    kind: str, prompt: str, body: Mapping[str, Any], seed: int | str | bytes
-) -> tuple[str, dict[str, Any], dict[str, Value]]:
-    """The concrete ``(prompt, body, values)`` the student with ``seed`` gets.
-
-    A body without parameters is returned as is (with values ``{}``). The
-    concrete body keeps every other key (``tolerance``, ``answer`` ids ...)
-    and drops ``parameters`` and ``answer_expression``, so it grades exactly
-    like a hand-written question.
-    """
-    raw_params = body.get("parameters")
-    if not raw_params:
-        return prompt, dict(body), {}
-    values = draw_variant(raw_params, seed)
-    concrete = {k: v for k, v in body.items() if k not in ("parameters", "answer_expression")}
-    if kind == "numeric" and body.get("answer_expression"):
-        concrete["answer"] = answer_for(body["answer_expression"], values)
-    if kind == "mcq_single":
-        answer_ids = set(body.get("answer") or [])
-        rendered = [
-            {**choice, "text": render(choice["text"], values)} for choice in body["choices"]
-        ]
-        correct = {c["text"].strip().casefold() for c in rendered if c["id"] in answer_ids}
-        kept: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for choice in rendered:
-            key = choice["text"].strip().casefold()
-            is_answer = choice["id"] in answer_ids
-            if not is_answer and (key in correct or key in seen):
-                continue
-            seen.add(key)
-            kept.append(choice)
-        concrete["choices"] = kept
-    return render(prompt, values), concrete, values
+                        f"{exc.message} (for {describe(values)})", where
+                    ) from None
+        if check_draw is not None:
+            check_draw(values)

@@ -5,12 +5,17 @@ import time
 
 import pytest
 
-from safexam.qie.expressions import (
+from safexam.exams.expressions import (
     ExpressionError,
     compile_expression,
     evaluate,
     format_number,
 )
+
+
+@pytest.fixture(autouse=True)
+def _clean_state() -> None:
+    """These tests touch neither PostgreSQL nor Redis (overrides the database cleanup)."""
 
 
 @pytest.mark.parametrize(
