@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from tests.helpers import ServiceUrls
 
 ROOT = Path(__file__).resolve().parents[1]
-# DESIGN section 6: the queues, one pool each.
+# The queues, one pool each (the job kinds' queues).
 QUEUES = {"grading", "judge", "regrade", "qie", "maintenance"}
 
 _DEFAULT = re.compile(r"\$\{(\w+):-((?:\$\([^)]*\)|[^}])*)\}")
@@ -79,7 +79,7 @@ def _check_safexam(argv: list[str]) -> None:
 
 
 def _check_dramatiq(argv: list[str]) -> dict[str, Any]:
-    """A Dramatiq worker line: module, one queue of DESIGN section 6, sane sizes."""
+    """A Dramatiq worker line: module, one of our queues, sane sizes."""
     assert argv[0] == "dramatiq"
     try:
         args = make_argument_parser().parse_args(argv[1:])

@@ -1,4 +1,4 @@
-"""Wire shapes of code runs and submissions (DESIGN section 10)."""
+"""Wire shapes of code runs and submissions (field names are a public contract)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Wire shapes of the question bank, exams and enrollments (DESIGN sections 4, 5 and 10).
+"""Wire shapes of the question bank, exams and enrollments (field names are a public contract).
 
 Request structs reject unknown fields. Update structs default every field to
 ``UNSET`` so a PATCH changes only what it names. A question's ``body`` arrives

@@ -1,7 +1,7 @@
 """The LLM generator: any OpenAI-compatible chat-completions endpoint, over httpx.
 
-The model is asked for JSON in our own question schema (DESIGN section 5
-bodies); the reply is decoded with msgspec and every item is checked with the
+The model is asked for JSON in our own question schema (the bodies of
+``safexam.exams.kinds``); the reply is decoded with msgspec and every item is checked with the
 same body validation as a hand-written question. Items that are malformed,
 of a kind nobody asked for, or invalid are dropped and counted by reason.
 

@@ -1,4 +1,4 @@
-"""Wire shapes of the exam-session endpoints (DESIGN section 10 names are a contract)."""
+"""Wire shapes of the exam-session endpoints (their field names are a public contract)."""
 
 from __future__ import annotations
 
