@@ -15,7 +15,7 @@ from litestar.types import ControllerRouterHandler
 from safexam import __version__
 from safexam.auth.controller import AuthController
 from safexam.auth.guards import authenticated, provide_principal
-from safexam.auth.sessions import session_config
+from safexam.auth.signins import signin_config
 from safexam.coding.controller import CodingController, Judge0CallbackController
 from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.deps import provide_db, provide_redis, provide_settings
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
             await redis.aclose()
 
-    sessions = session_config(settings)
+    sessions = signin_config(settings)
     csrf = CSRFConfig(
         secret=settings.secret_key,
         cookie_name=CSRF_COOKIE,

@@ -31,7 +31,7 @@ from safexam.auth.oidc import (
 from safexam.auth.ratelimit import LoginLimiter
 from safexam.auth.schemas import CsrfOut, LoginRequest, UserOut
 from safexam.auth.service import authenticate, find_or_create_oidc_user, normalize_email
-from safexam.auth.sessions import ROTATE_FLAG, SESSION_COOKIE
+from safexam.auth.signins import ROTATE_FLAG, SIGNIN_COOKIE
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import NotAuthenticated
 from safexam.core.openapi import error_responses
@@ -47,7 +47,7 @@ def client_ip(request: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 async def start_user_session(request: Request[Any, Any, Any], user: User) -> None:
     """Replace whatever session the browser had with a fresh one for ``user``."""
-    old_id = request.cookies.get(SESSION_COOKIE)
+    old_id = request.cookies.get(SIGNIN_COOKIE)
     if old_id:
         store = request.app.stores.get("sessions")
         await store.delete(old_id)

@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from safexam.auth.controller import client_ip
 from safexam.auth.guards import SESSION_USER_KEY, principal_in, session_expired
-from safexam.auth.sessions import SESSION_COOKIE, RotatingSessionBackend, SafeExamSessionConfig
+from safexam.auth.signins import SIGNIN_COOKIE, SignInBackend, SignInConfig
 from safexam.core.errors import error_for, error_payload
 from safexam.core.inputs import NUL_ESCAPE
 from safexam.ops.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -70,7 +70,7 @@ class AutosaveFastPath:
         inner: ASGIApp,
         *,
         engine: AsyncEngine,
-        sessions: SafeExamSessionConfig,
+        sessions: SignInConfig,
         csrf: CSRFConfig,
         session_absolute_seconds: float,
     ) -> None:
@@ -78,7 +78,7 @@ class AutosaveFastPath:
         self.inner = inner
         self.engine = engine
         self.sessions = sessions
-        self.backend = RotatingSessionBackend(config=sessions)
+        self.backend = SignInBackend(config=sessions)
         self.csrf = CSRFMiddleware(inner, csrf)
         self.csrf_cookie = csrf.cookie_name
         self.csrf_header = csrf.header_name
@@ -117,7 +117,7 @@ class AutosaveFastPath:
         # Litestar's own comparison (HMAC-checked, constant time) of the double submit.
         if not token or not csrf_cookie or not self.csrf._csrf_tokens_match(token, csrf_cookie):
             return receive
-        session_id = cookies.get(SESSION_COOKIE)
+        session_id = cookies.get(SIGNIN_COOKIE)
         if not session_id:
             return receive
         messages, body = await _read_body(receive)
