@@ -40,7 +40,7 @@ from litestar.types import ASGIApp, HTTPReceiveMessage, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from safexam.auth.controller import client_ip
-from safexam.auth.guards import SESSION_USER_KEY, principal_in, session_expired
+from safexam.auth.guards import SIGNIN_USER_KEY, principal_in, signin_expired
 from safexam.auth.signins import SIGNIN_COOKIE, SignInBackend, SignInConfig
 from safexam.core.errors import error_for, error_payload
 from safexam.core.inputs import NUL_ESCAPE
@@ -139,9 +139,9 @@ class AutosaveFastPath:
                 session = self.backend.deserialize_data(raw)
                 if (
                     not isinstance(session, dict)
-                    or SESSION_USER_KEY not in session
+                    or SIGNIN_USER_KEY not in session
                     or session.get("role") != "student"
-                    or session_expired(session, self.session_absolute_seconds)
+                    or signin_expired(session, self.session_absolute_seconds)
                 ):
                     return replay
                 out = await autosave(
