@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
             await redis.aclose()
 
-    sessions = signin_config(settings)
+    signins = signin_config(settings)
     csrf = CSRFConfig(
         secret=settings.secret_key,
         cookie_name=CSRF_COOKIE,
@@ -127,7 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=route_handlers(),
         lifespan=[lifespan],
-        middleware=[sessions.middleware],
+        middleware=[signins.middleware],
         csrf_config=csrf,
         stores={"sessions": SessionStore(redis, namespace=f"{settings.redis_namespace}:sessions")},
         dependencies=dependencies,
@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app,
         app.asgi_handler,
         engine=engine,
-        sessions=sessions,
+        signins=signins,
         csrf=csrf,
         session_absolute_seconds=settings.session_absolute_seconds,
     )
