@@ -15,7 +15,7 @@ from litestar.types import ControllerRouterHandler
 from safexam import __version__
 from safexam.auth.controller import AuthController
 from safexam.auth.guards import authenticated, provide_principal
-from safexam.auth.sessions import session_config
+from safexam.auth.signins import signin_config
 from safexam.coding.controller import CodingController, Judge0CallbackController
 from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.deps import provide_db, provide_redis, provide_settings
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
             await redis.aclose()
 
-    sessions = session_config(settings)
+    signins = signin_config(settings)
     csrf = CSRFConfig(
         secret=settings.secret_key,
         cookie_name=CSRF_COOKIE,
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=route_handlers(),
         lifespan=[lifespan],
-        middleware=[sessions.middleware],
+        middleware=[signins.middleware],
         csrf_config=csrf,
         stores={"sessions": SessionStore(redis, namespace=f"{settings.redis_namespace}:sessions")},
         dependencies=dependencies,
@@ -151,7 +151,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app,
         app.asgi_handler,
         engine=engine,
-        sessions=sessions,
+        signins=signins,
         csrf=csrf,
         session_absolute_seconds=settings.session_absolute_seconds,
     )

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.models import User
 from safexam.auth.service import create_user
-from safexam.auth.sessions import SESSION_COOKIE
+from safexam.auth.signins import SIGNIN_COOKIE
 from safexam.core.settings import Settings
 from tests.auth.conftest import ClientFactory, browser
 from tests.helpers import PASSWORD, csrf, login, make_user
@@ -22,7 +22,7 @@ def session_key(settings: Settings, session_id: str) -> str:
 
 
 def cookie_header(session_id: str) -> dict[str, str]:
-    return {"Cookie": f"{SESSION_COOKIE}={session_id}"}
+    return {"Cookie": f"{SIGNIN_COOKIE}={session_id}"}
 
 
 def set_cookie_header(response: Any, name: str) -> str:
@@ -66,7 +66,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(
     for response in (wrong, unknown):
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "invalid_credentials"
-        assert SESSION_COOKIE not in client.cookies
+        assert SIGNIN_COOKIE not in client.cookies
     assert wrong.json() == unknown.json()
     assert (await client.get("/api/v1/auth/me")).status_code == 401
 
@@ -94,14 +94,14 @@ async def test_logout_deletes_the_server_side_session(
 ) -> None:
     user = await make_user(db)
     await login(client, user.email)
-    session_id = client.cookies[SESSION_COOKIE]
+    session_id = client.cookies[SIGNIN_COOKIE]
     assert await redis.exists(session_key(settings, session_id)) == 1
 
     out = await client.post("/api/v1/auth/logout")
     assert out.status_code == 204
     assert (
-        "Max-Age=0" in set_cookie_header(out, SESSION_COOKIE)
-        or "expires=" in set_cookie_header(out, SESSION_COOKIE).lower()
+        "Max-Age=0" in set_cookie_header(out, SIGNIN_COOKIE)
+        or "expires=" in set_cookie_header(out, SIGNIN_COOKIE).lower()
     )
     assert await redis.exists(session_key(settings, session_id)) == 0
 
@@ -128,9 +128,9 @@ async def test_session_id_rotates_at_login(
     user = await make_user(db)
     other = await make_user(db)
     planted = "a" * 64  # an id an attacker fixed in the victim's browser
-    client.cookies.set(SESSION_COOKIE, planted, domain="testserver.local")
+    client.cookies.set(SIGNIN_COOKIE, planted, domain="testserver.local")
     await login(client, user.email)
-    first = client.cookies[SESSION_COOKIE]
+    first = client.cookies[SIGNIN_COOKIE]
     assert first != planted
     assert await redis.exists(session_key(settings, planted)) == 0
     async with browser(client) as attacker:
@@ -139,7 +139,7 @@ async def test_session_id_rotates_at_login(
 
     # Signing in again (here as someone else) also gets a fresh id and kills the old one.
     await login(client, other.email)
-    second = client.cookies[SESSION_COOKIE]
+    second = client.cookies[SIGNIN_COOKIE]
     assert second not in (first, planted)
     assert await redis.exists(session_key(settings, first)) == 0
     me = await client.get("/api/v1/auth/me")
@@ -151,7 +151,7 @@ async def test_anonymous_requests_get_no_session(
 ) -> None:
     await csrf(client)
     await client.get("/healthz")
-    assert SESSION_COOKIE not in client.cookies
+    assert SIGNIN_COOKIE not in client.cookies
     keys = [k async for k in redis.scan_iter(match=f"{settings.redis_namespace}:sessions:*")]
     assert keys == []
 
@@ -165,7 +165,7 @@ async def test_cookie_flags(client: Any, db: AsyncSession) -> None:
         "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
     )
     assert response.status_code == 200
-    cookie = set_cookie_header(response, SESSION_COOKIE)
+    cookie = set_cookie_header(response, SIGNIN_COOKIE)
     attributes = [part.strip().lower() for part in cookie.split(";")]
     assert "httponly" in attributes
     assert "secure" in attributes
@@ -184,7 +184,7 @@ async def test_secure_flag_off_only_when_configured(
         "/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}
     )
     assert response.status_code == 200
-    attributes = [p.strip().lower() for p in set_cookie_header(response, SESSION_COOKIE).split(";")]
+    attributes = [p.strip().lower() for p in set_cookie_header(response, SIGNIN_COOKIE).split(";")]
     assert "secure" not in attributes
     assert "httponly" in attributes and "samesite=strict" in attributes
 
@@ -195,7 +195,7 @@ async def test_idle_session_expires(
     user = await make_user(db)
     owner = await client_with(session_idle_seconds=2)
     await login(owner, user.email)
-    session_id = owner.cookies[SESSION_COOKIE]
+    session_id = owner.cookies[SIGNIN_COOKIE]
     # The cookie is sent by hand: the client's jar rounds a short Max-Age down to
     # whole seconds, and what is under test is the server's record.
     async with browser(owner) as tab:
@@ -219,7 +219,7 @@ async def test_absolute_session_lifetime(
     user = await make_user(db)
     owner = await client_with(session_idle_seconds=3600, session_absolute_seconds=1)
     await login(owner, user.email)
-    session_id = owner.cookies[SESSION_COOKIE]
+    session_id = owner.cookies[SIGNIN_COOKIE]
     assert (await owner.get("/api/v1/auth/me")).status_code == 200
     await asyncio.sleep(2.1)
     expired = await owner.get("/api/v1/auth/me")

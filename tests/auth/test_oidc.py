@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.models import User
 from safexam.auth.oidc import OIDC_COOKIE, pkce_challenge
-from safexam.auth.sessions import SESSION_COOKIE
+from safexam.auth.signins import SIGNIN_COOKIE
 from safexam.core.settings import Settings
 from tests.auth.conftest import ClientFactory, browser
 from tests.auth.oidc_provider import CLIENT_ID, CLIENT_SECRET, LocalOidcProvider, new_key
@@ -99,7 +99,7 @@ async def test_success_creates_a_student(
     response = await finish(oidc, params, code)
     assert response.status_code == 303, response.text
     assert response.headers["location"] == "/exams?tab=upcoming"
-    assert oidc.cookies.get(SESSION_COOKIE)
+    assert oidc.cookies.get(SIGNIN_COOKIE)
     assert provider.token_errors == []  # PKCE verifier, redirect URI and client auth all matched
 
     me = await oidc.get("/api/v1/auth/me")

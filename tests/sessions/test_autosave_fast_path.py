@@ -20,7 +20,7 @@ from litestar import Litestar
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from safexam.auth.sessions import SESSION_COOKIE
+from safexam.auth.signins import SIGNIN_COOKIE
 from safexam.core.logging import RequestContextMiddleware
 from safexam.core.metrics import HTTP_REQUESTS
 from safexam.core.settings import Settings
@@ -210,11 +210,11 @@ async def test_everything_else_is_left_to_the_full_stack(
     anonymous = await make_client()
     anonymous.headers["X-CSRF-Token"] = token
     for name, value in client.cookies.items():
-        if name != SESSION_COOKIE:
+        if name != SIGNIN_COOKIE:
             anonymous.cookies.set(name, value)
     signed_out = await _same_answer(app, anonymous, url, served=False, json=save)
     assert signed_out.status_code == 401
-    anonymous.cookies.set(SESSION_COOKIE, "no-such-session")
+    anonymous.cookies.set(SIGNIN_COOKIE, "no-such-session")
     unknown = await _same_answer(app, anonymous, url, served=False, json=save)
     assert unknown.status_code == 401
     educator, _ = await signed_in(make_client, db, "educator")
@@ -227,7 +227,7 @@ async def test_a_session_past_its_hard_cap_is_refused_and_deleted(
     app: Litestar, make_client: Any, db: AsyncSession, redis: Redis, settings: Settings
 ) -> None:
     client, _, session = await _started(make_client, db)
-    session_id = client.cookies[SESSION_COOKIE]
+    session_id = client.cookies[SIGNIN_COOKIE]
     key = f"{settings.redis_namespace}:sessions:{session_id}"
     record = json.loads(await redis.get(key))
     record["iat"] = 0

@@ -17,7 +17,7 @@ from litestar.status_codes import (
 )
 from litestar.utils.scope.state import ScopeState
 
-from safexam.auth.guards import SESSION_USER_KEY, CurrentUser, Principal, authenticated
+from safexam.auth.guards import SIGNIN_USER_KEY, CurrentUser, Principal, authenticated
 from safexam.auth.models import User
 from safexam.auth.oidc import (
     OIDC_COOKIE,
@@ -30,20 +30,20 @@ from safexam.auth.oidc import (
 from safexam.auth.ratelimit import LoginLimiter
 from safexam.auth.schemas import CsrfOut, LoginRequest, UserOut
 from safexam.auth.service import authenticate, find_or_create_oidc_user, normalize_email
-from safexam.auth.sessions import ROTATE_FLAG, SESSION_COOKIE
+from safexam.auth.signins import ROTATE_FLAG, SIGNIN_COOKIE
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import NotAuthenticated
 from safexam.core.http import API_PREFIX, client_ip
 from safexam.core.openapi import error_responses
 
-__all__ = ["AuthController", "start_user_session"]
+__all__ = ["AuthController", "start_signin"]
 
 OIDC_COOKIE_PATH = f"{API_PREFIX}/auth/oidc"
 
 
-async def start_user_session(request: Request[Any, Any, Any], user: User) -> None:
-    """Replace whatever session the browser had with a fresh one for ``user``."""
-    old_id = request.cookies.get(SESSION_COOKIE)
+async def start_signin(request: Request[Any, Any, Any], user: User) -> None:
+    """Replace whatever sign-in the browser had with a fresh one for ``user``."""
+    old_id = request.cookies.get(SIGNIN_COOKIE)
     if old_id:
         store = request.app.stores.get("sessions")
         await store.delete(old_id)
@@ -51,7 +51,7 @@ async def start_user_session(request: Request[Any, Any, Any], user: User) -> Non
     request.scope["state"].pop("safexam.principal", None)
     request.set_session(
         {
-            SESSION_USER_KEY: str(user.id),
+            SIGNIN_USER_KEY: str(user.id),
             "email": user.email,
             "name": user.name,
             "role": user.role,
@@ -93,7 +93,7 @@ class AuthController(Controller):
             await limiter.record_failure(email, ip)
             raise NotAuthenticated("Wrong email or password", code="invalid_credentials")
         await limiter.record_success(email, ip)
-        await start_user_session(request, user)
+        await start_signin(request, user)
         return user_out(user)
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT)
@@ -175,7 +175,7 @@ class AuthController(Controller):
             email=identity.email,
             name=identity.name,
         )
-        await start_user_session(request, user)
+        await start_signin(request, user)
         clear = Cookie(
             key=OIDC_COOKIE,
             value="",

@@ -30,15 +30,16 @@ __all__ = [
     "principal_of",
     "provide_principal",
     "require_roles",
-    "session_expired",
+    "signin_expired",
     "student_only",
 ]
 
-SESSION_USER_KEY = "uid"
+#: The key of the user id in a sign-in's record (sign-ins in Redis carry it).
+SIGNIN_USER_KEY = "uid"
 
 
 class Principal(msgspec.Struct, frozen=True):
-    """Who is making the request, as recorded in their server-side session."""
+    """Who is making the request, as recorded in their sign-in."""
 
     id: uuid.UUID
     email: str
@@ -50,21 +51,21 @@ class Principal(msgspec.Struct, frozen=True):
         return self.role == "admin"
 
 
-def session_expired(session: Mapping[str, Any], absolute_seconds: float) -> bool:
-    """Whether a session is past its hard cap, however recently it was used.
+def signin_expired(signin: Mapping[str, Any], absolute_seconds: float) -> bool:
+    """Whether a sign-in is past its hard cap, however recently it was used.
 
     Idle expiry is the store's TTL (renewed on access); this is the other limit.
     """
-    return time.time() - int(session.get("iat", 0)) > absolute_seconds
+    return time.time() - int(signin.get("iat", 0)) > absolute_seconds
 
 
-def principal_in(session: Mapping[str, Any]) -> Principal:
-    """The user a signed-in session records (it holds ``SESSION_USER_KEY``)."""
+def principal_in(signin: Mapping[str, Any]) -> Principal:
+    """The user a sign-in records (it holds ``SIGNIN_USER_KEY``)."""
     return Principal(
-        id=uuid.UUID(session[SESSION_USER_KEY]),
-        email=session["email"],
-        name=session["name"],
-        role=session["role"],
+        id=uuid.UUID(signin[SIGNIN_USER_KEY]),
+        email=signin["email"],
+        name=signin["name"],
+        role=signin["role"],
     )
 
 
@@ -72,14 +73,14 @@ def _principal_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal
     cached = connection.scope.get("state", {}).get("safexam.principal")
     if isinstance(cached, Principal):
         return cached
-    session = connection.scope.get("session")
-    if not isinstance(session, dict) or SESSION_USER_KEY not in session:
+    signin = connection.scope.get("session")
+    if not isinstance(signin, dict) or SIGNIN_USER_KEY not in signin:
         raise NotAuthenticated("Sign in first")
-    if session_expired(session, connection.app.state.settings.session_absolute_seconds):
-        # Empty (not {}) makes the session middleware delete the record in Redis.
+    if signin_expired(signin, connection.app.state.settings.session_absolute_seconds):
+        # Empty (not {}) makes the sign-in middleware delete the record in Redis.
         connection.scope["session"] = Empty
         raise NotAuthenticated("Your session has expired; sign in again", code="session_expired")
-    principal = principal_in(session)
+    principal = principal_in(signin)
     connection.scope.setdefault("state", {})["safexam.principal"] = principal
     return principal
 

@@ -17,6 +17,7 @@ from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, Forbidden, Unprocessable
 
 __all__ = [
+    "add_user",
     "authenticate",
     "create_user",
     "find_or_create_oidc_user",
@@ -46,7 +47,7 @@ async def link_enrollments(db: AsyncSession, user: User) -> None:
     )
 
 
-async def create_user(
+async def add_user(
     db: AsyncSession,
     *,
     email: str,
@@ -56,7 +57,11 @@ async def create_user(
     oidc_issuer: str | None = None,
     oidc_subject: str | None = None,
 ) -> User:
-    """Create a user and commit. Raises :class:`Conflict` if the email is taken."""
+    """Add a user and link their pre-enrollments, without committing.
+
+    Raises :class:`Conflict` if the email is taken (the transaction is then
+    rolled back: after the failed insert it could not go on anyway).
+    """
     if role not in ROLES:
         raise Unprocessable(f"role must be one of {', '.join(ROLES)}", field="role")
     if password is not None and len(password) < 8:
@@ -78,6 +83,29 @@ async def create_user(
             f"a user with email {user.email} already exists", code="email_taken"
         ) from None
     await link_enrollments(db, user)
+    return user
+
+
+async def create_user(
+    db: AsyncSession,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None = None,
+    oidc_issuer: str | None = None,
+    oidc_subject: str | None = None,
+) -> User:
+    """Create a user and commit. Raises :class:`Conflict` if the email is taken."""
+    user = await add_user(
+        db,
+        email=email,
+        name=name,
+        role=role,
+        password=password,
+        oidc_issuer=oidc_issuer,
+        oidc_subject=oidc_subject,
+    )
     await db.commit()
     return user
 
@@ -119,7 +147,7 @@ async def find_or_create_oidc_user(
     if user is None:
         user = await get_user_by_email(db, email)
         if user is None:
-            user = await create_user(
+            user = await add_user(
                 db,
                 email=email,
                 name=name,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import CurrentUser, Principal, authenticated, educator_or_admin
 from safexam.core.deps import DB
-from safexam.exams import questions_service, service
+from safexam.exams import authoring, enrollments, lookups, questions_service, views
 from safexam.exams.kinds import QuestionKind
 from safexam.exams.schemas import (
     EnrolledOut,
@@ -149,25 +149,25 @@ class ExamController(Controller):
         are enrolled in, with their state (see ``safexam.sessions.service``)."""
         if principal.role == "student":
             return await _student_exams(db, principal)
-        rows, total = await service.list_exams(
+        rows, total = await authoring.list_exams(
             db, principal, status=status, q=q, limit=limit, offset=offset
         )
         return ExamPage(
-            items=await service.exams_out(db, rows), total=total, limit=limit, offset=offset
+            items=await views.exams_out(db, rows), total=total, limit=limit, offset=offset
         )
 
     @post("/", guards=[educator_or_admin])
     async def create(self, db: DB, principal: CurrentUser, data: JSONBody[ExamCreate]) -> ExamOut:
         """A draft exam; items name questions of my bank or draws from my tags."""
-        exam = await service.create_exam(db, principal, data)
-        return await service.exam_out(db, exam)
+        exam = await authoring.create_exam(db, principal, data)
+        return await views.exam_out(db, exam)
 
     @get("/{exam_id:uuid}", guards=[educator_or_admin])
     async def get_exam(
         self, db: DB, principal: CurrentUser, exam_id: FromPath[uuid.UUID]
     ) -> ExamOut:
-        exam = await service.get_owned_exam(db, exam_id, principal)
-        return await service.exam_out(db, exam)
+        exam = await lookups.get_owned_exam(db, exam_id, principal)
+        return await views.exam_out(db, exam)
 
     @patch("/{exam_id:uuid}", guards=[educator_or_admin])
     async def update(
@@ -178,24 +178,24 @@ class ExamController(Controller):
         data: JSONBody[ExamUpdate],
     ) -> ExamOut:
         """Drafts change freely; a published exam keeps its items (409 ``exam_published``)."""
-        exam = await service.get_owned_exam(db, exam_id, principal, for_update=True)
-        exam = await service.update_exam(db, exam, data)
-        return await service.exam_out(db, exam)
+        exam = await lookups.get_owned_exam(db, exam_id, principal, for_update=True)
+        exam = await authoring.update_exam(db, exam, data)
+        return await views.exam_out(db, exam)
 
     @delete("/{exam_id:uuid}", guards=[educator_or_admin], status_code=HTTP_204_NO_CONTENT)
     async def remove(self, db: DB, principal: CurrentUser, exam_id: FromPath[uuid.UUID]) -> None:
         """Delete a draft, or a published exam no student has started."""
-        exam = await service.get_owned_exam(db, exam_id, principal, for_update=True)
-        await service.delete_exam(db, exam)
+        exam = await lookups.get_owned_exam(db, exam_id, principal, for_update=True)
+        await authoring.delete_exam(db, exam)
 
     @post("/{exam_id:uuid}/publish", guards=[educator_or_admin], status_code=HTTP_200_OK)
     async def publish(
         self, db: DB, principal: CurrentUser, exam_id: FromPath[uuid.UUID]
     ) -> ExamOut:
         """Validate and freeze the exam's content."""
-        exam = await service.get_owned_exam(db, exam_id, principal, for_update=True)
-        exam = await service.publish_exam(db, exam)
-        return await service.exam_out(db, exam)
+        exam = await lookups.get_owned_exam(db, exam_id, principal, for_update=True)
+        exam = await authoring.publish_exam(db, exam)
+        return await views.exam_out(db, exam)
 
     @put("/{exam_id:uuid}/enrollments", guards=[educator_or_admin])
     async def enroll(
@@ -206,16 +206,16 @@ class ExamController(Controller):
         data: JSONBody[EnrollmentsPut],
     ) -> EnrolledOut:
         """Enroll (or update) students by email; unknown emails are pre-enrolled."""
-        exam = await service.get_owned_exam(db, exam_id, principal)
-        count = await service.upsert_enrollments(db, exam, data.students)
+        exam = await lookups.get_owned_exam(db, exam_id, principal)
+        count = await enrollments.upsert_enrollments(db, exam, data.students)
         return EnrolledOut(enrolled=count)
 
     @get("/{exam_id:uuid}/enrollments", guards=[educator_or_admin])
     async def list_enrollments(
         self, db: DB, principal: CurrentUser, exam_id: FromPath[uuid.UUID]
     ) -> EnrollmentPage:
-        exam = await service.get_owned_exam(db, exam_id, principal)
-        items = await service.list_enrollments(db, exam)
+        exam = await lookups.get_owned_exam(db, exam_id, principal)
+        items = await enrollments.list_enrollments(db, exam)
         return EnrollmentPage(items=items, total=len(items))
 
     @delete(
@@ -226,8 +226,8 @@ class ExamController(Controller):
     async def unenroll(
         self, db: DB, principal: CurrentUser, exam_id: FromPath[uuid.UUID], email: FromPath[str]
     ) -> None:
-        exam = await service.get_owned_exam(db, exam_id, principal)
-        await service.remove_enrollment(db, exam, email)
+        exam = await lookups.get_owned_exam(db, exam_id, principal)
+        await enrollments.remove_enrollment(db, exam, email)
 
 
 async def _student_exams(db: AsyncSession, principal: Principal) -> Any:

@@ -2,7 +2,7 @@
 
 On exam day nearly every request is an autosave, and a profile of one
 (bench/README.md) put about two thirds of its CPU in the layers around its
-single SQL statement: exception handling, routing, metrics, the session and
+single SQL statement: exception handling, routing, metrics, the sign-in and
 CSRF middleware, the handler's signature model, the guard and the response.
 This layer answers an autosave itself only when it can tell, with the same
 components the full stack uses, that the full stack would accept it:
@@ -11,7 +11,7 @@ components the full stack uses, that the full stack would accept it:
 - a JSON body of at most :data:`MAX_FAST_BODY` bytes that decodes strictly into
   :class:`AutosaveRequest` and holds no escaped NUL;
 - an ``X-CSRF-Token`` that matches its cookie, checked by Litestar's CSRF middleware;
-- a session from the same store, renewed the same way, of a student, within its hard cap.
+- a sign-in from the same store, renewed the same way, of a student, within its hard cap.
 
 Any other request, including one that fails any of those checks, goes to the
 full stack unchanged (the body read so far replayed), so every refusal keeps
@@ -39,8 +39,8 @@ from litestar.stores.base import Store
 from litestar.types import ASGIApp, HTTPReceiveMessage, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from safexam.auth.guards import SESSION_USER_KEY, principal_in, session_expired
-from safexam.auth.sessions import SESSION_COOKIE, RotatingSessionBackend, SafeExamSessionConfig
+from safexam.auth.guards import SIGNIN_USER_KEY, principal_in, signin_expired
+from safexam.auth.signins import SIGNIN_COOKIE, SignInBackend, SignInConfig
 from safexam.core.errors import error_for, error_payload
 from safexam.core.http import client_ip, user_agent_of
 from safexam.core.inputs import NUL_ESCAPE
@@ -69,15 +69,15 @@ class AutosaveFastPath:
         inner: ASGIApp,
         *,
         engine: AsyncEngine,
-        sessions: SafeExamSessionConfig,
+        signins: SignInConfig,
         csrf: CSRFConfig,
         session_absolute_seconds: float,
     ) -> None:
         self.app = app
         self.inner = inner
         self.engine = engine
-        self.sessions = sessions
-        self.backend = RotatingSessionBackend(config=sessions)
+        self.signins = signins
+        self.backend = SignInBackend(config=signins)
         self.csrf = CSRFMiddleware(inner, csrf)
         self.csrf_cookie = csrf.cookie_name
         self.csrf_header = csrf.header_name
@@ -116,8 +116,8 @@ class AutosaveFastPath:
         # Litestar's own comparison (HMAC-checked, constant time) of the double submit.
         if not token or not csrf_cookie or not self.csrf._csrf_tokens_match(token, csrf_cookie):
             return receive
-        session_id = cookies.get(SESSION_COOKIE)
-        if not session_id:
+        signin_id = cookies.get(SIGNIN_COOKIE)
+        if not signin_id:
             return receive
         messages, body = await _read_body(receive)
         replay = _replay(messages, receive)
@@ -131,23 +131,23 @@ class AutosaveFastPath:
         renewed = False
         try:
             try:
-                raw = await self.backend.get(session_id, self._session_store())
+                raw = await self.backend.get(signin_id, self._signin_store())
                 if raw is None:
                     return replay
                 renewed = True
-                session = self.backend.deserialize_data(raw)
+                signin = self.backend.deserialize_data(raw)
                 if (
-                    not isinstance(session, dict)
-                    or SESSION_USER_KEY not in session
-                    or session.get("role") != "student"
-                    or session_expired(session, self.session_absolute_seconds)
+                    not isinstance(signin, dict)
+                    or SIGNIN_USER_KEY not in signin
+                    or signin.get("role") != "student"
+                    or signin_expired(signin, self.session_absolute_seconds)
                 ):
                     return replay
                 out = await autosave(
                     self.engine,
                     uuid.UUID(match[1]),
                     uuid.UUID(match[2]),
-                    principal_in(session),
+                    principal_in(signin),
                     answer=data.answer,
                     client_seq=data.client_seq,
                     ip=client_ip(connection),
@@ -160,8 +160,8 @@ class AutosaveFastPath:
             else:
                 status, payload, extra = 200, msgspec.json.encode(out), []
             if renewed:
-                # Reading the session renewed its TTL in the store: the cookie follows.
-                cookie = self.backend.cookie_header(session_id).encode("latin-1")
+                # Reading the sign-in renewed its TTL in the store: the cookie follows.
+                cookie = self.backend.cookie_header(signin_id).encode("latin-1")
                 extra.append((b"set-cookie", cookie))
             scope["path_template"] = ROUTE
             await send(
@@ -182,9 +182,9 @@ class AutosaveFastPath:
                 HTTP_REQUESTS.labels(ROUTE, "PUT", str(status)).inc()
                 HTTP_LATENCY.labels(ROUTE, "PUT").observe(time.perf_counter() - started)
 
-    def _session_store(self) -> Store:
+    def _signin_store(self) -> Store:
         if self._store is None:
-            self._store = self.sessions.get_store_from_app(self.app)
+            self._store = self.signins.get_store_from_app(self.app)
         return self._store
 
 

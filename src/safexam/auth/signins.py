@@ -1,9 +1,16 @@
-"""Server-side sessions in Redis, with a fresh session id at every sign-in.
+"""Sign-ins: who a browser is signed in as, kept in Redis behind a cookie.
 
-Litestar keeps the id from the incoming cookie; rotating it at login closes
-session fixation (an id planted before sign-in is useless after it).
+Litestar calls this a server-side session; here "session" means an exam
+session, so the record of a signed-in user is a sign-in. The names the
+outside world holds stay as they were, so that browsers and Redis keep their
+sign-ins across an upgrade: the cookie ``safexam_session``, the store
+``sessions`` and its keys, and the ``SAFEXAM_SESSION_*`` settings.
 
-The session is written to Redis as the response starts, after the handler:
+A fresh sign-in id is issued at every sign-in. Litestar keeps the id from the
+incoming cookie; rotating it at login closes session fixation (an id planted
+before sign-in is useless after it).
+
+The sign-in is written to Redis as the response starts, after the handler:
 if Redis is down then, the response becomes a 503 ``redis_unavailable``
 (the client retries) instead of a broken connection.
 """
@@ -30,22 +37,24 @@ from safexam.core.settings import Settings
 
 __all__ = [
     "ROTATE_FLAG",
-    "SESSION_COOKIE",
-    "RotatingSessionBackend",
-    "SafeExamSessionConfig",
-    "session_config",
+    "SIGNIN_COOKIE",
+    "SignInBackend",
+    "SignInConfig",
+    "signin_config",
 ]
 
-ROTATE_FLAG = "safexam.rotate_session"
-SESSION_COOKIE = "safexam_session"
-_NEW_ID = "safexam.new_session_id"
-_LOADED = "safexam.session_loaded"
+#: Set in the request scope by a sign-in: the response gets a new id.
+ROTATE_FLAG = "safexam.rotate_signin"
+#: The cookie browsers already hold: renaming it would sign everyone out.
+SIGNIN_COOKIE = "safexam_session"
+_NEW_ID = "safexam.new_signin_id"
+_LOADED = "safexam.signin_loaded"
 COOKIE_CACHE_SIZE = 50_000
 
 log = structlog.get_logger(__name__)
 
 
-class RotatingSessionBackend(ServerSideSessionBackend):
+class SignInBackend(ServerSideSessionBackend):
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         state = connection.scope.setdefault("state", {})
         if state.get(ROTATE_FLAG):
@@ -61,10 +70,10 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         message: Message,
         connection: ASGIConnection[Any, Any, Any, Any],
     ) -> None:
-        # Litestar stores an empty dict as a session, so every anonymous request
+        # Litestar stores an empty dict as a sign-in, so every anonymous request
         # (probes, the CSRF fetch) would write a Redis key and hand out a cookie,
-        # and /healthz would fail whenever Redis does. An empty session is no
-        # session: skip it, or delete it if the browser still points at one.
+        # and /healthz would fail whenever Redis does. An empty sign-in is none:
+        # skip it, or delete it if the browser still points at one.
         if scope_session is not Empty and not scope_session:
             if not connection.cookies.get(self.config.key):
                 return
@@ -75,7 +84,7 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             and not state.get(ROTATE_FLAG)
             and state.get(_LOADED) == self.serialize_data(scope_session, connection.scope)
         ):
-            # Unchanged session: reading it already renewed its TTL in Redis
+            # Unchanged sign-in: reading it already renewed its TTL in Redis
             # (renew_on_access), so writing it back would only add a round trip
             # to every request, autosaves included. The cookie is still refreshed.
             headers = MutableScopeHeaders.from_message(message)
@@ -83,12 +92,12 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             return
         await super().store_in_message(scope_session, message, connection)
 
-    def cookie_header(self, session_id: str) -> str:
-        # The header only depends on the session id (Max-Age is relative), and
+    def cookie_header(self, signin_id: str) -> str:
+        # The header only depends on the sign-in id (Max-Age is relative), and
         # rendering it through http.cookies took a tenth of an autosave's CPU:
-        # rendered once per session and kept, within a bound.
+        # rendered once per sign-in and kept, within a bound.
         cache: dict[str, str] = self.__dict__.setdefault("_cookie_headers", {})
-        header = cache.get(session_id)
+        header = cache.get(signin_id)
         if header is None:
             if len(cache) >= COOKIE_CACHE_SIZE:
                 cache.clear()
@@ -97,18 +106,18 @@ class RotatingSessionBackend(ServerSideSessionBackend):
                     self.config, exclude_none=True, include=Cookie.__dict__.keys()
                 )
             )
-            header = Cookie(value=session_id, key=self.config.key, **cookie_params).to_header(
+            header = Cookie(value=signin_id, key=self.config.key, **cookie_params).to_header(
                 header=""
             )
-            cache[session_id] = header
+            cache[signin_id] = header
         return header
 
     async def load_from_connection(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> dict[str, Any]:
-        if session_id := connection.cookies.get(self.config.key):
+        if signin_id := connection.cookies.get(self.config.key):
             store = self.config.get_store_from_app(connection.scope["app"])
-            data = await self.get(session_id, store=store)
+            data = await self.get(signin_id, store=store)
             if data is not None:
                 connection.scope.setdefault("state", {})[_LOADED] = data
                 loaded: dict[str, Any] = self.deserialize_data(data)
@@ -133,7 +142,7 @@ async def _send_unavailable(send: Send, code: str) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-class _SessionMiddleware(SessionMiddleware[RotatingSessionBackend]):
+class _SignInMiddleware(SessionMiddleware[SignInBackend]):
     def create_send_wrapper(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> Callable[[Message], Awaitable[None]]:
@@ -165,17 +174,17 @@ class _SessionMiddleware(SessionMiddleware[RotatingSessionBackend]):
         return wrapped_send
 
 
-class SafeExamSessionConfig(ServerSideSessionConfig):
-    _backend_class = RotatingSessionBackend
+class SignInConfig(ServerSideSessionConfig):
+    _backend_class = SignInBackend
 
     @property
     def middleware(self) -> DefineMiddleware:
-        return DefineMiddleware(_SessionMiddleware, backend=self._backend_class(config=self))
+        return DefineMiddleware(_SignInMiddleware, backend=self._backend_class(config=self))
 
 
-def session_config(settings: Settings) -> SafeExamSessionConfig:
-    return SafeExamSessionConfig(
-        key=SESSION_COOKIE,
+def signin_config(settings: Settings) -> SignInConfig:
+    return SignInConfig(
+        key=SIGNIN_COOKIE,
         max_age=settings.session_idle_seconds,
         renew_on_access=True,
         secure=settings.cookie_secure,
