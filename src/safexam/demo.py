@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.models import User
-from safexam.auth.service import create_user, get_user_by_email
+from safexam.auth.service import add_user, get_user_by_email
 from safexam.core.db import utcnow
 from safexam.exams.kinds import decode_body
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
@@ -53,7 +53,7 @@ class DemoSummary:
 async def _ensure_user(db: AsyncSession, email: str, name: str, role: str) -> User:
     user = await get_user_by_email(db, email)
     if user is None:
-        user = await create_user(db, email=email, name=name, role=role, password=DEMO_PASSWORD)
+        user = await add_user(db, email=email, name=name, role=role, password=DEMO_PASSWORD)
     return user
 
 
