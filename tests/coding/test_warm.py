@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from safexam.coding import sandbox as sandbox_module
 from safexam.coding.runner import TestCase
 from safexam.coding.sandbox import (
     SandboxConfig,
@@ -30,6 +29,7 @@ from safexam.coding.sandbox import (
     default_work_root,
     sandbox_processes,
 )
+from safexam.coding.sandbox import warm as sandbox_warm
 from tests.coding.sandbox_helpers import COMPILE_LIMITS, LIMITS, judge_one, sandboxes_left
 
 pytestmark = [
@@ -160,7 +160,7 @@ async def test_a_sandbox_set_up_ahead_that_died_is_not_used(work_root: Path) -> 
             "accepted"
         )
         _wait_ready(runner)
-        ready = next(iter(runner._ready.values()))
+        _, ready = runner.warm_pool.waiting()[0]
         proc = ready.sandbox._proc
         assert proc is not None
         os.kill(proc.pid, signal.SIGKILL)
@@ -179,7 +179,7 @@ async def test_a_sandbox_set_up_ahead_is_retired_when_old(
     try:
         await judge_one(runner, "python", "print(1)\n", expected="1")
         old = _wait_ready(runner)
-        monkeypatch.setattr(sandbox_module, "WARM_MAX_AGE_S", 0.0)
+        monkeypatch.setattr(sandbox_warm, "WARM_MAX_AGE_S", 0.0)
         result = await judge_one(runner, "python", "print(2)\n", expected="2")
         assert result.verdict == "accepted", result
         assert runner.warm_hits == 0
@@ -218,7 +218,7 @@ async def test_at_most_warm_sandboxes_wait_and_the_oldest_language_gives_way(
         deadline = time.monotonic() + 10
         while runner.ready_uids() == python_ready and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert list(runner._ready) == [("c", None)]
+        assert [key for key, _ in runner.warm_pool.waiting()] == [("c", None)]
         assert len(runner.ready_uids()) == 1
         assert sandboxes_left(python_ready) == []
     finally:
