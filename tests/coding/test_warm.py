@@ -69,6 +69,18 @@ def _wait_ready(runner: SandboxRunner, count: int = 1) -> set[int]:
     return uids
 
 
+def _running_as(uids: set[int]) -> list[int]:
+    """Processes running as ``uids`` once there are some, or after a bounded wait.
+
+    A sandbox counts as set up ahead as soon as its launcher is started, a
+    moment before that launcher drops to the sandbox's uid.
+    """
+    deadline = time.monotonic() + 5
+    while not (found := sandbox_processes(uids)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return found
+
+
 def _close_and_check(runner: SandboxRunner) -> None:
     runner.close()
     assert runner.ready_uids() == set()
@@ -109,7 +121,7 @@ async def test_the_next_judging_starts_in_a_sandbox_set_up_ahead(
         assert runner.warm_hits == 0
         ready = _wait_ready(runner)
         # It waits without running anything: its PID 1 holds the program back.
-        assert sandbox_processes(ready), "the sandbox set up ahead is not alive"
+        assert _running_as(ready), "the sandbox set up ahead is not alive"
         second = await judge_one(runner, language, reverse, stdin="exam\n", expected="maxe")
         assert second.verdict == "accepted", second
         assert runner.warm_hits == 1
