@@ -44,10 +44,10 @@ from safexam.coding.sandbox import (
     Sandbox,
     SandboxConfig,
     SandboxRunner,
-    _bwrap_argv,
     bwrap_path,
     execute,
 )
+from safexam.coding.sandbox.root import bwrap_argv
 
 PYTHON = "/usr/bin/python3"
 
@@ -68,7 +68,7 @@ def bwrap_only(argv: list[str], box: str) -> float:
     assert bwrap is not None, "bubblewrap is not installed"
     sink = os.open(os.devnull, os.O_WRONLY)
     # The mounts of a judged sandbox, whose uid is dropped when we are root.
-    full = _bwrap_argv(
+    full = bwrap_argv(
         bwrap,
         argv,
         box=box,

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from safexam.coding import sandbox as sandbox_module
 from safexam.coding.languages import get_language
 from safexam.coding.runner import Limits, RunnerError, TestCase
 from safexam.coding.sandbox import (
@@ -308,7 +307,7 @@ def test_a_late_look_at_the_deadline_times_out_only_a_program_still_running(
 ) -> None:
     """A program that ended well within its wall limit is judged on what it did even when
     the thread watching it gets the CPU back only after the limit; one still running is not."""
-    monkeypatch.setattr(sandbox_module.selectors, "DefaultSelector", _LateSelector)
+    monkeypatch.setattr(selectors, "DefaultSelector", _LateSelector)
     limits = Limits(cpu_time_s=2, wall_time_s=0.5, memory_mb=64, processes=16)
     sandbox = Sandbox([PYTHON, "-c", program], box=box, limits=limits, uid=sandbox_uid())
     with sandbox:

@@ -1,17 +1,17 @@
-"""The sandbox's root (one read-only directory of ours) and the launcher without a C library.
+"""The sandbox's root (one read-only directory of ours) and the launcher.
 
 The root replaces a dozen separate mounts with one: these tests prove a
 program inside still sees exactly what it used to (the system directories,
 the few /etc files, working devices, a writable capped /tmp) and can write
 nowhere else, with device nodes of our own and with the host's devices bound
 one by one; and that a change under /etc reaches new sandboxes. The launcher
-is checked on the host, built both ways (without a C library and with one).
+is checked on the host, built both ways it can be (statically, and as the C
+compiler links by default).
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import resource
 import shutil
 import stat
@@ -24,9 +24,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from safexam.coding import sandbox as sb
 from safexam.coding.runner import Limits
-from safexam.coding.sandbox import bwrap_path, compiled_launcher, execute
+from safexam.coding.sandbox import bwrap_path, compiled_launcher, execute, launcher_source
+from safexam.coding.sandbox import root as sandbox_root
 from tests.coding.sandbox_helpers import sandbox_uid
 
 pytestmark = [
@@ -105,7 +105,7 @@ def _check_view(seen: dict[str, object]) -> None:
         expected_root.add(".safexam-reaper")
     assert set(seen["root"]) == expected_root  # type: ignore[arg-type]
     # Only what the toolchains read: never shadow, passwd or the host's secrets.
-    allowed_etc = {os.path.basename(p) for p in sb._ETC_COPIED} | {
+    allowed_etc = {os.path.basename(p) for p in sandbox_root._ETC_COPIED} | {
         os.path.basename(p) for p in Path("/etc").glob("java-*")
     }
     assert set(seen["etc"]) <= allowed_etc  # type: ignore[arg-type]
@@ -142,14 +142,14 @@ def test_without_device_nodes_the_hosts_devices_are_bound_one_by_one(box: str) -
     parent = tempfile.mkdtemp(prefix="root-test-")
     os.chmod(parent, 0o711)
     try:
-        root = sb._build_root(parent, compiled_launcher(), device_nodes=False)
+        root = sandbox_root._build_root(parent, compiled_launcher(), device_nodes=False)
         assert not os.path.exists(f"{root.path}.dev")
         assert root.own_devices == ()
         assert root.devices(dropped_uid=True) == root.host_devices
         assert ("--dev-bind", "/dev/null", "/dev/null") in _mounts(root.host_devices)
         sink = os.open(os.devnull, os.O_WRONLY)
         try:
-            argv = sb._bwrap_argv(
+            argv = sandbox_root.bwrap_argv(
                 bwrap_path() or "bwrap",
                 [PYTHON, "-I", "-S", "-c", _LOOK_AROUND],
                 box=box,
@@ -173,7 +173,7 @@ def test_without_device_nodes_the_hosts_devices_are_bound_one_by_one(box: str) -
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="device nodes need a root worker")
 def test_the_root_on_the_host_is_ours_and_read_only_to_everyone_else() -> None:
-    root = sb._sandbox_root()
+    root = sandbox_root._sandbox_root()
     info = os.stat(root.path)
     assert info.st_uid == os.geteuid()
     assert stat.S_IMODE(info.st_mode) == 0o755
@@ -216,7 +216,7 @@ def test_a_sandbox_left_as_host_root_gets_the_read_only_dev(box: str) -> None:
     seen = msgspec.json.decode(run.stdout)
     _check_view(seen)
     assert seen["refused"]["chmod /dev"] == 30  # EROFS: the read-only root's /dev
-    nodes = f"{sb._sandbox_root().path}.dev"
+    nodes = f"{sandbox_root._sandbox_root().path}.dev"
     assert stat.S_IMODE(os.stat(nodes).st_mode) == 0o555
     assert sorted(os.listdir(nodes)) == EXPECTED_DEV
 
@@ -228,16 +228,16 @@ def test_a_change_under_etc_reaches_new_sandboxes(
     extra.write_text("first\n")
     os.chmod(extra, 0o644)
     os.chmod(tmp_path, 0o755)
-    monkeypatch.setattr(sb, "_ETC_COPIED", (*sb._ETC_COPIED, str(extra)))
-    monkeypatch.setattr(sb, "_ROOT_CHECK_S", 0.0)
-    first = sb._sandbox_root()
+    monkeypatch.setattr(sandbox_root, "_ETC_COPIED", (*sandbox_root._ETC_COPIED, str(extra)))
+    monkeypatch.setattr(sandbox_root, "_ROOT_CHECK_S", 0.0)
+    first = sandbox_root._sandbox_root()
     read = [PYTHON, "-I", "-S", "-c", "print(open('/etc/safexam-test.conf').read(), end='')"]
     assert execute(read, box=box, limits=LIMITS, uid=sandbox_uid()).stdout == b"first\n"
-    assert sb._sandbox_root() is first  # unchanged: not made again
+    assert sandbox_root._sandbox_root() is first  # unchanged: not made again
     extra.write_text("second, longer\n")
     os.utime(extra, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
     assert execute(read, box=box, limits=LIMITS, uid=sandbox_uid()).stdout == b"second, longer\n"
-    second = sb._sandbox_root()
+    second = sandbox_root._sandbox_root()
     assert second.path != first.path
     # The old one stays: a sandbox started on it may still be running.
     assert os.path.isdir(first.path)
@@ -253,9 +253,9 @@ def test_an_etc_link_to_outside_usr_is_copied_as_what_it_names(
     link.symlink_to(target)
     os.chmod(tmp_path, 0o755)
     os.chmod(target, 0o644)
-    monkeypatch.setattr(sb, "_ETC_COPIED", (*sb._ETC_COPIED, str(link)))
-    monkeypatch.setattr(sb, "_ROOT_CHECK_S", 0.0)
-    root = sb._sandbox_root()
+    monkeypatch.setattr(sandbox_root, "_ETC_COPIED", (*sandbox_root._ETC_COPIED, str(link)))
+    monkeypatch.setattr(sandbox_root, "_ROOT_CHECK_S", 0.0)
+    root = sandbox_root._sandbox_root()
     copied = Path(root.path) / "etc" / "safexam-test-link"
     assert copied.is_file() and not copied.is_symlink()
     read = [PYTHON, "-I", "-S", "-c", "print(open('/etc/safexam-test-link').read(), end='')"]
@@ -278,29 +278,53 @@ def _built(kind: str, tmp: Path) -> str:
     if compiler is None:
         pytest.skip("no C compiler")
     source = tmp / "launcher.c"
-    source.write_text(sb._LAUNCHER_C)
+    source.write_bytes(launcher_source())
     binary = tmp / "launcher"
+    # The build a system without a static C library falls back to.
     subprocess.run([compiler, "-O2", "-o", str(binary), str(source)], check=True)
     return str(binary)
 
 
-@pytest.fixture(params=["default", "with-libc"])
+@pytest.fixture(params=["default", "dynamic"])
 def launcher(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return _built(request.param, tmp_path)
 
 
-@pytest.mark.skipif(
-    platform.machine() not in ("x86_64", "aarch64"), reason="built with a C library here"
-)
-def test_the_launcher_is_built_without_a_c_library() -> None:
+def test_the_launcher_is_plain_c_built_statically_where_it_can_be(tmp_path: Path) -> None:
+    source = launcher_source().decode("ascii")
+    assert "int main(int argc, char **argv)" in source
+    assert "asm" not in source and "-nostdlib" not in source
     built = compiled_launcher()
     if built is None:
         pytest.skip("no C compiler")
     data = Path(built).read_bytes()
     assert data[:4] == b"\x7fELF"
-    assert b"GLIBC" not in data and b"ld-linux" not in data
-    # Small enough that an exec touches a handful of pages.
-    assert len(data) < 64 * 1024
+    if data[4:6] != b"\x02\x01":
+        pytest.skip("not a 64-bit little-endian host")
+    assert stat.S_IMODE(os.stat(built).st_mode) == 0o755
+    # Static when this host can link so (no loader to start on each exec).
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    assert compiler is not None
+    probe = tmp_path / "probe.c"
+    probe.write_text("int main(void) { return 0; }\n")
+    static = subprocess.run(
+        [compiler, "-static", "-o", str(tmp_path / "probe"), str(probe)],
+        capture_output=True,
+        check=False,
+    )
+    if static.returncode == 0:
+        assert not _has_interpreter(data)
+
+
+def _has_interpreter(elf: bytes) -> bool:
+    """Whether a 64-bit little-endian ELF names a loader (a PT_INTERP program header)."""
+    phoff = int.from_bytes(elf[32:40], "little")
+    size = int.from_bytes(elf[54:56], "little")
+    count = int.from_bytes(elf[56:58], "little")
+    kinds = (
+        int.from_bytes(elf[phoff + i * size : phoff + i * size + 4], "little") for i in range(count)
+    )
+    return 3 in kinds
 
 
 def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:

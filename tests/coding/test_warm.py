@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from safexam.coding import sandbox as sandbox_module
 from safexam.coding.runner import TestCase
 from safexam.coding.sandbox import (
     SandboxConfig,
@@ -30,6 +29,7 @@ from safexam.coding.sandbox import (
     default_work_root,
     sandbox_processes,
 )
+from safexam.coding.sandbox import warm as sandbox_warm
 from tests.coding.sandbox_helpers import COMPILE_LIMITS, LIMITS, judge_one, sandboxes_left
 
 pytestmark = [
@@ -67,6 +67,18 @@ def _wait_ready(runner: SandboxRunner, count: int = 1) -> set[int]:
     uids = runner.ready_uids()
     assert len(uids) >= count, "no sandbox was set up ahead"
     return uids
+
+
+def _running_as(uids: set[int]) -> list[int]:
+    """Processes running as ``uids`` once there are some, or after a bounded wait.
+
+    A sandbox counts as set up ahead as soon as its launcher is started, a
+    moment before that launcher drops to the sandbox's uid.
+    """
+    deadline = time.monotonic() + 5
+    while not (found := sandbox_processes(uids)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return found
 
 
 def _close_and_check(runner: SandboxRunner) -> None:
@@ -109,7 +121,7 @@ async def test_the_next_judging_starts_in_a_sandbox_set_up_ahead(
         assert runner.warm_hits == 0
         ready = _wait_ready(runner)
         # It waits without running anything: its PID 1 holds the program back.
-        assert sandbox_processes(ready), "the sandbox set up ahead is not alive"
+        assert _running_as(ready), "the sandbox set up ahead is not alive"
         second = await judge_one(runner, language, reverse, stdin="exam\n", expected="maxe")
         assert second.verdict == "accepted", second
         assert runner.warm_hits == 1
@@ -160,7 +172,7 @@ async def test_a_sandbox_set_up_ahead_that_died_is_not_used(work_root: Path) -> 
             "accepted"
         )
         _wait_ready(runner)
-        ready = next(iter(runner._ready.values()))
+        _, ready = runner.warm_pool.waiting()[0]
         proc = ready.sandbox._proc
         assert proc is not None
         os.kill(proc.pid, signal.SIGKILL)
@@ -179,7 +191,7 @@ async def test_a_sandbox_set_up_ahead_is_retired_when_old(
     try:
         await judge_one(runner, "python", "print(1)\n", expected="1")
         old = _wait_ready(runner)
-        monkeypatch.setattr(sandbox_module, "WARM_MAX_AGE_S", 0.0)
+        monkeypatch.setattr(sandbox_warm, "WARM_MAX_AGE_S", 0.0)
         result = await judge_one(runner, "python", "print(2)\n", expected="2")
         assert result.verdict == "accepted", result
         assert runner.warm_hits == 0
@@ -218,7 +230,7 @@ async def test_at_most_warm_sandboxes_wait_and_the_oldest_language_gives_way(
         deadline = time.monotonic() + 10
         while runner.ready_uids() == python_ready and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert list(runner._ready) == [("c", None)]
+        assert [key for key, _ in runner.warm_pool.waiting()] == [("c", None)]
         assert len(runner.ready_uids()) == 1
         assert sandboxes_left(python_ready) == []
     finally:
