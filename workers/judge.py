@@ -17,11 +17,11 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safexam.coding.backends import build_runner, callback_config
+from safexam.coding.execution import CodeRunner, RunnerUnavailable
 from safexam.coding.judge0 import CallbackConfig, Judge0Runner
 from safexam.coding.models import CodingSubmission
 from safexam.coding.notify import SubmissionChanged, SubmissionJobEnded
-from safexam.coding.runner import CodeRunner, RunnerUnavailable
-from safexam.coding.runners import build_runner, callback_config
 from safexam.coding.service import collect_judge0_results
 from safexam.coding.service import judge_submission as judge
 from safexam.core.broker import worker_resources

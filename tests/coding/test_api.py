@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.coding import service as coding_service
+from safexam.coding.execution import Limits
 from safexam.coding.judge0 import Judge0Runner, sign_callback_token
 from safexam.coding.models import CodingSubmission
-from safexam.coding.runner import Limits
 from safexam.coding.sandbox import SandboxConfig, SandboxRunner, bwrap_path
 from safexam.coding.service import SubmitLimits, judge_submission
 from safexam.core.events import submission_channel
@@ -276,7 +276,7 @@ async def test_an_unavailable_runner_requeues_then_gives_up_on_the_last_attempt(
         ),
         create_attempts=1,
     )
-    from safexam.coding.runner import RunnerUnavailable
+    from safexam.coding.execution import RunnerUnavailable
 
     with pytest.raises(RunnerUnavailable):
         async with sessionmaker() as work:

@@ -25,6 +25,8 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from safexam.coding.backends import build_runner, callback_config
+from safexam.coding.execution import RunnerUnavailable
 from safexam.coding.judge0 import (
     CALLBACK_PATH,
     CallbackConfig,
@@ -33,8 +35,6 @@ from safexam.coding.judge0 import (
     verify_callback_token,
 )
 from safexam.coding.models import CodingSubmission, Judge0Test
-from safexam.coding.runner import RunnerUnavailable
-from safexam.coding.runners import build_runner, callback_config
 from safexam.coding.service import (
     coding_body as judged_body,
 )

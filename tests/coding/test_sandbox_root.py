@@ -25,7 +25,7 @@ import msgspec
 import pytest
 
 from safexam.coding import sandbox as sb
-from safexam.coding.runner import Limits
+from safexam.coding.execution import Limits
 from safexam.coding.sandbox import bwrap_path, compiled_launcher, execute
 from tests.coding.sandbox_helpers import sandbox_uid
 

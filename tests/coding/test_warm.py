@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from safexam.coding import sandbox as sandbox_module
-from safexam.coding.runner import TestCase
+from safexam.coding.execution import TestCase
 from safexam.coding.sandbox import (
     SandboxConfig,
     SandboxRunner,

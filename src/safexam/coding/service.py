@@ -29,6 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.auth.guards import Principal
 from safexam.coding.compare import hide_template_lines, parse_comparison, render_program
+from safexam.coding.execution import (
+    CodeRunner,
+    Judgement,
+    Limits,
+    RunnerError,
+    RunnerUnavailable,
+    TestCase,
+    TestResult,
+)
 from safexam.coding.judge0 import (
     CallbackConfig,
     InvalidCallback,
@@ -42,15 +51,6 @@ from safexam.coding.judge0 import (
 from safexam.coding.languages import LANGUAGES, get_language
 from safexam.coding.models import CodingSubmission, Judge0Test
 from safexam.coding.notify import publish_progress
-from safexam.coding.runner import (
-    CodeRunner,
-    Judgement,
-    Limits,
-    RunnerError,
-    RunnerUnavailable,
-    TestCase,
-    TestResult,
-)
 from safexam.coding.schemas import (
     MAX_SOURCE_CHARS,
     MAX_STDIN_CHARS,
