@@ -1,4 +1,4 @@
-"""Wire shapes of code runs and submissions (DESIGN section 10)."""
+"""Wire shapes of code runs and submissions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
+
+from safexam.coding.execution import Verdict
+from safexam.coding.models import SubmissionKind, SubmissionStatus
 
 __all__ = [
     "RunCreate",
@@ -40,7 +43,7 @@ class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 class SubmissionQueued(msgspec.Struct):
     id: uuid.UUID
-    status: str
+    status: SubmissionStatus
 
 
 class TestOut(msgspec.Struct, omit_defaults=True):
@@ -50,7 +53,7 @@ class TestOut(msgspec.Struct, omit_defaults=True):
 
     name: str
     hidden: bool
-    verdict: str
+    verdict: Verdict
     time_ms: int
     memory_kb: int | msgspec.UnsetType | None = msgspec.UNSET
     stdout: str | msgspec.UnsetType = msgspec.UNSET
@@ -61,12 +64,12 @@ class SubmissionOut(msgspec.Struct):
     """A run or a submission as its author (or the exam's educator) sees it."""
 
     id: uuid.UUID
-    kind: str
+    kind: SubmissionKind
     session_id: uuid.UUID
     question_id: uuid.UUID
     language: str
-    status: str
-    verdict: str | None
+    status: SubmissionStatus
+    verdict: Verdict | None
     score: float | None
     max_score: float | None
     compile_output: str | None
