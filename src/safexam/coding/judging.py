@@ -2,7 +2,7 @@
 
 - **load** reads the submission and its question and copies what the judge
   needs into a :class:`JudgeTask`, an immutable struct; the read transaction
-  ends there, so no row lock or connection is held while programs run.
+  ends right after, so no row lock or connection is held while programs run.
 - **judge** compiles and runs the program through the configured
   :class:`~safexam.coding.execution.CodeRunner`. It never touches the
   database: it is a function of the task and the runner, and its outcome is a
