@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 
 from safexam.app import create_app
 from safexam.auth.service import create_user
-from safexam.coding.runner import Limits, TestCase
+from safexam.coding.execution import Limits, TestCase
 from safexam.coding.sandbox import SandboxRunner
 from safexam.core.db import create_engine, create_sessionmaker, utcnow
 from safexam.core.migrate import upgrade

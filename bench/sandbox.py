@@ -36,8 +36,8 @@ import subprocess
 import tempfile
 import time
 
+from safexam.coding.execution import Limits, TestCase
 from safexam.coding.languages import BOX, SYSTEM_PATH, get_language
-from safexam.coding.runner import Limits, TestCase
 from safexam.coding.sandbox import (
     SANDBOX_UID_BASE,
     SANDBOX_UID_SPAN,

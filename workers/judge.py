@@ -17,13 +17,11 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safexam.coding.backends import build_runner, callback_config
+from safexam.coding.callbacks import collect_judge0_results
+from safexam.coding.execution import CodeRunner, RunnerUnavailable
 from safexam.coding.judge0 import CallbackConfig, Judge0Runner
-from safexam.coding.models import CodingSubmission
-from safexam.coding.notify import SubmissionChanged, SubmissionJobEnded
-from safexam.coding.runner import CodeRunner, RunnerUnavailable
-from safexam.coding.runners import build_runner, callback_config
-from safexam.coding.service import collect_judge0_results
-from safexam.coding.service import judge_submission as judge
+from safexam.coding.judging import judge_submission as judge
 from safexam.core.broker import worker_resources
 from safexam.jobs.kinds import JUDGE, JUDGE0_COLLECT, job_actor
 from safexam.jobs.runner import Done, TransientError, run_job
@@ -51,25 +49,19 @@ async def judge_submission(job_id: str, submission_id: str, **_: Any) -> None:
     sessionmaker = resources.sessionmaker
 
     async def work(db: AsyncSession, claim: Claim) -> Done:
-        submission = uuid.UUID(submission_id)
         try:
-            result = await judge(
+            return await judge(
                 db,
-                submission,
+                uuid.UUID(submission_id),
                 _runner(),
                 sessionmaker=sessionmaker,
                 redis=resources.redis,
                 final_attempt=claim.attempt >= claim.max_attempts,
                 callbacks=_callbacks(),
+                job_id=claim.id,
             )
         except RunnerUnavailable as exc:
             raise TransientError(str(exc)) from exc
-        # The job's end, not necessarily the submission's: in Judge0 callback
-        # mode the submission is still "running" until the last result arrives.
-        ended = SubmissionJobEnded(
-            id=submission, status=str(result.get("status", "done")), job_id=claim.id
-        )
-        return Done(result, [ended])
 
     await run_job(job_id, work, sessionmaker=sessionmaker, redis=resources.redis)
 
@@ -84,18 +76,14 @@ async def collect_judge0_results_actor(job_id: str, submission_id: str, **_: Any
     judge0 = runner if isinstance(runner, Judge0Runner) else None
 
     async def work(db: AsyncSession, claim: Claim) -> Done:
-        submission_uuid = uuid.UUID(submission_id)
         try:
-            result = await collect_judge0_results(
+            return await collect_judge0_results(
                 db,
-                submission_uuid,
+                uuid.UUID(submission_id),
                 judge0,
                 final_attempt=claim.attempt >= claim.max_attempts,
             )
         except RunnerUnavailable as exc:
             raise TransientError(str(exc)) from exc
-        # As it stands once the job's writes commit with it.
-        submission = await db.get(CodingSubmission, submission_uuid)
-        return Done(result, [SubmissionChanged.of(submission)] if submission else [])
 
     await run_job(job_id, work, sessionmaker=resources.sessionmaker, redis=resources.redis)

@@ -7,7 +7,7 @@ import secrets
 import time
 from collections.abc import Collection, Sequence
 
-from safexam.coding.runner import Judgement, Limits, TestCase
+from safexam.coding.execution import Judgement, Limits, TestCase
 from safexam.coding.sandbox import (
     SANDBOX_UID_BASE,
     SANDBOX_UID_SPAN,

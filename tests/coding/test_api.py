@@ -15,12 +15,13 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from safexam.coding import service as coding_service
+from safexam.coding import judging, submissions
+from safexam.coding.execution import Limits
 from safexam.coding.judge0 import Judge0Runner, sign_callback_token
+from safexam.coding.judging import judge_submission
 from safexam.coding.models import CodingSubmission
-from safexam.coding.runner import Limits
 from safexam.coding.sandbox import SandboxConfig, SandboxRunner, bwrap_path
-from safexam.coding.service import SubmitLimits, judge_submission
+from safexam.coding.submissions import SubmitLimits
 from safexam.core.events import submission_channel
 from safexam.core.settings import Settings
 from safexam.grading.service import grade_session
@@ -74,11 +75,12 @@ async def judge(
 ) -> dict[str, Any]:
     """What the judge worker does for one job: judge, then commit."""
     async with sessionmaker() as db:
-        outcome = await judge_submission(
+        done = await judge_submission(
             db, uuid.UUID(submission_id), runner or sandbox(), sessionmaker=sessionmaker
         )
         await db.commit()
-    return outcome
+    assert done.result is not None
+    return done.result
 
 
 async def test_submit_is_queued_judged_and_hidden_tests_redacted(
@@ -227,7 +229,7 @@ async def test_one_in_flight_per_question_and_a_rate_limit(
     refused = first if first.status_code == 429 else second
     assert refused.headers["Retry-After"] == "2"
 
-    monkeypatch.setattr(coding_service, "SUBMIT_LIMITS", SubmitLimits(submissions_per_minute=2))
+    monkeypatch.setattr(submissions, "SUBMIT_LIMITS", SubmitLimits(submissions_per_minute=2))
     for _ in range(2):
         await db.execute(
             CodingSubmission.__table__.update().values(status="done")  # type: ignore[attr-defined]
@@ -276,7 +278,7 @@ async def test_an_unavailable_runner_requeues_then_gives_up_on_the_last_attempt(
         ),
         create_attempts=1,
     )
-    from safexam.coding.runner import RunnerUnavailable
+    from safexam.coding.execution import RunnerUnavailable
 
     with pytest.raises(RunnerUnavailable):
         async with sessionmaker() as work:
@@ -390,7 +392,7 @@ async def test_submission_events_stream_queued_running_done_through_a_real_worke
 
 
 def test_limits_struct_matches_question_limits() -> None:
-    limits = coding_service.judge_limits(coding_service.coding_body(coding_body(limits=LIMITS)))
+    limits = judging.judge_limits(judging.coding_body(coding_body(limits=LIMITS)))
     assert limits == Limits(cpu_time_s=2, wall_time_s=5, memory_mb=128, output_kb=64)
 
 
@@ -445,7 +447,7 @@ async def test_progress_is_reported_at_a_bounded_rate_and_always_at_the_end(
     try:
         started = time.monotonic()
         async with sessionmaker() as work:
-            outcome = await judge_submission(
+            done = await judge_submission(
                 work, uuid.UUID(sid), sandbox(), sessionmaker=sessionmaker, redis=redis
             )
             await work.commit()
@@ -460,10 +462,10 @@ async def test_progress_is_reported_at_a_bounded_rate_and_always_at_the_end(
                 reported.append(data["tests_done"])
     finally:
         await listener.aclose()
-    assert outcome["verdict"] == "accepted"
+    assert done.result is not None and done.result["verdict"] == "accepted"
     assert reported and reported[-1] == count
     assert reported == sorted(reported)
-    assert len(reported) <= elapsed / coding_service.PROGRESS_INTERVAL_S + 2, (reported, elapsed)
+    assert len(reported) <= elapsed / judging.PROGRESS_INTERVAL_S + 2, (reported, elapsed)
     async with sessionmaker() as check:
         row = await check.get(CodingSubmission, uuid.UUID(sid))
         assert row is not None and row.tests_done == row.tests_total == count

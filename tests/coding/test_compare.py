@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from safexam.coding.compare import outputs_match, parse_comparison, render_program
-from safexam.coding.runner import TestResult, overall_verdict, score_of
+from safexam.coding.execution import TestResult, overall_verdict, score_of
 
 
 @pytest.fixture(autouse=True)

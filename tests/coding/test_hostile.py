@@ -20,7 +20,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from safexam.coding.runner import Limits
+from safexam.coding.execution import Limits
 from safexam.coding.sandbox import bwrap_path, default_work_root, submission_box, time_path
 from tests.coding.sandbox_helpers import (
     LIMITS,
@@ -540,7 +540,7 @@ async def test_invalid_utf8_output_is_stored_safely(runner, language: str) -> No
 
 async def test_limits_are_per_test_not_per_submission(runner) -> None:
     """One test's heavy use does not eat into the next test's budget."""
-    from safexam.coding.runner import TestCase
+    from safexam.coding.execution import TestCase
 
     program = "import sys\nn = int(input())\nx = 0\nfor i in range(n):\n    x += i\nprint(x)\n"
     tests = [TestCase(name=f"t{i}", stdin="3000000\n", expected_output=None) for i in range(3)]

@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from safexam.coding.backends import build_runner
+from safexam.coding.execution import Limits, RunnerError, RunnerUnavailable, TestCase
 from safexam.coding.judge0 import (
     BATCH_SIZE,
     STATUS_VERDICTS,
@@ -29,8 +31,6 @@ from safexam.coding.judge0 import (
     sign_callback_token,
     verify_callback_token,
 )
-from safexam.coding.runner import Limits, RunnerError, RunnerUnavailable, TestCase
-from safexam.coding.runners import build_runner
 from safexam.core.settings import load_settings
 
 LIMITS = Limits(cpu_time_s=1, wall_time_s=2, memory_mb=64, output_kb=1)

@@ -25,6 +25,9 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from safexam.coding.backends import build_runner, callback_config
+from safexam.coding.callbacks import collect_judge0_results
+from safexam.coding.execution import RunnerUnavailable
 from safexam.coding.judge0 import (
     CALLBACK_PATH,
     CallbackConfig,
@@ -32,18 +35,9 @@ from safexam.coding.judge0 import (
     sign_callback_token,
     verify_callback_token,
 )
+from safexam.coding.judging import coding_body as judged_body
+from safexam.coding.judging import judge_limits, judge_submission, judge_tests
 from safexam.coding.models import CodingSubmission, Judge0Test
-from safexam.coding.runner import RunnerUnavailable
-from safexam.coding.runners import build_runner, callback_config
-from safexam.coding.service import (
-    coding_body as judged_body,
-)
-from safexam.coding.service import (
-    collect_judge0_results,
-    judge_limits,
-    judge_submission,
-    judge_tests,
-)
 from safexam.core.broker import RetryLater
 from safexam.core.db import utcnow
 from safexam.core.events import submission_channel
@@ -145,7 +139,7 @@ class Setup:
 
         async def work(db: AsyncSession, claim: Claim) -> Done:
             try:
-                result = await judge_submission(
+                return await judge_submission(
                     db,
                     uuid.UUID(self.id),
                     self.runner,
@@ -153,10 +147,10 @@ class Setup:
                     redis=self.redis,
                     final_attempt=claim.attempt >= claim.max_attempts,
                     callbacks=self.callbacks,
+                    job_id=claim.id,
                 )
             except RunnerUnavailable as exc:
                 raise TransientError(str(exc)) from exc
-            return Done(result)
 
         job = await self.job("judge")
         claim = await run_job(job.id, work, sessionmaker=self.sessionmaker, redis=self.redis)
@@ -170,7 +164,7 @@ class Setup:
 
         async def work(db: AsyncSession, claim: Claim) -> Done:
             try:
-                result = await collect_judge0_results(
+                return await collect_judge0_results(
                     db,
                     uuid.UUID(self.id),
                     self.runner,
@@ -178,7 +172,6 @@ class Setup:
                 )
             except RunnerUnavailable as exc:
                 raise TransientError(str(exc)) from exc
-            return Done(result)
 
         job = await self.job("judge0_collect")
         return await run_job(job.id, work, sessionmaker=self.sessionmaker, redis=self.redis)
@@ -512,7 +505,7 @@ async def test_fallback_poll_retries_an_unreachable_judge0_then_ends_the_submiss
             db, uuid.UUID(setup.id), setup.runner, final_attempt=True
         )
         await db.commit()
-    assert outcome["status"] == "error"
+    assert outcome.result is not None and outcome.result["status"] == "error"
     view = await setup.view()
     assert (view["status"], view["verdict"], view["score"]) == ("error", "internal_error", 0.0)
 
@@ -583,7 +576,7 @@ async def test_fallback_poll_ends_the_submission_when_judge0_is_no_longer_config
     async with setup.sessionmaker() as db:
         outcome = await collect_judge0_results(db, uuid.UUID(setup.id), None)
         await db.commit()
-    assert outcome["status"] == "error"
+    assert outcome.result is not None and outcome.result["status"] == "error"
     view = await setup.view()
     assert (view["status"], view["verdict"]) == ("error", "internal_error")
     # Nothing was asked of Judge0 beyond creating the batch.

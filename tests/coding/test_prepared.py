@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from safexam.coding.execution import Limits, RunnerError, TestCase
 from safexam.coding.languages import get_language
-from safexam.coding.runner import Limits, RunnerError, TestCase
 from safexam.coding.sandbox import (
     Sandbox,
     SandboxConfig,

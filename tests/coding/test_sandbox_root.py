@@ -24,7 +24,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from safexam.coding.runner import Limits
+from safexam.coding.execution import Limits
 from safexam.coding.sandbox import bwrap_path, compiled_launcher, execute, launcher_source
 from safexam.coding.sandbox import root as sandbox_root
 from tests.coding.sandbox_helpers import sandbox_uid

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from safexam.coding.compare import HIDDEN_LINE, hide_template_lines, render_program
-from safexam.coding.runner import TestCase
+from safexam.coding.execution import TestCase
 from safexam.coding.sandbox import bwrap_path
 from tests.coding.sandbox_helpers import LIMITS, make_runner
 

@@ -6,10 +6,10 @@ import os
 
 import pytest
 
+from safexam.coding.backends import HELLO, doctor_checks, doctor_report
 from safexam.coding.compare import render_program
+from safexam.coding.execution import Limits, TestCase
 from safexam.coding.languages import LANGUAGES
-from safexam.coding.runner import Limits, TestCase
-from safexam.coding.runners import HELLO, doctor_checks, doctor_report
 from safexam.coding.sandbox import bwrap_path, compiled_launcher, time_path
 from safexam.core.settings import load_settings
 from tests.coding.sandbox_helpers import assert_no_sandbox_left, judge_many, judge_one, make_runner

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from safexam.coding.runner import TestCase
+from safexam.coding.execution import TestCase
 from safexam.coding.sandbox import (
     SandboxConfig,
     SandboxRunner,

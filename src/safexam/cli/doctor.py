@@ -164,7 +164,7 @@ def check_outside_services(settings: Settings) -> list[CheckResult]:
         results.append(CheckResult("google sign-in", "warn", "off (SAFEXAM_OIDC_CLIENT_ID)"))
     # The runner, the sandbox's set-up, and each language: a hello world
     # compiled and run through the real sandbox.
-    from safexam.coding.runners import doctor_checks
+    from safexam.coding.backends import doctor_checks
 
     results += [CheckResult(*check) for check in doctor_checks(settings)]
     if settings.llm_base_url:

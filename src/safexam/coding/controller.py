@@ -13,20 +13,15 @@ from litestar.response import ServerSentEvent
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from safexam.auth.guards import CurrentUser, authenticated, student_only
+from safexam.coding.callbacks import StaleCallback, record_judge0_callback
 from safexam.coding.judge0 import (
     CALLBACK_ROUTE,
     InvalidCallback,
     parse_callback,
     verify_callback_token,
 )
-from safexam.coding.notify import publish_submission
 from safexam.coding.schemas import RunCreate, SubmissionCreate, SubmissionOut, SubmissionQueued
-from safexam.coding.service import (
-    StaleCallback,
-    create_submission,
-    get_submission,
-    record_judge0_callback,
-)
+from safexam.coding.submissions import create_submission, get_submission
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import ApiError, Conflict
 from safexam.core.events import sse_stream, submission_channel
@@ -170,11 +165,8 @@ class Judge0CallbackController(Controller):
         except InvalidCallback as exc:
             raise ApiError(str(exc), code="invalid_callback_body", status_code=422) from None
         try:
-            outcome = await record_judge0_callback(db, settings.secret_key, token, result)
+            await record_judge0_callback(db, redis, settings.secret_key, token, result)
         except InvalidCallback as exc:
             raise ApiError(str(exc), code=exc.code, status_code=403) from None
         except StaleCallback as exc:
             raise Conflict(str(exc), code="stale_callback") from None
-        await db.commit()
-        if outcome.changed:
-            await publish_submission(redis, outcome.submission)

@@ -31,8 +31,7 @@ import httpx
 import msgspec
 import structlog
 
-from safexam.coding.languages import Language, get_language
-from safexam.coding.runner import (
+from safexam.coding.execution import (
     Judgement,
     Limits,
     Progress,
@@ -46,6 +45,7 @@ from safexam.coding.runner import (
     overall_verdict,
     score_of,
 )
+from safexam.coding.languages import Language, get_language
 from safexam.core.http import API_PREFIX
 
 __all__ = [

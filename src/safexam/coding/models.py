@@ -4,13 +4,34 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from safexam.coding.execution import Verdict
 from safexam.core.db import Base, new_id
+
+__all__ = [
+    "ENDED",
+    "IN_FLIGHT",
+    "CodingSubmission",
+    "Judge0Test",
+    "Judge0Via",
+    "SubmissionKind",
+    "SubmissionStatus",
+]
+
+#: A run (visible tests or the student's own input, never graded) or a graded submission.
+SubmissionKind = Literal["run", "submit"]
+SubmissionStatus = Literal["queued", "running", "done", "error"]
+#: Waiting for a judge or being judged: what the one-in-flight rule counts.
+IN_FLIGHT: tuple[SubmissionStatus, ...] = ("queued", "running")
+#: A submission in one of these has ended; nothing changes it again.
+ENDED: tuple[SubmissionStatus, ...] = ("done", "error")
+#: How a Judge0 test's result arrived: Judge0's callback, or our poll after the wait.
+Judge0Via = Literal["callback", "poll"]
 
 
 class CodingSubmission(Base):
@@ -33,12 +54,12 @@ class CodingSubmission(Base):
     question_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("questions.id", ondelete="RESTRICT"), nullable=False
     )
-    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[SubmissionKind] = mapped_column(Text, nullable=False)
     language: Mapped[str] = mapped_column(Text, nullable=False)
     source: Mapped[str] = mapped_column(Text, nullable=False)
     stdin: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="queued")
-    verdict: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[SubmissionStatus] = mapped_column(Text, nullable=False, server_default="queued")
+    verdict: Mapped[Verdict | None] = mapped_column(Text)
     score: Mapped[float | None] = mapped_column(Float)
     max_score: Mapped[float | None] = mapped_column(Float)
     compile_output: Mapped[str | None] = mapped_column(Text)
@@ -79,7 +100,7 @@ class Judge0Test(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     compile_output: Mapped[str | None] = mapped_column(Text)
     # How the result arrived: Judge0's callback, or our poll after the callback wait.
-    via: Mapped[str | None] = mapped_column(Text)
+    via: Mapped[Judge0Via | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )

@@ -12,7 +12,8 @@ from typing import ClassVar
 
 from redis.asyncio import Redis
 
-from safexam.coding.models import CodingSubmission
+from safexam.coding.execution import Verdict
+from safexam.coding.models import CodingSubmission, SubmissionStatus
 from safexam.core.events import LiveEvent, notify
 
 __all__ = [
@@ -28,8 +29,8 @@ class SubmissionChanged(LiveEvent, kw_only=True):
     """The submission as it now stands (a callback or the fallback poll recorded results)."""
 
     topic: ClassVar[str] = "submission"
-    status: str
-    verdict: str | None
+    status: SubmissionStatus
+    verdict: Verdict | None
     score: float | None
     tests_done: int
     tests_total: int
@@ -50,7 +51,7 @@ class SubmissionProgress(LiveEvent, kw_only=True, omit_defaults=True):
     """Judging moved on: its status (running, or queued again), or tests done of total."""
 
     topic: ClassVar[str] = "submission"
-    status: str | None = None
+    status: SubmissionStatus | None = None
     tests_done: int | None = None
     tests_total: int | None = None
 
@@ -59,7 +60,7 @@ class SubmissionJobEnded(LiveEvent, kw_only=True):
     """The judge job ended; in Judge0 callback mode the submission may still be running."""
 
     topic: ClassVar[str] = "submission"
-    status: str
+    status: SubmissionStatus
     job_id: uuid.UUID
 
 
@@ -72,7 +73,7 @@ async def publish_progress(
     redis: Redis | None,
     submission_id: uuid.UUID,
     *,
-    status: str | None = None,
+    status: SubmissionStatus | None = None,
     tests_done: int | None = None,
     tests_total: int | None = None,
 ) -> None:

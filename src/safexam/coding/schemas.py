@@ -8,6 +8,9 @@ from typing import Annotated
 
 import msgspec
 
+from safexam.coding.execution import Verdict
+from safexam.coding.models import SubmissionKind, SubmissionStatus
+
 __all__ = [
     "RunCreate",
     "SubmissionCreate",
@@ -40,7 +43,7 @@ class RunCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 class SubmissionQueued(msgspec.Struct):
     id: uuid.UUID
-    status: str
+    status: SubmissionStatus
 
 
 class TestOut(msgspec.Struct, omit_defaults=True):
@@ -50,7 +53,7 @@ class TestOut(msgspec.Struct, omit_defaults=True):
 
     name: str
     hidden: bool
-    verdict: str
+    verdict: Verdict
     time_ms: int
     memory_kb: int | msgspec.UnsetType | None = msgspec.UNSET
     stdout: str | msgspec.UnsetType = msgspec.UNSET
@@ -61,12 +64,12 @@ class SubmissionOut(msgspec.Struct):
     """A run or a submission as its author (or the exam's educator) sees it."""
 
     id: uuid.UUID
-    kind: str
+    kind: SubmissionKind
     session_id: uuid.UUID
     question_id: uuid.UUID
     language: str
-    status: str
-    verdict: str | None
+    status: SubmissionStatus
+    verdict: Verdict | None
     score: float | None
     max_score: float | None
     compile_output: str | None

@@ -35,8 +35,8 @@ from collections.abc import Sequence
 
 import msgspec
 
+from safexam.coding.execution import Limits, RunnerError
 from safexam.coding.languages import SYSTEM_PATH
-from safexam.coding.runner import Limits, RunnerError
 from safexam.coding.sandbox.boxes import process_uid
 from safexam.coding.sandbox.launcher import (
     RLimits,

@@ -1,7 +1,7 @@
 """The embedded runner, the default ``CodeRunner``: each compile and test in a fresh sandbox.
 
-Not to be confused with :mod:`safexam.coding.runner`, which defines what
-every code runner does (this one, Judge0's).
+What every code runner does (this one, Judge0's) is defined in
+:mod:`safexam.coding.execution`; :mod:`safexam.coding.backends` picks one.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from collections.abc import Sequence
 import msgspec
 import structlog
 
-from safexam.coding.languages import BOX, Language, get_language
-from safexam.coding.runner import (
+from safexam.coding.execution import (
     Judgement,
     Limits,
     Progress,
@@ -26,6 +25,7 @@ from safexam.coding.runner import (
     overall_verdict,
     score_of,
 )
+from safexam.coding.languages import BOX, Language, get_language
 from safexam.coding.sandbox.boxes import (
     SANDBOX_UID_BASE,
     SANDBOX_UID_SPAN,

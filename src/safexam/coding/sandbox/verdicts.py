@@ -6,8 +6,8 @@ import signal
 
 import msgspec
 
+from safexam.coding.execution import Limits, TestCase, TestResult, Verdict, clean_text, grade_output
 from safexam.coding.languages import Language
-from safexam.coding.runner import Limits, TestCase, TestResult, Verdict, clean_text, grade_output
 from safexam.coding.sandbox.process import Execution
 
 

@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import msgspec
 import structlog
 
+from safexam.coding.execution import Limits
 from safexam.coding.languages import Language
-from safexam.coding.runner import Limits
 from safexam.coding.sandbox.boxes import new_box, own_box
 from safexam.coding.sandbox.launcher import compiled_launcher
 from safexam.coding.sandbox.process import Sandbox

@@ -1,4 +1,9 @@
-"""Choosing the configured runner, and reporting which runners and languages work here."""
+"""Which code runner backend this deployment uses, and what works on this machine.
+
+``build_runner`` and ``callback_config`` choose the embedded sandbox or Judge0
+from the settings; ``doctor_checks`` reports which runners and languages work
+here (``safexam doctor``).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,9 @@ from typing import Literal
 
 import httpx
 
+from safexam.coding.execution import CodeRunner, Limits, RunnerError, TestCase
 from safexam.coding.judge0 import CALLBACK_PATH, CallbackConfig, Judge0Runner
 from safexam.coding.languages import LANGUAGES
-from safexam.coding.runner import CodeRunner, Limits, RunnerError, TestCase
 from safexam.coding.sandbox import (
     SandboxConfig,
     SandboxRunner,

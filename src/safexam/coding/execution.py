@@ -18,6 +18,7 @@ import msgspec
 from safexam.coding.compare import outputs_match
 
 __all__ = [
+    "KEEP_OUTPUT_BYTES",
     "VERDICTS",
     "CodeRunner",
     "Judgement",
@@ -28,6 +29,8 @@ __all__ = [
     "TestCase",
     "TestResult",
     "Verdict",
+    "clean_text",
+    "grade_output",
     "overall_verdict",
     "score_of",
 ]
