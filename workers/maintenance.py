@@ -19,8 +19,8 @@ from safexam.jobs.kinds import AUTOSUBMIT, job_actor
 from safexam.jobs.outbox import sweep
 from safexam.jobs.runner import Done, run_job
 from safexam.jobs.service import Claim
+from safexam.sessions.closing import finalize_expired_session, sweep_expired_sessions
 from safexam.sessions.notify import SessionExpired
-from safexam.sessions.service import finalize_expired_session, sweep_expired_sessions
 
 log = structlog.get_logger(__name__)
 
