@@ -37,7 +37,7 @@ async def autosubmit_session(job_id: str, session_id: str, **_: Any) -> None:
 
     async def work(db: AsyncSession, claim: Claim) -> Done:
         session = uuid.UUID(session_id)
-        grading_job = await finalize_expired_session(db, session, commit=False)
+        grading_job = await finalize_expired_session(db, session)
         result = {"grading_job_id": str(grading_job) if grading_job else None}
         # None: the session was already finished (or not yet due); nothing changed.
         return Done(result, [SessionExpired(id=session)] if grading_job else [])

@@ -28,6 +28,7 @@ from safexam.exams.schemas import QuestionOut, QuestionUpdate
 from safexam.sessions.models import ExamSession, Response
 
 __all__ = [
+    "add_question",
     "create_question",
     "delete_question",
     "get_owned_question",
@@ -76,7 +77,7 @@ def question_out(question: Question) -> QuestionOut:
     )
 
 
-async def create_question(
+async def add_question(
     db: AsyncSession,
     *,
     owner_id: uuid.UUID,
@@ -88,14 +89,13 @@ async def create_question(
     status: str = "draft",
     source: str = "manual",
     provenance: dict[str, Any] | None = None,
-    commit: bool = True,
 ) -> Question:
-    """Validate and store a question of ``owner_id``.
+    """Validate and add a question of ``owner_id`` in the caller's transaction (flushed).
 
-    Used by the API (``source="manual"``) and by the question generator
-    (``source="qie"``, usually ``status="draft"`` with its provenance). Raises
-    a 422 naming the field for a body that does not fit the kind. With
-    ``commit=False`` the row is only flushed, for callers that batch.
+    The one way a question enters the bank: by the API through
+    :func:`create_question`, and by the question generator (``source="qie"``,
+    usually ``status="draft"`` with its provenance), whose job runner commits.
+    Raises a 422 naming the field for a body that does not fit the kind.
     """
     if points < 0:
         raise Unprocessable("points must be >= 0", field="points")
@@ -120,9 +120,33 @@ async def create_question(
     db.add(question)
     await db.flush()
     await db.refresh(question)
-    if commit:
-        await db.commit()
     log.info("question_created", question_id=str(question.id), kind=kind, source=source)
+    return question
+
+
+async def create_question(
+    db: AsyncSession,
+    *,
+    owner_id: uuid.UUID,
+    kind: str,
+    prompt: str,
+    body: Any,
+    points: float = 1.0,
+    tags: Iterable[str] = (),
+    status: str = "draft",
+) -> Question:
+    """An educator's new question (``source="manual"``); commits."""
+    question = await add_question(
+        db,
+        owner_id=owner_id,
+        kind=kind,
+        prompt=prompt,
+        body=body,
+        points=points,
+        tags=tags,
+        status=status,
+    )
+    await db.commit()
     return question
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import Principal
 from safexam.core.errors import Conflict, NotFound
+from safexam.core.settings import get_settings
 from safexam.exams.models import Exam
 from safexam.grading.models import Result
 from safexam.jobs import enqueue
@@ -113,16 +114,14 @@ async def submit_session(
     return SubmitOut(status="submitted", job_id=job.id, submitted_at=session.submitted_at)
 
 
-async def finalize_expired_session(
-    db: AsyncSession, session_id: uuid.UUID, *, commit: bool = True
-) -> uuid.UUID | None:
+async def finalize_expired_session(db: AsyncSession, session_id: uuid.UUID) -> uuid.UUID | None:
     """Auto-submit one session whose deadline has passed; the grading job's id.
 
-    Called by the ``autosubmit_session`` actor (a delayed message sent at
-    start). Does nothing and returns None when the session is already
-    finished, unknown, or not yet past its deadline, so duplicate or early
-    messages are harmless. ``commit=False`` leaves the commit (or rollback) to
-    the caller, e.g. to finish its own job row in the same transaction.
+    The work of the ``autosubmit_session`` job (a delayed message sent at
+    start), so it never commits: the job runner commits it together with the
+    job's own status. Does nothing and returns None when the session is
+    already finished, unknown, or not yet past its deadline, so duplicate or
+    early messages are harmless.
     """
     session = (
         await db.execute(
@@ -138,8 +137,6 @@ async def finalize_expired_session(
     if session is None:
         return None
     job_ids = await expire_sessions(db, [session])
-    if commit:
-        await db.commit()
     return job_ids[0]
 
 
@@ -153,8 +150,6 @@ async def sweep_expired_sessions(
     (a submit in flight, another sweeper) are skipped, not waited for.
     """
     if grace_seconds is None:
-        from safexam.core.settings import get_settings
-
         grace_seconds = get_settings().autosubmit_grace_seconds
     if now is None:
         now = await db_now(db)
@@ -175,6 +170,8 @@ async def sweep_expired_sessions(
         if not batch:
             break
         await expire_sessions(db, batch)
+        # A commit per batch, on purpose: each batch's row locks are held only
+        # while it is written, and a failure later keeps the batches already done.
         await db.commit()
         total += len(batch)
         if len(batch) < SWEEP_BATCH:

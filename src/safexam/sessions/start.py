@@ -305,7 +305,10 @@ async def _start_once(
             await db.commit()
             return view, False
         # Its deadline passed and no auto-submit has run yet: finalize it now, so a
-        # lost message never blocks the next attempt.
+        # lost message never blocks the next attempt. Committed on its own, on
+        # purpose: the expiry (and its grading job) stands even when this start is
+        # then refused (no attempt left, exam closed), and the new attempt's clock
+        # is read in the transaction that starts it.
         await expire_sessions(db, [active])
         await db.commit()
         now = await db_now(db)
@@ -363,9 +366,10 @@ async def _start_once(
         requested_by=principal.id,
         delay_ms=max(0, int(delay * 1000)),
     )
-    await db.commit()
     session = await db.get(ExamSession, session_id)
     assert session is not None
+    view = await session_view(db, session, exam, now)
+    await db.commit()
     log.info(
         "session_started",
         session_id=str(session_id),
@@ -373,4 +377,4 @@ async def _start_once(
         attempt=inserted,
         deadline_at=deadline_at.isoformat(),
     )
-    return await session_view(db, session, exam, now), True
+    return view, True
