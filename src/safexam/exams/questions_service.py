@@ -23,7 +23,7 @@ from safexam.auth.guards import Principal, ensure_owner
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.exams.kinds import decode_body, validate_parametric
-from safexam.exams.models import Exam, ExamItem, Question
+from safexam.exams.models import Exam, ExamItem, Question, QuestionStatus
 from safexam.exams.schemas import QuestionOut, QuestionUpdate
 from safexam.sessions.models import ExamSession, Response
 
@@ -86,7 +86,7 @@ async def add_question(
     body: Any,
     points: float = 1.0,
     tags: Iterable[str] = (),
-    status: str = "draft",
+    status: QuestionStatus = "draft",
     source: str = "manual",
     provenance: dict[str, Any] | None = None,
 ) -> Question:
@@ -133,7 +133,7 @@ async def create_question(
     body: Any,
     points: float = 1.0,
     tags: Iterable[str] = (),
-    status: str = "draft",
+    status: QuestionStatus = "draft",
 ) -> Question:
     """An educator's new question (``source="manual"``); commits."""
     question = await add_question(
@@ -168,7 +168,7 @@ async def list_questions(
     db: AsyncSession,
     principal: Principal,
     *,
-    status: str | None = None,
+    status: QuestionStatus | None = None,
     source: str | None = None,
     tag: str | None = None,
     kind: str | None = None,
@@ -279,7 +279,7 @@ async def _check_draw_pools(
 
 
 async def _leaving_active_pool(
-    db: AsyncSession, question: Question, new_status: str, new_tags: list[str]
+    db: AsyncSession, question: Question, new_status: QuestionStatus, new_tags: list[str]
 ) -> None:
     if question.status != "active":
         return

@@ -28,7 +28,7 @@ from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.exams import kinds
 from safexam.exams.models import Exam, Question
 from safexam.exams.variants import variant_seed
-from safexam.sessions.models import ExamSession, Response
+from safexam.sessions.models import FINISHED_STATUSES, ExamSession, Response
 
 __all__ = [
     "GRADABLE_STATUSES",
@@ -44,7 +44,7 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-GRADABLE_STATUSES = ("submitted", "expired", "graded")
+GRADABLE_STATUSES = FINISHED_STATUSES
 
 
 class SessionNotGradable(Exception):
@@ -501,4 +501,3 @@ async def override_response(
         score=score,
     )
     return OverrideOutcome(response=response, result=result)
-

@@ -95,7 +95,7 @@ async def submit_session(
     session = await own_session(db, session_id, principal, lock=True)
     if session.status != "active":
         done = SubmitOut(
-            status=session.status,  # type: ignore[arg-type]
+            status=session.status,
             job_id=await _grading_job_id(db, session.id),
             submitted_at=session.submitted_at,
         )

@@ -98,7 +98,7 @@ async def session_view(
         id=session.id,
         exam_id=session.exam_id,
         attempt=session.attempt,
-        status=session.status,  # type: ignore[arg-type]
+        status=session.status,
         started_at=session.started_at,
         deadline_at=session.deadline_at,
         submitted_at=session.submitted_at,
@@ -200,7 +200,7 @@ async def review_session(
     return ReviewOut(
         session_id=session.id,
         exam_id=session.exam_id,
-        status=session.status,  # type: ignore[arg-type]
+        status=session.status,
         score=result.score,
         max_score=result.max_score,
         released_at=result.released_at or exam.released_at,

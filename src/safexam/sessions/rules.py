@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.auth.guards import Principal
 from safexam.core.errors import NotFound
 from safexam.grading.models import Result
-from safexam.sessions.models import ExamSession
+from safexam.sessions.models import ExamSession, SessionStatus
 
 __all__ = ["db_now", "own_session", "remaining_seconds", "results_visible"]
 
@@ -26,7 +26,7 @@ async def db_now(db: AsyncSession) -> datetime:
     return now
 
 
-def remaining_seconds(status: str, deadline_at: datetime, now: datetime) -> int:
+def remaining_seconds(status: SessionStatus, deadline_at: datetime, now: datetime) -> int:
     if status != "active":
         return 0
     return max(0, int((deadline_at - now).total_seconds()))

@@ -130,7 +130,7 @@ async def list_student_exams(db: AsyncSession, principal: Principal) -> StudentE
                 attempts_allowed=exam.attempts_allowed,
                 attempts_used=len(sessions_of),
                 session_id=latest.id if latest else None,
-                session_status=latest.status if latest else None,  # type: ignore[arg-type]
+                session_status=latest.status if latest else None,
                 deadline_at=latest.deadline_at if latest else None,
             )
         )
