@@ -307,8 +307,7 @@ async def _start_once(
         # Its deadline passed and no auto-submit has run yet: finalize it now, so a
         # lost message never blocks the next attempt. Committed on its own, on
         # purpose: the expiry (and its grading job) stands even when this start is
-        # then refused (no attempt left, exam closed), and the new attempt's clock
-        # is read in the transaction that starts it.
+        # then refused (no attempt left, exam closed).
         await expire_sessions(db, [active])
         await db.commit()
         now = await db_now(db)
