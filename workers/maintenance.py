@@ -19,8 +19,8 @@ from safexam.jobs.kinds import AUTOSUBMIT, job_actor
 from safexam.jobs.outbox import sweep
 from safexam.jobs.runner import Done, run_job
 from safexam.jobs.service import Claim
+from safexam.sessions.closing import finalize_expired_session, sweep_expired_sessions
 from safexam.sessions.notify import SessionExpired
-from safexam.sessions.service import finalize_expired_session, sweep_expired_sessions
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +37,7 @@ async def autosubmit_session(job_id: str, session_id: str, **_: Any) -> None:
 
     async def work(db: AsyncSession, claim: Claim) -> Done:
         session = uuid.UUID(session_id)
-        grading_job = await finalize_expired_session(db, session, commit=False)
+        grading_job = await finalize_expired_session(db, session)
         result = {"grading_job_id": str(grading_job) if grading_job else None}
         # None: the session was already finished (or not yet due); nothing changed.
         return Done(result, [SessionExpired(id=session)] if grading_job else [])

@@ -80,6 +80,8 @@ async def test_abandoned_session_is_finalized_with_its_answers_intact(
     await move_deadline(db, sid, -5)
     async with sessionmaker() as worker_db:
         job_id = await finalize_expired_session(worker_db, sid)
+        # The job's work never commits; the job runner does, with the job's status.
+        await worker_db.commit()
     assert job_id is not None
     row = await one(db, "SELECT status, submitted_at, deadline_at FROM exam_sessions")
     assert row.status == "expired" and row.submitted_at == row.deadline_at

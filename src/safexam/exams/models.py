@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -22,6 +22,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safexam.core.db import Base, Timestamped, new_id
+
+QuestionStatus = Literal["draft", "active", "archived"]
+ExamStatus = Literal["draft", "published", "archived"]
 
 
 class Question(Timestamped, Base):
@@ -46,7 +49,7 @@ class Question(Timestamped, Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     points: Mapped[float] = mapped_column(Float, nullable=False, server_default="1")
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
-    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="draft")
+    status: Mapped[QuestionStatus] = mapped_column(Text, nullable=False, server_default="draft")
     source: Mapped[str] = mapped_column(Text, nullable=False, server_default="manual")
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(
@@ -80,7 +83,7 @@ class Exam(Timestamped, Base):
     shuffle_choices: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     release_policy: Mapped[str] = mapped_column(Text, nullable=False, server_default="manual")
     integrity: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
-    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="draft")
+    status: Mapped[ExamStatus] = mapped_column(Text, nullable=False, server_default="draft")
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Bumped by every regrade; responses and results record the version they were graded at.

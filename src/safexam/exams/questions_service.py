@@ -23,11 +23,12 @@ from safexam.auth.guards import Principal, ensure_owner
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.exams.kinds import decode_body, validate_parametric
-from safexam.exams.models import Exam, ExamItem, Question
+from safexam.exams.models import Exam, ExamItem, Question, QuestionStatus
 from safexam.exams.schemas import QuestionOut, QuestionUpdate
 from safexam.sessions.models import ExamSession, Response
 
 __all__ = [
+    "add_question",
     "create_question",
     "delete_question",
     "get_owned_question",
@@ -76,7 +77,7 @@ def question_out(question: Question) -> QuestionOut:
     )
 
 
-async def create_question(
+async def add_question(
     db: AsyncSession,
     *,
     owner_id: uuid.UUID,
@@ -85,17 +86,16 @@ async def create_question(
     body: Any,
     points: float = 1.0,
     tags: Iterable[str] = (),
-    status: str = "draft",
+    status: QuestionStatus = "draft",
     source: str = "manual",
     provenance: dict[str, Any] | None = None,
-    commit: bool = True,
 ) -> Question:
-    """Validate and store a question of ``owner_id``.
+    """Validate and add a question of ``owner_id`` in the caller's transaction (flushed).
 
-    Used by the API (``source="manual"``) and by the question generator
-    (``source="qie"``, usually ``status="draft"`` with its provenance). Raises
-    a 422 naming the field for a body that does not fit the kind. With
-    ``commit=False`` the row is only flushed, for callers that batch.
+    The one way a question enters the bank: by the API through
+    :func:`create_question`, and by the question generator (``source="qie"``,
+    usually ``status="draft"`` with its provenance), whose job runner commits.
+    Raises a 422 naming the field for a body that does not fit the kind.
     """
     if points < 0:
         raise Unprocessable("points must be >= 0", field="points")
@@ -120,9 +120,33 @@ async def create_question(
     db.add(question)
     await db.flush()
     await db.refresh(question)
-    if commit:
-        await db.commit()
     log.info("question_created", question_id=str(question.id), kind=kind, source=source)
+    return question
+
+
+async def create_question(
+    db: AsyncSession,
+    *,
+    owner_id: uuid.UUID,
+    kind: str,
+    prompt: str,
+    body: Any,
+    points: float = 1.0,
+    tags: Iterable[str] = (),
+    status: QuestionStatus = "draft",
+) -> Question:
+    """An educator's new question (``source="manual"``); commits."""
+    question = await add_question(
+        db,
+        owner_id=owner_id,
+        kind=kind,
+        prompt=prompt,
+        body=body,
+        points=points,
+        tags=tags,
+        status=status,
+    )
+    await db.commit()
     return question
 
 
@@ -144,7 +168,7 @@ async def list_questions(
     db: AsyncSession,
     principal: Principal,
     *,
-    status: str | None = None,
+    status: QuestionStatus | None = None,
     source: str | None = None,
     tag: str | None = None,
     kind: str | None = None,
@@ -255,7 +279,7 @@ async def _check_draw_pools(
 
 
 async def _leaving_active_pool(
-    db: AsyncSession, question: Question, new_status: str, new_tags: list[str]
+    db: AsyncSession, question: Question, new_status: QuestionStatus, new_tags: list[str]
 ) -> None:
     if question.status != "active":
         return

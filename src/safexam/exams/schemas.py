@@ -16,6 +16,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from safexam.exams.kinds import QuestionKind
+from safexam.exams.models import ExamStatus, QuestionStatus
 from safexam.integrity.schemas import ClientEventKind
 
 __all__ = [
@@ -33,20 +34,20 @@ __all__ = [
     "ExamItemOut",
     "ExamOut",
     "ExamPage",
+    "ExamStatus",
     "ExamUpdate",
     "IntegritySettings",
     "QuestionBrief",
     "QuestionCreate",
     "QuestionOut",
     "QuestionPage",
+    "QuestionStatus",
     "QuestionUpdate",
     "ReleasePolicy",
 ]
 
 ReleasePolicy = Literal["immediate", "after_close", "manual"]
-QuestionStatus = Literal["draft", "active", "archived"]
 QuestionSource = Literal["manual", "qie"]
-ExamStatus = Literal["draft", "published", "archived"]
 
 # The browser events of the integrity log plus the server's own ip_changed;
 # the browser's list lives with the integrity log, once.

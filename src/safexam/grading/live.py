@@ -14,6 +14,7 @@ from safexam.grading.models import Result
 from safexam.grading.notify import SessionState
 from safexam.grading.schemas import SessionResultOut
 from safexam.sessions.models import ExamSession
+from safexam.sessions.rules import results_visible
 
 __all__ = ["session_state"]
 
@@ -26,8 +27,6 @@ async def session_state(
     The student sees the score only once the exam's release policy allows;
     the exam's educator and admins always do.
     """
-    from safexam.sessions.service import results_visible
-
     row = (
         await db.execute(
             select(ExamSession, Exam)

@@ -360,7 +360,7 @@ async def request_regrade(
 async def apply_dry_run(db: AsyncSession, job_id: uuid.UUID, principal: Principal) -> Job:
     """Apply a finished dry run as a unit if nothing changed since; commits; the new job."""
     dry = await db.get(Job, job_id, with_for_update=True)
-    if dry is None or dry.kind != "regrade" or dry.exam_id is None:
+    if dry is None or dry.kind != REGRADE.name or dry.exam_id is None:
         raise NotFound("regrade job not found")
     await get_owned_exam(db, dry.exam_id, principal)
     result = dict(dry.result or {})

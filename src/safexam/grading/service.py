@@ -28,8 +28,7 @@ from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.exams import kinds
 from safexam.exams.models import Exam, Question
 from safexam.exams.variants import variant_seed
-from safexam.grading.models import Result
-from safexam.sessions.models import ExamSession, Response
+from safexam.sessions.models import FINISHED_STATUSES, ExamSession, Response
 
 __all__ = [
     "GRADABLE_STATUSES",
@@ -45,7 +44,7 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-GRADABLE_STATUSES = ("submitted", "expired", "graded")
+GRADABLE_STATUSES = FINISHED_STATUSES
 
 
 class SessionNotGradable(Exception):
@@ -367,42 +366,6 @@ async def _write_results(
     ]
 
 
-async def write_item_scores(
-    db: AsyncSession,
-    session_id: uuid.UUID,
-    items: Sequence[ItemScore],
-    version: int,
-    *,
-    saved_at: datetime,
-) -> None:
-    """Upsert one response row per paper entry (unanswered questions get a row too)."""
-    if not items:
-        return
-    await db.execute(
-        text(
-            """
-            INSERT INTO responses (id, session_id, question_id, answer, client_seq, saved_at,
-                                   score, max_score, graded_version)
-            SELECT gen_random_uuid(), :sid, v.qid, NULL, 0, :saved_at, v.score, v.max_score,
-                   :version
-              FROM unnest(CAST(:qids AS uuid[]), CAST(:scores AS float8[]),
-                          CAST(:maxes AS float8[])) AS v(qid, score, max_score)
-            ON CONFLICT (session_id, question_id) DO UPDATE
-               SET score = excluded.score, max_score = excluded.max_score,
-                   graded_version = excluded.graded_version
-            """
-        ),
-        {
-            "sid": session_id,
-            "saved_at": saved_at,
-            "qids": [i.question_id for i in items],
-            "scores": [i.score for i in items],
-            "maxes": [i.max_score for i in items],
-            "version": version,
-        },
-    )
-
-
 async def recompute_result(
     db: AsyncSession,
     session: ExamSession,
@@ -538,7 +501,3 @@ async def override_response(
         score=score,
     )
     return OverrideOutcome(response=response, result=result)
-
-
-async def result_of(db: AsyncSession, session_id: uuid.UUID) -> Result | None:
-    return await db.get(Result, session_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -12,9 +12,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from safexam.core.db import Base, new_id
 
-__all__ = ["JOB_STATUSES", "STALE_AFTER", "Job"]
+__all__ = ["JOB_STATUSES", "STALE_AFTER", "Job", "JobStatus"]
 
-JOB_STATUSES = ("pending", "queued", "running", "succeeded", "failed", "dead")
+JobStatus = Literal["pending", "queued", "running", "succeeded", "failed", "dead"]
+JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
 
 #: A running job whose heartbeat is older than this is presumed abandoned by a
 #: dead worker: the sweep re-sends it and the next worker may take it over.
@@ -51,7 +52,7 @@ class Job(Base):
     args: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
     exam_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     session_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="pending")
+    status: Mapped[JobStatus] = mapped_column(Text, nullable=False, server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="5")
     progress_done: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")

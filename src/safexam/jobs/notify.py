@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import msgspec
 from redis.asyncio import Redis
 
 from safexam.core.events import LiveEvent, notify
+from safexam.jobs.models import JobStatus
 
 __all__ = ["JobChanged", "JobProgress", "progress_publisher"]
 
@@ -24,10 +25,13 @@ class JobProgress(msgspec.Struct):
 
 
 class JobChanged(LiveEvent, kw_only=True, omit_defaults=True):
-    """The job's status changed (``error``: why an attempt failed), or it made progress."""
+    """The job's status changed (``error``: why an attempt failed), or it made progress.
+
+    ``lost``: an attempt failed after another worker had taken the job over.
+    """
 
     topic: ClassVar[str] = "job"
-    status: str
+    status: Literal[JobStatus, "lost"]
     error: str | None = None
     progress: JobProgress | None = None
 

@@ -29,7 +29,7 @@ from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound
 from safexam.jobs import outbox
 from safexam.jobs.kinds import REGRADE, JobKind
-from safexam.jobs.models import STALE_AFTER, Job
+from safexam.jobs.models import STALE_AFTER, Job, JobStatus
 
 __all__ = [
     "Claim",
@@ -263,13 +263,17 @@ async def finish_job(db: AsyncSession, claim: Claim, result: dict[str, Any] | No
     return bool(outcome.rowcount)  # type: ignore[attr-defined]
 
 
-async def mark_failed(db: AsyncSession, claim: Claim, error: str, *, retry: bool) -> str | None:
+async def mark_failed(
+    db: AsyncSession, claim: Claim, error: str, *, retry: bool
+) -> JobStatus | None:
     """Record a failed attempt and commit; returns the new status (None if the claim was lost).
 
     ``retry`` (an infrastructure fault) puts the job back to ``queued`` while
     attempts remain, then ``dead``; otherwise the job is ``failed`` at once.
     """
-    status = ("queued" if claim.attempt < claim.max_attempts else "dead") if retry else "failed"
+    status: JobStatus = (
+        ("queued" if claim.attempt < claim.max_attempts else "dead") if retry else "failed"
+    )
     outcome = await db.execute(
         update(Job)
         .where(Job.id == claim.id, Job.status == "running", Job.attempts == claim.attempt)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.core.errors import Unprocessable
 from safexam.core.settings import Settings
 from safexam.exams.models import Question
-from safexam.exams.questions_service import create_question
+from safexam.exams.questions_service import add_question
 from safexam.jobs.kinds import GENERATE_QUESTIONS
 from safexam.jobs.models import Job
 from safexam.jobs.service import enqueue
@@ -196,7 +196,7 @@ async def run_generation(
         # The same path as a hand-written question: validation, normalized
         # body and tags; flushed only, the job runner commits.
         try:
-            question = await create_question(
+            question = await add_question(
                 db,
                 owner_id=owner_id,
                 kind=candidate.kind,
@@ -207,7 +207,6 @@ async def run_generation(
                 status="draft",
                 source="qie",
                 provenance=provenance,
-                commit=False,
             )
         except Unprocessable as exc:
             # The filter already ran the same body checks; this is a rule of

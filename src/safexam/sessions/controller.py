@@ -15,7 +15,9 @@ from safexam.core.deps import DB, SettingsDep
 from safexam.core.http import client_ip, user_agent_of
 from safexam.core.openapi import text_alternative
 from safexam.sessions import results as results_service
-from safexam.sessions import service
+from safexam.sessions.autosave import autosave
+from safexam.sessions.closing import release_results, submit_session
+from safexam.sessions.review import get_session, review_session
 from safexam.sessions.schemas import (
     AutosaveOut,
     AutosaveRequest,
@@ -26,6 +28,7 @@ from safexam.sessions.schemas import (
     SessionOut,
     SubmitOut,
 )
+from safexam.sessions.start import start_session
 
 __all__ = ["SessionController"]
 
@@ -62,7 +65,7 @@ class SessionController(Controller):
         principal: CurrentUser,
     ) -> Response[SessionOut]:
         """Start my next attempt (201), or resume the one running (200)."""
-        view, created = await service.start_session(
+        view, created = await start_session(
             db,
             exam_id,
             principal,
@@ -81,7 +84,7 @@ class SessionController(Controller):
         principal: CurrentUser,
     ) -> SessionOut:
         """Status, server time, remaining seconds and every saved answer."""
-        return await service.get_session(
+        return await get_session(
             db, session_id, principal, ip=client_ip(request), user_agent=user_agent_of(request)
         )
 
@@ -101,7 +104,7 @@ class SessionController(Controller):
         # The hottest route takes no injected dependencies: Litestar resolves two or
         # more in a task group (a task per dependency per request), and the ORM
         # session is not used here. The guard has already checked the principal.
-        return await service.autosave(
+        return await autosave(
             request.app.state.engine,
             session_id,
             question_id,
@@ -119,7 +122,7 @@ class SessionController(Controller):
         self, session_id: FromPath[uuid.UUID], db: DB, settings: SettingsDep, principal: CurrentUser
     ) -> SubmitOut:
         """End my session and queue its grading. Repeating it returns the same job."""
-        return await service.submit_session(
+        return await submit_session(
             db, session_id, principal, grace_seconds=settings.autosubmit_grace_seconds
         )
 
@@ -128,7 +131,7 @@ class SessionController(Controller):
         self, session_id: FromPath[uuid.UUID], db: DB, principal: CurrentUser
     ) -> ReviewOut:
         """Answers, correct answers, scores and feedback; 403 until results are released."""
-        return await service.review_session(db, session_id, principal)
+        return await review_session(db, session_id, principal)
 
     @get("/exams/{exam_id:uuid}/sessions", guards=[educator_or_admin])
     async def sessions(
@@ -172,4 +175,4 @@ class SessionController(Controller):
         self, exam_id: FromPath[uuid.UUID], db: DB, principal: CurrentUser
     ) -> ReleaseOut:
         """Release the exam's results to its students now."""
-        return await service.release_results(db, exam_id, principal)
+        return await release_results(db, exam_id, principal)

@@ -45,8 +45,8 @@ from safexam.core.errors import error_for, error_payload
 from safexam.core.http import client_ip, user_agent_of
 from safexam.core.inputs import NUL_ESCAPE
 from safexam.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from safexam.sessions.autosave import autosave
 from safexam.sessions.schemas import AutosaveRequest
-from safexam.sessions.service import autosave
 
 __all__ = ["MAX_FAST_BODY", "ROUTE", "AutosaveFastPath"]
 

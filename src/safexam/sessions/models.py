@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -23,7 +23,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from safexam.core.db import Base, new_id
 
-SESSION_STATUSES = ("active", "submitted", "expired", "graded")
+SessionStatus = Literal["active", "submitted", "expired", "graded"]
+#: Ended, by the student's submit or at the deadline, and graded or waiting to be.
+FINISHED_STATUSES: tuple[SessionStatus, ...] = ("submitted", "expired", "graded")
 
 
 class ExamSession(Base):
@@ -52,7 +54,7 @@ class ExamSession(Base):
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     attempt: Mapped[int] = mapped_column(Integer, nullable=False)
-    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="active")
+    status: Mapped[SessionStatus] = mapped_column(Text, nullable=False, server_default="active")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     deadline_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

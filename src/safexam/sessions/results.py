@@ -94,7 +94,7 @@ async def exam_sessions_overview(
                 email=email,
                 name=name,
                 attempt=session.attempt,
-                status=session.status,  # type: ignore[arg-type]
+                status=session.status,
                 started_at=session.started_at,
                 deadline_at=session.deadline_at,
                 submitted_at=session.submitted_at,

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from safexam.sessions.models import SessionStatus
+
 __all__ = [
     "AutosaveOut",
     "AutosaveRequest",
@@ -23,6 +25,7 @@ __all__ = [
     "SavedResponse",
     "ScoreOut",
     "SessionOut",
+    "SessionStatus",
     "StudentExam",
     "StudentExamState",
     "StudentExamsOut",
@@ -32,7 +35,6 @@ __all__ = [
 StudentExamState = Literal[
     "upcoming", "open", "in_progress", "submitted", "results_released", "closed"
 ]
-SessionStatus = Literal["active", "submitted", "expired", "graded"]
 
 # Generous but finite: a client counter (ms timestamps fit comfortably).
 ClientSeq = Annotated[int, msgspec.Meta(ge=0, le=2**62)]

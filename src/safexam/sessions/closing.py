@@ -1,0 +1,211 @@
+"""Ending a session: the student's submit, the auto-submit at the deadline, the sweep
+behind it, and the owner's release of results.
+
+Every ending queues the session's grading in the same transaction, so a
+finished session always has its grading job; the server's deadline, not the
+client's, decides whether a session was submitted or expired.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from safexam.auth.guards import Principal
+from safexam.core.errors import Conflict, NotFound
+from safexam.core.settings import get_settings
+from safexam.exams.models import Exam
+from safexam.grading.models import Result
+from safexam.jobs import enqueue
+from safexam.jobs.kinds import GRADE_SESSION
+from safexam.jobs.models import Job
+from safexam.sessions.models import ExamSession
+from safexam.sessions.rules import db_now, own_session
+from safexam.sessions.schemas import ReleaseOut, SubmitOut
+
+__all__ = [
+    "expire_sessions",
+    "finalize_expired_session",
+    "release_results",
+    "submit_session",
+    "sweep_expired_sessions",
+]
+
+log = structlog.get_logger(__name__)
+
+SWEEP_BATCH = 500
+SWEEP_MAX_BATCHES = 100
+
+
+async def _enqueue_grading(db: AsyncSession, session: ExamSession) -> Job:
+    return await enqueue(
+        db,
+        GRADE_SESSION,
+        args={"session_id": str(session.id)},
+        exam_id=session.exam_id,
+        session_id=session.id,
+        requested_by=None,
+    )
+
+
+async def _grading_job_id(db: AsyncSession, session_id: uuid.UUID) -> uuid.UUID | None:
+    job_id: uuid.UUID | None = (
+        await db.execute(
+            select(Job.id)
+            .where(Job.session_id == session_id, Job.kind == GRADE_SESSION.name)
+            .order_by(Job.created_at, Job.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return job_id
+
+
+async def expire_sessions(db: AsyncSession, sessions: Sequence[ExamSession]) -> list[uuid.UUID]:
+    """Mark locked, active, past-deadline sessions ``expired`` and queue their grading.
+
+    Every answer saved before the deadline stays as it is; the autosave guard
+    already refused anything later.
+    """
+    job_ids: list[uuid.UUID] = []
+    for session in sessions:
+        session.status = "expired"
+        session.submitted_at = session.deadline_at
+        job = await _enqueue_grading(db, session)
+        job_ids.append(job.id)
+        log.info("session_expired", session_id=str(session.id), job_id=str(job.id))
+    await db.flush()
+    return job_ids
+
+
+async def submit_session(
+    db: AsyncSession, session_id: uuid.UUID, principal: Principal, *, grace_seconds: int
+) -> SubmitOut:
+    """End the student's session and queue its grading; idempotent.
+
+    A second submit (or a submit after the server finalized the session)
+    changes nothing and answers with the current status and the same grading
+    job. A submit that arrives after the deadline plus grace finds the session
+    ``expired``: the server's deadline, not the client's, decides.
+    """
+    session = await own_session(db, session_id, principal, lock=True)
+    if session.status != "active":
+        done = SubmitOut(
+            status=session.status,
+            job_id=await _grading_job_id(db, session.id),
+            submitted_at=session.submitted_at,
+        )
+        await db.rollback()
+        return done
+    now = await db_now(db)
+    if now > session.deadline_at + timedelta(seconds=grace_seconds):
+        job_ids = await expire_sessions(db, [session])
+        await db.commit()
+        return SubmitOut(status="expired", job_id=job_ids[0], submitted_at=session.submitted_at)
+    session.status = "submitted"
+    session.submitted_at = min(now, session.deadline_at)
+    job = await _enqueue_grading(db, session)
+    await db.commit()
+    log.info("session_submitted", session_id=str(session.id), job_id=str(job.id))
+    return SubmitOut(status="submitted", job_id=job.id, submitted_at=session.submitted_at)
+
+
+async def finalize_expired_session(db: AsyncSession, session_id: uuid.UUID) -> uuid.UUID | None:
+    """Auto-submit one session whose deadline has passed; the grading job's id.
+
+    The work of the ``autosubmit_session`` job (a delayed message sent at
+    start), so it never commits: the job runner commits it together with the
+    job's own status. Does nothing and returns None when the session is
+    already finished, unknown, or not yet past its deadline, so duplicate or
+    early messages are harmless.
+    """
+    session = (
+        await db.execute(
+            select(ExamSession)
+            .where(
+                ExamSession.id == session_id,
+                ExamSession.status == "active",
+                ExamSession.deadline_at <= func.now(),
+            )
+            .with_for_update(skip_locked=True)
+        )
+    ).scalar_one_or_none()
+    if session is None:
+        return None
+    job_ids = await expire_sessions(db, [session])
+    return job_ids[0]
+
+
+async def sweep_expired_sessions(
+    db: AsyncSession, now: datetime | None = None, *, grace_seconds: int | None = None
+) -> int:
+    """Auto-submit every active session past its deadline plus grace; commit; how many.
+
+    The periodic safety net behind the delayed messages: a lost message or a
+    restarted worker still leaves no session open. Rows locked by someone else
+    (a submit in flight, another sweeper) are skipped, not waited for.
+    """
+    if grace_seconds is None:
+        grace_seconds = get_settings().autosubmit_grace_seconds
+    if now is None:
+        now = await db_now(db)
+    cutoff = now - timedelta(seconds=grace_seconds)
+    total = 0
+    for _ in range(SWEEP_MAX_BATCHES):
+        batch = list(
+            (
+                await db.execute(
+                    select(ExamSession)
+                    .where(ExamSession.status == "active", ExamSession.deadline_at <= cutoff)
+                    .order_by(ExamSession.deadline_at)
+                    .limit(SWEEP_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
+        )
+        if not batch:
+            break
+        await expire_sessions(db, batch)
+        # A commit per batch, on purpose: each batch's row locks are held only
+        # while it is written, and a failure later keeps the batches already done.
+        await db.commit()
+        total += len(batch)
+        if len(batch) < SWEEP_BATCH:
+            break
+    if total:
+        log.info("sessions_swept", count=total)
+    return total
+
+
+async def release_results(db: AsyncSession, exam_id: uuid.UUID, principal: Principal) -> ReleaseOut:
+    """Release an exam's results to its students now (any policy); owner only; commit."""
+    from safexam.auth.guards import ensure_owner
+
+    exam = (
+        await db.execute(select(Exam).where(Exam.id == exam_id).with_for_update())
+    ).scalar_one_or_none()
+    if exam is None:
+        raise NotFound("exam not found")
+    ensure_owner(exam.owner_id, principal, "exam")
+    if exam.status == "draft":
+        raise Conflict("Publish the exam before releasing results", code="exam_not_published")
+    now = await db_now(db)
+    if exam.released_at is None:
+        exam.released_at = now
+    released = await db.execute(
+        update(Result)
+        .where(
+            Result.session_id.in_(select(ExamSession.id).where(ExamSession.exam_id == exam.id)),
+            Result.released_at.is_(None),
+        )
+        .values(released_at=now)
+    )
+    released_at = exam.released_at
+    await db.commit()
+    count = int(getattr(released, "rowcount", 0) or 0)
+    log.info("results_released", exam_id=str(exam.id), count=count)
+    return ReleaseOut(exam_id=exam.id, released_at=released_at, results_released=count)
