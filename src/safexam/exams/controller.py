@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from typing import Annotated, Any, Literal
 
-import structlog
 from litestar import Controller, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from safexam.auth.guards import CurrentUser, Principal, authenticated, educator_or_admin
+from safexam.auth.guards import CurrentUser, authenticated, educator_or_admin
 from safexam.core.deps import DB
 from safexam.exams import authoring, enrollments, lookups, questions_service, views
 from safexam.exams.kinds import QuestionKind
@@ -29,10 +26,10 @@ from safexam.exams.schemas import (
     QuestionPage,
     QuestionUpdate,
 )
+from safexam.sessions.start import list_student_exams
 
 __all__ = ["ExamController", "QuestionController"]
 
-log = structlog.get_logger(__name__)
 
 Limit = Annotated[int, QueryParameter(ge=1, le=questions_service.MAX_PAGE)]
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
@@ -146,9 +143,10 @@ class ExamController(Controller):
         offset: Offset = 0,
     ) -> Any:
         """Educators: the exams they own (admins: all). Students: the exams they
-        are enrolled in, with their state (see ``safexam.sessions.service``)."""
+        are enrolled in, with their state (the sessions domain builds that list:
+        one path, one method, two audiences)."""
         if principal.role == "student":
-            return await _student_exams(db, principal)
+            return await list_student_exams(db, principal)
         rows, total = await authoring.list_exams(
             db, principal, status=status, q=q, limit=limit, offset=offset
         )
@@ -229,14 +227,3 @@ class ExamController(Controller):
         exam = await lookups.get_owned_exam(db, exam_id, principal)
         await enrollments.remove_enrollment(db, exam, email)
 
-
-async def _student_exams(db: AsyncSession, principal: Principal) -> Any:
-    # The student's exam list (with session states) belongs to the sessions
-    # domain; imported lazily so authoring does not depend on it at import time.
-    try:
-        sessions_service = importlib.import_module("safexam.sessions.service")
-        list_student_exams = sessions_service.list_student_exams
-    except (ImportError, AttributeError):
-        log.warning("student_exam_list_unavailable")
-        return {"items": [], "total": 0}
-    return await list_student_exams(db, principal)
