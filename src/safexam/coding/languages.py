@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import msgspec
 
+from safexam.core.languages import LANGUAGE_NAMES
+
 __all__ = [
     "BOX",
     "LANGUAGES",
@@ -183,9 +185,12 @@ def _javascript() -> Language:
     )
 
 
-LANGUAGES: dict[str, Language] = {
-    lang.name: lang for lang in (_python(), _c(), _cpp(), _java(), _javascript())
-}
+_DESCRIBED = {lang.name: lang for lang in (_python(), _c(), _cpp(), _java(), _javascript())}
+if set(_DESCRIBED) != set(LANGUAGE_NAMES):
+    raise RuntimeError("every name in core.languages.LANGUAGE_NAMES needs one description here")
+
+# The one list of names is core's (settings read it at start); here each is described.
+LANGUAGES: dict[str, Language] = {name: _DESCRIBED[name] for name in LANGUAGE_NAMES}
 
 
 def language_names() -> tuple[str, ...]:
