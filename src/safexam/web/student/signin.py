@@ -20,7 +20,7 @@ from safexam.auth.controller import start_user_session
 from safexam.auth.oidc import safe_next_path
 from safexam.auth.service import password_sign_in
 from safexam.core.deps import DB, RedisDep, SettingsDep
-from safexam.core.errors import Forbidden, NotAuthenticated, RateLimited
+from safexam.core.errors import Forbidden, NotAuthenticated, RateLimited, Unprocessable
 from safexam.core.http import API_PREFIX, client_ip
 from safexam.core.settings import Settings
 from safexam.web import wording
@@ -39,6 +39,14 @@ class SignInForm(msgspec.Struct):
     email: str = ""
     password: str = ""
     next: str = ""
+
+
+def _landing(value: str | None) -> str:
+    """Where to go once signed in: a local path, or the front door for anything else."""
+    try:
+        return safe_next_path(value)
+    except Unprocessable:
+        return "/"
 
 
 def _google_url(settings: Settings, landing: str) -> str | None:
@@ -96,7 +104,7 @@ class SignInController(Controller):
         expired: FromQuery[str | None] = None,
         signed_out: FromQuery[str | None] = None,
     ) -> Redirect | Template:
-        landing = safe_next_path(next_path)
+        landing = _landing(next_path)
         if current_user(request) is not None:
             return Redirect(landing, status_code=303)
         message = None
@@ -115,7 +123,7 @@ class SignInController(Controller):
         settings: SettingsDep,
         data: Annotated[SignInForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
-        landing = safe_next_path(data.next)
+        landing = _landing(data.next)
         email = data.email.strip()
         if not email or not data.password:
             return _form(
