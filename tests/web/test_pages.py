@@ -3,6 +3,7 @@ errors in words, and what each page shows of the services behind it."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -115,9 +116,21 @@ async def test_static_files_have_hashed_names_and_are_immutable(client: Any) -> 
         assert (await client.get(wrong)).status_code == 404, wrong
 
 
-def test_htmx_is_the_pinned_2_0_release_and_loaded_by_no_page_yet() -> None:
-    vendored = (STATIC_DIR / "vendor/htmx.min.js").read_text()
-    assert 'version:"2.0.11"' in vendored
+def test_vendored_files_are_the_versions_package_json_pins() -> None:
+    """`make assets` copies them from npm; a hand edit or a forgotten copy shows here."""
+    root = TEMPLATES_DIR.parents[3]
+    pinned = json.loads((root / "package.json").read_text())["devDependencies"]
+    locked = json.loads((root / "package-lock.json").read_text())["packages"]
+    for name, version in pinned.items():
+        assert locked[f"node_modules/{name}"]["version"] == version, name
+    assert pinned["htmx.org"].startswith("2.0.")
+    htmx = (STATIC_DIR / "vendor/htmx.min.js").read_text()
+    assert f'version:"{pinned["htmx.org"]}"' in htmx
+    axe = (root / "tests/web/vendor/axe.min.js").read_text()[:100]
+    assert axe.startswith(f"/*! axe v{pinned['axe-core']}\n")
+
+
+def test_htmx_is_loaded_by_no_page_yet() -> None:
     url = assets.url("vendor/htmx.min.js")
     assert re.fullmatch(r"/static/vendor/htmx\.min\.[0-9a-f]{10}\.js", url)
     for template in TEMPLATES_DIR.rglob("*.html"):

@@ -223,3 +223,20 @@ async def test_times_in_the_students_zone_and_reflow(
     finally:
         await context.close()
     check_context(context)
+
+
+async def test_the_audit_fails_a_page_with_a_violation(browser: Browser, server: str) -> None:
+    """axe-core really runs: a field stripped of its label fails the audit."""
+    context = await new_context(browser, server)
+    try:
+        page = await context.new_page()
+        await page.goto("/sign-in")
+        await page.evaluate("document.querySelector('label[for=email]').remove()")
+        try:
+            await audit(page)
+        except AssertionError as failure:
+            assert "'id': 'label'" in str(failure), failure
+        else:
+            raise AssertionError("an unlabelled field passed the audit")
+    finally:
+        await context.close()
