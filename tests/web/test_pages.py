@@ -7,6 +7,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -22,7 +23,7 @@ from safexam.auth.models import User
 from safexam.core.errors import unavailable
 from safexam.core.settings import Settings
 from safexam.demo import DEMO_PASSWORD, load_demo
-from safexam.web.assets import STATIC_DIR, assets
+from safexam.web.assets import STATIC_DIR, Assets, assets
 from safexam.web.headers import CONTENT_SECURITY_POLICY
 from safexam.web.layout import TEMPLATES_DIR
 from tests.factories import PASSWORD, enroll, make_exam, make_question, make_user
@@ -114,6 +115,35 @@ async def test_static_files_have_hashed_names_and_are_immutable(client: Any) -> 
     # Only the hashed name exists: an old name can never serve new content.
     for wrong in ("/static/css/app.css", "/static/css/app.0000000000.css", "/static/../app.py"):
         assert (await client.get(wrong)).status_code == 404, wrong
+
+
+def test_modules_import_each_other_by_hashed_names(tmp_path: Path) -> None:
+    (tmp_path / "js/lib").mkdir(parents=True)
+    (tmp_path / "js/lib/clock.js").write_text("export const now = () => 1;\n")
+    (tmp_path / "js/timer.js").write_text(
+        'import { now } from "./lib/clock.js";\nexport { now };\n'
+        'const later = () => import("./lib/clock.js");\n'
+    )
+    (tmp_path / "js/exam.js").write_text("import './timer.js';\n")
+    first = Assets(tmp_path)
+    clock = first.url("js/lib/clock.js")
+    timer = first.files[first.url("js/timer.js").removeprefix("/static/")].body.decode()
+    assert f'from "{clock}"' in timer and f'import("{clock}")' in timer
+    exam = first.files[first.url("js/exam.js").removeprefix("/static/")].body.decode()
+    assert f"import '{first.url('js/timer.js')}'" in exam
+    # A change deep down renames every module above it.
+    (tmp_path / "js/lib/clock.js").write_text("export const now = () => 2;\n")
+    second = Assets(tmp_path)
+    for name in ("js/lib/clock.js", "js/timer.js", "js/exam.js"):
+        assert second.url(name) != first.url(name), name
+    (tmp_path / "js/broken.js").write_text('import "./missing.js";\n')
+    with pytest.raises(ValueError, match=r"missing\.js"):
+        Assets(tmp_path)
+
+
+def test_vendored_bundles_are_served_as_built() -> None:
+    url = assets.url("vendor/htmx.min.js").removeprefix("/static/")
+    assert assets.files[url].body == (STATIC_DIR / "vendor/htmx.min.js").read_bytes()
 
 
 def test_vendored_files_are_the_versions_package_json_pins() -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import mimetypes
+import posixpath
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,11 @@ _TYPES = {
     ".svg": "image/svg+xml",
     ".json": "application/json",
 }
+_MODULES = {".js", ".mjs"}
+# A relative specifier of a static import or export, a bare import, or a dynamic import().
+_IMPORT = re.compile(
+    r"(?P<head>\b(?:from|import)\s*\(?\s*)(?P<quote>[\"'])(?P<path>\.{1,2}/[^\"'\s]+)(?P=quote)"
+)
 # Already compressed formats gain nothing from gzip.
 _COMPRESSIBLE = {".css", ".js", ".mjs", ".svg", ".json", ".txt"}
 
@@ -46,27 +53,53 @@ class _File:
 
 
 class Assets:
-    """The files of one static folder, by logical name and by hashed name."""
+    """The files of one static folder, by logical name and by hashed name.
+
+    An ES module's relative imports (``import { x } from "./outbox.js"``) are
+    rewritten to the hashed URLs of what they import, so a module's name
+    changes when anything it loads changes, and modules need no import map
+    (which the Content-Security-Policy would block as inline script).
+    """
 
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.urls: dict[str, str] = {}
         self.files: dict[str, _File] = {}
+        self._pending: set[str] = set()
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            logical = path.relative_to(root).as_posix()
-            body = path.read_bytes()
-            digest = hashlib.sha256(body).hexdigest()[:_HASH_LENGTH]
-            stem, dot, suffix = logical.rpartition(".")
-            hashed = f"{stem}.{digest}.{suffix}" if dot else f"{logical}.{digest}"
-            media_type = _TYPES.get(path.suffix) or (
-                mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            )
-            gzipped = (
-                gzip.compress(body, compresslevel=9, mtime=0)
-                if path.suffix in _COMPRESSIBLE
-                else None
-            )
-            self.urls[logical] = f"{STATIC_PREFIX}/{hashed}"
-            self.files[hashed] = _File(body=body, gzipped=gzipped, media_type=media_type)
+            self._add(path.relative_to(root).as_posix())
+
+    def _add(self, logical: str) -> str:
+        """Register ``logical`` (after what it imports) and return its URL."""
+        if logical in self.urls:
+            return self.urls[logical]
+        if logical in self._pending:
+            raise ValueError(f"static modules import each other in a circle: {logical}")
+        self._pending.add(logical)
+        path = self.root / logical
+        body = path.read_bytes()
+        # Vendored bundles are served exactly as built.
+        if path.suffix in _MODULES and not logical.startswith("vendor/"):
+            body = _IMPORT.sub(lambda found: self._import(logical, found), body.decode()).encode()
+        digest = hashlib.sha256(body).hexdigest()[:_HASH_LENGTH]
+        stem, dot, suffix = logical.rpartition(".")
+        hashed = f"{stem}.{digest}.{suffix}" if dot else f"{logical}.{digest}"
+        media_type = _TYPES.get(path.suffix) or (
+            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        )
+        gzipped = (
+            gzip.compress(body, compresslevel=9, mtime=0) if path.suffix in _COMPRESSIBLE else None
+        )
+        self.urls[logical] = f"{STATIC_PREFIX}/{hashed}"
+        self.files[hashed] = _File(body=body, gzipped=gzipped, media_type=media_type)
+        self._pending.discard(logical)
+        return self.urls[logical]
+
+    def _import(self, importer: str, found: re.Match[str]) -> str:
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(importer), found["path"]))
+        if target.startswith("../") or not (self.root / target).is_file():
+            raise ValueError(f"{importer} imports {found['path']}, which is not a static file")
+        return f"{found['head']}{found['quote']}{self._add(target)}{found['quote']}"
 
     def url(self, logical: str) -> str:
         """The public URL of ``logical`` (a path below the static folder); KeyError if absent,
