@@ -3,8 +3,8 @@ entries with the student's own time, the number of questions and the rules.
 
 The list itself (with each exam's state) is :func:`list_student_exams`; this
 adds what only the enrollment and the exam's settings know: the extra time or
-multiplier granted to this student, whether full screen is required, which
-integrity events the educator reviews, and when results are shown.
+multiplier granted to this student, whether full screen is required, and
+when results are shown.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.auth.guards import Principal
 from safexam.core.errors import NotFound
 from safexam.exams.models import Enrollment, Exam, ExamItem
-from safexam.exams.schemas import DEFAULT_FLAG_KINDS, ReleasePolicy
+from safexam.exams.schemas import ReleasePolicy
 from safexam.sessions.schemas import StudentExam
 from safexam.sessions.service import list_student_exams
 
@@ -38,8 +38,6 @@ class StudentExamDetail(msgspec.Struct, kw_only=True):
     question_count: int
     release_policy: ReleasePolicy
     require_fullscreen: bool
-    # The integrity events the educator has flagged for review.
-    flag_kinds: list[str]
 
 
 async def my_exam_details(db: AsyncSession, principal: Principal) -> list[StudentExamDetail]:
@@ -102,7 +100,6 @@ async def my_exam_details(db: AsyncSession, principal: Principal) -> list[Studen
                 question_count=counts.get(item.id, 0),
                 release_policy=row.release_policy,
                 require_fullscreen=bool(integrity.get("require_fullscreen", False)),
-                flag_kinds=list(integrity.get("flag_kinds", DEFAULT_FLAG_KINDS)),
             )
         )
     return details
