@@ -8,10 +8,11 @@ BIN := $(VENV)/bin
 # Reinstall when the dependencies change.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test lint clean-data
+.PHONY: setup run test lint assets clean-data
 
 setup: $(INSTALLED)
 	@scripts/ensure-bubblewrap.sh
+	@scripts/ensure-chromium.sh
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -36,6 +37,14 @@ lint: setup
 	$(BIN)/mypy src workers || status=1; \
 	$(BIN)/lint-imports --no-cache --no-logo || status=1; \
 	exit $$status
+
+# The front-end files kept in the repository, refreshed from the npm registry
+# (versions pinned in package.json and package-lock.json): htmx for the pages,
+# axe-core for the browser tests. A clone needs no npm; only this target does.
+assets:
+	npm ci --no-audit --no-fund
+	cp node_modules/htmx.org/dist/htmx.min.js src/safexam/web/static/vendor/htmx.min.js
+	cp node_modules/axe-core/axe.min.js tests/web/vendor/axe.min.js
 
 # Removes the embedded PostgreSQL and Redis data of `make run` (asks first).
 clean-data:

@@ -79,3 +79,11 @@ def test_the_application_importing_the_workers_breaks_the_contract(tmp_path: Pat
     done = _lint_imports(tree)
     assert done.returncode != 0, done.stdout
     assert "safexam.grading.service -> workers.grading" in done.stdout, done.stdout
+
+
+def test_a_domain_importing_the_web_breaks_the_layers(tmp_path: Path) -> None:
+    tree = _copy_tree(tmp_path)
+    _append(tree / "src/safexam/sessions/lobby.py", "import safexam.web.wording")
+    done = _lint_imports(tree)
+    assert done.returncode != 0, done.stdout
+    assert "safexam.sessions.lobby -> safexam.web.wording" in done.stdout, done.stdout

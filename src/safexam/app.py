@@ -36,6 +36,13 @@ from safexam.ops.queues_controller import MetricsController, QueuesController
 from safexam.qie.controller import QieController
 from safexam.sessions.controller import SessionController
 from safexam.sessions.fast_path import AutosaveFastPath
+from safexam.web import (
+    SECURITY_HEADERS,
+    SecurityHeaders,
+    browser_pages,
+    template_config,
+    web_route_handlers,
+)
 
 __all__ = ["create_app"]
 
@@ -66,8 +73,9 @@ def route_handlers() -> list[ControllerRouterHandler]:
             QieController,
         ],
     )
-    # Probes and the Prometheus scrape stay at the root, where operators' tools look.
-    return [HealthController, api, MetricsController]
+    # Probes and the Prometheus scrape stay at the root, where operators' tools look;
+    # the browser's pages too.
+    return [HealthController, api, MetricsController, *web_route_handlers()]
 
 
 _heap_frozen: list[bool] = []
@@ -137,7 +145,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         stores={"sessions": SessionStore(redis, namespace=f"{settings.redis_namespace}:sessions")},
         dependencies=dependencies,
         plugins=[*pipeline_plugins(redis, settings), ErrorResponsesPlugin([authenticated])],
-        exception_handlers=exception_handlers,
+        exception_handlers=browser_pages(exception_handlers),
+        template_config=template_config(),
         openapi_config=openapi_config(title="SafeExam API", version=__version__),
         request_max_body_size=MAX_REQUEST_BODY_BYTES,
         request_class=ApiRequest,
@@ -149,11 +158,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # other request, refusals of autosaves included, takes it.
     fast_path = AutosaveFastPath(
         app,
-        app.asgi_handler,
+        SecurityHeaders(app.asgi_handler),
         engine=engine,
         signins=signins,
         csrf=csrf,
         session_absolute_seconds=settings.session_absolute_seconds,
+        headers=SECURITY_HEADERS,
     )
     # Route middleware never sees requests that match no route (404, 405), so the
     # request id wraps the whole ASGI handler: every response carries it.

@@ -81,12 +81,22 @@ async def test_disabled_and_password_less_accounts_cannot_sign_in(
         db, email="g@college.edu", name="G", role="student", oidc_issuer="x", oidc_subject="1"
     )
     await csrf(client)
-    for email in (disabled.email, google_only.email):
+    # A disabled account is told so, but only to whoever has its password.
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": disabled.email, "password": PASSWORD}
+    )
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "account_disabled"
+    for email, password in (
+        (disabled.email, "not the password"),
+        (google_only.email, PASSWORD),
+    ):
         response = await client.post(
-            "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+            "/api/v1/auth/login", json={"email": email, "password": password}
         )
         assert response.status_code == 401, response.text
         assert response.json()["error"]["code"] == "invalid_credentials"
+    assert SIGNIN_COOKIE not in client.cookies
 
 
 async def test_logout_deletes_the_server_side_session(

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
+from safexam.web.assets import STATIC_PREFIX, assets
 from tests.factories import exam, mcq
 from tests.security.shape import error_shape_problem
 from tests.security.world import ROLES, World, now_iso
@@ -49,6 +50,11 @@ def student_owned(owner: int) -> dict[str, int]:
     return {ANON: 401, STU: owner, OSTU: 404, EDU: 403, OEDU: 403, ADMIN: 403}
 
 
+def student_page(owner: int) -> dict[str, int]:
+    """The student's pages: whoever is not signed in is sent to sign in (303)."""
+    return {ANON: 303, STU: owner, OSTU: 404, EDU: 403, OEDU: 403, ADMIN: 403}
+
+
 def visible_to_all_parties(owner: int) -> dict[str, int]:
     """Objects the student, the exam's educator and admins may all read."""
     return {ANON: 401, STU: owner, OSTU: 404, EDU: owner, OEDU: 404, ADMIN: owner}
@@ -62,6 +68,10 @@ class Rule:
     body: Callable[[World], Any] | None = None
     # A new signed-in browser per call (for sign-in and sign-out, which change the session).
     own_browser: bool = False
+    # A page of the browser: redirects are not followed, and errors are pages, not JSON.
+    page: bool = False
+    # A form body (pages' forms are URL-encoded), instead of ``body`` as JSON.
+    form: Callable[[World], dict[str, str]] | None = None
 
 
 # The default object behind each path parameter.
@@ -74,6 +84,8 @@ PARAMS = {
     "submission_id": "submission_id",
     "email": "student_email",
 }
+
+STYLESHEET = assets.url("css/app.css").removeprefix(STATIC_PREFIX + "/")
 
 RUN = {"language": "python", "source": "def add(a, b):\n    return a + b\n"}
 
@@ -201,6 +213,26 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/schema/rapidoc"): Rule(everyone(200)),
     ("GET", "/schema/oauth2-redirect.html"): Rule(everyone(200)),
     ("GET", "/schema/{path:str}"): Rule(everyone(404), params={"path": "literal:nowhere"}),
+    # The browser's pages.
+    ("GET", "/"): Rule(
+        {ANON: 303, STU: 303, OSTU: 303, EDU: 200, OEDU: 200, ADMIN: 200}, page=True
+    ),
+    ("GET", "/sign-in"): Rule({**everyone(303), ANON: 200}, page=True),
+    ("POST", "/sign-in"): Rule(
+        everyone(401),
+        form=lambda w: {"email": f"nobody-{w.next_seq()}@college.edu", "password": "wrong"},
+        own_browser=True,
+        page=True,
+    ),
+    ("POST", "/sign-out"): Rule(everyone(303), own_browser=True, page=True),
+    ("GET", "/exams"): Rule({**student_page(200), OSTU: 200}, page=True),
+    ("GET", "/exams/{exam_id:uuid}"): Rule(student_page(200), page=True),
+    # Resumes the running session and goes to its page.
+    ("POST", "/exams/{exam_id:uuid}/start"): Rule(student_page(303), page=True),
+    ("GET", "/sessions/{session_id:uuid}"): Rule(student_page(200), page=True),
+    ("GET", "/static/{file_path:path}"): Rule(
+        everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True
+    ),
 }
 
 IGNORED_METHODS = {"OPTIONS", "HEAD"}
@@ -240,16 +272,28 @@ async def _resolve(world: World, rule: Rule, path: str) -> str:
     return resolved
 
 
-async def _call(client: httpx.AsyncClient, method: str, url: str, body: Any) -> tuple[int, str]:
+async def _call(
+    client: httpx.AsyncClient, method: str, url: str, body: Any, *, page: bool = False
+) -> tuple[int, str]:
     """The status, and what is wrong with the error body if anything."""
-    kwargs: dict[str, Any] = {} if body is None else {"json": body}
+    kwargs: dict[str, Any] = {} if body is None else {"data" if page else "json": body}
     # Streamed, so that an SSE endpoint answers with its status without being read to the end.
-    async with client.stream(method, url, **kwargs) as response:
+    async with client.stream(method, url, follow_redirects=not page, **kwargs) as response:
         problem = ""
         if response.status_code >= 400:
             await response.aread()
-            problem = error_shape_problem(response)
+            problem = _page_problem(response) if page else error_shape_problem(response)
         return response.status_code, problem
+
+
+def _page_problem(response: httpx.Response) -> str:
+    """Empty when an error of a page is a page: HTML, in words, no trace."""
+    content_type = response.headers.get("content-type", "")
+    if not content_type.startswith("text/html"):
+        return f"content-type {content_type!r}, not a page"
+    if "Traceback" in response.text or '{"error"' in response.text:
+        return f"the page shows internals: {response.text[:200]!r}"
+    return ""
 
 
 async def test_role_matrix(world: World, app: Litestar) -> None:
@@ -259,8 +303,8 @@ async def test_role_matrix(world: World, app: Litestar) -> None:
         for role in ROLES:
             client = await world.browser(role) if rule.own_browser else world.clients[role]
             url = await _resolve(world, rule, path)
-            body = rule.body(world) if rule.body else None
-            status, problem = await _call(client, method, url, body)
+            body = rule.form(world) if rule.form else rule.body(world) if rule.body else None
+            status, problem = await _call(client, method, url, body, page=rule.page)
             if status != rule.expect[role] or problem:
                 wrong.append(
                     f"{method} {path} as {role}: {status}, expected {rule.expect[role]} {problem}"

@@ -27,12 +27,10 @@ from safexam.auth.oidc import (
     oidc_client,
     safe_next_path,
 )
-from safexam.auth.ratelimit import LoginLimiter
 from safexam.auth.schemas import CsrfOut, LoginRequest, UserOut
-from safexam.auth.service import authenticate, find_or_create_oidc_user, normalize_email
+from safexam.auth.service import find_or_create_oidc_user, password_sign_in
 from safexam.auth.signins import ROTATE_FLAG, SIGNIN_COOKIE
 from safexam.core.deps import DB, RedisDep, SettingsDep
-from safexam.core.errors import NotAuthenticated
 from safexam.core.http import API_PREFIX, client_ip
 from safexam.core.openapi import error_responses
 
@@ -74,7 +72,7 @@ class AuthController(Controller):
         token = ScopeState.from_scope(request.scope).csrf_token
         return CsrfOut(csrf_token=str(token))
 
-    @post("/login", status_code=HTTP_200_OK, responses=error_responses(401, 429))
+    @post("/login", status_code=HTTP_200_OK, responses=error_responses(401, 403, 429))
     async def login(
         self,
         request: Request[Any, Any, Any],
@@ -84,15 +82,9 @@ class AuthController(Controller):
         settings: SettingsDep,
     ) -> UserOut:
         """Password sign-in. Failed attempts are rate limited per account and per address."""
-        email = normalize_email(data.email)
-        ip = client_ip(request)
-        limiter = LoginLimiter(redis, settings)
-        await limiter.check(email, ip)
-        user = await authenticate(db, email, data.password)
-        if user is None:
-            await limiter.record_failure(email, ip)
-            raise NotAuthenticated("Wrong email or password", code="invalid_credentials")
-        await limiter.record_success(email, ip)
+        user = await password_sign_in(
+            db, redis, settings, email=data.email, password=data.password, ip=client_ip(request)
+        )
         await start_signin(request, user)
         return user_out(user)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,8 +14,10 @@ from safexam.auth.passwords import (
     needs_rehash,
     verify_password_off_loop,
 )
+from safexam.auth.ratelimit import LoginLimiter
 from safexam.core.db import utcnow
-from safexam.core.errors import Conflict, Forbidden, Unprocessable
+from safexam.core.errors import Conflict, Forbidden, NotAuthenticated, Unprocessable
+from safexam.core.settings import Settings
 
 __all__ = [
     "add_user",
@@ -24,6 +27,7 @@ __all__ = [
     "get_user_by_email",
     "link_enrollments",
     "normalize_email",
+    "password_sign_in",
 ]
 
 
@@ -111,7 +115,11 @@ async def create_user(
 
 
 async def authenticate(db: AsyncSession, email: str, password: str) -> User | None:
-    """The user if the password is right and the account active, else None (same timing)."""
+    """The user if the password is right and the account active, else None (same timing).
+
+    A disabled account with the right password raises :class:`Forbidden`
+    ``account_disabled``: whoever knows the password may learn why it fails.
+    """
     user = await get_user_by_email(db, email)
     password_hash = user.password_hash if user else None
     if user is not None:
@@ -119,8 +127,10 @@ async def authenticate(db: AsyncSession, email: str, password: str) -> User | No
     # Nothing is written yet: hand the connection back to the pool for the slow hash.
     await db.rollback()
     ok = await verify_password_off_loop(password_hash, password)
-    if not ok or user is None or not user.is_active:
+    if not ok or user is None:
         return None
+    if not user.is_active:
+        raise Forbidden("This account is disabled", code="account_disabled")
     values: dict[str, object] = {"last_login_at": utcnow()}
     if password_hash and needs_rehash(password_hash):
         values["password_hash"] = await hash_password_off_loop(password)
@@ -171,4 +181,25 @@ async def find_or_create_oidc_user(
     user.last_login_at = utcnow()
     await link_enrollments(db, user)
     await db.commit()
+    return user
+
+
+async def password_sign_in(
+    db: AsyncSession, redis: Redis, settings: Settings, *, email: str, password: str, ip: str
+) -> User:
+    """The user whose email and password these are, under the failed-attempt limits.
+
+    Raises :class:`RateLimited` (429, with the wait) while a limit is reached,
+    :class:`NotAuthenticated` ``invalid_credentials`` for a wrong email or
+    password (counted), :class:`Forbidden` ``account_disabled``. The sign-in
+    API and the sign-in page both come through here.
+    """
+    email = normalize_email(email)
+    limiter = LoginLimiter(redis, settings)
+    await limiter.check(email, ip)
+    user = await authenticate(db, email, password)
+    if user is None:
+        await limiter.record_failure(email, ip)
+        raise NotAuthenticated("Wrong email or password", code="invalid_credentials")
+    await limiter.record_success(email, ip)
     return user

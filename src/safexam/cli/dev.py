@@ -223,7 +223,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
             out(f"  embedded {line}")
         for line in notes:
             out(f"  {line}")
-        out("  sign in (GET /api/v1/auth/csrf, then POST /api/v1/auth/login) as a demo account:")
+        out(f"  students sign in at {url} in a browser; the API signs in with")
+        out("  GET /api/v1/auth/csrf, then POST /api/v1/auth/login; demo accounts:")
         print_demo(summary)
         out(f"  worker pools: {', '.join(pools) or 'none'}{f' ({why})' if why else ''}")
         out(f"  other terminals: `source {data_dir / 'env'}` to reach the same services")

@@ -72,8 +72,12 @@ class AutosaveFastPath:
         signins: SignInConfig,
         csrf: CSRFConfig,
         session_absolute_seconds: float,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
         self.app = app
+        # What every response of the app carries (security headers), added here
+        # because these answers skip the layer that adds them to the others.
+        self.headers = headers
         self.inner = inner
         self.engine = engine
         self.signins = signins
@@ -172,6 +176,7 @@ class AutosaveFastPath:
                         (b"content-type", b"application/json"),
                         (b"content-length", str(len(payload)).encode()),
                         *extra,
+                        *self.headers,
                     ],
                 }
             )

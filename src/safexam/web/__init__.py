@@ -1,0 +1,36 @@
+"""The browser: server-rendered pages over the same services as the JSON API.
+
+One router per audience (students here), each page a template under
+``templates/`` with its behaviour in ES modules under ``static/``. This package
+runs no SQL of its own, and no domain imports it.
+"""
+
+from __future__ import annotations
+
+from litestar import Router
+from litestar.types import ControllerRouterHandler
+
+from safexam.web.assets import static_file
+from safexam.web.errors import browser_pages, page_exception_handlers
+from safexam.web.headers import SECURITY_HEADERS, SecurityHeaders
+from safexam.web.layout import template_config
+from safexam.web.student import SignInController, StudentExamsController
+
+__all__ = [
+    "SECURITY_HEADERS",
+    "SecurityHeaders",
+    "browser_pages",
+    "template_config",
+    "web_route_handlers",
+]
+
+
+def web_route_handlers() -> list[ControllerRouterHandler]:
+    """The pages (whose errors are pages too) and the static files."""
+    pages = Router(
+        path="/",
+        route_handlers=[SignInController, StudentExamsController],
+        exception_handlers=page_exception_handlers(),
+        include_in_schema=False,
+    )
+    return [pages, static_file]

@@ -1,0 +1,138 @@
+"""Errors as pages: a sentence and a next step, never a stack trace or raw JSON.
+
+Web routes always answer errors this way. Elsewhere (a mistyped address, say)
+a browser that asks for HTML gets the page too, while API clients keep the one
+JSON error shape. Someone not signed in is sent to the sign-in page instead,
+and comes back where they were going once signed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.response import Redirect
+
+from safexam.core.errors import ApiError, NotAuthenticated, error_for
+from safexam.core.http import API_PREFIX
+from safexam.web import wording
+from safexam.web.layout import render_page
+
+__all__ = ["SIGN_IN_PATH", "browser_pages", "page_exception_handlers", "sign_in_redirect"]
+
+SIGN_IN_PATH = "/sign-in"
+
+# Paths whose clients are programs: their errors stay JSON whatever they accept.
+_MACHINE_PATHS = (API_PREFIX, "/schema", "/healthz", "/readyz", "/metrics", "/static/")
+
+_TITLES = {
+    400: "This request could not be understood",
+    403: "You do not have access to this page",
+    404: "Page not found",
+    405: "This page cannot be used this way",
+    409: "This cannot be done now",
+    413: "What you sent is too large",
+    422: "Some of what you sent is not valid",
+    429: "Too many attempts",
+    500: "Something went wrong on our side",
+    503: "SafeExam is briefly unavailable",
+}
+
+_SENTENCES = {
+    400: "Go back and try again.",
+    403: "Your account cannot open this page.",
+    404: "This page does not exist, or it belongs to another account.",
+    405: "Go back and use the page's own buttons and links.",
+    413: "Go back and send something smaller.",
+    422: "Go back, check what you entered and try again.",
+    500: "The problem has been logged. Answers already saved are kept. Try again in a moment.",
+}
+
+
+def sign_in_redirect(request: Request[Any, Any, Any], *, expired: bool = False) -> Redirect:
+    """To the sign-in page, coming back here afterwards (for a page; a form goes home)."""
+    query: dict[str, str] = {}
+    if request.method == "GET" and request.url.path != "/":
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        query["next"] = target
+    if expired:
+        query["expired"] = "1"
+    location = SIGN_IN_PATH + ("?" + urlencode(query) if query else "")
+    return Redirect(location, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _sentence(error: ApiError) -> str:
+    status = error.status_code
+    retry = error.details.get("retry_after") if isinstance(error.details, dict) else None
+    if status == 403 and error.code == "csrf_failed":
+        return "This form has expired. Go back, reload the page and send it again."
+    if status == 403 and error.code == "wrong_role":
+        return "This page is for students. Pages for educators are not in the browser yet."
+    if status == 409:
+        # Conflicts are the domain's own sentences ("This exam has closed").
+        return error.message.rstrip(".") + "."
+    if status == 429 and retry:
+        return f"Wait {wording.wait(int(retry))}, then try again."
+    if status == 503:
+        wait = f" in {wording.wait(int(retry))}" if retry else " in a moment"
+        return f"The database or the session store is not answering. Try again{wait}."
+    return _SENTENCES.get(status, "Go back and try again.")
+
+
+def _as_api_error(request: Request[Any, Any, Any], exc: Exception) -> ApiError:
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        code = "csrf_failed" if status == 403 and "csrf" in exc.detail.lower() else "http_error"
+        return ApiError(exc.detail, code=code, status_code=status, headers=dict(exc.headers or {}))
+    return error_for(exc, method=request.method, path=request.url.path)
+
+
+def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The page for ``exc``, or the way to the sign-in page when nobody is signed in."""
+    if isinstance(exc, NotAuthenticated):
+        return sign_in_redirect(request, expired=exc.code == "session_expired")
+    error = _as_api_error(request, exc)
+    status = error.status_code
+    return render_page(
+        request,
+        "error.html",
+        status_code=status,
+        headers=error.headers,
+        title=_TITLES.get(status, "Something went wrong"),
+        sentence=_sentence(error),
+        status=status,
+    )
+
+
+def page_exception_handlers() -> dict[type[Exception] | int, Any]:
+    """Exception handlers of the web routes: every error is a page."""
+    return {ApiError: error_page, HTTPException: error_page, Exception: error_page}
+
+
+def _wants_page(request: Request[Any, Any, Any]) -> bool:
+    path = request.url.path
+    if path.startswith(_MACHINE_PATHS):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def browser_pages(
+    handlers: dict[type[Exception] | int, Any],
+) -> dict[type[Exception] | int, Any]:
+    """The app's exception ``handlers``, answering with a page where a browser
+    asks for one outside the API (an unknown address, a method not allowed)."""
+
+    def wrap(handler: Callable[[Request[Any, Any, Any], Any], Response[Any]]) -> Any:
+        def choose(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+            if _wants_page(request):
+                return error_page(request, exc)
+            return handler(request, exc)
+
+        return choose
+
+    return {key: wrap(handler) for key, handler in handlers.items()}

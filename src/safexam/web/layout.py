@@ -1,0 +1,123 @@
+"""The page shell: the template engine, what every page's template can use, and
+:func:`page`, which every handler returns.
+
+Templates extend ``base.html`` (skip link, banner with the signed-in user and
+Sign out, ``main``, footer). They get ``user`` (the signed-in
+:class:`Principal` or None), ``csrf_token()`` for forms, ``asset(name)`` for
+static files under their hashed names, and the filters of :mod:`safexam.web.wording`.
+Autoescaping is on for every template.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import MediaType, Request, Response
+from litestar.connection import ASGIConnection
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.template.config import TemplateConfig
+from litestar.utils.scope.state import ScopeState
+
+from safexam.auth.guards import Principal, principal_of
+from safexam.core.errors import ApiError
+from safexam.web import wording
+from safexam.web.assets import assets
+from safexam.web.headers import CACHE_PRIVATE
+
+__all__ = [
+    "TEMPLATES_DIR",
+    "current_user",
+    "page",
+    "render_page",
+    "template_config",
+]
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        # A misspelt variable fails the page's test instead of rendering empty.
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["asset"] = assets.url
+    env.filters.update(wording.FILTERS)
+    return env
+
+
+_engine = JinjaTemplateEngine.from_environment(_environment())
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """The app's template configuration (Jinja, autoescaped, templates beside this module)."""
+    return TemplateConfig(instance=_engine)
+
+
+def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The signed-in user, or None (an expired sign-in counts as none)."""
+    try:
+        return principal_of(connection)
+    except ApiError:
+        return None
+
+
+def _csrf_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    token = ScopeState.from_scope(connection.scope).csrf_token
+    return "" if token is None else str(token)
+
+
+def _context(
+    connection: ASGIConnection[Any, Any, Any, Any], context: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "user": current_user(connection),
+        "csrf": _csrf_token(connection),
+        "title": "",
+        **context,
+    }
+
+
+def page(
+    request: Request[Any, Any, Any],
+    template: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Template:
+    """A page rendered from ``template``; never cached (every page may show someone's data)."""
+    return Template(
+        template_name=template,
+        context=_context(request, context),
+        status_code=status_code,
+        media_type=MediaType.HTML,
+        headers={"Cache-Control": CACHE_PRIVATE, **(headers or {})},
+    )
+
+
+def render_page(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    template: str,
+    *,
+    status_code: int,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Response[str]:
+    """Like :func:`page`, rendered at once: for exception handlers, which may run
+    where no route matched and a :class:`Template` response cannot be resolved."""
+    body = _engine.get_template(template).render(
+        request=connection, **_context(connection, context)
+    )
+    return Response(
+        body,
+        status_code=status_code,
+        media_type=MediaType.HTML,
+        headers={"Cache-Control": CACHE_PRIVATE, **(headers or {})},
+    )

@@ -1,0 +1,8 @@
+"""The student's pages: sign-in, my exams, the lobby and the exam page."""
+
+from __future__ import annotations
+
+from safexam.web.student.exams import StudentExamsController
+from safexam.web.student.signin import SignInController
+
+__all__ = ["SignInController", "StudentExamsController"]
