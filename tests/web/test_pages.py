@@ -24,7 +24,7 @@ from safexam.core.errors import unavailable
 from safexam.core.settings import Settings
 from safexam.demo import DEMO_PASSWORD, load_demo
 from safexam.web.assets import STATIC_DIR, Assets, assets
-from safexam.web.headers import CONTENT_SECURITY_POLICY
+from safexam.web.headers import CONTENT_SECURITY_POLICY, DOCS_CONTENT_SECURITY_POLICY
 from safexam.web.layout import TEMPLATES_DIR
 from tests.factories import PASSWORD, enroll, make_exam, make_question, make_user
 from tests.helpers import login, rows
@@ -57,6 +57,30 @@ async def post_sign_in(client: Any, email: str, password: str, **extra: str) -> 
 
 
 # ---------------------------------------------------------------- headers and files
+
+
+async def test_the_api_reference_pages_may_run_their_viewer_and_nothing_else_may(
+    client: Any,
+) -> None:
+    """Litestar's reference pages start a CDN viewer from an inline script: the
+    strict policy would leave them blank, so they get their own; the documents
+    and every other response keep the strict one."""
+    for path, host in (
+        ("/schema", "https://cdn.redoc.ly"),
+        ("/schema/redoc", "https://cdn.redoc.ly"),
+        ("/schema/swagger", "https://cdn.jsdelivr.net"),
+    ):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        policy = response.headers["content-security-policy"]
+        assert policy == DOCS_CONTENT_SECURITY_POLICY, path
+        script_src = next(d for d in policy.split("; ") if d.startswith("script-src"))
+        assert host in script_src and "'unsafe-inline'" in script_src, path
+        assert host in response.text, path
+        assert "frame-ancestors 'none'" in policy
+    for path in ("/schema/openapi.json", "/schemas-are-not-docs", "/sign-in"):
+        response = await client.get(path, headers=PAGE)
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
 
 
 async def test_every_kind_of_response_carries_the_security_headers(

@@ -19,6 +19,7 @@ __all__ = [
     "CACHE_IMMUTABLE",
     "CACHE_PRIVATE",
     "CONTENT_SECURITY_POLICY",
+    "DOCS_CONTENT_SECURITY_POLICY",
     "SECURITY_HEADERS",
     "SecurityHeaders",
 ]
@@ -34,6 +35,36 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     # Paths can name exams and sessions: other sites learn only that a visit came from here.
     (b"referrer-policy", b"same-origin"),
 )
+
+# The API reference pages under /schema are Litestar's: an inline script that
+# starts a viewer loaded from its CDN, with inline styles and web fonts. They
+# show no one's data, so they alone get a policy that lets that viewer run;
+# the documents themselves (/schema/openapi.json, .yaml) keep the strict one.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; "
+    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://cdn.redoc.ly "
+    "https://unpkg.com; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://unpkg.com "
+    "https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; "
+    "img-src 'self' data: https://cdn.jsdelivr.net https://cdn.redoc.ly; "
+    "worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+_DOCS_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", DOCS_CONTENT_SECURITY_POLICY.encode()),
+    *SECURITY_HEADERS[1:],
+)
+_DOCS_PREFIX = "/schema"
+_DOCS_DOCUMENTS = (".json", ".yaml", ".yml")
+
+
+def _is_docs_page(path: str) -> bool:
+    return (
+        (path == _DOCS_PREFIX or path.startswith(_DOCS_PREFIX + "/"))
+        and not path.endswith(_DOCS_DOCUMENTS)
+    )
+
 
 #: A page that shows someone's data: never kept by a shared cache or the browser's history.
 CACHE_PRIVATE = "private, no-store"
@@ -56,7 +87,7 @@ class SecurityHeaders:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        extra = self.headers
+        extra = _DOCS_HEADERS if _is_docs_page(scope["path"]) else self.headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
