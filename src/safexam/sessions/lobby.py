@@ -20,6 +20,7 @@ from safexam.auth.guards import Principal
 from safexam.core.errors import NotFound
 from safexam.exams.models import Enrollment, Exam, ExamItem
 from safexam.exams.schemas import ReleasePolicy
+from safexam.sessions.rules import time_allowed
 from safexam.sessions.schemas import StudentExam
 from safexam.sessions.start import list_student_exams
 
@@ -90,13 +91,13 @@ async def my_exam_details(db: AsyncSession, principal: Principal) -> list[Studen
         integrity = row.integrity or {}
         multiplier = float(row.time_multiplier)
         window = int((item.closes_at - item.opens_at).total_seconds())
-        allowed = int(item.duration_minutes * multiplier * 60) + row.extra_minutes * 60
+        allowed = time_allowed(item.duration_minutes, multiplier, row.extra_minutes)
         details.append(
             StudentExamDetail(
                 exam=item,
                 extra_minutes=row.extra_minutes,
                 time_multiplier=multiplier,
-                seconds_allowed=min(allowed, window),
+                seconds_allowed=min(int(allowed.total_seconds()), window),
                 question_count=counts.get(item.id, 0),
                 release_policy=row.release_policy,
                 require_fullscreen=bool(integrity.get("require_fullscreen", False)),

@@ -8,7 +8,7 @@ PostgreSQL's ``now()`` so API replicas with drifting clocks agree.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +18,7 @@ from safexam.core.errors import NotFound
 from safexam.grading.models import Result
 from safexam.sessions.models import ExamSession, SessionStatus
 
-__all__ = ["db_now", "own_session", "remaining_seconds", "results_visible"]
+__all__ = ["db_now", "own_session", "remaining_seconds", "results_visible", "time_allowed"]
 
 
 async def db_now(db: AsyncSession) -> datetime:
@@ -71,3 +71,9 @@ async def own_session(
         # Another student's session is "not found", never "forbidden": ids cannot be probed.
         raise NotFound("session not found")
     return session
+
+
+def time_allowed(duration_minutes: int, time_multiplier: float, extra_minutes: int) -> timedelta:
+    """A student's time for one attempt: the exam's duration with their accommodations
+    (a multiplier, then extra minutes); the exam's closing time may still cut it short."""
+    return timedelta(minutes=duration_minutes * float(time_multiplier) + extra_minutes)

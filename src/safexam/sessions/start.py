@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -30,7 +30,7 @@ from safexam.sessions.closing import expire_sessions
 from safexam.sessions.models import ExamSession
 from safexam.sessions.paper import ItemSpec, QuestionSpec, build_paper
 from safexam.sessions.review import session_view
-from safexam.sessions.rules import db_now, results_visible
+from safexam.sessions.rules import db_now, results_visible, time_allowed
 from safexam.sessions.schemas import SessionOut, StudentExam, StudentExamsOut, StudentExamState
 
 __all__ = ["list_student_exams", "start_session"]
@@ -331,8 +331,8 @@ async def _start_once(
     paper = await _build_paper_for(db, exam, seed)
     if not paper:
         raise Conflict("This exam has no questions", code="exam_empty")
-    allowed = timedelta(
-        minutes=exam.duration_minutes * float(enrollment.time_multiplier) + enrollment.extra_minutes
+    allowed = time_allowed(
+        exam.duration_minutes, enrollment.time_multiplier, enrollment.extra_minutes
     )
     deadline_at = min(now + allowed, exam.closes_at)
     session_id = uuid.uuid4()
