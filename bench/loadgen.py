@@ -221,30 +221,57 @@ class StudentClient:
 
         ``base_url`` sends it to another server than the client's own.
         """
+        data = msgspec.json.encode(body) if body is not None else None
+        _, _, raw = await self.request(
+            method,
+            path,
+            endpoint,
+            data,
+            content_type="application/json",
+            expect=expect,
+            base_url=base_url,
+        )
+        return msgspec.json.decode(raw) if raw else None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        data: bytes | None = None,
+        *,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+        expect: Iterable[int] = (200,),
+        base_url: str | None = None,
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Send one request (any body), record it under ``endpoint``; (status, headers, body).
+
+        Pages and static files use this directly: their bodies are not JSON.
+        """
         url = urlsplit(base_url or self.base_url)
         host, port = url.hostname or "127.0.0.1", url.port or 80
-        data = msgspec.json.encode(body) if body is not None else b""
         head = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}"]
-        head.extend(f"{k}: {v}" for k, v in self.headers.items())
+        head.extend(f"{k}: {v}" for k, v in {**self.headers, **(headers or {})}.items())
         if self.cookies:
             head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
-        if body is not None:
-            head.append("Content-Type: application/json")
-        head.append(f"Content-Length: {len(data)}")
-        request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
+        if data is not None and content_type:
+            head.append(f"Content-Type: {content_type}")
+        head.append(f"Content-Length: {len(data or b'')}")
+        request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (data or b"")
         began = time.perf_counter()
         try:
-            status, headers, raw = await self._exchange(host, port, request)
+            status, answer_headers, raw = await self._exchange(host, port, request)
         except (OSError, TransportError, TimeoutError) as exc:
             self.recorder.transport_errors[f"{endpoint}: {type(exc).__name__}"] += 1
             raise
         self.recorder.add(endpoint, status, (time.perf_counter() - began) * 1000)
-        for name, value in headers:
+        for name, value in answer_headers:
             if name == "set-cookie":
                 self._keep_cookie(value)
         if status not in expect:
             raise HttpError(endpoint, status, raw)
-        return msgspec.json.decode(raw) if raw else None
+        return status, answer_headers, raw
 
     def _keep_cookie(self, header: str) -> None:
         pair, _, attributes = header.partition(";")
