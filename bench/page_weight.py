@@ -39,8 +39,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loadgen import Recorder, StudentClient, check_local_url  # noqa: E402
-from pages import (  # noqa: E402
+from loadgen import Recorder, StudentClient, check_local_url
+from pages import (
     PASSWORD,
     create_accounts,
     create_exam,
@@ -225,9 +225,8 @@ async def measure(url: str, database_url: str, budget_kb: float) -> int:
     failures = []
     total_kb = plain.gzipped / KB
     print(f"\nwithout the editor: {total_kb:.1f} KB gzipped (budget {budget_kb:.0f} KB)")
-    print(
-        f"the editor: {sum(i.gzipped for i in editor) / KB:.1f} KB gzipped in {len(editor)} requests"
-    )
+    editor_kb = sum(i.gzipped for i in editor) / KB
+    print(f"the editor: {editor_kb:.1f} KB gzipped in {len(editor)} requests")
     if total_kb > budget_kb:
         failures.append(f"the exam page without the editor weighs {total_kb:.1f} KB gzipped")
     if coding.coding_module is None:
@@ -237,10 +236,9 @@ async def measure(url: str, database_url: str, budget_kb: float) -> int:
             failures.append(f"the coding question's page did not load {coding.coding_module}")
         if coding.coding_module in plain.paths():
             failures.append("the page without a coding question loaded the editor module")
-        print(
-            f"editor module {coding.coding_module}: loaded with a coding question only: "
-            f"{coding.coding_module in coding.paths() and coding.coding_module not in plain.paths()}"
-        )
+        only_there = coding.coding_module not in plain.paths()
+        loaded = coding.coding_module in coding.paths()
+        print(f"editor module {coding.coding_module}: loaded {loaded}, only there {only_there}")
     for failure in failures:
         print(f"FAIL: {failure}")
     return 1 if failures else 0

@@ -37,9 +37,9 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from grading import bench_database  # noqa: E402
 from loadgen import StudentClient  # noqa: E402
 
+from grading import bench_database  # noqa: E402
 from safexam.auth.models import User  # noqa: E402
 from safexam.auth.passwords import hash_password  # noqa: E402
 from safexam.core.db import create_engine  # noqa: E402
@@ -100,14 +100,17 @@ def kind_questions(mcq: int = 4, *, coding: bool) -> list[dict[str, Any]]:
             "points": 2,
             "status": "active",
             "body": {
-                "choices": [{"id": c, "text": t} for c, t in zip("abcd", "2 9 11 15".split())],
+                "choices": [
+                    {"id": c, "text": t}
+                    for c, t in zip("abcd", ["2", "9", "11", "15"], strict=True)
+                ],
                 "answer": ["a", "c"],
                 "partial_credit": True,
             },
         },
         {
             "kind": "numeric",
-            "prompt": "What is 7 × 8.5? Give the number.",
+            "prompt": "What is 7 * 8.5? Give the number.",
             "points": 1,
             "status": "active",
             "body": {"answer": 59.5, "tolerance": 0.01},
@@ -272,13 +275,13 @@ async def private_system(
     """
     pools = DEFAULT_POOLS if pools is None else pools
     bin_dir = Path(sys.executable).parent
-    log = open(os.environ.get("SAFEXAM_BENCH_LOG", os.devnull), "ab")  # noqa: SIM115
+    log = open(os.environ.get("SAFEXAM_BENCH_LOG", os.devnull), "ab")  # noqa: SIM115, ASYNC230
     started: list[subprocess.Popen[bytes]] = []
     try:
         async with bench_database() as (database_url, settings):
             env = _env(settings)
             port = free_port()
-            server = subprocess.Popen(
+            server = subprocess.Popen(  # noqa: ASYNC220 (started once, before any load)
                 [
                     str(bin_dir / "uvicorn"),
                     "--factory",
@@ -304,7 +307,7 @@ async def private_system(
             started.append(server)
             pool_pids = {}
             for queue, (processes, threads) in pools.items():
-                proc = subprocess.Popen(
+                proc = subprocess.Popen(  # noqa: ASYNC220
                     [
                         str(bin_dir / "dramatiq"),
                         "workers",
