@@ -1,0 +1,87 @@
+"""The exam page's weight budget: what a browser downloads for it, gzipped, without the editor.
+
+The page is loaded in Chromium with the cache off and every response counted
+(the document, stylesheets, scripts, modules they import, icons), each body
+gzipped at level 9 as the server sends static files. A heavy dependency added
+to the page, or the editor loaded where no coding question is, breaks the
+budget. bench/page_weight.py prints the same figures per request.
+"""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+from playwright.async_api import Page, Response, expect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.factories import PASSWORD, enroll, make_exam, make_question, make_user
+from tests.helpers import rows
+from tests.web.conftest import audit, path_of
+
+BUDGET_BYTES = 60 * 1024
+KINDS = ("mcq_single", "mcq_single", "mcq_multi", "numeric", "short_text")
+
+
+async def gzipped_load(page: Page, path: str) -> dict[str, int]:
+    """Load ``path`` with the cache disabled; gzipped bytes per response path."""
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    responses: list[Response] = []
+
+    def keep(response: Response) -> None:
+        responses.append(response)
+
+    page.on("response", keep)
+    try:
+        await page.goto(path, wait_until="load")
+        # Modules the page imports later, with import(), count too.
+        await page.wait_for_load_state("networkidle")
+    finally:
+        page.remove_listener("response", keep)
+        await cdp.detach()
+    sizes: dict[str, int] = {}
+    for response in responses:
+        assert response.ok, f"{response.url}: {response.status}"
+        body = await response.body()
+        key = response.url.split("://", 1)[1].split("/", 1)[1]
+        sizes["/" + key] = len(gzip.compress(body, compresslevel=9, mtime=0))
+    return sizes
+
+
+async def test_the_exam_page_without_a_coding_question_fits_the_budget(
+    page: Page, db: AsyncSession
+) -> None:
+    educator = await make_user(db, "educator")
+    student = await make_user(db)
+    questions = [await make_question(db, educator, kind) for kind in KINDS]
+    exam = await make_exam(db, educator, list(questions), title="Every kind but coding")
+    await enroll(db, exam, student)
+
+    await page.goto("/sign-in")
+    await audit(page)
+    await page.get_by_label("Email").fill(student.email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="My exams", level=1)).to_be_visible()
+    await audit(page)
+    await page.goto(f"/exams/{exam.id}")
+    await audit(page)
+    await page.get_by_role("button", name="Start exam").click()
+    await page.wait_for_url("**/sessions/*")
+    exam_page = path_of(page)
+    await audit(page)
+
+    sizes = await gzipped_load(page, exam_page)
+    await audit(page)
+    total = sum(sizes.values())
+    assert any(p.endswith(".css") for p in sizes) and exam_page in sizes, sizes
+    assert total <= BUDGET_BYTES, f"{total / 1024:.1f} KB gzipped > 60 KB: {sizes}"
+    # The page measured is the student's running attempt, with every question on it.
+    sessions: list[Any] = await rows(
+        db, "SELECT id, status FROM exam_sessions WHERE user_id = :u", u=student.id
+    )
+    assert [(f"/sessions/{s.id}", s.status) for s in sessions] == [(exam_page, "active")]
+    for number in range(1, len(KINDS) + 1):
+        await expect(page.get_by_role("heading", name=f"Question {number}")).to_be_visible()
