@@ -353,6 +353,12 @@ async def run(args: argparse.Namespace) -> int:
         bad += sum(n for e, n in storm.transport_errors.items() if e.startswith(step))
         errors += bad if step != ARRIVAL else 0
         print(row(step, storm.latencies.get(step, []), bad))
+    unexpected = {
+        f"{e} {s}": n
+        for (e, s), n in sorted(storm.statuses.items())
+        if e in EXPECTED and s != EXPECTED[e] and e != ARRIVAL
+    }
+    print(f"  unexpected statuses: {unexpected or 'none'}")
     print(f"  transport errors: {dict(storm.transport_errors) or 'none'}")
     page_p95 = max(percentile(sorted(storm.latencies.get(s, [])), 95) for s in STEPS[:3])
 
@@ -368,6 +374,10 @@ async def run(args: argparse.Namespace) -> int:
         values = recorder.latencies.get(SAVE, [])
         p99[name] = percentile(sorted(values), 99)
         print(row(f"{name} ({len(values) / args.window:.0f} saves/s)", values, bad))
+    for name, recorder in phases.items():
+        unexpected = {s: n for (e, s), n in recorder.statuses.items() if e == SAVE and s != 200}
+        if unexpected or recorder.transport_errors:
+            print(f"  {name}: statuses {unexpected}, transport {dict(recorder.transport_errors)}")
     print(f"  API CPU in the window: baseline {cpu[0]:.1f} s, storm {cpu[1]:.1f} s")
     print(
         f"\nresult: errors {errors} (target 0); slowest step p95 {page_p95:.1f} ms (target < 300);"
