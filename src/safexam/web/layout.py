@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from litestar import MediaType, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -48,7 +49,10 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["asset"] = assets.url
+    env.globals["has_asset"] = lambda name: name in assets.urls
     env.filters.update(wording.FILTERS)
+    # Until prompts are rendered as Markdown: the text, escaped, as one paragraph.
+    env.filters["markdown"] = lambda text: Markup("<p>%s</p>") % text
     return env
 
 
