@@ -229,7 +229,7 @@ async def measure(url: str, database_url: str, budget_kb: float) -> int:
     print(f"the editor: {editor_kb:.1f} KB gzipped in {len(editor)} requests")
     if total_kb > budget_kb:
         failures.append(f"the exam page without the editor weighs {total_kb:.1f} KB gzipped")
-    if coding.coding_module is None:
+    if not coding.coding_module:
         failures.append("the exam page names no editor module (no data-coding-module)")
     else:
         if coding.coding_module not in coding.paths():

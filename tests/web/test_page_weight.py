@@ -12,15 +12,19 @@ from __future__ import annotations
 import gzip
 from typing import Any
 
+import pytest
 from playwright.async_api import Page, Response, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safexam.auth.models import User
+from safexam.web.assets import assets
 from tests.factories import PASSWORD, enroll, make_exam, make_question, make_user
 from tests.helpers import rows
 from tests.web.conftest import audit, path_of
 
 BUDGET_BYTES = 60 * 1024
 KINDS = ("mcq_single", "mcq_single", "mcq_multi", "numeric", "short_text")
+EDITOR = "js/coding.js"
 
 
 async def gzipped_load(page: Page, path: str) -> dict[str, int]:
@@ -50,13 +54,12 @@ async def gzipped_load(page: Page, path: str) -> dict[str, int]:
     return sizes
 
 
-async def test_the_exam_page_without_a_coding_question_fits_the_budget(
-    page: Page, db: AsyncSession
-) -> None:
+async def start_exam(page: Page, db: AsyncSession, kinds: tuple[str, ...]) -> tuple[User, str]:
+    """A student enrolled in an exam of ``kinds`` signs in and starts it; (student, page path)."""
     educator = await make_user(db, "educator")
     student = await make_user(db)
-    questions = [await make_question(db, educator, kind) for kind in KINDS]
-    exam = await make_exam(db, educator, list(questions), title="Every kind but coding")
+    questions = [await make_question(db, educator, kind) for kind in kinds]
+    exam = await make_exam(db, educator, list(questions), title="Every kind")
     await enroll(db, exam, student)
 
     await page.goto("/sign-in")
@@ -70,14 +73,20 @@ async def test_the_exam_page_without_a_coding_question_fits_the_budget(
     await audit(page)
     await page.get_by_role("button", name="Start exam").click()
     await page.wait_for_url("**/sessions/*")
-    exam_page = path_of(page)
     await audit(page)
+    return student, path_of(page)
 
+
+async def test_the_exam_page_without_a_coding_question_fits_the_budget(
+    page: Page, db: AsyncSession
+) -> None:
+    student, exam_page = await start_exam(page, db, KINDS)
     sizes = await gzipped_load(page, exam_page)
     await audit(page)
     total = sum(sizes.values())
     assert any(p.endswith(".css") for p in sizes) and exam_page in sizes, sizes
     assert total <= BUDGET_BYTES, f"{total / 1024:.1f} KB gzipped > 60 KB: {sizes}"
+    assert not any(p.startswith("/static/js/coding.") for p in sizes), sizes
     # The page measured is the student's running attempt, with every question on it.
     sessions: list[Any] = await rows(
         db, "SELECT id, status FROM exam_sessions WHERE user_id = :u", u=student.id
@@ -85,3 +94,16 @@ async def test_the_exam_page_without_a_coding_question_fits_the_budget(
     assert [(f"/sessions/{s.id}", s.status) for s in sessions] == [(exam_page, "active")]
     for number in range(1, len(KINDS) + 1):
         await expect(page.get_by_role("heading", name=f"Question {number}")).to_be_visible()
+
+
+async def test_the_editor_is_loaded_with_a_coding_question(page: Page, db: AsyncSession) -> None:
+    if EDITOR not in assets.urls:
+        pytest.skip(f"{EDITOR} is not in the static files yet")
+    student, exam_page = await start_exam(page, db, ("mcq_single", "coding"))
+    sizes = await gzipped_load(page, exam_page)
+    await audit(page)
+    assert assets.url(EDITOR) in sizes, sizes
+    sessions: list[Any] = await rows(
+        db, "SELECT id FROM exam_sessions WHERE user_id = :u AND status = 'active'", u=student.id
+    )
+    assert [f"/sessions/{s.id}" for s in sessions] == [exam_page]
