@@ -121,6 +121,17 @@ def print_result(name: str, result: dict[str, Any]) -> bool:
         f" ({'targets met' if met else 'TARGET MISSED'})"
     )
     print(f"  {metrics}")
+    # Opportunities and diagnostics carry no weight in the score but say what a slower
+    # network or device would feel first.
+    flagged = [
+        f"{ref['id']} ({audits[ref['id']].get('displayValue', '')})".replace(" ()", "")
+        for ref in result["categories"]["performance"]["auditRefs"]
+        if ref["weight"] == 0
+        and audits[ref["id"]].get("scoreDisplayMode") in ("metricSavings", "numeric", "binary")
+        and (audits[ref["id"]].get("score") is not None and audits[ref["id"]]["score"] < 0.9)
+    ]
+    if flagged:
+        print(f"  flagged, no weight: {'; '.join(flagged)}")
     for category, target in TARGETS.items():
         if scores[category] < target:
             print(f"  {category} under {target}; the audits that cost points:")
