@@ -254,15 +254,19 @@ def _env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
+def _stop_all(procs: list[subprocess.Popen[bytes]], grace_s: float = 10.0) -> None:
+    """SIGTERM to every process group, then SIGKILL to what is left after ``grace_s``."""
+    for proc in procs:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 @asynccontextmanager
@@ -331,8 +335,7 @@ async def private_system(
             await _wait_for_pools(settings, sum(p for p, _ in pools.values()), started)
             yield System(url, database_url, settings, server.pid, pool_pids)
     finally:
-        for proc in reversed(started):
-            _stop(proc)
+        _stop_all(started)
         log.close()
 
 
