@@ -20,6 +20,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template.config import TemplateConfig
 from litestar.utils.scope.state import ScopeState
+from markupsafe import Markup
 
 from safexam.auth.guards import Principal, principal_of
 from safexam.core.errors import ApiError
@@ -48,7 +49,10 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["asset"] = assets.url
+    env.globals["has_asset"] = lambda name: name in assets.urls
     env.filters.update(wording.FILTERS)
+    # Until prompts are rendered as Markdown: the text, escaped, as one paragraph.
+    env.filters["markdown"] = lambda text: Markup("<p>%s</p>") % text
     return env
 
 
