@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.coding.sandbox import bwrap_path
 from tests.factories import (
     ADD_STARTER,
-    ADD_TEMPLATE,
     PASSWORD,
     coding_body,
     exam_with_questions,
@@ -35,6 +34,17 @@ from tests.workers_helper import running_worker
 pytestmark = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed")
 
 C_STARTER = "int add(int a, int b) {\n    return 0;\n}\n"
+# The harness takes a tenth of the first number in seconds, so that the
+# "slow" test is still running while the page already shows the first one passed.
+SLOW_TEMPLATE = (
+    "{{ SOURCE }}\nimport time\na, b = map(int, input().split())\n"
+    "time.sleep(a / 10)\nprint(add(a, b))\n"
+)
+TESTS = [
+    {"name": "small", "stdin": "1 2\n", "expected_output": "3\n", "points": 5},
+    {"name": "slow", "stdin": "8 0\n", "expected_output": "8\n", "points": 5},
+    {"name": "big", "stdin": "0 30\n", "expected_output": "30\n", "points": 5, "hidden": True},
+]
 # What the student's keystrokes leave in the editor: the editor indents the
 # line after the colon by itself.
 TYPED = "def add(a, b):\n    return a + b"
@@ -68,7 +78,8 @@ async def test_type_run_and_submit_code_and_watch_each_test(
     body = coding_body(
         languages=["python", "c"],
         starter_code={"python": ADD_STARTER, "c": C_STARTER},
-        template={"python": ADD_TEMPLATE},
+        template={"python": SLOW_TEMPLATE},
+        tests=TESTS,
     )
     exam, (question,) = await exam_with_questions(db, educator, [(("coding", body), 10)])
     session = await make_session(
@@ -136,13 +147,18 @@ async def test_type_run_and_submit_code_and_watch_each_test(
     await expect(page.get_by_role("button", name="Run", exact=True)).to_be_disabled()
     await audit(page, "coding-workspace-queued")
     with running_worker(services, ("judge",), threads=1) as worker:
+        slow = results.locator('[data-test-name="slow"]')
         try:
-            await expect(status).to_have_text("Run judged: 1 of 1 test passed.", timeout=30_000)
+            # Each test's outcome as it comes: the first passed, the next still running.
+            await expect(small).to_contain_text("Passed", timeout=30_000)
         except AssertionError:
             print(worker.log()[-4000:])
             raise
+        await expect(slow).to_contain_text("Running")
+        await expect(status).to_have_text(re.compile(r"Run running: 1 of 2 tests done\."))
+        await expect(status).to_have_text("Run judged: 2 of 2 tests passed.", timeout=30_000)
+        await expect(slow).to_contain_text("Passed")
         first = await page.evaluate("window.codingStatuses")
-        await expect(small).to_contain_text("Passed")
         await expect(small).to_contain_text(re.compile(r"\d+ ms"))
         await expect(small.locator("pre")).to_have_text("3\n")
 
@@ -156,7 +172,7 @@ async def test_type_run_and_submit_code_and_watch_each_test(
         await page.evaluate(_WATCH_STATUSES)
         await page.get_by_role("button", name="Submit code").click()
         await expect(status).to_have_text(
-            "Submission judged: 2 of 2 tests passed. Score: 10 out of 10.", timeout=30_000
+            "Submission judged: 3 of 3 tests passed. Score: 15 out of 15.", timeout=30_000
         )
         await expect(results.locator('[data-test-name="small"]')).to_contain_text("Passed")
         # The hidden test: a count, never its name, input or output.
@@ -167,8 +183,8 @@ async def test_type_run_and_submit_code_and_watch_each_test(
         second = await page.evaluate("window.codingStatuses")
         await audit(page, "coding-workspace-results")
 
-    # The server's own words came live: queued (no judge yet), then done at the end.
-    assert first[0] == "queued" and first[-1] == "done", first
+    # The server's own words came live: queued (no judge yet), running, done.
+    assert first == ["queued", "running", "done"], first
     assert second and second[-1] == "done", second
 
     submissions = await rows(
@@ -182,7 +198,7 @@ async def test_type_run_and_submit_code_and_watch_each_test(
         ("submit", None, "done", "accepted"),
     ]
     assert {(s.language, s.source) for s in submissions} == {("python", TYPED)}
-    assert submissions[-1].score == 10.0
+    assert submissions[-1].score == 15.0
     saved = await _saved_answer(db, {"language": "python", "source": TYPED})
     assert saved.client_seq >= 1
 

@@ -264,19 +264,30 @@ class Workspace {
       detail.push(block);
     }
     const list = element("ul", "test-results");
-    const ended = state.status === "done" || state.status === "error";
-    const shown = ended ? state.tests.filter((t) => !t.hidden) : this.expectedTests().map((name) => ({ name }));
-    for (const test of shown) list.append(this.testRow(test, state.status));
-    const hidden = state.tests.filter((t) => t.hidden);
-    if (ended && hidden.length) {
+    const results = state.tests || [];
+    // Results arrive in the tests' order: the visible ones line up with the
+    // visible tests, and the hidden ones are only counted.
+    const visible = results.filter((t) => !t.hidden);
+    const names = this.expectedTests();
+    names.forEach((name, index) => {
+      let waiting = state.status === "running" ? "Running" : state.status === "queued" ? "Queued" : "Not judged";
+      // In a run every test is visible, so the one being judged is known.
+      if (state.status === "running" && this.current.what === "run" && index > visible.length) {
+        waiting = "Queued";
+      }
+      list.append(this.testRow(visible[index] || { name }, waiting));
+    });
+    const hiddenTotal = this.current.what === "submission" ? state.tests_total - this.visibleTests.length : 0;
+    if (hiddenTotal > 0) {
+      const hidden = results.filter((t) => t.hidden);
       const passed = hidden.filter((t) => t.verdict === "accepted").length;
+      let text = `${plural(hiddenTotal, "test", "tests")}, queued`;
+      if (state.status === "done") text = `${passed} of ${hiddenTotal} passed`;
+      else if (state.status === "running") text = `${hidden.length} of ${hiddenTotal} judged, ${passed} passed`;
+      else if (state.status === "error") text = "not judged";
       const item = element("li", "test-result hidden-tests");
-      item.append(element("span", "test-name", "Hidden tests"), element("span", "test-status", `${passed} of ${hidden.length} passed`));
-      list.append(item);
-    } else if (!ended && this.current.what === "submission" && state.tests_total > this.visibleTests.length) {
-      const count = state.tests_total - this.visibleTests.length;
-      const item = element("li", "test-result hidden-tests");
-      item.append(element("span", "test-name", "Hidden tests"), element("span", "test-status", `${plural(count, "test", "tests")}, ${state.status === "running" ? "running" : "queued"}`));
+      if (state.status === "done") item.dataset.state = passed === hiddenTotal ? "passed" : "failed";
+      item.append(element("span", "test-name", "Hidden tests"), element("span", "test-status", text));
       list.append(item);
     }
     if (list.children.length) detail.push(list);
@@ -288,13 +299,13 @@ class Workspace {
     return this.visibleTests.length ? this.visibleTests : ["no input"];
   }
 
-  testRow(test, status) {
+  testRow(test, waiting) {
     const item = element("li", "test-result");
     item.dataset.testName = test.name;
-    let word = status === "running" ? "Running" : status === "queued" ? "Queued" : "Not judged";
+    let word = waiting;
     if (test.verdict) word = VERDICTS[test.verdict] || test.verdict;
     if (this.current.custom && test.verdict === "accepted") word = "Finished";
-    item.dataset.state = test.verdict ? (test.verdict === "accepted" ? "passed" : "failed") : status;
+    item.dataset.state = test.verdict ? (test.verdict === "accepted" ? "passed" : "failed") : waiting.toLowerCase();
     item.append(element("span", "test-name", test.name), element("span", "test-status", word));
     if (test.verdict) {
       const facts = [`${test.time_ms} ms`];
