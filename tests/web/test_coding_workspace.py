@@ -146,6 +146,19 @@ async def test_type_run_and_submit_code_and_watch_each_test(
     await expect(small).to_contain_text("Queued")
     await expect(page.get_by_role("button", name="Run", exact=True)).to_be_disabled()
     await audit(page, "coding-workspace-queued")
+    # The same question in a second tab while the run waits: refused, in words.
+    other = await page.context.new_page()
+    await other.goto(f"/sessions/{session.id}")
+    await expect(other.get_by_role("textbox", name="Code for question 1")).to_be_visible()
+    await other.get_by_role("button", name="Run", exact=True).click()
+    await expect(other.get_by_role("region", name="Results").get_by_role("alert")).to_have_text(
+        "Your previous run of this question is still being judged."
+        " Wait for its result, then try again."
+    )
+    await audit(other)
+    # The refusal named its wait (2 seconds); then the buttons are back.
+    await expect(other.get_by_role("button", name="Run", exact=True)).to_be_enabled()
+    await other.close()
     with running_worker(services, ("judge",), threads=1) as worker:
         slow = results.locator('[data-test-name="slow"]')
         try:
