@@ -37,6 +37,15 @@ function seconds(total) {
   return plural(minutes, "minute", "minutes");
 }
 
+// The wait in words coarse enough not to change at every refresh of the
+// estimate: the status line is a live region, read out at each change.
+function waitWords(total) {
+  if (total < 10) return "a few seconds to wait";
+  if (total < 60) return "less than a minute to wait";
+  const minutes = Math.round(total / 60);
+  return `about ${plural(minutes, "minute", "minutes")} to wait`;
+}
+
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -189,8 +198,8 @@ class Workspace {
         answer = null;
       }
       const { text, wait } = refusal(response.status, answer, what);
+      // The error is an alert: announced once, without the page's announcer.
       this.showError(text);
-      announce(text);
       // A limit with a known end: the buttons come back when it has passed.
       window.setTimeout(() => this.setBusy(false), wait ? wait * 1000 : 0);
       return;
@@ -234,7 +243,7 @@ class Workspace {
     const what = this.current.what === "run" ? "Run" : "Submission";
     if (state.status === "queued") {
       if (state.queue_position) {
-        const wait = state.estimated_wait_seconds ? `, about ${seconds(state.estimated_wait_seconds)} to wait` : "";
+        const wait = state.estimated_wait_seconds ? `, ${waitWords(state.estimated_wait_seconds)}` : "";
         return `${what} queued: number ${state.queue_position} in line${wait}.`;
       }
       return `${what} queued.`;
