@@ -10,4 +10,5 @@ out=${1:-src/safexam/web/static/vendor/codemirror.js}
 node_modules/.bin/esbuild assets/editor/editor.js \
     --bundle --format=esm --minify --target=es2020 \
     --legal-comments=eof --charset=utf8 --log-level=warning \
+    --banner:js="/* The exam's code editor: CodeMirror 6 and the Lezer parsers (MIT licence; versions in package-lock.json), bundled from assets/editor/editor.js by scripts/build-editor.sh. */" \
     --outfile="$out"
