@@ -9,9 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safexam.coding import queue
 from safexam.coding.models import CodingSubmission
 from safexam.coding.queue import QueueEstimate
 from safexam.core.settings import Settings
@@ -20,6 +22,13 @@ from tests.helpers import login, make_user
 from tests.live import live_server
 
 SOURCE = "def add(a, b):\n    return a + b\n"
+
+
+@pytest.fixture(autouse=True)
+def _measure_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests change the pool between reads; no figure may be kept from before."""
+    monkeypatch.setattr(queue, "ESTIMATE_TTL_S", 0.0)
+    monkeypatch.setattr(queue, "_cached", None)
 
 
 async def _queued_submissions(
@@ -154,3 +163,23 @@ async def test_the_live_stream_follows_the_place_without_a_notification(
         await asyncio.wait_for(reader, timeout=10)
     assert states[-1]["status"] == "queued"
     assert (states[-1]["queue_position"], states[-1]["estimated_wait_seconds"]) == (1, 2)
+
+
+async def test_the_pools_figures_are_measured_once_a_second_per_process(
+    db: AsyncSession, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clients, _, ids = await _queued_submissions(db, make_client, 3)
+    await _judged_lately(db, ids[0], [4.0])
+    monkeypatch.setattr(queue, "ESTIMATE_TTL_S", 60.0)
+
+    async def third() -> tuple[int, int]:
+        body = (await clients[2].get(f"/api/v1/submissions/{ids[2]}")).json()
+        return body["queue_position"], body["estimated_wait_seconds"]
+
+    assert await third() == (3, 12)
+    # Two judges start: the place is read each time, the pool's figures are kept a while.
+    await _set_status(db, ids[0], "running")
+    await _set_status(db, ids[1], "running")
+    assert await third() == (1, 4)
+    monkeypatch.setattr(queue, "ESTIMATE_TTL_S", 0.0)
+    assert await third() == (1, 2)

@@ -12,6 +12,7 @@ no throughput to go by, and the estimate is None rather than a guess.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +29,12 @@ RECENT = timedelta(minutes=15)
 SAMPLE = 50
 #: A submission "running" longer than this is stuck (dead worker), not occupying a judge.
 RUNNING_FOR_AT_MOST = timedelta(minutes=5)
+#: The pool's figures are the same for every queued submission: each process
+#: measures them at most this often, however many students watch their place
+#: (each open stream of a queued submission re-reads it every few seconds).
+ESTIMATE_TTL_S = 1.0
+
+_cached: tuple[float, QueueEstimate] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,15 @@ class QueuePlace:
 
 
 async def _estimate(db: AsyncSession, now: datetime) -> QueueEstimate:
+    global _cached
+    if _cached is not None and time.monotonic() - _cached[0] < ESTIMATE_TTL_S:
+        return _cached[1]
+    estimate = await _measure(db, now)
+    _cached = (time.monotonic(), estimate)
+    return estimate
+
+
+async def _measure(db: AsyncSession, now: datetime) -> QueueEstimate:
     running = (
         await db.execute(
             select(func.count())
