@@ -4,7 +4,8 @@
 Templates extend ``base.html`` (skip link, banner with the signed-in user and
 Sign out, ``main``, footer). They get ``user`` (the signed-in
 :class:`Principal` or None), ``csrf_token()`` for forms, ``asset(name)`` for
-static files under their hashed names, and the filters of :mod:`safexam.web.wording`.
+static files under their hashed names, the filters of :mod:`safexam.web.wording`,
+and ``markdown`` (:mod:`safexam.web.markdown`: ``{{ question.prompt | markdown }}``).
 Autoescaping is on for every template.
 """
 
@@ -26,6 +27,7 @@ from safexam.core.errors import ApiError
 from safexam.web import wording
 from safexam.web.assets import assets
 from safexam.web.headers import CACHE_PRIVATE
+from safexam.web.markdown import markdown_filter
 
 __all__ = [
     "TEMPLATES_DIR",
@@ -49,6 +51,7 @@ def _environment() -> Environment:
     )
     env.globals["asset"] = assets.url
     env.filters.update(wording.FILTERS)
+    env.filters["markdown"] = markdown_filter
     return env
 
 
