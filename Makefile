@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Reinstall when the dependencies change.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test lint assets clean-data
+.PHONY: setup run test lint assets code-css clean-data
 
 setup: $(INSTALLED)
 	@scripts/ensure-bubblewrap.sh
@@ -45,6 +45,11 @@ assets:
 	npm ci --no-audit --no-fund
 	cp node_modules/htmx.org/dist/htmx.min.js src/safexam/web/static/vendor/htmx.min.js
 	cp node_modules/axe-core/axe.min.js tests/web/vendor/axe.min.js
+
+# The colours of highlighted code in prompts (static/css/code.css), from the
+# Pygments style named in web/markdown.py.
+code-css: setup
+	$(BIN)/python scripts/code-css.py
 
 # Removes the embedded PostgreSQL and Redis data of `make run` (asks first).
 clean-data:
