@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Reinstall when the dependencies change.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test lint assets check-assets clean-data
+.PHONY: setup run test lint assets check-assets code-css clean-data
 
 setup: $(INSTALLED)
 	@scripts/ensure-bubblewrap.sh
@@ -51,6 +51,11 @@ assets:
 # Fails when the committed editor bundle is not what `make assets` builds (CI runs it).
 check-assets:
 	@scripts/check-editor-bundle.sh
+
+# The colours of highlighted code in prompts (static/css/code.css), from the
+# Pygments style named in web/markdown.py.
+code-css: setup
+	$(BIN)/python scripts/code-css.py
 
 # Removes the embedded PostgreSQL and Redis data of `make run` (asks first).
 clean-data:
