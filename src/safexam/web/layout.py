@@ -4,7 +4,8 @@
 Templates extend ``base.html`` (skip link, banner with the signed-in user and
 Sign out, ``main``, footer). They get ``user`` (the signed-in
 :class:`Principal` or None), ``csrf_token()`` for forms, ``asset(name)`` for
-static files under their hashed names, and the filters of :mod:`safexam.web.wording`.
+static files under their hashed names, the filters of :mod:`safexam.web.wording`,
+and ``markdown`` (:mod:`safexam.web.markdown`: ``{{ question.prompt | markdown }}``).
 Autoescaping is on for every template.
 """
 
@@ -20,13 +21,13 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template.config import TemplateConfig
 from litestar.utils.scope.state import ScopeState
-from markupsafe import Markup
 
 from safexam.auth.guards import Principal, principal_of
 from safexam.core.errors import ApiError
 from safexam.web import wording
 from safexam.web.assets import assets
 from safexam.web.headers import CACHE_PRIVATE
+from safexam.web.markdown import markdown_filter
 
 __all__ = [
     "TEMPLATES_DIR",
@@ -51,8 +52,7 @@ def _environment() -> Environment:
     env.globals["asset"] = assets.url
     env.globals["has_asset"] = lambda name: name in assets.urls
     env.filters.update(wording.FILTERS)
-    # Until prompts are rendered as Markdown: the text, escaped, as one paragraph.
-    env.filters["markdown"] = lambda text: Markup("<p>%s</p>") % text
+    env.filters["markdown"] = markdown_filter
     return env
 
 
