@@ -113,15 +113,19 @@ async def record_page(browser: Any, storage: Any, base_url: str, path: str) -> P
 
         cdp.on("Network.requestWillBeSent", on_request)
         responses: list[Any] = []
-        page.on("response", lambda response: responses.append(response))
+        # Bodies are read at once: Chromium drops them once anything navigates.
+        page.on(
+            "response",
+            lambda response: responses.append((response, asyncio.ensure_future(response.body()))),
+        )
         await page.goto(path, wait_until="load")
         await page.wait_for_load_state("networkidle")
         load = PageLoad(url=path)
         load.coding_module = await page.evaluate(
             "document.getElementById('exam')?.dataset.codingModule ?? null"
         )
-        for response in responses:
-            body = await response.body() if response.status < 300 else b""
+        for response, read in responses:
+            body = await read if response.status < 300 else b""
             sizes = await response.request.sizes()
             load.loads.append(
                 Loaded(

@@ -9,6 +9,7 @@ budget. bench/page_weight.py prints the same figures per request.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from typing import Any
 
@@ -32,10 +33,11 @@ async def gzipped_load(page: Page, path: str) -> dict[str, int]:
     cdp = await page.context.new_cdp_session(page)
     await cdp.send("Network.enable")
     await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-    responses: list[Response] = []
+    responses: list[tuple[Response, asyncio.Task[bytes]]] = []
 
     def keep(response: Response) -> None:
-        responses.append(response)
+        # The body is read at once: Chromium drops it once anything navigates.
+        responses.append((response, asyncio.ensure_future(response.body())))
 
     page.on("response", keep)
     try:
@@ -46,9 +48,9 @@ async def gzipped_load(page: Page, path: str) -> dict[str, int]:
         page.remove_listener("response", keep)
         await cdp.detach()
     sizes: dict[str, int] = {}
-    for response in responses:
+    for response, read in responses:
         assert response.ok, f"{response.url}: {response.status}"
-        body = await response.body()
+        body = await read
         key = response.url.split("://", 1)[1].split("/", 1)[1]
         sizes["/" + key] = len(gzip.compress(body, compresslevel=9, mtime=0))
     return sizes
