@@ -125,7 +125,10 @@ async def record_page(browser: Any, storage: Any, base_url: str, path: str) -> P
             "document.getElementById('exam')?.dataset.codingModule ?? null"
         )
         for response, read in responses:
-            body = await read if response.status < 300 else b""
+            try:
+                body = await read if response.status < 300 else b""
+            except Exception:  # a redirect's or a failed response's body: nothing to count
+                body = b""
             sizes = await response.request.sizes()
             load.loads.append(
                 Loaded(
