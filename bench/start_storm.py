@@ -111,6 +111,11 @@ def arrival_offsets(n: int, window: float, shape: str, seed: str) -> list[float]
     return [window * math.sqrt(rng.random()) for _ in range(n)]
 
 
+# What each static file references, read once per client process: a hashed file never
+# changes, and parsing the editor bundle for every student would take the CPU the server needs.
+_REFERENCES: dict[str, list[str]] = {}
+
+
 async def fetch_files(client: StudentClient, body: bytes, seen: set[str]) -> None:
     """Every static file ``body`` names that this browser has not fetched yet, and theirs."""
     pending = [u for u in static_urls(body) if u not in seen]
@@ -120,10 +125,14 @@ async def fetch_files(client: StudentClient, body: bytes, seen: set[str]) -> Non
             continue
         seen.add(url)
         _, headers, raw = await client.request("GET", url, STATIC, headers=FILES)
-        if url.endswith((".js", ".mjs", ".css")):
-            if ("content-encoding", "gzip") in headers:
-                raw = gzip.decompress(raw)
-            pending.extend(m.decode() for m in _REFERENCED.findall(raw) if m.decode() not in seen)
+        if url not in _REFERENCES:
+            if url.endswith((".js", ".mjs", ".css")):
+                if ("content-encoding", "gzip") in headers:
+                    raw = gzip.decompress(raw)
+                _REFERENCES[url] = [m.decode() for m in _REFERENCED.findall(raw)]
+            else:
+                _REFERENCES[url] = []
+        pending.extend(u for u in _REFERENCES[url] if u not in seen)
 
 
 async def arrive(client: StudentClient, exam_id: str, at: float, arrivals: Recorder) -> None:
