@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import math
 import os
@@ -61,6 +62,7 @@ from loadgen import (
     StudentClient,
     percentile,
     process_cpu_seconds,
+    process_tree,
     run_in_processes,
     wait_for_go,
 )
@@ -88,6 +90,28 @@ FILES = {"Accept": "*/*", "Accept-Encoding": "gzip"}
 PHASE_GAP_S = 2.0
 # What a module or stylesheet loads in turn: the server writes imports as absolute hashed URLs.
 _REFERENCED = re.compile(rb"[\"'(](/static/[^\"')\s]+)[\"')]")
+
+
+def sched_seconds(root_pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of a process tree's threads."""
+    on_cpu = waiting = 0
+    for pid in process_tree(root_pid):
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                    ran, waited, _ = (int(v) for v in f.read().split())
+                    on_cpu += ran
+                    waiting += waited
+    return on_cpu / 1e9, waiting / 1e9
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
 
 
 def load_average() -> str:
@@ -311,6 +335,8 @@ async def run(args: argparse.Namespace) -> int:
             for i in range(args.processes)
         ]
         cpu: list[float] = [math.nan, math.nan]
+        waits: list[float] = [math.nan, math.nan]
+        machine: list[float] = [math.nan, math.nan]
         loads: list[str] = []
 
         def on_all_ready() -> float:
@@ -324,9 +350,14 @@ async def run(args: argparse.Namespace) -> int:
                 ):
                     time.sleep(max(0.0, measure_from - time.monotonic()))
                     before = process_cpu_seconds(system.server_pid)
+                    sched = sched_seconds(system.server_pid)
+                    busy = machine_busy()
                     loads.append(load_average())
                     time.sleep(max(0.0, stop_at - time.monotonic()))
                     cpu[i] = process_cpu_seconds(system.server_pid) - before
+                    after, busy_after = sched_seconds(system.server_pid), machine_busy()
+                    waits[i] = after[1] - sched[1]
+                    machine[i] = (busy_after[0] - busy[0]) / (busy_after[1] - busy[1])
 
             threading.Thread(target=sample, daemon=True).start()
             return start_at
@@ -387,7 +418,12 @@ async def run(args: argparse.Namespace) -> int:
         unexpected = {s: n for (e, s), n in recorder.statuses.items() if e == SAVE and s != 200}
         if unexpected or recorder.transport_errors:
             print(f"  {name}: statuses {unexpected}, transport {dict(recorder.transport_errors)}")
-    print(f"  API CPU in the window: baseline {cpu[0]:.1f} s, storm {cpu[1]:.1f} s")
+    print(
+        f"  API CPU in the window: baseline {cpu[0]:.1f} s, storm {cpu[1]:.1f} s;"
+        f" its threads runnable but waiting for a CPU: baseline {waits[0]:.1f} s,"
+        f" storm {waits[1]:.1f} s; the machine's 2 cores busy: baseline {machine[0]:.0%},"
+        f" storm {machine[1]:.0%}"
+    )
     # The API's CPU per arrival barely depends on other load on the machine, unlike latency:
     # the storm's CPU less what its saves cost at the baseline's rate.
     saves = {n: len(r.latencies.get(SAVE, [])) for n, r in phases.items()}
