@@ -283,6 +283,49 @@ def row(name: str, values: list[float], errors: int) -> str:
     )
 
 
+async def serial_costs(url: str, exam_id: str, emails: list[str], server_pid: int) -> None:
+    """Each step once per student, one at a time on an otherwise idle API: CPU per request.
+
+    The API's CPU (its threads' time on a CPU, /proc schedstat) is read around
+    each request, so other load on the machine changes the latencies but
+    hardly these costs (the API's own idle tasks count in).
+    """
+    costs: dict[str, list[float]] = {s: [] for s in (LOBBY, START, PAGE)}
+    times: dict[str, list[float]] = {s: [] for s in (LOBBY, START, PAGE)}
+    for email in emails:
+        client = StudentClient(url, Recorder())
+        try:
+            await client.sign_in(email, PASSWORD)
+
+            async def step(
+                name: str, method: str, path: str, client: StudentClient = client, **kw: Any
+            ) -> tuple[list[tuple[str, str]], bytes]:
+                before, began = sched_seconds(server_pid)[0], time.perf_counter()
+                _, headers, body = await client.request(method, path, name, headers=HTML, **kw)
+                times[name].append((time.perf_counter() - began) * 1000)
+                costs[name].append((sched_seconds(server_pid)[0] - before) * 1000)
+                return headers, body
+
+            _, lobby = await step(LOBBY, "GET", f"/exams/{exam_id}")
+            headers, _ = await step(
+                START,
+                "POST",
+                f"/exams/{exam_id}/start",
+                data=urlencode({"_csrf_token": csrf_field(lobby)}).encode(),
+                content_type="application/x-www-form-urlencoded",
+                expect=(303,),
+            )
+            await step(PAGE, "GET", next(v for n, v in headers if n == "location"))
+        finally:
+            await client.close()
+    print(f"one student at a time ({len(emails)}), the API otherwise idle:")
+    for name in costs:
+        print(
+            f"  {name:<46} p50 {percentile(sorted(times[name]), 50):6.1f} ms,"
+            f" API CPU per request p50 {percentile(sorted(costs[name]), 50):5.1f} ms"
+        )
+
+
 async def check_sessions(database_url: str, exam_id: str, expected: int) -> int:
     conn = await asyncpg.connect(to_asyncpg_url(database_url).replace("+asyncpg", ""))
     try:
@@ -306,17 +349,21 @@ async def run(args: argparse.Namespace) -> int:
     async with private_system(web_workers=args.web_workers) as system:
         print(f"system up in {time.perf_counter() - started:.1f} s at {system.url}", flush=True)
         run_id = uuid.uuid4().hex[:8]
-        accounts = await create_accounts(system.database_url, run_id, args.students + args.writers)
-        emails = accounts["students"]
+        accounts = await create_accounts(
+            system.database_url, run_id, args.students + args.writers + args.serial
+        )
+        emails, serial = accounts["students"][args.serial :], accounts["students"][: args.serial]
         writers, stormers = emails[: args.writers], emails[args.writers :]
         educator = StudentClient(system.url, Recorder())
         try:
             await educator.sign_in(accounts["educator"], PASSWORD)
             exam_id = await create_exam(
-                educator, f"Start storm {run_id}", kind_questions(coding=True), emails
+                educator, f"Start storm {run_id}", kind_questions(coding=True), emails + serial
             )
         finally:
             await educator.close()
+        if serial:
+            await serial_costs(system.url, exam_id, serial, system.server_pid)
         settings = {
             "window": args.window,
             "warmup": args.warmup,
@@ -372,7 +419,7 @@ async def run(args: argparse.Namespace) -> int:
             on_all_ready=on_all_ready,
         )
         loads.append(load_average())
-        status = await check_sessions(system.database_url, exam_id, len(emails))
+        status = await check_sessions(system.database_url, exam_id, len(emails) + len(serial))
 
     storm, phases = Recorder(), {"baseline": Recorder(), "storm": Recorder()}
     for child in children:
@@ -450,6 +497,9 @@ def main() -> int:
     parser.add_argument("--save-interval-ms", type=float, default=1000.0)
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before each phase")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--serial", type=int, default=30, help="students first taken one at a time: CPU per step"
+    )
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn processes")
     args = parser.parse_args()
     if not 1 <= args.students <= 5_000 or not 0 <= args.writers <= 2_000:
