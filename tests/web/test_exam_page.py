@@ -246,7 +246,7 @@ async def test_a_refused_answer_is_told_beside_its_field(page: Page, db: AsyncSe
         }"""
     )
     await expect(question(page, 5).locator("[data-problem]")).to_have_text(
-        "language cobol is not allowed for this question"
+        "Not saved: language cobol is not allowed for this question."
     )
     await expect(nav(page, 5)).to_have_accessible_name("Question 5 Not saved: check it")
     await page.get_by_label("Your answer", exact=True).fill("def")
@@ -419,3 +419,47 @@ async def test_an_exam_with_the_keyboard_alone(page: Page, db: AsyncSession) -> 
         db, "SELECT status FROM exam_sessions WHERE id = :id", id=uuid.UUID(session_id)
     )
     assert status_row[0].status in ("submitted", "graded")
+
+
+async def test_another_device_and_the_end_of_the_attempt(page: Page, db: AsyncSession) -> None:
+    session_id = await start_exam(page, db)
+    csrf = await page.locator("#exam").get_attribute("data-csrf")
+    assert csrf
+    question_id = await question(page, 4).get_attribute("data-question-id")
+    api = f"/api/v1/sessions/{session_id}"
+    # Another device of the same student saved this question, numbered 5.
+    other = await page.request.put(
+        f"{api}/responses/{question_id}",
+        data={"answer": {"text": "from the other device"}, "client_seq": 5},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert other.ok, await other.text()
+    # Typed here afterwards (numbered 1 on this page): the latest edit wins,
+    # sent again above the other device's number.
+    await page.get_by_label("Your answer", exact=True).fill("def")
+    await expect(status(page)).to_have_text(SAVED)
+    assert await saved(db, session_id) == {"short_text": ({"text": "def"}, 6)}
+
+    # At 320 CSS pixels (200% zoom) the page reflows to one column.
+    await page.set_viewport_size({"width": 320, "height": 700})
+    overflow = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, "the exam page scrolls sideways at 320 CSS pixels"
+    await audit(page, "exam-narrow")
+    await page.set_viewport_size({"width": 1280, "height": 720})
+
+    # The attempt ends elsewhere (submitted from another tab): the next save
+    # is refused with 409 and the page says the exam has ended.
+    ended = await page.request.post(f"{api}/submit", headers={"X-CSRF-Token": csrf})
+    assert ended.ok, await ended.text()
+    await question(page, 1).get_by_role("radio", name="4", exact=True).check()
+    notice = page.locator("#exam-closed")
+    await expect(notice).to_contain_text("This exam has ended")
+    await expect(notice).to_be_focused()
+    await expect(page.get_by_role("button", name="Review and submit")).to_be_hidden()
+    await audit(page, "exam-ended")
+    await notice.get_by_role("link", name="See your submitted exam").click()
+    await expect(page.get_by_text("Your exam is submitted.")).to_be_visible()
+    await audit(page)
+    assert await saved(db, session_id) == {"short_text": ({"text": "def"}, 6)}

@@ -51,9 +51,11 @@ const outbox = new Outbox({
     serverAnswers.set(questionId, answer);
   },
   onRejected(questionId, message) {
-    rejected.set(questionId, message || "The server did not accept this answer.");
+    // The API's words, as a sentence.
+    const reason = message ? message.replace(/\.?$/, ".") : "";
+    rejected.set(questionId, `Not saved: ${reason || "the server did not accept this answer."}`);
     const n = sections.indexOf(byId.get(questionId)) + 1;
-    announce(`Question ${n}: your answer was not saved. ${rejected.get(questionId)}`);
+    announce(`Question ${n}: ${rejected.get(questionId)}`);
     render();
   },
   onClosed() {
@@ -219,7 +221,7 @@ function render() {
     link.querySelector(".nav-state").textContent = NAV_LABELS[state];
     link.querySelector(".nav-flag").hidden = !flagged;
     section.querySelector("[data-question-state]").textContent =
-      state === "unsaved" ? "Not saved yet" : state === "answered" && !note ? "Saved" : "";
+      state === "unsaved" ? "Not saved yet" : state === "answered" ? "Saved" : "";
     const field = section.querySelector("[data-problem]");
     if (field.textContent !== (problem || note)) field.textContent = problem || note;
     field.hidden = !(problem || note);
@@ -313,7 +315,8 @@ function showClosed(message) {
   for (const timer of typing.values()) window.clearTimeout(timer);
   typing.clear();
   document.getElementById("exam-review-dialog").close();
-  document.querySelector(".exam-layout").inert = true;
+  // Nothing on the page can change an answer any more: the questions go.
+  document.querySelector(".exam-layout").hidden = true;
   document.querySelector(".exam-bar").hidden = true;
   const notice = document.getElementById("exam-closed");
   document.getElementById("exam-closed-text").textContent = message;
