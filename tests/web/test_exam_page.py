@@ -13,7 +13,7 @@ import re
 import uuid
 from typing import Any
 
-from playwright.async_api import BrowserContext, Locator, Page, expect
+from playwright.async_api import BrowserContext, Locator, Page, Route, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.signins import SIGNIN_COOKIE
@@ -366,7 +366,7 @@ async def test_offline_answers_are_kept_and_sent_when_back(
     }
 
 
-async def test_signed_out_answers_wait_on_the_device(
+async def test_answers_wait_on_the_device_when_signed_out_or_the_server_is_down(
     context: BrowserContext, page: Page, db: AsyncSession
 ) -> None:
     session_id = await start_exam(page, db)
@@ -389,6 +389,33 @@ async def test_signed_out_answers_wait_on_the_device(
     await expect(page.get_by_label("Your answer", exact=True)).to_have_value("def")
     await audit(page)
     assert await saved(db, session_id) == {"short_text": ({"text": "def"}, 1)}
+
+    # A server that cannot answer for a moment (503 with Retry-After): the page
+    # says the answer is kept and tries again on its own.
+    refused: list[str] = []
+
+    async def unavailable_once(route: Route) -> None:
+        if refused:
+            await route.continue_()
+            return
+        refused.append(route.request.url)
+        await route.fulfill(
+            status=503,
+            headers={"Retry-After": "1", "Content-Type": "application/json"},
+            body='{"error": {"code": "unavailable", "message": "try again", "details": null}}',
+        )
+
+    await page.route("**/api/v1/sessions/*/responses/*", unavailable_once)
+    await page.get_by_label("Your answer (a number)").fill("56")
+    await expect(status(page)).to_have_text(
+        "Not saved yet, trying again: 1 answer kept on this device."
+    )
+    await expect(status(page)).to_have_text(SAVED)
+    assert len(refused) == 1
+    assert await saved(db, session_id) == {
+        "short_text": ({"text": "def"}, 1),
+        "numeric": ({"value": 56.0}, 1),
+    }
 
 
 async def tab_to(page: Page, test: str, limit: int = 40) -> None:
