@@ -49,6 +49,8 @@ const outbox = new Outbox({
   onChange: render,
   onSaved(questionId, answer) {
     serverAnswers.set(questionId, answer);
+    // A later answer was accepted: an earlier refusal no longer applies.
+    rejected.delete(questionId);
   },
   onRejected(questionId, message) {
     // The API's words, as a sentence.
