@@ -72,6 +72,14 @@ export function hasContent(kind, answer, starter = "") {
   }
 }
 
+// The fields an answer is read from (a coding workspace has others, such as
+// the input of a trial run, whose changes are no answer's).
+export function isAnswerField(target) {
+  const name = target && target.name;
+  if (typeof name !== "string") return false;
+  return /^choices?-/.test(name) || ["value", "text", "language", "source"].includes(name);
+}
+
 // Fields whose every keystroke is an input event: their saves wait for a
 // pause in typing. Choices and the language are saved at once.
 export function isTyped(target) {

@@ -3,7 +3,14 @@
 // before submit.
 
 import { announce } from "./announce.js";
-import { hasContent, isTyped, parseNumber, readAnswer, writeAnswer } from "./answers.js";
+import {
+  hasContent,
+  isAnswerField,
+  isTyped,
+  parseNumber,
+  readAnswer,
+  writeAnswer,
+} from "./answers.js";
 import { startIntegrity } from "./integrity.js";
 import { Outbox } from "./outbox.js";
 import { startTimer } from "./timer.js";
@@ -255,7 +262,7 @@ function commitAll() {
 
 function onInput(event) {
   const section = event.target.closest("section.question");
-  if (!section || closed) return;
+  if (!section || closed || !isAnswerField(event.target)) return;
   if (event.type === "input" && isTyped(event.target)) {
     const id = section.dataset.questionId;
     window.clearTimeout(typing.get(id));
