@@ -201,7 +201,10 @@ async def test_demo_loads_once_and_its_accounts_sign_in(
 
     assert await count(User) == 1 + len(STUDENTS)
     assert await count(Exam) == 1
-    assert await count(Question) == await count(ExamItem) == 4
+    assert await count(Question) == await count(ExamItem) == 5
+    # One question of every kind, so a new student meets every input of the exam page.
+    kinds = (await db.scalars(select(Question.kind))).all()
+    assert sorted(kinds) == ["coding", "mcq_multi", "mcq_single", "numeric", "short_text"]
     assert await count(Enrollment) == len(STUDENTS)
     exam = (await db.execute(select(Exam))).scalar_one()
     assert exam.status == "published"

@@ -1,4 +1,5 @@
-"""A small demo: one educator, two students and one published exam open now.
+"""A small demo: one educator, two students and one published exam open now,
+with one question of every kind (the coding one in Python, with hidden tests).
 
 ``safexam demo`` and ``make run`` load it so that a fresh checkout has
 something to sign in to. Loading twice changes nothing except re-opening the
@@ -10,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -33,11 +35,67 @@ STUDENTS = (
 )
 EXAM_TITLE = "Demo quiz: arithmetic and Python"
 
-_QUESTIONS: tuple[tuple[str, list[tuple[str, str]], str], ...] = (
-    ("2 + 2 = ?", [("a", "3"), ("b", "4"), ("c", "5")], "b"),
-    ("Which number is prime?", [("a", "9"), ("b", "15"), ("c", "17"), ("d", "21")], "c"),
-    ("What does `len([1, 2, 3])` return in Python?", [("a", "2"), ("b", "3"), ("c", "6")], "b"),
-    ("7 * 8 = ?", [("a", "54"), ("b", "56"), ("c", "64")], "b"),
+# One question of every kind, so a new student meets each input the exam page has:
+# (kind, prompt, body, points). Bodies go through the same strict schema as the API.
+_QUESTIONS: tuple[tuple[str, str, dict[str, Any], float], ...] = (
+    (
+        "mcq_single",
+        "2 + 2 = ?",
+        {
+            "choices": [
+                {"id": "a", "text": "3"},
+                {"id": "b", "text": "4"},
+                {"id": "c", "text": "5"},
+            ],
+            "answer": ["b"],
+        },
+        1.0,
+    ),
+    (
+        "mcq_multi",
+        "Which of these numbers are prime? Choose every one that is.",
+        {
+            "choices": [
+                {"id": "a", "text": "2"},
+                {"id": "b", "text": "9"},
+                {"id": "c", "text": "17"},
+                {"id": "d", "text": "21"},
+            ],
+            "answer": ["a", "c"],
+            "partial_credit": True,
+        },
+        1.0,
+    ),
+    ("numeric", "What is 7 * 8?", {"answer": 56, "tolerance": 0}, 1.0),
+    (
+        "short_text",
+        "Which Python keyword starts the definition of a function?",
+        {"answers": ["def"], "case_sensitive": False},
+        1.0,
+    ),
+    (
+        "coding",
+        "Read two whole numbers from standard input, one per line, and print their sum.\n\n"
+        "For the input `2` and `3` the program prints `5`.",
+        {
+            "languages": ["python"],
+            "starter_code": {
+                "python": "a = int(input())\nb = int(input())\n# print the sum of a and b\n"
+            },
+            "tests": [
+                {"name": "small numbers", "stdin": "2\n3\n", "expected_output": "5"},
+                {"name": "a negative number", "stdin": "-4\n10\n", "expected_output": "6"},
+                {
+                    "name": "large numbers",
+                    "stdin": "123456789\n987654321\n",
+                    "expected_output": "1111111110",
+                    "hidden": True,
+                },
+                {"name": "zeros", "stdin": "0\n0\n", "expected_output": "0", "hidden": True},
+            ],
+        },
+        2.0,
+    ),
 )
 
 
@@ -70,7 +128,10 @@ async def load_demo(db: AsyncSession) -> DemoSummary:
         exam = Exam(
             owner_id=educator.id,
             title=EXAM_TITLE,
-            description="Four multiple-choice questions; results are shown as soon as you submit.",
+            description=(
+                "One question of each kind: single and multiple choice, a number, a short"
+                " text and a small Python program. Results are shown as soon as you submit."
+            ),
             opens_at=now - timedelta(minutes=5),
             closes_at=now + timedelta(days=30),
             duration_minutes=30,
@@ -84,20 +145,16 @@ async def load_demo(db: AsyncSession) -> DemoSummary:
         )
         db.add(exam)
         await db.flush()
-        for position, (prompt, choices, answer) in enumerate(_QUESTIONS):
-            body = {
-                "choices": [{"id": cid, "text": text} for cid, text in choices],
-                "answer": [answer],
-            }
+        for position, (kind, prompt, body, points) in enumerate(_QUESTIONS):
             # Through the same strict schema as the API, so the demo never holds
             # a body the rest of the system would reject.
-            decode_body("mcq_single", body)
+            decode_body(kind, body)
             question = Question(
                 owner_id=educator.id,
-                kind="mcq_single",
+                kind=kind,
                 prompt=prompt,
                 body=body,
-                points=1.0,
+                points=points,
                 tags=["demo"],
                 status="active",
                 source="manual",
@@ -105,7 +162,7 @@ async def load_demo(db: AsyncSession) -> DemoSummary:
             db.add(question)
             await db.flush()
             db.add(
-                ExamItem(exam_id=exam.id, position=position, question_id=question.id, points=1.0)
+                ExamItem(exam_id=exam.id, position=position, question_id=question.id, points=points)
             )
     elif exam.closes_at < now + timedelta(days=1):
         # A demo that ran a month ago would otherwise greet people with a closed exam.
