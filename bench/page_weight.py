@@ -60,6 +60,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 KB = 1024
+# What the page asks the API for once loaded is data, not the page's weight.
+DATA = {"fetch", "xhr", "eventsource", "websocket"}
 
 
 @dataclass
@@ -82,11 +84,15 @@ class PageLoad:
     coding_module: str | None = None
 
     @property
+    def files(self) -> list[Loaded]:
+        return [item for item in self.loads if item.kind not in DATA]
+
+    @property
     def gzipped(self) -> int:
-        return sum(item.gzipped for item in self.loads)
+        return sum(item.gzipped for item in self.files)
 
     def paths(self) -> set[str]:
-        return {item.url for item in self.loads}
+        return {item.url for item in self.files}
 
 
 def _path(url: str) -> str:
@@ -179,7 +185,10 @@ def print_load(title: str, load: PageLoad, only: set[str] | None = None) -> None
             f"  {item.url[:58]:<58} {item.kind[:10]:<10} {item.status:>3} {item.wire:>8} "
             f"{item.raw:>8} {item.gzipped:>8}  {item.initiator}"
         )
-    chosen = [i for i in load.loads if only is None or i.url in only]
+    chosen = [i for i in load.files if only is None or i.url in only]
+    data = [i for i in load.loads if i.kind in DATA]
+    if data and only is None:
+        print(f"  ({len(data)} API requests of the page after it loaded are data, not counted)")
     print(
         f"  total: {len(chosen)} requests, {sum(i.wire for i in chosen) / KB:.1f} KB on the wire, "
         f"{sum(i.raw for i in chosen) / KB:.1f} KB, {sum(i.gzipped for i in chosen) / KB:.1f} KB"
@@ -226,7 +235,7 @@ async def measure(url: str, database_url: str, budget_kb: float) -> int:
     print_load("exam page, every kind but coding (no editor)", plain)
     print_load("exam page with a coding question", coding)
     added = coding.paths() - plain.paths() - {coding.url}
-    editor = [i for i in coding.loads if i.url in added]
+    editor = [i for i in coding.files if i.url in added]
     print_load("  of which added by the coding question (the editor)", coding, only=added)
 
     failures = []
