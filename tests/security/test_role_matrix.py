@@ -230,6 +230,9 @@ RULES: dict[tuple[str, str], Rule] = {
     # Resumes the running session and goes to its page.
     ("POST", "/exams/{exam_id:uuid}/start"): Rule(student_page(303), page=True),
     ("GET", "/sessions/{session_id:uuid}"): Rule(student_page(200), page=True),
+    ("GET", "/sessions/{session_id:uuid}/review"): Rule(
+        student_page(200), params={"session_id": "graded_session_id"}, page=True
+    ),
     ("GET", "/static/{file_path:path}"): Rule(
         everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True
     ),
