@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from safexam.web.student.account import AccountController
 from safexam.web.student.exams import StudentExamsController
 from safexam.web.student.review import StudentReviewController
 from safexam.web.student.signin import SignInController
 
-__all__ = ["SignInController", "StudentExamsController", "StudentReviewController"]
+__all__ = [
+    "AccountController",
+    "SignInController",
+    "StudentExamsController",
+    "StudentReviewController",
+]

@@ -110,6 +110,8 @@ class SignInController(Controller):
         message = None
         if expired:
             message = "Your sign-in has expired. Sign in again to go on."
+        elif signed_out == "everywhere":
+            message = "You have signed out on every browser and device."
         elif signed_out:
             message = "You have signed out."
         return _form(request, settings, landing=landing, message=message)
