@@ -221,6 +221,8 @@ RULES: dict[tuple[str, str], Rule] = {
         {ANON: 303, STU: 303, OSTU: 303, EDU: 200, OEDU: 200, ADMIN: 200}, page=True
     ),
     ("GET", "/sign-in"): Rule({**everyone(303), ANON: 200}, page=True),
+    # The step back from Google sign-in: shows only the way on.
+    ("GET", "/signed-in"): Rule(everyone(200), page=True),
     ("POST", "/sign-in"): Rule(
         everyone(401),
         form=lambda w: {"email": f"nobody-{w.next_seq()}@college.edu", "password": "wrong"},

@@ -24,6 +24,7 @@ from safexam.auth.oidc import (
     STATE_TTL_SECONDS,
     begin_sign_in,
     finish_sign_in,
+    landing_url,
     oidc_client,
     safe_next_path,
 )
@@ -216,5 +217,6 @@ class AuthController(Controller):
             secure=settings.cookie_secure,
             samesite="lax",
         )
-        # 303 so the browser lands on the page with a plain GET.
-        return Redirect(identity.next_path, status_code=303, cookies=[clear])
+        # 303 so the browser lands with a plain GET, on the same-site step that
+        # goes on to the page asked for (why: auth.oidc.LANDING_PATH).
+        return Redirect(landing_url(identity.next_path), status_code=303, cookies=[clear])

@@ -17,7 +17,7 @@ from litestar.params import Body, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from safexam.auth.controller import start_signin
-from safexam.auth.oidc import safe_next_path
+from safexam.auth.oidc import LANDING_PATH, safe_next_path
 from safexam.auth.service import password_sign_in
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import Forbidden, NotAuthenticated, RateLimited, Unprocessable
@@ -94,6 +94,24 @@ class SignInController(Controller):
         if user.role == "student":
             return Redirect(HOME_OF_STUDENTS, status_code=303)
         return page(request, "home.html", title="Signed in")
+
+    @get(LANDING_PATH)
+    async def signed_in(
+        self,
+        request: Request[Any, Any, Any],
+        next_path: Annotated[str | None, QueryParameter(name="next")] = None,
+    ) -> Template:
+        """Back from Google: a page of this site, whose script moves on to ``next``.
+
+        The way back from Google was cross-site, so the browser withheld the
+        Strict sign-in cookie (see ``auth.oidc.LANDING_PATH``); the navigation
+        this page starts is same-site and carries it. Without scripts, the
+        page's link does the same with one click. No sign-in is needed here:
+        the page shows nothing but the way on.
+        """
+        return page(
+            request, "student/signed_in.html", title="Signed in", landing=_landing(next_path)
+        )
 
     @get(SIGN_IN_PATH)
     async def sign_in_form(
