@@ -7,7 +7,8 @@ calls :meth:`LocalOidcProvider.authorize`, which returns the code the browser
 would bring back. For a real browser, ``browser_host`` makes the provider serve the
 authorization step as a consent page at ``http://<browser_host>:<port>/authorize``
 (``localhost``: another site than the app's ``127.0.0.1``, as Google is), whose
-"Continue" link goes back to the app with a code for ``consent_email``.
+"Continue" link goes back to the app with a code for ``consent_email``, and
+any page of the app can be linked from there (:meth:`LocalOidcProvider.link_url`).
 The token endpoint checks what a real provider checks:
 client authentication, the redirect URI, single use of the code and the PKCE
 verifier.
@@ -79,6 +80,9 @@ class LocalOidcProvider:
                     self._json(200, provider.discovery())
                 elif self.path == "/jwks":
                     self._json(200, provider.jwks())
+                elif self.path.startswith("/link?") and provider.browser_host:
+                    query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                    self._html(200, provider.link_page(query["to"]))
                 elif self.path.startswith("/authorize?") and provider.browser_host:
                     query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
                     self._html(200, provider.consent_page(query))
@@ -148,6 +152,21 @@ class LocalOidcProvider:
             f'<p><a href="{escape(back)}">Continue as {escape(self.consent_email)}</a></p>'
             "</main></body></html>"
         )
+
+    def link_page(self, target: str) -> str:
+        """Another site's page (an LMS, webmail) with a link to ``target`` on the app."""
+        return (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            "<title>Course page</title></head><body><main>"
+            f'<h1>Course page</h1><p><a href="{escape(target)}">Open the exam</a></p>'
+            "</main></body></html>"
+        )
+
+    def link_url(self, target: str) -> str:
+        """The address of :meth:`link_page` at ``browser_host``."""
+        assert self._server is not None and self.browser_host is not None
+        port = self._server.server_address[1]
+        return f"http://{self.browser_host}:{port}/link?" + urlencode({"to": target})
 
     def discovery(self) -> dict[str, Any]:
         return {

@@ -1,9 +1,11 @@
-"""Google sign-in in a real browser, with the provider on another site.
+"""Arriving from another site in a real browser: back from Google sign-in, and
+by a link on another site's page (an LMS, webmail).
 
 The sign-in cookie is SameSite=Strict. The way back from the provider is a
 cross-site navigation, and a browser does not send a Strict cookie on it, nor
 on the redirects that follow it: without a same-site step, a student who just
-signed in with Google lands on the sign-in page again. The provider stand-in
+signed in with Google lands on the sign-in page again, and so does one who
+follows a link to an exam from the course's page. The provider stand-in
 runs at ``localhost`` and the app at ``127.0.0.1``: two different sites to
 the browser, as accounts.google.com and SafeExam are.
 """
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.settings import Settings
 from tests.auth.oidc_provider import CLIENT_ID, CLIENT_SECRET, LocalOidcProvider
+from tests.factories import PASSWORD, make_user
 from tests.helpers import rows
 from tests.live import live_server
 from tests.web.conftest import Watch, audit, check_context, new_context, path_of
@@ -99,3 +102,50 @@ async def test_without_scripts_the_way_back_is_one_click(
         await context.close()
     check_context(context)
     assert len(await rows(db, "SELECT 1 FROM users WHERE email = :e", e=email)) == 1
+
+
+async def test_a_link_from_another_site_opens_signed_in(
+    page: Page,
+    context: BrowserContext,
+    browser: Browser,
+    server: str,
+    provider: LocalOidcProvider,
+    db: AsyncSession,
+) -> None:
+    student = await make_user(db, "student")
+    await page.goto("/sign-in")
+    await audit(page)
+    await page.get_by_label("Email").fill(student.email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="My exams", level=1)).to_be_visible()
+    await audit(page)
+
+    targets = ("/exams", "/", "/sign-in?next=%2Fexams")
+    for target in targets:
+        await page.goto(provider.link_url(f"{server}{target}"))
+        await audit(page, "another-site")
+        await page.get_by_role("link", name="Open the exam").click()
+        await expect(page.get_by_role("heading", name="My exams", level=1)).to_be_visible()
+        assert path_of(page) == "/exams", target
+        await audit(page)
+    # The same-site step, served at the link's own address, moved on by itself
+    # (it is audited held still in the test above).
+    watch: Watch = context.watch  # type: ignore[attr-defined]
+    watch.unaudited[:] = [u for u in watch.unaudited if u not in {server + t for t in targets}]
+
+    # Signed out, the same link leads to the sign-in page, and back to the exam list after.
+    signed_out = await new_context(browser, server)
+    try:
+        other = await signed_out.new_page()
+        await other.goto(provider.link_url(f"{server}/exams"))
+        await audit(other)
+        await other.get_by_role("link", name="Open the exam").click()
+        await expect(other.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
+        assert path_of(other) == "/sign-in?next=%2Fexams"
+        await audit(other)
+        watch = signed_out.watch  # type: ignore[attr-defined]
+        watch.unaudited[:] = [u for u in watch.unaudited if not u.endswith("/exams")]
+    finally:
+        await signed_out.close()
+    check_context(signed_out)
