@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.auth.guards import Principal
@@ -126,6 +127,18 @@ async def taken_exam(
     async with sessionmaker() as worker_db:  # what the grading worker does
         await grade_session(worker_db, session.id)
         await worker_db.commit()
+    # The educator's comment on the first answer (an override keeps the score).
+    await db.execute(
+        text(
+            "UPDATE responses SET override_comment = :c WHERE session_id = :s AND question_id = :q"
+        ),
+        {
+            "c": "Choice b is the one in bold.\nRead the prompt again.",
+            "s": session.id,
+            "q": questions[0].id,
+        },
+    )
+    await db.commit()
     return educator, student, exam, session
 
 
@@ -164,6 +177,9 @@ async def test_results_before_and_after_release(
     await expect(mcq.locator("strong")).to_have_text("b")  # the prompt's Markdown
     await expect(_fact(mcq, "Your answer")).to_have_text("choice c")
     await expect(_fact(mcq, "Correct answer")).to_have_text("choice b")
+    await expect(_fact(mcq, "Feedback")).to_have_text(
+        "Choice b is the one in bold.\nRead the prompt again."
+    )
 
     await expect(number.get_by_role("heading", name="Question 2")).to_contain_text("3 of 3 points")
     await expect(_fact(number, "Your answer")).to_have_text("42.5")
@@ -205,6 +221,15 @@ async def test_results_before_and_after_release(
     }
     released = await one(db, "SELECT score, released_at FROM results")
     assert released.score == 8.0 and released.released_at is not None
+
+    # At 320 CSS pixels (400% zoom of 1280) the page reflows: nothing scrolls sideways.
+    await page.set_viewport_size({"width": 320, "height": 800})
+    overflow = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    await audit(page, "review-narrow")
+    await page.set_viewport_size({"width": 1280, "height": 720})
 
     # The lobby leads to the same page.
     await page.goto(f"/exams/{exam.id}")
