@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Reinstall when the dependencies change.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test lint assets code-css clean-data
+.PHONY: setup run test lint assets check-assets code-css clean-data
 
 setup: $(INSTALLED)
 	@scripts/ensure-bubblewrap.sh
@@ -40,11 +40,17 @@ lint: setup
 
 # The front-end files kept in the repository, refreshed from the npm registry
 # (versions pinned in package.json and package-lock.json): htmx for the pages,
-# axe-core for the browser tests. A clone needs no npm; only this target does.
+# axe-core for the browser tests, and the code editor (CodeMirror 6, bundled by
+# esbuild from assets/editor/editor.js). A clone needs no npm; only this target does.
 assets:
 	npm ci --no-audit --no-fund
 	cp node_modules/htmx.org/dist/htmx.min.js src/safexam/web/static/vendor/htmx.min.js
 	cp node_modules/axe-core/axe.min.js tests/web/vendor/axe.min.js
+	scripts/build-editor.sh
+
+# Fails when the committed editor bundle is not what `make assets` builds (CI runs it).
+check-assets:
+	@scripts/check-editor-bundle.sh
 
 # The colours of highlighted code in prompts (static/css/code.css), from the
 # Pygments style named in web/markdown.py.

@@ -24,6 +24,7 @@ from safexam.auth.models import User
 from safexam.core.errors import unavailable
 from safexam.core.settings import Settings
 from safexam.demo import DEMO_PASSWORD, load_demo
+from safexam.exams.kinds.registry import KINDS
 from safexam.web.assets import STATIC_DIR, Assets, assets
 from safexam.web.headers import CONTENT_SECURITY_POLICY, DOCS_CONTENT_SECURITY_POLICY
 from safexam.web.layout import TEMPLATES_DIR
@@ -455,6 +456,14 @@ def test_every_template_is_used() -> None:
     sources = "".join(path.read_text() for path in web.rglob("*.py")) + "".join(
         path.read_text() for path in TEMPLATES_DIR.rglob("*.html")
     )
+    # The exam page includes an answer template by the question's kind.
+    by_kind = {f"student/answer/{kind}.html" for kind in KINDS}
     for template in TEMPLATES_DIR.rglob("*.html"):
         name = template.relative_to(TEMPLATES_DIR).as_posix()
-        assert f'"{name}"' in sources, name
+        assert f'"{name}"' in sources or name in by_kind, name
+
+
+def test_every_kind_has_an_answer_template() -> None:
+    """A kind added to the registry without its inputs would break the exam page."""
+    for kind in KINDS:
+        assert (TEMPLATES_DIR / "student" / "answer" / f"{kind}.html").is_file(), kind

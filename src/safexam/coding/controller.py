@@ -29,6 +29,9 @@ from safexam.core.openapi import EVENT_STREAM
 
 __all__ = ["CodingController", "Judge0CallbackController"]
 
+#: While a submission is queued its stream re-reads it this often (its place and wait).
+QUEUE_REFRESH_SECONDS = 2.0
+
 # Judge0 bodies are small; a flood of large ones is not a callback.
 _MAX_CALLBACK_BYTES = 2 * 1024 * 1024
 
@@ -120,7 +123,14 @@ class CodingController(Controller):
                 return await get_submission(fresh, submission_id, principal)
 
         return ServerSentEvent(
-            sse_stream(channels, submission_channel(submission_id), read_state, event="submission")
+            sse_stream(
+                channels,
+                submission_channel(submission_id),
+                read_state,
+                event="submission",
+                # Its place in the queue moves as others finish, which no one announces.
+                refresh_after=lambda out: QUEUE_REFRESH_SECONDS if out.status == "queued" else None,
+            )
         )
 
 

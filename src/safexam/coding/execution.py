@@ -10,7 +10,7 @@ recording a wrong answer.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Literal, Protocol, get_args
 
 import msgspec
@@ -118,8 +118,14 @@ class Judgement(msgspec.Struct, kw_only=True):
     executor: str
 
 
-# Called after each finished test with (done, total).
-Progress = Callable[[int, int], Awaitable[None]]
+class Progress(Protocol):
+    """Called after each finished test with (done, total), and the results so far
+    when the runner has them in test order (the sandbox does; Judge0 polling
+    counts only), so that a student watches each test's outcome arrive."""
+
+    def __call__(
+        self, done: int, total: int, results: Sequence[TestResult] = ()
+    ) -> Awaitable[None]: ...
 
 
 class CodeRunner(Protocol):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -222,10 +223,17 @@ class ProgressReport:
         sessionmaker: async_sessionmaker[AsyncSession],
         redis: Redis | None,
         submission_id: uuid.UUID,
+        *,
+        template: str | None = None,
+        source: str = "",
     ) -> None:
         self.sessionmaker = sessionmaker
         self.redis = redis
         self.submission_id = submission_id
+        # The results so far are shown as they come, with the template's lines
+        # hidden from them as from the final ones (see finish_submission).
+        self.template = template
+        self.source = source
         self._last = -PROGRESS_INTERVAL_S
 
     async def _set(self, **values: Any) -> None:
@@ -247,14 +255,27 @@ class ProgressReport:
     async def started(self, total: int) -> None:
         await self._set(status="running", started_at=utcnow(), tests_done=0, tests_total=total)
 
-    async def __call__(self, done: int, total: int) -> None:
+    async def __call__(self, done: int, total: int, results: Sequence[TestResult] = ()) -> None:
         # A test can take a few milliseconds; a write and a notification for
         # each would cost more than the test and hold the next one back.
         now = time.monotonic()
         if done < total and now - self._last < PROGRESS_INTERVAL_S:
             return
         self._last = now
-        await self._set(tests_done=done, tests_total=total)
+        if results:
+            await self._set(
+                tests_done=done, tests_total=total, tests=_as_rows(self._redacted(results))
+            )
+        else:
+            await self._set(tests_done=done, tests_total=total)
+
+    def _redacted(self, results: Sequence[TestResult]) -> list[TestResult]:
+        return [
+            msgspec.structs.replace(
+                t, stderr=hide_template_lines(t.stderr, self.template, self.source)
+            )
+            for t in results
+        ]
 
     async def requeued(self) -> None:
         """The runner was unavailable: the submission waits for the job's next attempt."""
@@ -421,7 +442,9 @@ async def judge_submission(
     await db.rollback()
     if isinstance(task, str):
         return _done(submission_id, {"submission_id": str(submission_id), "status": task}, job_id)
-    progress = ProgressReport(sessionmaker, redis, submission_id)
+    progress = ProgressReport(
+        sessionmaker, redis, submission_id, template=task.template, source=task.source
+    )
     await progress.started(len(task.tests))
     try:
         outcome = await judge(task, runner, progress, callbacks=callbacks)

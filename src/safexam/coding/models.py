@@ -6,7 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, Text, func
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,6 +55,23 @@ class CodingSubmission(Base):
             name="verdict",
         ),
         Index("ix_coding_submissions_session_question", "session_id", "question_id", "created_at"),
+        # The judge queue's place and throughput (safexam.coding.queue) read only
+        # the few queued and running rows, and the latest finished ones.
+        Index(
+            "ix_coding_submissions_queued",
+            "created_at",
+            postgresql_where=text("status = 'queued'"),
+        ),
+        Index(
+            "ix_coding_submissions_running",
+            "started_at",
+            postgresql_where=text("status = 'running'"),
+        ),
+        Index(
+            "ix_coding_submissions_done",
+            "finished_at",
+            postgresql_where=text("status = 'done'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)

@@ -78,3 +78,8 @@ class SubmissionOut(msgspec.Struct):
     tests: list[TestOut]
     created_at: datetime
     finished_at: datetime | None
+    #: While queued: 1 when next to be judged; null once judging has started.
+    queue_position: int | None = None
+    #: While queued: seconds until judging starts, from the judge pool's recent
+    #: throughput; null when not queued or when nothing was judged lately.
+    estimated_wait_seconds: int | None = None

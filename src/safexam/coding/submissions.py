@@ -27,6 +27,7 @@ from safexam.coding.execution import Verdict
 from safexam.coding.judging import coding_body, judge_tests
 from safexam.coding.languages import LANGUAGES
 from safexam.coding.models import IN_FLIGHT, CodingSubmission, SubmissionKind
+from safexam.coding.queue import queue_place
 from safexam.coding.schemas import (
     MAX_SOURCE_CHARS,
     MAX_STDIN_CHARS,
@@ -226,7 +227,10 @@ def submission_view(submission: CodingSubmission) -> SubmissionOut:
 async def get_submission(
     db: AsyncSession, submission_id: uuid.UUID, principal: Principal
 ) -> SubmissionOut:
-    """A run or submission for its student, the exam's owner or an admin; 404 for anyone else."""
+    """A run or submission for its student, the exam's owner or an admin; 404 for anyone else.
+
+    While it is queued, with its place in the judge queue and the estimated wait.
+    """
     row = (
         await db.execute(
             select(CodingSubmission, ExamSession.user_id, Exam.owner_id)
@@ -240,4 +244,9 @@ async def get_submission(
     submission, student_id, owner_id = row
     if not (principal.is_admin or principal.id in (student_id, owner_id)):
         raise NotFound("submission not found")
-    return submission_view(submission)
+    view = submission_view(submission)
+    place = await queue_place(db, submission)
+    if place is not None:
+        view.queue_position = place.position
+        view.estimated_wait_seconds = place.estimated_wait_seconds
+    return view

@@ -26,7 +26,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import msgspec
 import structlog
@@ -55,6 +55,8 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+State = TypeVar("State", bound=msgspec.Struct | Mapping[str, Any])
 
 _namespace = "safexam"
 
@@ -230,10 +232,11 @@ HEARTBEAT_SECONDS = 15.0
 async def sse_stream(
     channels: ChannelsPlugin,
     channel: str,
-    read_state: Callable[[], Awaitable[msgspec.Struct | Mapping[str, Any]]],
+    read_state: Callable[[], Awaitable[State]],
     *,
     event: str,
     heartbeat_seconds: float = HEARTBEAT_SECONDS,
+    refresh_after: Callable[[State], float | None] | None = None,
 ) -> AsyncGenerator[ServerSentEventMessage, None]:
     """An SSE stream: the current state, then the state again after every change.
 
@@ -243,6 +246,10 @@ async def sse_stream(
     must not hold a pooled connection for its lifetime). If the database is
     unavailable for a re-read, the stream ends: the browser reconnects (with
     its EventSource retry) and gets the state first, once there is one.
+
+    ``refresh_after(state)`` gives, for a state that changes without a
+    notification (a submission's place in the queue moves as others finish),
+    the seconds after which to re-read it anyway; None: wait for a notification.
     """
     changed = asyncio.Event()
 
@@ -255,17 +262,25 @@ async def sse_stream(
         listener = asyncio.create_task(listen())
         try:
             sequence = 1
-            last = msgspec.json.encode(await read_state())
+            current = await read_state()
+            last = msgspec.json.encode(current)
             yield ServerSentEventMessage(data=last.decode(), event=event, id=sequence)
+            quiet_since = time.monotonic()
             while True:
+                refresh = refresh_after(current) if refresh_after is not None else None
+                wait = heartbeat_seconds if refresh is None else min(refresh, heartbeat_seconds)
                 try:
-                    await asyncio.wait_for(changed.wait(), timeout=heartbeat_seconds)
+                    await asyncio.wait_for(changed.wait(), timeout=wait)
                 except TimeoutError:
-                    yield ServerSentEventMessage(comment="keep-alive")
-                    continue
+                    if refresh is None or time.monotonic() - quiet_since >= heartbeat_seconds:
+                        quiet_since = time.monotonic()
+                        yield ServerSentEventMessage(comment="keep-alive")
+                    if refresh is None:
+                        continue
                 changed.clear()
                 try:
-                    state = msgspec.json.encode(await read_state())
+                    current = await read_state()
+                    state = msgspec.json.encode(current)
                 except Exception as exc:
                     if unavailable_dependency(exc) is None:
                         raise
@@ -275,6 +290,7 @@ async def sse_stream(
                     continue
                 last = state
                 sequence += 1
+                quiet_since = time.monotonic()
                 yield ServerSentEventMessage(data=state.decode(), event=event, id=sequence)
         finally:
             listener.cancel()

@@ -60,9 +60,8 @@ _DOCS_DOCUMENTS = (".json", ".yaml", ".yml")
 
 
 def _is_docs_page(path: str) -> bool:
-    return (
-        (path == _DOCS_PREFIX or path.startswith(_DOCS_PREFIX + "/"))
-        and not path.endswith(_DOCS_DOCUMENTS)
+    return (path == _DOCS_PREFIX or path.startswith(_DOCS_PREFIX + "/")) and not path.endswith(
+        _DOCS_DOCUMENTS
     )
 
 

@@ -111,7 +111,18 @@ def points(value: float) -> str:
     return f"{shown} point" if value == 1 else f"{shown} points"
 
 
+# How a programming language is named to a student.
+LANGUAGE_LABELS = {
+    "python": "Python",
+    "c": "C",
+    "cpp": "C++",
+    "java": "Java",
+    "javascript": "JavaScript",
+}
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
+    "language_label": lambda name: LANGUAGE_LABELS.get(name, name),
     "points": points,
     "accommodations": accommodations,
     "results_policy": lambda policy: RESULTS_POLICY.get(policy, ""),

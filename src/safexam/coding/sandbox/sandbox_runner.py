@@ -224,7 +224,7 @@ class SandboxRunner:
                         for t in tests
                     ]
                     if progress is not None:
-                        await progress(len(tests), len(tests))
+                        await progress(len(tests), len(tests), results)
                     return Judgement(
                         verdict="compile_error",
                         compile_output=compile_output,
@@ -263,7 +263,7 @@ class SandboxRunner:
                         raise
                     results.append(result)
                     if progress is not None:
-                        await progress(index + 1, len(tests))
+                        await progress(index + 1, len(tests), results)
             finally:
                 if upcoming is not None:
                     await asyncio.to_thread(upcoming.close)

@@ -103,8 +103,6 @@ class StudentExamsController(Controller):
         )
         return Redirect(exam_page_url(view.id), status_code=303)
 
-    # To be replaced by the exam page (navigator, answers with the outbox, the
-    # timer, integrity capture): for now it shows the session's questions.
     @get("/sessions/{session_id:uuid}")
     async def exam_page(
         self,
@@ -113,6 +111,12 @@ class StudentExamsController(Controller):
         principal: CurrentUser,
         session_id: FromPath[uuid.UUID],
     ) -> Template:
+        """The exam: every question with its saved answer, the timer and the outbox.
+
+        The page is the session of ``GET /api/v1/sessions/{id}`` rendered; its
+        scripts then keep the answers with the autosave route and the deadline
+        with the server's clock. An attempt that has ended shows what happened.
+        """
         view = await get_session(
             db,
             session_id,
@@ -121,7 +125,16 @@ class StudentExamsController(Controller):
             user_agent=user_agent_of(request),
         )
         try:
-            title = (await exam_detail(db, view.exam_id, principal)).exam.title
+            detail: StudentExamDetail | None = await exam_detail(db, view.exam_id, principal)
         except NotFound:  # the exam was archived since: the session is still the student's
-            title = "Exam"
-        return page(request, "student/exam.html", title=title, session=view, nav="exams")
+            detail = None
+        return page(
+            request,
+            "student/exam.html",
+            title=detail.exam.title if detail else "Exam",
+            session=view,
+            detail=detail,
+            saved={qid: response.answer for qid, response in view.responses.items()},
+            seqs={qid: response.client_seq for qid, response in view.responses.items()},
+            nav="exams",
+        )
