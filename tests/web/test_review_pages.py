@@ -231,6 +231,13 @@ async def test_results_before_and_after_release(
     await audit(page, "review-narrow")
     await page.set_viewport_size({"width": 1280, "height": 720})
 
+    # So does the finished attempt's own page.
+    await page.goto(f"/sessions/{session.id}")
+    await audit(page)
+    await page.get_by_role("link", name="See your results").click()
+    assert path_of(page) == review_path
+    await audit(page)
+
     # The lobby leads to the same page.
     await page.goto(f"/exams/{exam.id}")
     await audit(page)
