@@ -60,9 +60,8 @@ STATE_TTL_SECONDS = 600
 # cross-site navigation: the browser withholds Strict cookies on it and on every
 # redirect that follows it, so redirecting straight to ``next`` would land a
 # student who just signed in on the sign-in page. A navigation that a page of
-# this site starts is same-site, and carries the cookie. The cookie stays Strict
-# rather than Lax: no other site can make a signed-in request here at all, on
-# top of the CSRF tokens, at the cost of this one extra step.
+# this site starts is same-site, and carries the cookie. Why the cookie stays
+# Strict rather than Lax: see ``web.errors.continue_page``.
 LANDING_PATH = "/signed-in"
 DISCOVERY_TTL_SECONDS = 3600
 HTTP_TIMEOUT_SECONDS = 10.0

@@ -86,9 +86,14 @@ def continue_page(
 
     The navigation it starts is same-site, so the Strict sign-in cookie goes
     with it: the student arrives signed in if they are. That navigation is not
-    cross-site any more, so it never comes back here. The cookie stays Strict
-    rather than Lax: no other site can make a signed-in request here at all,
-    on top of the CSRF tokens, for the price of this step on arrival.
+    cross-site any more, so it never comes back here.
+
+    Strict with this step, rather than Lax: for a person sent to one of the
+    pages from elsewhere the two end the same (the page opens signed in, and
+    pages change nothing on GET). Everything else stays Strict: no other site
+    can make a signed-in request to the JSON API, its streams or its exports,
+    even a top-level GET that Lax would let through, and forms posted from
+    elsewhere carry no sign-in on top of failing the CSRF check.
     """
     return render_page(
         connection,
