@@ -536,7 +536,8 @@ async def test_another_device_and_the_end_of_the_attempt(page: Page, db: AsyncSe
     )
     wide = await page.evaluate(
         """() => [...document.querySelectorAll('body *')]
-            .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+            .filter((el) =>
+                el.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
             .slice(0, 8).map((el) => el.tagName + '.' + el.className + '#' + el.id
                 + ' ' + Math.round(el.getBoundingClientRect().right))"""
     )
