@@ -133,7 +133,11 @@ export function createEditor(host, { value = "", language = "python", label = "C
     keymap.of([...defaultKeymap, ...historyKeymap, ...foldKeymap, indentWithTab]),
     languageSlot.of(modeOf(language)),
     theme,
-    EditorView.contentAttributes.of({ "aria-label": label }),
+    // A long line wraps, so the page never scrolls sideways on a narrow screen.
+    EditorView.lineWrapping,
+    // The text is the editor's one tab stop; saying so (it is focusable anyway)
+    // lets checkers see that its scrolling area can be reached by keyboard.
+    EditorView.contentAttributes.of({ "aria-label": label, tabindex: "0" }),
     typeOverSelection,
     EditorView.updateListener.of((update) => {
       if (!update.docChanged || !onChange) return;

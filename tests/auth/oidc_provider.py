@@ -4,7 +4,12 @@ It serves discovery, a JWKS and a token endpoint, with RSA keys generated once
 per test run. The authorization step (a person at Google's consent screen) is
 played by the test: it reads the parameters our app put in the redirect and
 calls :meth:`LocalOidcProvider.authorize`, which returns the code the browser
-would bring back. The token endpoint checks what a real provider checks:
+would bring back. For a real browser, ``browser_host`` makes the provider serve the
+authorization step as a consent page at ``http://<browser_host>:<port>/authorize``
+(``localhost``: another site than the app's ``127.0.0.1``, as Google is), whose
+"Continue" link goes back to the app with a code for ``consent_email``, and
+any page of the app can be linked from there (:meth:`LocalOidcProvider.link_url`).
+The token endpoint checks what a real provider checks:
 client authentication, the redirect URI, single use of the code and the PKCE
 verifier.
 """
@@ -18,9 +23,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -50,6 +56,9 @@ class LocalOidcProvider:
     requests: list[str] = field(default_factory=list)
     grants: dict[str, Grant] = field(default_factory=dict)
     token_errors: list[str] = field(default_factory=list)
+    # Set: the consent page is served at this host (see the module's docstring).
+    browser_host: str | None = None
+    consent_email: str = "student@college.edu"
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -71,6 +80,12 @@ class LocalOidcProvider:
                     self._json(200, provider.discovery())
                 elif self.path == "/jwks":
                     self._json(200, provider.jwks())
+                elif self.path.startswith("/link?") and provider.browser_host:
+                    query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                    self._html(200, provider.link_page(query["to"]))
+                elif self.path.startswith("/authorize?") and provider.browser_host:
+                    query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+                    self._html(200, provider.consent_page(query))
                 else:
                     self._json(404, {"error": "not_found"})
 
@@ -83,6 +98,14 @@ class LocalOidcProvider:
                     return
                 status, body = provider.token(form, self.headers.get("Authorization"))
                 self._json(status, body)
+
+            def _html(self, status: int, body: str) -> None:
+                raw = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
 
             def _json(self, status: int, body: dict[str, Any]) -> None:
                 raw = json.dumps(body).encode()
@@ -111,10 +134,44 @@ class LocalOidcProvider:
         with self._lock:
             self.requests.append(line)
 
+    @property
+    def authorization_endpoint(self) -> str:
+        if self.browser_host is None:
+            return f"{self.issuer}/authorize"
+        assert self._server is not None
+        return f"http://{self.browser_host}:{self._server.server_address[1]}/authorize"
+
+    def consent_page(self, params: dict[str, str]) -> str:
+        """Google's consent screen, played: one link back to the app with a code."""
+        code = self.authorize(params, email=self.consent_email)
+        back = params["redirect_uri"] + "?" + urlencode({"code": code, "state": params["state"]})
+        return (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            "<title>Sign in - Test provider</title></head><body><main>"
+            "<h1>Choose an account</h1>"
+            f'<p><a href="{escape(back)}">Continue as {escape(self.consent_email)}</a></p>'
+            "</main></body></html>"
+        )
+
+    def link_page(self, target: str) -> str:
+        """Another site's page (an LMS, webmail) with a link to ``target`` on the app."""
+        return (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            "<title>Course page</title></head><body><main>"
+            f'<h1>Course page</h1><p><a href="{escape(target)}">Open the exam</a></p>'
+            "</main></body></html>"
+        )
+
+    def link_url(self, target: str) -> str:
+        """The address of :meth:`link_page` at ``browser_host``."""
+        assert self._server is not None and self.browser_host is not None
+        port = self._server.server_address[1]
+        return f"http://{self.browser_host}:{port}/link?" + urlencode({"to": target})
+
     def discovery(self) -> dict[str, Any]:
         return {
             "issuer": self.issuer,
-            "authorization_endpoint": f"{self.issuer}/authorize",
+            "authorization_endpoint": self.authorization_endpoint,
             "token_endpoint": f"{self.issuer}/token",
             "jwks_uri": f"{self.issuer}/jwks",
             "response_types_supported": ["code"],

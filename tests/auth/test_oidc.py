@@ -98,7 +98,8 @@ async def test_success_creates_a_student(
     code = provider.authorize(params, email="New.Student@College.edu", subject="g-42")
     response = await finish(oidc, params, code)
     assert response.status_code == 303, response.text
-    assert response.headers["location"] == "/exams?tab=upcoming"
+    # Through the same-site step that carries the Strict cookie (tests/web/test_google_sign_in.py).
+    assert response.headers["location"] == "/signed-in?next=%2Fexams%3Ftab%3Dupcoming"
     assert oidc.cookies.get(SIGNIN_COOKIE)
     assert provider.token_errors == []  # PKCE verifier, redirect URI and client auth all matched
 
@@ -121,7 +122,7 @@ async def test_second_sign_in_finds_the_same_user(
         params = await begin(oidc, provider)
         response = await finish(oidc, params, provider.authorize(params, email=email, subject="7"))
         assert response.status_code == 303, response.text
-        assert response.headers["location"] == "/"
+        assert response.headers["location"] == "/signed-in?next=%2F"
         ids.append((await oidc.get("/api/v1/auth/me")).json()["id"])
     # The subject, not the (changed) address, identifies the person.
     assert ids[0] == ids[1]

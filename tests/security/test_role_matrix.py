@@ -68,6 +68,8 @@ class Rule:
     body: Callable[[World], Any] | None = None
     # A new signed-in browser per call (for sign-in and sign-out, which change the session).
     own_browser: bool = False
+    # A new browser of a new user of the role (for what acts on all of a user's sign-ins).
+    own_account: bool = False
     # A page of the browser: redirects are not followed, and errors are pages, not JSON.
     page: bool = False
     # A form body (pages' forms are URL-encoded), instead of ``body`` as JSON.
@@ -109,6 +111,7 @@ RULES: dict[tuple[str, str], Rule] = {
         own_browser=True,
     ),
     ("POST", "/api/v1/auth/logout"): Rule(everyone(204), own_browser=True),
+    ("POST", "/api/v1/auth/logout-all"): Rule(signed_in(204), own_account=True),
     ("GET", "/api/v1/auth/me"): Rule(signed_in(200)),
     # Google sign-in is off unless configured, for everyone alike.
     ("GET", "/api/v1/auth/oidc/login"): Rule(everyone(404)),
@@ -218,6 +221,8 @@ RULES: dict[tuple[str, str], Rule] = {
         {ANON: 303, STU: 303, OSTU: 303, EDU: 200, OEDU: 200, ADMIN: 200}, page=True
     ),
     ("GET", "/sign-in"): Rule({**everyone(303), ANON: 200}, page=True),
+    # The step back from Google sign-in: shows only the way on.
+    ("GET", "/signed-in"): Rule(everyone(200), page=True),
     ("POST", "/sign-in"): Rule(
         everyone(401),
         form=lambda w: {"email": f"nobody-{w.next_seq()}@college.edu", "password": "wrong"},
@@ -225,11 +230,18 @@ RULES: dict[tuple[str, str], Rule] = {
         page=True,
     ),
     ("POST", "/sign-out"): Rule(everyone(303), own_browser=True, page=True),
+    ("POST", "/sign-out-everywhere"): Rule(everyone(303), own_account=True, page=True),
+    ("GET", "/account"): Rule(
+        {ANON: 303, STU: 200, OSTU: 200, EDU: 200, OEDU: 200, ADMIN: 200}, page=True
+    ),
     ("GET", "/exams"): Rule({**student_page(200), OSTU: 200}, page=True),
     ("GET", "/exams/{exam_id:uuid}"): Rule(student_page(200), page=True),
     # Resumes the running session and goes to its page.
     ("POST", "/exams/{exam_id:uuid}/start"): Rule(student_page(303), page=True),
     ("GET", "/sessions/{session_id:uuid}"): Rule(student_page(200), page=True),
+    ("GET", "/sessions/{session_id:uuid}/review"): Rule(
+        student_page(200), params={"session_id": "graded_session_id"}, page=True
+    ),
     ("GET", "/static/{file_path:path}"): Rule(
         everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True
     ),
@@ -301,7 +313,12 @@ async def test_role_matrix(world: World, app: Litestar) -> None:
     for method, path in sorted(app_routes(app)):
         rule = RULES[(method, path)]
         for role in ROLES:
-            client = await world.browser(role) if rule.own_browser else world.clients[role]
+            if rule.own_account:
+                client = await world.browser_of_new_account(role)
+            elif rule.own_browser:
+                client = await world.browser(role)
+            else:
+                client = world.clients[role]
             url = await _resolve(world, rule, path)
             body = rule.form(world) if rule.form else rule.body(world) if rule.body else None
             status, problem = await _call(client, method, url, body, page=rule.page)

@@ -85,6 +85,22 @@ class World:
             await sign_in(client, self.emails[role])
         return client
 
+    async def browser_of_new_account(self, role: str) -> httpx.AsyncClient:
+        """A new browser signed in as a new user of ``role``'s kind (anonymous: none).
+
+        For routes that act on every sign-in of a user (sign out everywhere),
+        which would sign the world's own browsers out.
+        """
+        if role == "anonymous":
+            return await self.browser(role)
+        async with self.sessionmaker() as db:
+            user = await make_user(
+                db, ACCOUNT_ROLE[role], email=f"{role}-{uuid.uuid4().hex[:8]}@college.edu"
+            )
+        client = await self.new_client()
+        await sign_in(client, user.email)
+        return client
+
     @property
     def educator(self) -> httpx.AsyncClient:
         return self.clients["educator"]

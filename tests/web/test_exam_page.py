@@ -108,7 +108,7 @@ async def answer_everything(page: Page) -> None:
     await question(page, 2).get_by_role("checkbox", name="17", exact=True).check()
     await page.get_by_label("Your answer (a number)").fill("56")
     await page.get_by_label("Your answer", exact=True).fill("def")
-    await page.get_by_label("Code for question 5").fill(CODE)
+    await type_code(page, "Code for question 5", CODE)
 
 
 EVERYTHING = {
@@ -181,7 +181,7 @@ async def test_reload_mid_exam_and_find_every_answer(page: Page, db: AsyncSessio
     ).not_to_be_checked()
     await expect(page.get_by_label("Your answer (a number)")).to_have_value("56")
     await expect(page.get_by_label("Your answer", exact=True)).to_have_value("def")
-    await expect(page.get_by_label("Code for question 5")).to_have_value(CODE)
+    await expect(source_of(page)).to_have_value(CODE)
     # The flag is kept on the device across the reload.
     await expect(question(page, 2).get_by_role("button", name="Flag for review")).to_have_attribute(
         "aria-pressed", "true"
@@ -429,6 +429,19 @@ async def tab_to(page: Page, test: str, limit: int = 40) -> None:
     raise AssertionError(f"nothing where {test} is reachable with Tab")
 
 
+def source_of(page: Page) -> Locator:
+    """The code answer's text area, which the editor keeps in step and hides."""
+    return page.locator('textarea[name="source"]')
+
+
+async def type_code(page: Page, label: str, code: str) -> None:
+    """Replace the editor's text with ``code`` as typed text (no indentation added)."""
+    await page.get_by_role("textbox", name=label).click()
+    await page.keyboard.press("Control+a")
+    await page.keyboard.insert_text(code)
+    await expect(source_of(page)).to_have_value(code)
+
+
 def named(text: str) -> str:
     return f"el.textContent.trim() === {json.dumps(text)}"
 
@@ -469,9 +482,12 @@ async def test_an_exam_with_the_keyboard_alone(page: Page, db: AsyncSession) -> 
     await page.keyboard.type("56")
     await tab_to(page, "el.name === 'text'")
     await page.keyboard.type("def")
-    await tab_to(page, "el.name === 'source'")
+    # The editor lives in a shadow root: the focus is on its host, inside.
+    await tab_to(page, "el.shadowRoot?.activeElement?.classList.contains('cm-content')")
     await page.keyboard.type("print(2 + 3)\n")
-    source = await page.get_by_label("Code for question 5").input_value()
+    source = await source_of(page).input_value()
+    # In the editor Tab indents; Escape first lets the next Tab move on.
+    await page.keyboard.press("Escape")
     await tab_to(page, named("Review and submit"))
     await page.keyboard.press("Enter")
     dialog = page.get_by_role("dialog", name="Submit your exam?")
@@ -518,7 +534,14 @@ async def test_another_device_and_the_end_of_the_attempt(page: Page, db: AsyncSe
     overflow = await page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
-    assert overflow <= 0, "the exam page scrolls sideways at 320 CSS pixels"
+    wide = await page.evaluate(
+        """() => [...document.querySelectorAll('body *')]
+            .filter((el) =>
+                el.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+            .slice(0, 8).map((el) => el.tagName + '.' + el.className + '#' + el.id
+                + ' ' + Math.round(el.getBoundingClientRect().right))"""
+    )
+    assert overflow <= 0, f"the exam page scrolls sideways at 320 CSS pixels: {wide}"
     await shot(page, "exam-narrow")
     await page.set_viewport_size({"width": 1280, "height": 720})
 

@@ -3,6 +3,7 @@ errors in words, and what each page shows of the services behind it."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
@@ -229,6 +230,27 @@ async def test_the_front_door_leads_to_sign_in_or_my_exams(client: Any, db: Asyn
     assert (signed.status_code, signed.headers["location"]) == (303, "/exams?x=1")
     home = await client.get("/", headers=PAGE, follow_redirects=False)
     assert (home.status_code, home.headers["location"]) == (303, "/exams")
+
+
+FROM_ANOTHER_SITE = {**PAGE, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+
+
+async def test_arriving_from_another_site_takes_a_same_site_step(client: Any) -> None:
+    """Such a navigation comes without the Strict cookie, signed in or not: the page
+    moves on by a same-site navigation, which carries it, instead of asking to sign in."""
+    for path in ("/exams?x=1", "/", "/sign-in?next=%2Fexams"):
+        step = await client.get(path, headers=FROM_ANOTHER_SITE, follow_redirects=False)
+        assert step.status_code == 200, path
+        assert f'href="{html.escape(path)}" data-continue' in step.text, step.text
+        assert re.search(r'<script type="module" src="/static/js/continue\.\w+\.js">', step.text)
+        assert step.headers["cache-control"] == "private, no-store"
+    # That navigation is same-origin: no second step, the sign-in page as ever.
+    same = {**PAGE, "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
+    again = await client.get("/exams?x=1", headers=same, follow_redirects=False)
+    assert (again.status_code, again.headers["location"]) == (303, "/sign-in?next=%2Fexams%3Fx%3D1")
+    # Forms and fetches from elsewhere get no step.
+    fetch = {**PAGE, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}
+    assert (await client.get("/exams", headers=fetch, follow_redirects=False)).status_code == 303
 
 
 async def test_a_landing_elsewhere_is_refused(client: Any, db: AsyncSession) -> None:

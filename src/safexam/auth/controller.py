@@ -24,17 +24,24 @@ from safexam.auth.oidc import (
     STATE_TTL_SECONDS,
     begin_sign_in,
     finish_sign_in,
+    landing_url,
     oidc_client,
     safe_next_path,
 )
 from safexam.auth.schemas import CsrfOut, LoginRequest, UserOut
 from safexam.auth.service import find_or_create_oidc_user, password_sign_in
-from safexam.auth.signins import ROTATE_FLAG, SIGNIN_COOKIE
+from safexam.auth.signins import (
+    SIGNIN_COOKIE,
+    index_signin,
+    new_signin_id,
+    revoke_all_signins,
+)
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.http import API_PREFIX, client_ip
 from safexam.core.openapi import error_responses
+from safexam.core.settings import Settings
 
-__all__ = ["AuthController", "start_signin"]
+__all__ = ["AuthController", "sign_out_everywhere", "start_signin"]
 
 OIDC_COOKIE_PATH = f"{API_PREFIX}/auth/oidc"
 
@@ -45,7 +52,15 @@ async def start_signin(request: Request[Any, Any, Any], user: User) -> None:
     if old_id:
         store = request.app.stores.get("sessions")
         await store.delete(old_id)
-    request.scope.setdefault("state", {})[ROTATE_FLAG] = True
+    signin_id = new_signin_id(request)
+    settings: Settings = request.app.state.settings
+    await index_signin(
+        request.app.state.redis,
+        settings.redis_namespace,
+        user.id,
+        signin_id,
+        settings.session_absolute_seconds,
+    )
     request.scope["state"].pop("safexam.principal", None)
     request.set_session(
         {
@@ -56,6 +71,21 @@ async def start_signin(request: Request[Any, Any, Any], user: User) -> None:
             "iat": int(time.time()),
         }
     )
+
+
+async def sign_out_everywhere(request: Request[Any, Any, Any], principal: Principal) -> int:
+    """End every sign-in of the signed-in user, this browser's included."""
+    settings: Settings = request.app.state.settings
+    count = await revoke_all_signins(
+        request.app.state.redis,
+        request.app.stores.get("sessions"),
+        settings.redis_namespace,
+        principal.id,
+    )
+    # This browser's too, even a sign-in from before sign-ins were indexed:
+    # cleared, the middleware deletes its record and expires the cookie.
+    request.clear_session()
+    return count
 
 
 def user_out(user: User | Principal) -> UserOut:
@@ -92,6 +122,16 @@ class AuthController(Controller):
     async def logout(self, request: Request[Any, Any, Any]) -> None:
         """End the session: the server-side record is deleted, not just the cookie."""
         request.clear_session()
+
+    @post(
+        "/logout-all",
+        status_code=HTTP_204_NO_CONTENT,
+        guards=[authenticated],
+        responses=error_responses(401),
+    )
+    async def logout_all(self, request: Request[Any, Any, Any], principal: CurrentUser) -> None:
+        """Sign out everywhere: every sign-in of this user, on every browser, ends now."""
+        await sign_out_everywhere(request, principal)
 
     @get("/me", guards=[authenticated])
     async def me(self, principal: CurrentUser) -> UserOut:
@@ -177,5 +217,6 @@ class AuthController(Controller):
             secure=settings.cookie_secure,
             samesite="lax",
         )
-        # 303 so the browser lands on the page with a plain GET.
-        return Redirect(identity.next_path, status_code=303, cookies=[clear])
+        # 303 so the browser lands with a plain GET, on the same-site step that
+        # goes on to the page asked for (why: auth.oidc.LANDING_PATH).
+        return Redirect(landing_url(identity.next_path), status_code=303, cookies=[clear])

@@ -35,12 +35,14 @@ from safexam.core.errors import ApiError, Forbidden, NotAuthenticated, NotFound,
 from safexam.core.settings import Settings
 
 __all__ = [
+    "LANDING_PATH",
     "OIDC_COOKIE",
     "STATE_TTL_SECONDS",
     "OidcClient",
     "VerifiedIdentity",
     "begin_sign_in",
     "finish_sign_in",
+    "landing_url",
     "oidc_client",
     "pkce_challenge",
     "safe_next_path",
@@ -52,6 +54,15 @@ log = structlog.get_logger(__name__)
 # started the flow, or an attacker could sign a victim into the attacker's account.
 OIDC_COOKIE = "safexam_oidc"
 STATE_TTL_SECONDS = 600
+# Where the callback sends the browser once signed in, with ``?next=<path>``: a
+# page of this site that moves on to ``next`` by itself (web/student/signin.py).
+# The sign-in cookie is SameSite=Strict, and the way back from the issuer is a
+# cross-site navigation: the browser withholds Strict cookies on it and on every
+# redirect that follows it, so redirecting straight to ``next`` would land a
+# student who just signed in on the sign-in page. A navigation that a page of
+# this site starts is same-site, and carries the cookie. Why the cookie stays
+# Strict rather than Lax: see ``web.errors.continue_page``.
+LANDING_PATH = "/signed-in"
 DISCOVERY_TTL_SECONDS = 3600
 HTTP_TIMEOUT_SECONDS = 10.0
 # Asymmetric algorithms only: "none" and HMAC (keyed with a public value) are never accepted.
@@ -129,6 +140,11 @@ def pkce_challenge(code_verifier: str) -> str:
     """The S256 code challenge of RFC 7636: base64url(sha256(verifier)) without padding."""
     digest = hashlib.sha256(code_verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def landing_url(next_path: str) -> str:
+    """The callback's way to ``next_path`` (see :data:`LANDING_PATH`)."""
+    return f"{LANDING_PATH}?{urlencode({'next': next_path})}"
 
 
 def safe_next_path(value: str | None) -> str:
@@ -338,9 +354,7 @@ async def begin_sign_in(
     pending = PendingSignIn(
         nonce=nonce, code_verifier=code_verifier, redirect_uri=redirect_uri, next_path=next_path
     )
-    await redis.set(
-        _state_key(settings, state), msgspec.json.encode(pending), ex=STATE_TTL_SECONDS
-    )
+    await redis.set(_state_key(settings, state), msgspec.json.encode(pending), ex=STATE_TTL_SECONDS)
     url = client.authorization_url(
         metadata,
         state=state,

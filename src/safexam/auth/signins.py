@@ -10,6 +10,11 @@ A fresh sign-in id is issued at every sign-in. Litestar keeps the id from the
 incoming cookie; rotating it at login closes session fixation (an id planted
 before sign-in is useless after it).
 
+Each user's sign-in ids are also kept in a Redis set (:func:`index_signin`),
+so that "sign out everywhere" (:func:`revoke_all_signins`) can delete every
+one of them; the set lives as long as the newest sign-in can (the absolute
+lifetime), and ids of sign-ins that ended since are harmless in it.
+
 The sign-in is written to Redis as the response starts, after the handler:
 if Redis is down then, the response becomes a 503 ``redis_unavailable``
 (the client retries) instead of a broken connection.
@@ -17,6 +22,8 @@ if Redis is down then, the response becomes a 503 ``redis_unavailable``
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,8 +36,10 @@ from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
     ServerSideSessionConfig,
 )
+from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession, Send
 from litestar.utils.dataclass import extract_dataclass_items
+from redis.asyncio import Redis
 
 from safexam.core.errors import error_payload, unavailable, unavailable_dependency
 from safexam.core.settings import Settings
@@ -40,6 +49,9 @@ __all__ = [
     "SIGNIN_COOKIE",
     "SignInBackend",
     "SignInConfig",
+    "index_signin",
+    "new_signin_id",
+    "revoke_all_signins",
     "signin_config",
 ]
 
@@ -50,8 +62,61 @@ SIGNIN_COOKIE = "safexam_session"
 _NEW_ID = "safexam.new_signin_id"
 _LOADED = "safexam.signin_loaded"
 COOKIE_CACHE_SIZE = 50_000
+# Litestar's own size for a server-side session id (ServerSideSessionConfig.session_id_bytes).
+SIGNIN_ID_BYTES = 32
 
 log = structlog.get_logger(__name__)
+
+
+def new_signin_id(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """Give this response's sign-in a fresh id, and return it.
+
+    The id is chosen now, not when the response is written, so that a sign-in
+    can be indexed under its user (:func:`index_signin`) before it exists.
+    """
+    state = connection.scope.setdefault("state", {})
+    state[ROTATE_FLAG] = True
+    new_id: str = state.get(_NEW_ID) or secrets.token_hex(SIGNIN_ID_BYTES)
+    state[_NEW_ID] = new_id
+    return new_id
+
+
+def _index_key(namespace: str, user_id: uuid.UUID) -> str:
+    return f"{namespace}:signins_of:{user_id}"
+
+
+async def index_signin(
+    redis: Redis, namespace: str, user_id: uuid.UUID, signin_id: str, lifetime_seconds: int
+) -> None:
+    """Note ``signin_id`` as one of the user's sign-ins, for :func:`revoke_all_signins`.
+
+    ``lifetime_seconds`` is the absolute lifetime of a sign-in: no sign-in in
+    the set outlives it, so the set may expire that long after its newest one.
+    """
+    key = _index_key(namespace, user_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.sadd(key, signin_id)
+        pipe.expire(key, lifetime_seconds)
+        await pipe.execute()
+
+
+async def revoke_all_signins(redis: Redis, store: Store, namespace: str, user_id: uuid.UUID) -> int:
+    """End every sign-in of the user, on every browser; returns how many were listed.
+
+    The set is read and removed in one transaction, so a sign-in starting
+    meanwhile is either revoked here or stays listed for the next time.
+    """
+    key = _index_key(namespace, user_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.smembers(key)
+        pipe.delete(key)
+        members, _ = await pipe.execute()
+    ids = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+    for signin_id in ids:
+        # Through the store: it also forgets this process's fallback copy.
+        await store.delete(signin_id)
+    log.info("signins_revoked", user_id=str(user_id), count=len(ids))
+    return len(ids)
 
 
 class SignInBackend(ServerSideSessionBackend):

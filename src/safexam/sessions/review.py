@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import Principal
+from safexam.coding.models import CodingSubmission
 from safexam.core.errors import Forbidden
 from safexam.exams.kinds import concrete_question, correct_answer, public_view
 from safexam.exams.models import Exam, Question
@@ -27,12 +28,13 @@ from safexam.sessions.schemas import (
     PaperQuestion,
     ReviewItem,
     ReviewOut,
+    ReviewSubmission,
     SavedResponse,
     ScoreOut,
     SessionOut,
 )
 
-__all__ = ["get_session", "review_session", "session_view"]
+__all__ = ["counted_submissions", "get_session", "review_session", "session_view"]
 
 
 async def session_view(
@@ -138,6 +140,59 @@ async def get_session(
     return view
 
 
+async def counted_submissions(
+    db: AsyncSession, session: ExamSession, questions: dict[uuid.UUID, Question]
+) -> dict[uuid.UUID, ReviewSubmission]:
+    """Per coding question, the submission its score comes from.
+
+    The rule grading applies (``grading.service.coding_fractions``): judged
+    submissions made before the deadline; the last counts, or the best when
+    the question's body says ``"scoring": "best"``.
+    """
+    coding = [q for q in questions.values() if q.kind == "coding"]
+    if not coding:
+        return {}
+    best_mode = {q.id for q in coding if (q.body or {}).get("scoring") == "best"}
+    rows = (
+        await db.execute(
+            select(CodingSubmission)
+            .where(
+                CodingSubmission.session_id == session.id,
+                CodingSubmission.kind == "submit",
+                CodingSubmission.status == "done",
+                CodingSubmission.created_at <= session.deadline_at,
+                CodingSubmission.question_id.in_([q.id for q in coding]),
+            )
+            .order_by(CodingSubmission.created_at, CodingSubmission.id)
+        )
+    ).scalars()
+    counted: dict[uuid.UUID, CodingSubmission] = {}
+    for row in rows:
+        kept = counted.get(row.question_id)
+        if kept is not None and row.question_id in best_mode and _fraction(row) <= _fraction(kept):
+            continue
+        counted[row.question_id] = row
+    return {
+        qid: ReviewSubmission(
+            id=row.id,
+            language=row.language,
+            source=row.source,
+            verdict=row.verdict,
+            score=row.score,
+            max_score=row.max_score,
+            tests_passed=sum(1 for t in row.tests or [] if t.get("verdict") == "accepted"),
+            tests_total=row.tests_total,
+            submitted_at=row.created_at,
+        )
+        for qid, row in counted.items()
+    }
+
+
+def _fraction(row: CodingSubmission) -> float:
+    maximum = float(row.max_score or 0.0)
+    return float(row.score or 0.0) / maximum if maximum > 0 else 0.0
+
+
 async def review_session(
     db: AsyncSession, session_id: uuid.UUID, principal: Principal
 ) -> ReviewOut:
@@ -170,6 +225,7 @@ async def review_session(
             await db.execute(select(Response).where(Response.session_id == session.id))
         ).scalars()
     }
+    submissions = await counted_submissions(db, session, questions)
     items: list[ReviewItem] = []
     for entry in session.paper:
         q = questions.get(uuid.UUID(str(entry["question_id"])))
@@ -195,6 +251,7 @@ async def review_session(
                 feedback=(r.override_comment or r.feedback) if r is not None else None,
                 choices=view.get("choices"),
                 languages=view.get("languages"),
+                submission=submissions.get(q.id),
             )
         )
     return ReviewOut(

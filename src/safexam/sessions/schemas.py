@@ -22,6 +22,7 @@ __all__ = [
     "ResultsOut",
     "ReviewItem",
     "ReviewOut",
+    "ReviewSubmission",
     "SavedResponse",
     "ScoreOut",
     "SessionOut",
@@ -129,6 +130,22 @@ class SubmitOut(msgspec.Struct, kw_only=True):
     submitted_at: datetime | None
 
 
+class ReviewSubmission(msgspec.Struct, kw_only=True):
+    """The code submission that counts for a coding question's score (the last one
+    judged before the deadline, or the best when the question scores the best)."""
+
+    id: uuid.UUID
+    language: str
+    source: str
+    # Null while judging is unfinished; "accepted", "wrong_answer", ... once done.
+    verdict: str | None
+    score: float | None
+    max_score: float | None
+    tests_passed: int
+    tests_total: int
+    submitted_at: datetime
+
+
 class ReviewItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: uuid.UUID
     kind: str
@@ -140,6 +157,8 @@ class ReviewItem(msgspec.Struct, kw_only=True, omit_defaults=True):
     feedback: str | None
     choices: list[dict[str, str]] | None = None
     languages: list[str] | None = None
+    # Coding questions: the submission that counts, when there is one.
+    submission: ReviewSubmission | None = None
 
 
 class ReviewOut(msgspec.Struct, kw_only=True):

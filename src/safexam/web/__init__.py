@@ -14,7 +14,12 @@ from safexam.web.assets import static_file
 from safexam.web.errors import browser_pages, page_exception_handlers
 from safexam.web.headers import SECURITY_HEADERS, SecurityHeaders
 from safexam.web.layout import template_config
-from safexam.web.student import SignInController, StudentExamsController
+from safexam.web.student import (
+    AccountController,
+    SignInController,
+    StudentExamsController,
+    StudentReviewController,
+)
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -29,7 +34,12 @@ def web_route_handlers() -> list[ControllerRouterHandler]:
     """The pages (whose errors are pages too) and the static files."""
     pages = Router(
         path="/",
-        route_handlers=[SignInController, StudentExamsController],
+        route_handlers=[
+            SignInController,
+            AccountController,
+            StudentExamsController,
+            StudentReviewController,
+        ],
         exception_handlers=page_exception_handlers(),
         include_in_schema=False,
     )

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response
+from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 
@@ -21,7 +22,15 @@ from safexam.core.http import API_PREFIX
 from safexam.web import wording
 from safexam.web.layout import render_page
 
-__all__ = ["SIGN_IN_PATH", "browser_pages", "page_exception_handlers", "sign_in_redirect"]
+__all__ = [
+    "SIGN_IN_PATH",
+    "arrived_from_another_site",
+    "browser_pages",
+    "continue_page",
+    "page_exception_handlers",
+    "path_and_query",
+    "sign_in_redirect",
+]
 
 SIGN_IN_PATH = "/sign-in"
 
@@ -52,14 +61,64 @@ _SENTENCES = {
 }
 
 
+def arrived_from_another_site(request: Request[Any, Any, Any]) -> bool:
+    """Whether this page was opened from another site (a link in the LMS or in
+    webmail, the way back from Google), as the browser says in ``Sec-Fetch-Site``.
+
+    On such a navigation, and on every redirect after it, the browser withholds
+    the SameSite=Strict sign-in cookie: a signed-in student looks signed out.
+    """
+    return (
+        request.method == "GET"
+        and request.headers.get("sec-fetch-site") == "cross-site"
+        and request.headers.get("sec-fetch-mode") == "navigate"
+    )
+
+
+def continue_page(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    landing: str,
+    *,
+    heading: str = "Opening SafeExam",
+    lead: str = "One moment.",
+) -> Response[str]:
+    """A page of this site that moves on to ``landing`` (a local path) by itself.
+
+    The navigation it starts is same-site, so the Strict sign-in cookie goes
+    with it: the student arrives signed in if they are. That navigation is not
+    cross-site any more, so it never comes back here.
+
+    Strict with this step, rather than Lax: for a person sent to one of the
+    pages from elsewhere the two end the same (the page opens signed in, and
+    pages change nothing on GET). Everything else stays Strict: no other site
+    can make a signed-in request to the JSON API, its streams or its exports,
+    even a top-level GET that Lax would let through, and forms posted from
+    elsewhere carry no sign-in on top of failing the CSRF check.
+    """
+    return render_page(
+        connection,
+        "continue.html",
+        status_code=200,
+        title=heading,
+        heading=heading,
+        lead=lead,
+        landing=landing,
+    )
+
+
+def path_and_query(request: Request[Any, Any, Any]) -> str:
+    """This request's local address (``/exams?tab=x``), to come back to."""
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return target
+
+
 def sign_in_redirect(request: Request[Any, Any, Any], *, expired: bool = False) -> Redirect:
     """To the sign-in page, coming back here afterwards (for a page; a form goes home)."""
     query: dict[str, str] = {}
     if request.method == "GET" and request.url.path != "/":
-        target = request.url.path
-        if request.url.query:
-            target += "?" + request.url.query
-        query["next"] = target
+        query["next"] = path_and_query(request)
     if expired:
         query["expired"] = "1"
     location = SIGN_IN_PATH + ("?" + urlencode(query) if query else "")
@@ -95,6 +154,8 @@ def _as_api_error(request: Request[Any, Any, Any], exc: Exception) -> ApiError:
 def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The page for ``exc``, or the way to the sign-in page when nobody is signed in."""
     if isinstance(exc, NotAuthenticated):
+        if arrived_from_another_site(request):
+            return continue_page(request, path_and_query(request))
         return sign_in_redirect(request, expired=exc.code == "session_expired")
     error = _as_api_error(request, exc)
     status = error.status_code

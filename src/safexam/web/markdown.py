@@ -54,6 +54,7 @@ __all__ = [
     "CODE_CLASS",
     "CODE_CSS",
     "CODE_STYLE",
+    "highlight_code",
     "markdown_filter",
     "render_markdown",
     "token_rules",
@@ -235,6 +236,18 @@ def render_markdown(text: str, top: int = 3) -> Markup:
     html = _md.render(text, {"top": top})
     # Safe to mark: nh3 has just kept only the allow-list above.
     return Markup(_cleaner.clean(html))  # noqa: S704
+
+
+def highlight_code(source: str, language: str) -> Markup:
+    """A student's ``source`` as a highlighted block, like a prompt's fenced code.
+
+    Pygments escapes the code itself; an unknown language gives a plain block.
+    Not cached: each student's code is their own.
+    """
+    body = _highlighted(source, language)
+    if body is None:
+        return Markup("<pre><code>{}</code></pre>").format(source)
+    return Markup(f'<pre class="{CODE_CLASS}"><code>{body}</code></pre>')  # noqa: S704
 
 
 def markdown_filter(text: Any, top: int = 3) -> Markup:

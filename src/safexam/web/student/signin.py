@@ -11,20 +11,25 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from safexam.auth.controller import start_signin
-from safexam.auth.oidc import safe_next_path
+from safexam.auth.oidc import LANDING_PATH, safe_next_path
 from safexam.auth.service import password_sign_in
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import Forbidden, NotAuthenticated, RateLimited, Unprocessable
 from safexam.core.http import API_PREFIX, client_ip
 from safexam.core.settings import Settings
 from safexam.web import wording
-from safexam.web.errors import SIGN_IN_PATH
+from safexam.web.errors import (
+    SIGN_IN_PATH,
+    arrived_from_another_site,
+    continue_page,
+    path_and_query,
+)
 from safexam.web.layout import current_user, page
 
 __all__ = ["SignInController"]
@@ -86,14 +91,37 @@ class SignInController(Controller):
     include_in_schema = False
 
     @get("/")
-    async def home(self, request: Request[Any, Any, Any]) -> Redirect | Template:
+    async def home(self, request: Request[Any, Any, Any]) -> Redirect | Template | Response[str]:
         """Students land on their exams; anyone else on a page saying what is there."""
         user = current_user(request)
         if user is None:
+            if arrived_from_another_site(request):
+                return continue_page(request, "/")
             return Redirect(SIGN_IN_PATH, status_code=303)
         if user.role == "student":
             return Redirect(HOME_OF_STUDENTS, status_code=303)
         return page(request, "home.html", title="Signed in")
+
+    @get(LANDING_PATH)
+    async def signed_in(
+        self,
+        request: Request[Any, Any, Any],
+        next_path: Annotated[str | None, QueryParameter(name="next")] = None,
+    ) -> Response[str]:
+        """Back from Google: a page of this site, whose script moves on to ``next``.
+
+        The way back from Google was cross-site, so the browser withheld the
+        Strict sign-in cookie (see ``auth.oidc.LANDING_PATH``); the navigation
+        this page starts is same-site and carries it. Without scripts, the
+        page's link does the same with one click. No sign-in is needed here:
+        the page shows nothing but the way on.
+        """
+        return continue_page(
+            request,
+            _landing(next_path),
+            heading="You are signed in",
+            lead="Your Google sign-in worked. On to SafeExam.",
+        )
 
     @get(SIGN_IN_PATH)
     async def sign_in_form(
@@ -103,13 +131,18 @@ class SignInController(Controller):
         next_path: Annotated[str | None, QueryParameter(name="next")] = None,
         expired: FromQuery[str | None] = None,
         signed_out: FromQuery[str | None] = None,
-    ) -> Redirect | Template:
+    ) -> Redirect | Template | Response[str]:
         landing = _landing(next_path)
         if current_user(request) is not None:
             return Redirect(landing, status_code=303)
+        if arrived_from_another_site(request):
+            # Perhaps signed in after all, with the cookie withheld (see continue_page).
+            return continue_page(request, path_and_query(request))
         message = None
         if expired:
             message = "Your sign-in has expired. Sign in again to go on."
+        elif signed_out == "everywhere":
+            message = "You have signed out on every browser and device."
         elif signed_out:
             message = "You have signed out."
         return _form(request, settings, landing=landing, message=message)

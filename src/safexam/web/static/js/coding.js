@@ -143,7 +143,12 @@ class Workspace {
   onLanguage() {
     const language = this.select.value;
     const name = LANGUAGE_NAMES[language] || language;
-    this.editor.setLanguage(language);
+    try {
+      this.editor.setLanguage(language);
+    } catch {
+      // A language the editor has no mode for keeps the current highlighting;
+      // the server says whether the question allows it.
+    }
     this.language = language;
     if (!this.edited) {
       const starter = this.starters[language] || "";

@@ -515,10 +515,25 @@ async function main() {
   startTimer({ onDeadline: finishAtDeadline });
   setUpReview();
   if (form.dataset.codingModule && form.querySelector('section[data-kind="coding"]')) {
+    mountWorkspaces();
+  }
+}
+
+// The editor is loaded only when a coding question is shown. Until it loads
+// (or when the connection drops first) the plain text area takes the code,
+// and the next time the page is online it tries again.
+const mounted = new Set();
+
+async function mountWorkspaces() {
+  try {
     const coding = await import(form.dataset.codingModule);
     for (const section of form.querySelectorAll('section[data-kind="coding"]')) {
-      coding.mount(section, { sessionId, csrf });
+      if (mounted.has(section)) continue;
+      await coding.mount(section, { sessionId, csrf });
+      mounted.add(section);
     }
+  } catch {
+    window.addEventListener("online", mountWorkspaces, { once: true });
   }
 }
 
