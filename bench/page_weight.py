@@ -126,6 +126,17 @@ async def record_page(browser: Any, storage: Any, base_url: str, path: str) -> P
         )
         await page.goto(path, wait_until="load")
         await page.wait_for_load_state("networkidle")
+        # A coding question scrolled into view: the page may load its editor only when shown.
+        coding = page.locator('section[data-kind="coding"]')
+        if await coding.count():
+            await coding.first.scroll_into_view_if_needed()
+            # Until no response has come for half a second (at most 10 s).
+            seen = -1
+            for _ in range(40):
+                if seen == len(responses):
+                    break
+                seen = len(responses)
+                await asyncio.sleep(0.5)
         load = PageLoad(url=path)
         load.coding_module = await page.evaluate(
             "document.getElementById('exam')?.dataset.codingModule ?? null"

@@ -52,6 +52,17 @@ async def gzipped_load(opener: Page, path: str) -> dict[str, int]:
         await page.goto(path, wait_until="load")
         # Modules the page imports later, with import(), count too.
         await page.wait_for_load_state("networkidle")
+        # A coding question scrolled into view: the page may load its editor only when shown.
+        coding = page.locator('section[data-kind="coding"]')
+        if await coding.count():
+            await coding.first.scroll_into_view_if_needed()
+            # Until no response has come for half a second (at most 10 s).
+            seen = -1
+            for _ in range(40):
+                if seen == len(responses):
+                    break
+                seen = len(responses)
+                await asyncio.sleep(0.5)
         await audit(page)
     finally:
         page.remove_listener("response", keep)
