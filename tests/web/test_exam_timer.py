@@ -4,7 +4,8 @@ The timer's time comes from the server: a page whose clock is an hour ahead
 shows what an honest one shows; warnings are announced once each; a changed
 deadline is picked up; at the deadline the page lands on the ended view and
 the server's auto-submit (a real worker) closes the session with the answers
-intact.
+intact. Integrity capture records what the lobby lists, a paste by its length
+only, and events made offline once the page is back online.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.settings import Settings
+from safexam.integrity.schemas import CLIENT_EVENT_KINDS
 from safexam.jobs.kinds import GRADE_SESSION
 from tests.factories import PASSWORD, enroll, make_exam, make_question, make_user, mcq_body
 from tests.helpers import ServiceUrls, rows
@@ -354,3 +356,101 @@ async def test_a_page_loaded_after_the_deadline_shows_the_end_not_zero(
     await audit(page, "exam-time-up-pending")
     status = (await rows(db, "SELECT status FROM exam_sessions WHERE id = :id", id=session_id))[0]
     assert status.status == "active"  # the page changed nothing: the server decides
+
+
+async def _events(db: AsyncSession, session_id: uuid.UUID) -> list[Any]:
+    return await rows(
+        db,
+        "SELECT kind, details, client_at, server_at FROM activity_logs"
+        " WHERE session_id = :id ORDER BY id",
+        id=session_id,
+    )
+
+
+async def _wait_for_events(db: AsyncSession, session_id: uuid.UUID, count: int) -> list[Any]:
+    """The session's logged events once there are ``count`` (the page sends in batches)."""
+    found: list[Any] = []
+    for _ in range(100):
+        found = await _events(db, session_id)
+        if len(found) >= count:
+            break
+        await asyncio.sleep(0.1)
+    return found
+
+
+async def test_integrity_events_reach_the_log_with_a_pastes_length_only(
+    context: BrowserContext, page: Page, db: AsyncSession
+) -> None:
+    sitting = await an_exam(db, integrity={"require_fullscreen": True})
+    await context.grant_permissions(["clipboard-read", "clipboard-write"])
+    session_id = await open_exam(page, sitting)
+
+    # Full screen is required: the prompt shows until the student's click enters it.
+    prompt = page.locator("#exam-fullscreen")
+    await expect(prompt).to_be_visible()
+    await audit(page, "exam-fullscreen-prompt")
+    await page.get_by_role("button", name="Return to full screen").click()
+    await expect(prompt).to_be_hidden()
+    assert await page.evaluate("document.fullscreenElement !== null")
+    await page.evaluate("document.exitFullscreen()")
+    await expect(prompt).to_be_visible()
+
+    # The window loses the focus and gets it back (another window was clicked).
+    await page.evaluate("window.dispatchEvent(new FocusEvent('blur'))")
+    await page.evaluate("window.dispatchEvent(new FocusEvent('focus'))")
+    # A field's own focus changes are not the window's: nothing recorded.
+    await page.get_by_label("Your answer").focus()
+    await page.get_by_role("radio", name="choice a").focus()
+
+    # Copy the prompt, paste 24 characters (two of them outside the BMP) into the answer.
+    await page.get_by_text("Name the capital of France.").select_text()
+    await page.keyboard.press("Control+C")
+    pasted = "Paris is the answer 🇫🇷"
+    await page.evaluate("text => navigator.clipboard.writeText(text)", pasted)
+    await page.get_by_label("Your answer").focus()
+    await page.keyboard.press("Control+V")
+    await expect(page.get_by_label("Your answer")).to_have_value(pasted)
+
+    # Offline: what happens is kept on the device and sent when back online.
+    await context.set_offline(True)
+    await page.evaluate("window.dispatchEvent(new FocusEvent('blur'))")
+    await page.evaluate("window.dispatchEvent(new FocusEvent('focus'))")
+    await page.wait_for_timeout(300)
+    offline_at = datetime.now(UTC)
+    await context.set_offline(False)
+    found = await _wait_for_events(db, session_id, 10)
+    await audit(page)
+
+    assert [(row.kind, row.details) for row in found] == [
+        ("fullscreen_enter", {}),
+        ("fullscreen_exit", {}),
+        ("focus_lost", {}),
+        ("focus_gained", {}),
+        ("copy", {}),
+        ("paste", {"length": 22}),
+        ("offline", {}),
+        ("focus_lost", {}),
+        ("focus_gained", {}),
+        ("online", {}),
+    ]
+    # Only the length: the pasted text is nowhere in the log.
+    assert all("Paris" not in str(row.details) for row in found)
+    # Sent late, but stamped when they happened.
+    kept = found[6:9]
+    assert all(row.client_at < offline_at < row.server_at for row in kept), kept
+    assert {row.kind for row in found} <= set(CLIENT_EVENT_KINDS)
+
+    # Events made offline just before the page goes away are kept on the
+    # device and sent by the next page of the session.
+    await context.set_offline(True)
+    await page.evaluate("window.dispatchEvent(new FocusEvent('blur'))")
+    exam_url = page.url
+    await page.close()
+    await context.set_offline(False)
+    again = await context.new_page()
+    await again.goto(exam_url)
+    await audit(again)
+    found = await _wait_for_events(db, session_id, 13)
+    # Closing the tab hides it: the browser's own visibility event is recorded too.
+    assert [row.kind for row in found[10:]] == ["offline", "focus_lost", "visibility_hidden"]
+    assert await again.evaluate(f"localStorage.getItem('safexam:integrity:{session_id}')") is None
