@@ -55,75 +55,93 @@ export function startIntegrity({ sessionId, csrf }) {
   let failures = 0;
   let retryAt = 0;
   let closed = false;
+  // Set once the page is being left: a page on its way out records nothing
+  // more, so the next page of the session does not send its events twice.
+  let leaving = false;
 
   function record(kind, details = {}) {
-    if (closed) return;
+    if (closed || leaving) return;
     queue.push({ n: next++, kind, at: new Date().toISOString(), details });
     if (queue.length > MAX_KEPT) queue = queue.slice(-MAX_KEPT);
     store(sessionId, queue);
     if (queue.length >= FLUSH_AT) flush();
   }
 
-  async function send(batch, keepalive) {
-    return fetch(`/api/v1/sessions/${sessionId}/events`, {
-      method: "POST",
-      credentials: "same-origin",
-      keepalive,
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ events: batch.map(({ kind, at, details }) => ({ kind, at, details })) }),
-    });
+  function backOff() {
+    failures += 1;
+    retryAt = performance.now() + Math.min(RETRY_MAX_MS, 1000 * 2 ** failures);
   }
 
-  async function flushNow(keepalive) {
-    while (!closed) {
-      const batch = queue.filter((event) => !inFlight.has(event.n)).slice(0, MAX_BATCH);
-      if (!batch.length) return;
-      const numbers = new Set(batch.map((event) => event.n));
-      for (const n of numbers) inFlight.add(n);
-      let response;
-      try {
-        response = await send(batch, keepalive);
-      } catch {
-        for (const n of numbers) inFlight.delete(n);
-        failures += 1;
-        retryAt = performance.now() + Math.min(RETRY_MAX_MS, 1000 * 2 ** failures);
-        return; // offline: kept for later
-      }
+  // Send one batch and settle its events: true when the next may follow.
+  async function sendBatch(batch, keepalive) {
+    const numbers = new Set(batch.map((event) => event.n));
+    for (const n of numbers) inFlight.add(n);
+    let response;
+    try {
+      response = await fetch(`/api/v1/sessions/${sessionId}/events`, {
+        method: "POST",
+        credentials: "same-origin",
+        keepalive,
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({
+          events: batch.map(({ kind, at, details }) => ({ kind, at, details })),
+        }),
+      });
+    } catch {
+      backOff();
+      return false; // offline: kept for later
+    } finally {
       for (const n of numbers) inFlight.delete(n);
-      if (response.ok || response.status === 422) {
-        // Sent, or a batch the server will never take: either way it is done.
-        queue = queue.filter((event) => !numbers.has(event.n));
-        store(sessionId, queue);
-        failures = 0;
-        retryAt = 0;
-        continue;
-      }
-      if (response.status === 409 || response.status === 404) {
-        // The session has ended (past its grace) or is gone: nothing more to record.
-        closed = true;
-        queue = [];
-        store(sessionId, queue);
-        return;
-      }
-      failures += 1;
-      retryAt = performance.now() + Math.min(RETRY_MAX_MS, 1000 * 2 ** failures);
-      return;
+    }
+    if (response.ok || response.status === 422) {
+      // Sent, or a batch the server will never take: either way it is done.
+      queue = queue.filter((event) => !numbers.has(event.n));
+      store(sessionId, queue);
+      failures = 0;
+      retryAt = 0;
+      return true;
+    }
+    if (response.status === 409 || response.status === 404) {
+      // The session has ended (past its grace) or is gone: nothing more to record.
+      closed = true;
+      queue = [];
+      store(sessionId, queue);
+      return false;
+    }
+    backOff();
+    return false;
+  }
+
+  function unsent() {
+    return queue.filter((event) => !inFlight.has(event.n));
+  }
+
+  async function flushNow() {
+    while (!closed) {
+      const batch = unsent().slice(0, MAX_BATCH);
+      if (!batch.length || !(await sendBatch(batch, false))) return;
     }
   }
 
-  // Send what is queued. A keepalive send may outlive the page, so it is the
-  // one used when the page is hidden or left.
+  // Send what is queued. When the page is hidden or left, every batch leaves
+  // at once with keepalive, which outlives the page.
   function flush({ keepalive = false, force = false } = {}) {
-    if (!queue.length || closed) return Promise.resolve();
-    if (!force && !keepalive && performance.now() < retryAt) return Promise.resolve();
-    if (sending && !keepalive) return sending;
-    const run = flushNow(keepalive);
-    if (!keepalive) {
-      sending = run.finally(() => {
+    if (!queue.length || closed || leaving) return Promise.resolve();
+    if (keepalive) {
+      const pending = unsent();
+      const sends = [];
+      for (let i = 0; i < pending.length; i += MAX_BATCH) {
+        sends.push(sendBatch(pending.slice(i, i + MAX_BATCH), true));
+      }
+      return Promise.all(sends);
+    }
+    if (!force && performance.now() < retryAt) return Promise.resolve();
+    if (!sending) {
+      sending = flushNow().finally(() => {
         sending = null;
       });
     }
-    return run;
+    return sending;
   }
 
   // The window's own focus, not a field's: those events do not bubble up here.
@@ -141,7 +159,29 @@ export function startIntegrity({ sessionId, csrf }) {
       record("visibility_visible");
     }
   });
-  window.addEventListener("pagehide", () => flush({ keepalive: true }));
+  window.addEventListener("pagehide", () => {
+    if (navigator.onLine === false) {
+      // Kept on the device; the next page of this session sends them.
+      leaving = true;
+      return;
+    }
+    flush({ keepalive: true });
+    leaving = true;
+    // A keepalive send outlives the page, but its answer reaches no one: the
+    // events are taken as sent, or the next page would send them again.
+    // (Losing a batch to a failure at that very moment beats counting every
+    // event twice after each reload.)
+    queue = [];
+    store(sessionId, queue);
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    // Back from the browser's page cache: carry on where the page left off.
+    leaving = false;
+    queue = load(sessionId);
+    for (const kept of queue) kept.n = next++;
+    inFlight.clear();
+  });
   document.addEventListener("copy", () => record("copy"));
   document.addEventListener("paste", (event) => {
     const text = event.clipboardData?.getData("text/plain") ?? "";

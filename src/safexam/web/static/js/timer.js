@@ -21,6 +21,7 @@ const RESYNC_EVERY_MS = 5 * 60 * 1000;
 const FIRST_RESYNC_MS = 20_000;
 const FIRST_RESYNC_SPREAD_MS = 20_000;
 const MIN_RESYNC_GAP_MS = 5_000;
+const WARNING_RESYNC_SPREAD_MS = 10_000;
 // A sample is the round trip of one request; the server's clock was read
 // somewhere inside it, so a short trip pins the offset closely.
 const MAX_SAMPLES = 3;
@@ -172,8 +173,9 @@ export function startTimer({ onDeadline, onEnded = () => window.location.reload(
     if (due.length) {
       for (const warning of due) warned.add(warning);
       if (seconds > 0) warn(Math.min(...due));
-      // A late extension is caught before the bell, not after it.
-      resync();
+      // A late extension is caught before the bell, not after it; spread
+      // out, as a room of students with one closing time cross it together.
+      window.setTimeout(() => resync(), Math.random() * WARNING_RESYNC_SPREAD_MS);
     }
     if (seconds <= 0 && !done) {
       done = true;
