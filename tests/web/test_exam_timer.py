@@ -72,6 +72,7 @@ async def an_exam(
     closes_in: timedelta = timedelta(hours=3),
     duration_minutes: int = 60,
     integrity: dict[str, Any] | None = None,
+    extra_minutes: int = 0,
 ) -> Sitting:
     """A published exam with a short-text and a single-choice question, one student enrolled."""
     educator = await make_user(db, "educator")
@@ -91,7 +92,7 @@ async def an_exam(
         integrity=integrity,
     )
     student = await make_user(db, "student")
-    await enroll(db, exam, student)
+    await enroll(db, exam, student, extra_minutes=extra_minutes)
     return Sitting(exam.id, student.email, text_question.id, choice_question.id)
 
 
@@ -132,7 +133,7 @@ async def wait_until_ticking(page: Page) -> None:
 async def test_an_hour_ahead_the_page_shows_the_same_time_left(
     browser: Browser, server: str, db: AsyncSession
 ) -> None:
-    sitting = await an_exam(db, duration_minutes=60)
+    sitting = await an_exam(db, duration_minutes=60, extra_minutes=10)
     honest = await new_context(browser, server)
     ahead = await new_context(browser, server)
     try:
@@ -140,8 +141,15 @@ async def test_an_hour_ahead_the_page_shows_the_same_time_left(
         session_id = await open_exam(page, sitting)
         await wait_until_ticking(page)
         honest_left, honest_at = await seconds_left(page), time.monotonic()
-        assert 58 * 60 < honest_left <= 60 * 60
+        assert 68 * 60 < honest_left <= 70 * 60
+        await expect(page.locator("#exam-accommodation")).to_have_text(
+            "Your accommodation: 10 minutes more."
+        )
         await audit(page, "exam-timer")
+        # Hiding the timer leaves the accommodation in view.
+        await page.get_by_role("button", name="Hide timer").click()
+        await expect(page.locator("#exam-remaining")).to_be_hidden()
+        await expect(page.locator("#exam-accommodation")).to_be_visible()
 
         skewed = await ahead.new_page()
         # Date, timers and performance.now() of this page all run an hour ahead.
@@ -178,7 +186,7 @@ async def test_an_hour_ahead_the_page_shows_the_same_time_left(
             id=session_id,
         )
     )[0]
-    assert (session.status, session.allowed) == ("active", timedelta(minutes=60))
+    assert (session.status, session.allowed) == ("active", timedelta(minutes=70))
     assert len(await rows(db, "SELECT 1 FROM exam_sessions")) == 1
 
 
