@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Reinstall when the dependencies change.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test lint assets check-assets code-css clean-data
+.PHONY: setup run test lint assets check-assets code-css screenshots clean-data
 
 setup: $(INSTALLED)
 	@scripts/ensure-bubblewrap.sh
@@ -56,6 +56,18 @@ check-assets:
 # Pygments style named in web/markdown.py.
 code-css: setup
 	$(BIN)/python scripts/code-css.py
+
+# The README's pictures of the exam page and the coding workspace, taken by the
+# browser tests themselves (as the database and Redis of `make test` allow).
+SHOTS := $(shell mktemp -d -u)
+screenshots: setup
+	SAFEXAM_SCREENSHOTS=$(SHOTS) $(BIN)/pytest -q \
+		tests/web/test_exam_page.py::test_a_mixed_exam_from_sign_in_to_submit \
+		tests/web/test_coding_workspace.py
+	mkdir -p docs/screenshots
+	cp $(SHOTS)/web-exam-answered.png docs/screenshots/exam-page.png
+	cp $(SHOTS)/web-coding-workspace-results.png docs/screenshots/coding-workspace.png
+	rm -rf $(SHOTS)
 
 # Removes the embedded PostgreSQL and Redis data of `make run` (asks first).
 clean-data:

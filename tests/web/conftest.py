@@ -132,7 +132,16 @@ async def audit(page: Page, name: str | None = None) -> None:
     if SCREENSHOTS and name:
         folder = Path(SCREENSHOTS)
         folder.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(folder / f"web-{name}.png"), full_page=True)
+        # A full-page picture shows sticky bars wherever the viewport last was;
+        # a viewport as tall as the page shows them where the page puts them.
+        viewport = page.viewport_size
+        if viewport is None:
+            await page.screenshot(path=str(folder / f"web-{name}.png"), full_page=True)
+            return
+        height = await page.evaluate("document.documentElement.scrollHeight")
+        await page.set_viewport_size({"width": viewport["width"], "height": height})
+        await page.screenshot(path=str(folder / f"web-{name}.png"))
+        await page.set_viewport_size(viewport)
 
 
 def path_of(page: Page) -> str:

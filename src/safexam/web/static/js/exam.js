@@ -338,7 +338,7 @@ async function finishAtDeadline() {
   commitAll();
   await outbox.send();
   // The server submits the attempt at its deadline; the page shows the outcome.
-  showClosed("Time is up. Your exam is submitted with every answer saved before the end.");
+  showClosed("Your time is up; your exam is being submitted with every answer you saved.");
 }
 
 function link(text, index) {
