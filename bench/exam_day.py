@@ -65,6 +65,7 @@ from loadgen import (
     StudentClient,
     check_local_url,
     process_cpu_seconds,
+    publish_and_enrol,
     run_in_processes,
     summary_lines,
     wait_for_go,
@@ -185,14 +186,7 @@ async def create_exam(
             "items": [{"question_id": q} for q in question_ids],
         },
     )
-    await educator.call("POST", f"/api/v1/exams/{exam['id']}/publish", "POST /exams/{id}/publish")
-    for i in range(0, len(emails), 1000):
-        await educator.call(
-            "PUT",
-            f"/api/v1/exams/{exam['id']}/enrollments",
-            "PUT /exams/{id}/enrollments",
-            {"students": [{"email": e} for e in emails[i : i + 1000]]},
-        )
+    await publish_and_enrol(educator, str(exam["id"]), emails)
     return str(exam["id"])
 
 

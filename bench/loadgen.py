@@ -308,6 +308,20 @@ class StudentClient:
         self._idle.clear()
 
 
+async def publish_and_enrol(
+    educator: StudentClient, exam_id: str, emails: Sequence[str], *, batch: int = 1000
+) -> None:
+    """Publish the exam and enrol ``emails`` through the API, ``batch`` students a request."""
+    await educator.call("POST", f"/api/v1/exams/{exam_id}/publish", "POST /exams/{id}/publish")
+    for i in range(0, len(emails), batch):
+        await educator.call(
+            "PUT",
+            f"/api/v1/exams/{exam_id}/enrollments",
+            "PUT /exams/{id}/enrollments",
+            {"students": [{"email": e} for e in emails[i : i + batch]]},
+        )
+
+
 def percentile(sorted_values: Sequence[float], p: float) -> float:
     if not sorted_values:
         return math.nan

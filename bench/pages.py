@@ -37,7 +37,7 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from loadgen import StudentClient  # noqa: E402
+from loadgen import StudentClient, publish_and_enrol  # noqa: E402
 
 from grading import bench_database  # noqa: E402
 from safexam.auth.models import User  # noqa: E402
@@ -191,14 +191,7 @@ async def create_exam(
             "items": [{"question_id": q} for q in ids],
         },
     )
-    await educator.call("POST", f"/api/v1/exams/{exam['id']}/publish", "POST /exams/{id}/publish")
-    for i in range(0, len(emails), 1000):
-        await educator.call(
-            "PUT",
-            f"/api/v1/exams/{exam['id']}/enrollments",
-            "PUT /exams/{id}/enrollments",
-            {"students": [{"email": e} for e in emails[i : i + 1000]]},
-        )
+    await publish_and_enrol(educator, str(exam["id"]), emails)
     return str(exam["id"])
 
 
