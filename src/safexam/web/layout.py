@@ -50,7 +50,6 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["asset"] = assets.url
-    env.globals["has_asset"] = lambda name: name in assets.urls
     env.filters.update(wording.FILTERS)
     env.filters["markdown"] = markdown_filter
     return env
