@@ -147,3 +147,13 @@ async def audit(page: Page, name: str | None = None) -> None:
 def path_of(page: Page) -> str:
     """The page's path and query, without the server's origin."""
     return re.sub(r"^https?://[^/]+", "", page.url)
+
+
+async def sign_in_as(page: Page, email: str, password: str) -> None:
+    """Sign in through the form, as anyone would, and wait for the page it leads to."""
+    await page.goto("/sign-in")
+    await audit(page)
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Sign in").click()

@@ -1,6 +1,7 @@
 """The browser: server-rendered pages over the same services as the JSON API.
 
-One router per audience (students here), each page a template under
+One router per audience (students at the root, educators under ``/educator``,
+operators under ``/operator``), each guarded once at the router, each page a template under
 ``templates/`` with its behaviour in ES modules under ``static/``. This package
 runs no SQL of its own, and no domain imports it.
 """
@@ -10,10 +11,13 @@ from __future__ import annotations
 from litestar import Router
 from litestar.types import ControllerRouterHandler
 
+from safexam.auth.guards import admin_only, educator_or_admin
 from safexam.web.assets import static_file
+from safexam.web.educator import educator_controllers
 from safexam.web.errors import browser_pages, page_exception_handlers
 from safexam.web.headers import SECURITY_HEADERS, SecurityHeaders
 from safexam.web.layout import template_config
+from safexam.web.operator import operator_controllers
 from safexam.web.student import (
     AccountController,
     SignInController,
@@ -39,6 +43,12 @@ def web_route_handlers() -> list[ControllerRouterHandler]:
             AccountController,
             StudentExamsController,
             StudentReviewController,
+            Router(
+                path="/educator",
+                guards=[educator_or_admin],
+                route_handlers=educator_controllers(),
+            ),
+            Router(path="/operator", guards=[admin_only], route_handlers=operator_controllers()),
         ],
         exception_handlers=page_exception_handlers(),
         include_in_schema=False,
