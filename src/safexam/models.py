@@ -2,15 +2,18 @@
 
 from safexam.auth.models import User
 from safexam.coding.models import CodingSubmission, Judge0Test
+from safexam.core.audit import AuditEvent
 from safexam.core.db import Base
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
 from safexam.grading.models import Result
 from safexam.integrity.models import ActivityLog
 from safexam.jobs.models import Job
-from safexam.sessions.models import ExamSession, Response
+from safexam.sessions.models import Announcement, ExamSession, Response
 
 __all__ = [
     "ActivityLog",
+    "Announcement",
+    "AuditEvent",
     "Base",
     "CodingSubmission",
     "Enrollment",

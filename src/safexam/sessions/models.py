@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -95,3 +96,26 @@ class Response(Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     override_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Announcement(Base):
+    """A message from the exam's educator to every student taking it.
+
+    Kept, not only pushed: a student who opens or reloads the exam page later
+    still reads every announcement made during their attempt.
+    """
+
+    __tablename__ = "announcements"
+    __table_args__ = (Index("ix_announcements_exam_id_created_at", "exam_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
+    exam_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("exams.id", ondelete="CASCADE"), nullable=False
+    )
+    author_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
