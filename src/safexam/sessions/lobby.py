@@ -41,9 +41,12 @@ class StudentExamDetail(msgspec.Struct, kw_only=True):
     require_fullscreen: bool
 
 
-async def my_exam_details(db: AsyncSession, principal: Principal) -> list[StudentExamDetail]:
-    """Every exam of :func:`list_student_exams`, in its order, with its lobby details."""
-    listing = await list_student_exams(db, principal)
+async def my_exam_details(
+    db: AsyncSession, principal: Principal, *, exam_id: uuid.UUID | None = None
+) -> list[StudentExamDetail]:
+    """Every exam of :func:`list_student_exams` (or only ``exam_id``), in its order,
+    with its lobby details."""
+    listing = await list_student_exams(db, principal, exam_id=exam_id)
     if not listing.items:
         return []
     ids = [item.id for item in listing.items]
@@ -110,7 +113,6 @@ async def exam_detail(
     db: AsyncSession, exam_id: uuid.UUID, principal: Principal
 ) -> StudentExamDetail:
     """One of my exams; 404 for an exam I am not enrolled in (or not published)."""
-    for detail in await my_exam_details(db, principal):
-        if detail.exam.id == exam_id:
-            return detail
+    for detail in await my_exam_details(db, principal, exam_id=exam_id):
+        return detail
     raise NotFound("exam not found")

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, func, or_, select, text
+from sqlalchemy import bindparam, func, or_, select, text, true
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,8 +67,11 @@ def _student_state(
     return "open" if window_open else "closed"
 
 
-async def list_student_exams(db: AsyncSession, principal: Principal) -> StudentExamsOut:
-    """The student's enrolled, published exams with their state, soonest first.
+async def list_student_exams(
+    db: AsyncSession, principal: Principal, *, exam_id: uuid.UUID | None = None
+) -> StudentExamsOut:
+    """The student's enrolled, published exams with their state, soonest first
+    (only ``exam_id``, when given: a lobby reads one exam, not the whole list).
 
     States: ``upcoming`` (not open yet), ``open`` (may start), ``in_progress``
     (a session is running), ``submitted`` (finished, results not visible),
@@ -83,6 +86,7 @@ async def list_student_exams(db: AsyncSession, principal: Principal) -> StudentE
                 .where(
                     Exam.status == "published",
                     or_(Enrollment.user_id == principal.id, Enrollment.email == principal.email),
+                    true() if exam_id is None else Exam.id == exam_id,
                 )
                 .distinct()
                 .order_by(Exam.opens_at, Exam.id)

@@ -21,6 +21,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template.config import TemplateConfig
 from litestar.utils.scope.state import ScopeState
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import Principal, principal_of
 from safexam.core.errors import ApiError
@@ -32,6 +33,7 @@ from safexam.web.markdown import markdown_filter
 __all__ = [
     "TEMPLATES_DIR",
     "current_user",
+    "done_reading",
     "page",
     "render_page",
     "template_config",
@@ -85,6 +87,18 @@ def _context(
         "title": "",
         **context,
     }
+
+
+async def done_reading(db: AsyncSession) -> None:
+    """Give the request's database connection back before the page renders.
+
+    The request's session would otherwise keep its connection until the
+    response is sent, and rendering a page (Markdown, highlighted code) takes
+    longer than reading it; at the start of an exam hundreds of pages render at
+    once, and the autosaves that need a connection then would wait behind them.
+    The session stays usable: a later read takes a connection again.
+    """
+    await db.close()
 
 
 def page(

@@ -22,7 +22,7 @@ from safexam.core.http import client_ip, user_agent_of
 from safexam.sessions.lobby import StudentExamDetail, exam_detail, my_exam_details
 from safexam.sessions.review import get_session
 from safexam.sessions.start import start_session
-from safexam.web.layout import page
+from safexam.web.layout import done_reading, page
 from safexam.web.wording import INTEGRITY_EVENTS, STATE_LABELS
 
 __all__ = ["StudentExamsController", "exam_page_url"]
@@ -56,6 +56,7 @@ class StudentExamsController(Controller):
         self, request: Request[Any, Any, Any], db: DB, principal: CurrentUser
     ) -> Template:
         details = await my_exam_details(db, principal)
+        await done_reading(db)
         return page(
             request,
             "student/my_exams.html",
@@ -73,6 +74,7 @@ class StudentExamsController(Controller):
         exam_id: FromPath[uuid.UUID],
     ) -> Template:
         detail = await exam_detail(db, exam_id, principal)
+        await done_reading(db)
         return page(
             request,
             "student/lobby.html",
@@ -128,6 +130,7 @@ class StudentExamsController(Controller):
             detail: StudentExamDetail | None = await exam_detail(db, view.exam_id, principal)
         except NotFound:  # the exam was archived since: the session is still the student's
             detail = None
+        await done_reading(db)
         return page(
             request,
             "student/exam.html",
