@@ -128,3 +128,21 @@ async def test_the_editor_is_loaded_with_a_coding_question(page: Page, db: Async
         db, "SELECT id FROM exam_sessions WHERE user_id = :u AND status = 'active'", u=student.id
     )
     assert [f"/sessions/{s.id}" for s in sessions] == [exam_page]
+
+
+async def test_the_editor_waits_until_its_question_is_near(page: Page, db: AsyncSession) -> None:
+    """A coding question far down the page: its editor loads when the student gets near it."""
+    student, exam_page = await start_exam(page, db, ("mcq_single",) * 8 + ("coding",))
+    editor: list[str] = []
+    page.on(
+        "request",
+        lambda request: editor.append(request.url) if "/static/js/coding." in request.url else None,
+    )
+    await page.reload(wait_until="load")
+    await page.wait_for_load_state("networkidle")
+    await audit(page)
+    assert editor == [], "the editor loaded while its question was two screens away"
+    coding = page.locator('section[data-kind="coding"]')
+    await page.get_by_role("link", name="Question 9").first.click()
+    await expect(coding.get_by_role("button", name="Run")).to_be_visible()
+    assert len(editor) == 1, editor

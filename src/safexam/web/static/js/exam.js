@@ -515,11 +515,33 @@ async function main() {
   startTimer({ onDeadline: finishAtDeadline });
   setUpReview();
   if (form.dataset.codingModule && form.querySelector('section[data-kind="coding"]')) {
-    mountWorkspaces();
+    mountWhenNear();
   }
 }
 
-// The editor is loaded only when a coding question is shown. Until it loads
+// The editor is most of the page's script; a student reading the first
+// questions should not wait for it. It loads once a coding question comes
+// within a screen of the viewport (scrolling, the navigator, the keyboard
+// shortcuts all bring it there first), so it is ready before it is reached.
+function mountWhenNear() {
+  if (!("IntersectionObserver" in window)) {
+    mountWorkspaces();
+    return;
+  }
+  const observer = new IntersectionObserver(
+    (entries) => {
+      if (!entries.some((entry) => entry.isIntersecting)) return;
+      observer.disconnect();
+      mountWorkspaces();
+    },
+    { rootMargin: "100% 0px" },
+  );
+  for (const section of form.querySelectorAll('section[data-kind="coding"]')) {
+    observer.observe(section);
+  }
+}
+
+// The editor is loaded only when a coding question is near. Until it loads
 // (or when the connection drops first) the plain text area takes the code,
 // and the next time the page is online it tries again.
 const mounted = new Set();
