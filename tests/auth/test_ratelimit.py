@@ -58,7 +58,7 @@ async def test_many_emails_from_one_address_get_429(
         for n in range(6):
             response = await attempt(sprayer, f"guess{n}@college.edu", "Winter2026!")
             assert response.status_code == 401, response.text
-        # No single email reached its limit, but the address did.
+        # No single email reached its limit, but the address did: a wrong password is refused.
         assert_limited(await attempt(sprayer, victim.email, "Winter2026!"))
     # Other addresses are not affected.
     async with browser(owner, "198.51.100.20") as bystander:
@@ -116,3 +116,26 @@ async def test_one_email_guessed_from_many_addresses_gets_429(
             assert (await attempt(bot, user.email, f"guess {n}")).status_code == 401
     async with browser(owner, "192.0.2.200") as bot:
         assert_limited(await attempt(bot, user.email, "guess 31"))
+
+
+async def test_a_classroom_behind_one_address_is_never_locked_out(
+    client_with: ClientFactory, db: AsyncSession
+) -> None:
+    """Twenty failures on twenty emails from one address (a room behind NAT at exam
+    start), then a student with the right password signs in; a wrong one is still 429."""
+    owner = await limited_app(client_with)
+    students = [await make_user(db) for _ in range(3)]
+    async with browser(owner, "203.0.113.30") as room:
+        for n in range(20):
+            response = await attempt(room, f"typo{n}@college.edu", "not it")
+            assert response.status_code in (401, 429), response.text
+        assert_limited(await attempt(room, students[0].email, "not it either"))
+        for student in students:
+            response = await attempt(room, student.email, PASSWORD)
+            assert response.status_code == 200, response.text
+    # The per-email limit still binds: three wrong guesses at one account, then even
+    # the right password waits, from that address.
+    async with browser(owner, "203.0.113.31") as guesser:
+        for _ in range(3):
+            await attempt(guesser, students[1].email, "guess")
+        assert_limited(await attempt(guesser, students[1].email, PASSWORD))

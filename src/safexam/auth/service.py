@@ -196,10 +196,12 @@ async def password_sign_in(
     """
     email = normalize_email(email)
     limiter = LoginLimiter(redis, settings)
-    await limiter.check(email, ip)
+    address_limited = await limiter.check(email, ip)
     user = await authenticate(db, email, password)
     if user is None:
         await limiter.record_failure(email, ip)
+        if address_limited is not None:
+            raise address_limited
         raise NotAuthenticated("Wrong email or password", code="invalid_credentials")
     await limiter.record_success(email, ip)
     return user
