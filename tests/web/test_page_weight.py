@@ -132,7 +132,7 @@ async def test_the_editor_is_loaded_with_a_coding_question(page: Page, db: Async
 
 async def test_the_editor_waits_until_its_question_is_near(page: Page, db: AsyncSession) -> None:
     """A coding question far down the page: its editor loads when the student gets near it."""
-    student, exam_page = await start_exam(page, db, ("mcq_single",) * 8 + ("coding",))
+    await start_exam(page, db, ("mcq_single",) * 8 + ("coding",))
     editor: list[str] = []
     page.on(
         "request",
