@@ -204,9 +204,19 @@ class RedisServer:
         self.stop()
         self.start()
 
+    def freeze(self) -> None:
+        """SIGSTOP: Redis keeps its connections open and answers nothing (a hung server)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def close(self) -> None:
         try:
             if self.proc is not None and self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGCONT)
                 self.proc.kill()
                 self.proc.wait(timeout=10)
             self.proc = None

@@ -7,6 +7,7 @@ scores and jobs live in PostgreSQL and do not depend on it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from datetime import timedelta
@@ -71,6 +72,13 @@ class SessionStore(RedisStore):
       it holds whichever copy is read;
     - memory is bounded: at most ``fallback_size`` sessions, least recently
       used first out.
+
+    A Redis that hangs (a full disk, a stopped process, a partitioned
+    network) is worse than one that refuses: every request would wait for the
+    socket timeout. A read is therefore given ``read_timeout`` seconds, and
+    after a failure this process stops asking Redis for ``pause_seconds`` for
+    any session it holds a copy of; a session it has no copy of is still
+    asked for, within the same bound, since the only other answer is a 503.
     """
 
     def __init__(
@@ -81,11 +89,16 @@ class SessionStore(RedisStore):
         *,
         fallback_seconds: float = 120.0,
         fallback_size: int = 20_000,
+        read_timeout: float = 0.5,
+        pause_seconds: float = 3.0,
     ) -> None:
         super().__init__(redis, namespace=namespace, handle_client_shutdown=handle_client_shutdown)
         self.fallback_seconds = fallback_seconds
         self.fallback_size = fallback_size
+        self.read_timeout = read_timeout
+        self.pause_seconds = pause_seconds
         self._confirmed: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._paused_until = 0.0
 
     def with_namespace(self, namespace: str) -> SessionStore:
         return type(self)(
@@ -94,6 +107,8 @@ class SessionStore(RedisStore):
             handle_client_shutdown=self.handle_client_shutdown,
             fallback_seconds=self.fallback_seconds,
             fallback_size=self.fallback_size,
+            read_timeout=self.read_timeout,
+            pause_seconds=self.pause_seconds,
         )
 
     def _remember(self, key: str, value: bytes) -> None:
@@ -102,15 +117,30 @@ class SessionStore(RedisStore):
         while len(self._confirmed) > self.fallback_size:
             self._confirmed.popitem(last=False)
 
+    def _copy_of(self, key: str) -> bytes | None:
+        copy = self._confirmed.get(key)
+        if copy is None or time.monotonic() - copy[1] > self.fallback_seconds:
+            return None
+        return copy[0]
+
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        if time.monotonic() < self._paused_until:
+            copy = self._copy_of(key)
+            if copy is not None:
+                return copy
         try:
-            data = await self._get(key, renew_for)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            copy = self._confirmed.get(key)
-            if copy is None or time.monotonic() - copy[1] > self.fallback_seconds:
+            async with asyncio.timeout(self.read_timeout):
+                data = await self._get(key, renew_for)
+        except (RedisConnectionError, RedisTimeoutError, TimeoutError) as exc:
+            self._paused_until = time.monotonic() + self.pause_seconds
+            copy = self._copy_of(key)
+            if copy is None:
+                if isinstance(exc, TimeoutError):
+                    # The error shape maps Redis's own timeout to 503 redis_unavailable.
+                    raise RedisTimeoutError("Redis did not answer in time") from exc
                 raise
             log.warning("session_from_memory", error=f"{type(exc).__name__}: {exc}"[:200])
-            return copy[0]
+            return copy
         if data is None:
             self._confirmed.pop(key, None)
         else:
