@@ -142,18 +142,18 @@ async def test_bad_requests_name_their_field_on_the_page(
         (
             {"source_text": PASSAGE, "count": "0", "kinds": "mcq_single"},
             "count",
-            "count must be between 1 and 50",
+            "Ask for between 1 and 50 questions.",
         ),
         (
             {"source_text": "", "topic": "", "count": "5", "kinds": "mcq_single"},
             "source_text",
-            "give a source_text or a topic",
+            "Paste a passage or give a topic.",
         ),
-        ({"source_text": PASSAGE, "count": "5"}, "kinds", "ask for at least one kind"),
+        ({"source_text": PASSAGE, "count": "5"}, "kinds", "Choose at least one kind of question."),
         (
             {"source_text": PASSAGE, "count": "", "kinds": "short_text"},
             "count",
-            "say how many questions to make",
+            "Say how many questions to make.",
         ),
     ]
     for form, field, message in cases:

@@ -63,6 +63,25 @@ DEFAULT_FORM: dict[str, Any] = {
 }
 
 
+# The service's messages name the API's fields; the form's labels say them otherwise.
+PAGE_SENTENCES: dict[str, str] = {
+    "give a source_text or a topic": "Paste a passage or give a topic.",
+    f"count must be between 1 and {MAX_COUNT}": f"Ask for between 1 and {MAX_COUNT} questions.",
+    "ask for at least one kind": "Choose at least one kind of question.",
+}
+
+
+def _in_page_words(errors: dict[str, str]) -> dict[str, str]:
+    worded: dict[str, str] = {}
+    for field, message in errors.items():
+        sentence = PAGE_SENTENCES.get(message)
+        if sentence is None:
+            text = message.replace("a source_text", "a passage").replace("source_text", "passage")
+            sentence = text[:1].upper() + text[1:].rstrip(".") + "."
+        worded[field] = sentence
+    return worded
+
+
 def job_page_url(job_id: uuid.UUID) -> str:
     return f"/educator/generate/{job_id}"
 
@@ -100,7 +119,7 @@ class GenerateController(Controller):
             title="Generate questions",
             nav="generate",
             values=values,
-            errors=field_errors(error) if error else {},
+            errors=_in_page_words(field_errors(error)) if error else {},
             problem=form_problem(error) if error else "",
             kinds=[(kind, KIND_LABELS[kind]) for kind in GENERATABLE_KINDS],
             max_count=MAX_COUNT,
