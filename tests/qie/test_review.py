@@ -94,6 +94,15 @@ async def test_the_owner_lists_approves_and_rejects_drafts(
     drafts = await client.get(f"/api/v1/qie/jobs/{job_id}/drafts")
     assert [d["status"] for d in drafts.json()["items"]] == ["active", "archived", "draft"]
 
+    # The same request again: what was rejected is not offered a second time.
+    _, again_ids = await _generated(client, db, settings)
+    prompts = set(
+        await db.scalars(
+            select(Question.prompt).where(Question.id.in_([uuid.UUID(i) for i in again_ids]))
+        )
+    )
+    assert again_ids and second.prompt not in prompts and first.prompt not in prompts
+
 
 async def test_nobody_else_sees_or_decides_the_drafts(
     make_client: Any, db: AsyncSession, settings: Settings

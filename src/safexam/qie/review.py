@@ -5,12 +5,13 @@ to its job's owner (the question's ``owner_id``, which the worker set to the
 same person); anyone else gets a 404, admins see everything.
 
 Approving makes the draft an ``active`` question of the bank; rejecting
-archives it rather than deleting it, so the record of what the generator
-offered and what the educator refused stays (an acceptance rate can be measured
-from it, a mistaken rejection undone from the bank with ``status=archived``),
-while an archived question is hidden from the bank's lists and never drawn
-into an exam. Both decisions are written into the provenance (who, when) beside
-what the generator recorded, which is kept as it was.
+archives it rather than deleting it: an archived question is hidden from the
+bank's lists and never drawn into an exam, yet the record of what the generator
+offered and the educator refused stays. Later runs treat it as a duplicate, so
+the same question is not offered again; an acceptance rate can be measured from
+it; and a mistaken rejection can be undone from the bank (``status=archived``).
+Both decisions are written into the provenance (who, when) beside what the
+generator recorded, which is kept as it was.
 """
 
 from __future__ import annotations
