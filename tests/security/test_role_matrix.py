@@ -45,6 +45,11 @@ def staff_any(status: int) -> dict[str, int]:
     return {ANON: 401, STU: 403, OSTU: 403, EDU: status, OEDU: status, ADMIN: status}
 
 
+def educator_page(owner: int, other: int = 404) -> dict[str, int]:
+    """The educator's pages: whoever is not signed in is sent to sign in (303)."""
+    return {ANON: 303, STU: 403, OSTU: 403, EDU: owner, OEDU: other, ADMIN: owner}
+
+
 def student_owned(owner: int) -> dict[str, int]:
     """Student-only routes on the student's session."""
     return {ANON: 401, STU: owner, OSTU: 404, EDU: 403, OEDU: 403, ADMIN: 403}
@@ -200,6 +205,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/qie/jobs"): Rule(
         staff_any(202), body=lambda w: {"topic": "arithmetic", "count": 2}
     ),
+    ("GET", "/api/v1/qie/jobs"): Rule(staff_any(200)),
+    ("GET", "/api/v1/qie/jobs/{job_id:uuid}/drafts"): Rule(
+        staff_owned(200), params={"job_id": "qie_job_id"}
+    ),
+    ("POST", "/api/v1/qie/drafts/{question_id:uuid}/approve"): Rule(
+        staff_owned(200), params={"question_id": "fresh:qie_draft"}
+    ),
+    ("POST", "/api/v1/qie/drafts/{question_id:uuid}/reject"): Rule(
+        staff_owned(200), params={"question_id": "fresh:qie_draft"}
+    ),
     ("GET", "/api/v1/ops/queues"): Rule({**NOT_ALLOWED, ADMIN: 200}),
     # Judge0 is not a browser: nobody's session counts, only a signed token.
     ("PUT", "/api/v1/judge0/callbacks/{token:str}"): Rule(
@@ -241,6 +256,25 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/sessions/{session_id:uuid}"): Rule(student_page(200), page=True),
     ("GET", "/sessions/{session_id:uuid}/review"): Rule(
         student_page(200), params={"session_id": "graded_session_id"}, page=True
+    ),
+    # Question generation.
+    ("GET", "/educator/generate"): Rule(educator_page(200, other=200), page=True),
+    ("POST", "/educator/generate"): Rule(
+        educator_page(303, other=303),
+        form=lambda w: {"topic": "arithmetic", "kinds": "numeric", "count": "2"},
+        page=True,
+    ),
+    ("GET", "/educator/generate/{job_id:uuid}"): Rule(
+        educator_page(200), params={"job_id": "qie_job_id"}, page=True
+    ),
+    ("GET", "/educator/generate/{job_id:uuid}/drafts"): Rule(
+        educator_page(200), params={"job_id": "qie_job_id"}, page=True
+    ),
+    ("POST", "/educator/generate/drafts/{question_id:uuid}/approve"): Rule(
+        educator_page(303), params={"question_id": "fresh:qie_draft"}, page=True
+    ),
+    ("POST", "/educator/generate/drafts/{question_id:uuid}/reject"): Rule(
+        educator_page(303), params={"question_id": "fresh:qie_draft"}, page=True
     ),
     ("GET", "/static/{file_path:path}"): Rule(
         everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True

@@ -20,6 +20,8 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from safexam.auth.models import User
+from safexam.exams.questions_service import add_question
 from safexam.grading.service import grade_session
 from safexam.jobs.models import Job
 from safexam.sessions.models import Response
@@ -152,6 +154,24 @@ class World:
         ok(await self.educator.put(f"/api/v1/exams/{self.ids['exam_id']}/enrollments", json=body))
         return email
 
+    async def qie_draft(self) -> str:
+        """A generated draft of the educator's generation job, as the ``qie`` worker adds it."""
+        async with self.sessionmaker() as db:
+            owner = await db.scalar(select(User.id).where(User.email == self.emails["educator"]))
+            assert owner is not None
+            question = await add_question(
+                db,
+                owner_id=owner,
+                kind="numeric",
+                prompt=f"Generated {self.next_seq()}: 6 x 7?",
+                body={"answer": 42},
+                status="draft",
+                source="qie",
+                provenance={"generator": "embedded", "job_id": self.ids["qie_job_id"]},
+            )
+            await db.commit()
+            return str(question.id)
+
     async def fresh(self, name: str) -> str:
         """A new object of the named kind, for requests that use theirs up (delete, submit...)."""
         makers: dict[str, Callable[[], Awaitable[str]]] = {
@@ -161,6 +181,7 @@ class World:
             "session": self.new_session,
             "failed_job": self.failed_job,
             "enrollment": self.new_enrollment,
+            "qie_draft": self.qie_draft,
         }
         return await makers[name]()
 
@@ -223,6 +244,11 @@ async def build_world(
     )
     ids["dry_run_job_id"] = str(ok(regrade)["job_id"])
     ids["student_email"] = world.emails["student"]
+    # A generation job of the educator's (no worker here: it stays queued).
+    generation = await world.educator.post(
+        "/api/v1/qie/jobs", json={"topic": "arithmetic", "kinds": ["numeric"], "count": 2}
+    )
+    ids["qie_job_id"] = str(ok(generation)["job_id"])
     return world
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
+
+from safexam.exams.schemas import QuestionOut
 
 __all__ = [
     "GENERATABLE_KINDS",
@@ -14,10 +17,14 @@ __all__ = [
     "Candidate",
     "Difficulty",
     "GeneratedBatch",
+    "GenerationDrafts",
     "GenerationJobCreate",
+    "GenerationJobList",
     "GenerationJobOut",
+    "GenerationJobView",
     "GenerationRequest",
     "GeneratorName",
+    "JobRequestSummary",
 ]
 
 GENERATABLE_KINDS = ("mcq_single", "mcq_multi", "short_text", "numeric")
@@ -84,3 +91,41 @@ class GeneratedBatch(msgspec.Struct, kw_only=True):
 
     candidates: list[Candidate]
     dropped: dict[str, int] = {}
+
+
+class JobRequestSummary(msgspec.Struct, kw_only=True):
+    """What the educator asked for, without the source text itself."""
+
+    topic: str | None
+    has_source_text: bool
+    count: int
+    kinds: list[str]
+    tags: list[str]
+
+
+class GenerationJobView(msgspec.Struct, kw_only=True):
+    """A generation job as its educator follows it (``created``: drafts made)."""
+
+    id: uuid.UUID
+    status: str
+    progress_done: int
+    progress_total: int
+    error: str | None
+    created: int
+    request: JobRequestSummary
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class GenerationJobList(msgspec.Struct, kw_only=True):
+    """``GET /api/v1/qie/jobs``: the educator's most recent generation jobs."""
+
+    items: list[GenerationJobView]
+
+
+class GenerationDrafts(msgspec.Struct, kw_only=True):
+    """``GET /api/v1/qie/jobs/{job_id}/drafts``: the job, and every question it made
+    with its status now (``draft`` waiting, ``active`` approved, ``archived`` rejected)."""
+
+    job: GenerationJobView
+    items: list[QuestionOut]

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.errors import Unprocessable
@@ -137,9 +137,12 @@ def input_sha256(request: GenerationRequest) -> str:
 
 
 async def _bank_prompts(db: AsyncSession, owner_id: uuid.UUID) -> list[str]:
+    # A draft the educator rejected is archived but still counts: a later run
+    # must not offer the same question again.
+    rejected = Question.provenance["review"]["decision"].astext == "rejected"
     rows = await db.scalars(
         select(Question.prompt)
-        .where(Question.owner_id == owner_id, Question.status != "archived")
+        .where(Question.owner_id == owner_id, or_(Question.status != "archived", rejected))
         .order_by(Question.created_at.desc())
         .limit(BANK_LIMIT)
     )
