@@ -467,3 +467,11 @@ def test_every_kind_has_an_answer_template() -> None:
     """A kind added to the registry without its inputs would break the exam page."""
     for kind in KINDS:
         assert (TEMPLATES_DIR / "student" / "answer" / f"{kind}.html").is_file(), kind
+
+
+async def test_a_page_for_another_role_says_whose_it_is(client: Any, db: AsyncSession) -> None:
+    student = await make_user(db, "student")
+    await login(client, student.email)
+    response = await client.get("/educator/generate", headers=PAGE)
+    assert response.status_code == 403
+    assert "This page is for educators." in response.text

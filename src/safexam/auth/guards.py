@@ -104,6 +104,7 @@ def require_roles(
             raise Forbidden(
                 f"This action needs the role {' or '.join(sorted(allowed))}",
                 code="wrong_role",
+                details={"allowed_roles": sorted(allowed)},
             )
 
     return guard

@@ -131,7 +131,12 @@ def _sentence(error: ApiError) -> str:
     if status == 403 and error.code == "csrf_failed":
         return "This form has expired. Go back, reload the page and send it again."
     if status == 403 and error.code == "wrong_role":
-        return "This page is for students. Pages for educators are not in the browser yet."
+        roles = error.details.get("allowed_roles", []) if isinstance(error.details, dict) else []
+        if roles == ["student"]:
+            return "This page is for students. Your own pages are in the menu above."
+        if roles == ["admin"]:
+            return "This page is for administrators. Your own pages are in the menu above."
+        return "This page is for educators. Your own pages are in the menu above."
     if status == 409:
         # Conflicts are the domain's own sentences ("This exam has closed").
         return error.message.rstrip(".") + "."
