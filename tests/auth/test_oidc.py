@@ -24,7 +24,7 @@ from safexam.core.settings import Settings
 from tests.auth.conftest import ClientFactory, browser
 from tests.auth.oidc_provider import CLIENT_ID, CLIENT_SECRET, LocalOidcProvider, new_key
 from tests.factories import enroll, make_exam
-from tests.helpers import make_user
+from tests.helpers import login, make_user
 
 LOGIN = "/api/v1/auth/oidc/login"
 CALLBACK = "/api/v1/auth/oidc/callback"
@@ -130,27 +130,87 @@ async def test_second_sign_in_finds_the_same_user(
     assert len(users) == 1
 
 
-async def test_existing_account_is_linked_by_email(
+async def test_an_existing_student_account_is_linked_by_email(
     oidc: Any, provider: LocalOidcProvider, db: AsyncSession
 ) -> None:
-    educator = await make_user(db, "educator", email="prof@college.edu")
+    student = await make_user(db, "student", email="pupil@college.edu")
     params = await begin(oidc, provider)
     response = await finish(
-        oidc, params, provider.authorize(params, email="prof@college.edu", subject="p-1")
+        oidc, params, provider.authorize(params, email="pupil@college.edu", subject="p-1")
     )
     assert response.status_code == 303, response.text
     me = (await oidc.get("/api/v1/auth/me")).json()
-    assert me["id"] == str(educator.id) and me["role"] == "educator"
-    await db.refresh(educator)
-    assert (educator.oidc_issuer, educator.oidc_subject) == (provider.issuer, "p-1")
+    assert me["id"] == str(student.id) and me["role"] == "student"
+    await db.refresh(student)
+    assert (student.oidc_issuer, student.oidc_subject) == (provider.issuer, "p-1")
 
     # A different Google identity holding the same address later is refused.
     async with browser(oidc) as other:
         params = await begin(other, provider)
         response = await finish(
-            other, params, provider.authorize(params, email="prof@college.edu", subject="p-2")
+            other, params, provider.authorize(params, email="pupil@college.edu", subject="p-2")
         )
         assert_error(response, 409, "oidc_account_conflict")
+
+
+@pytest.mark.parametrize("role", ["educator", "admin"])
+async def test_a_staff_account_is_never_linked_by_email(
+    oidc: Any, provider: LocalOidcProvider, db: AsyncSession, role: str
+) -> None:
+    """Whoever holds a staff member's address at the provider must not become them."""
+    staff = await make_user(db, role, email="prof@college.edu")
+    params = await begin(oidc, provider)
+    response = await finish(
+        oidc, params, provider.authorize(params, email="prof@college.edu", subject="new-sub")
+    )
+    error = assert_error(response, 409, "oidc_link_required")
+    assert "Account page" in error["message"]
+    await assert_signed_out(oidc)
+    await db.refresh(staff)
+    assert staff.oidc_subject is None
+
+
+async def test_staff_link_their_identity_from_a_signed_in_session(
+    oidc: Any, provider: LocalOidcProvider, db: AsyncSession
+) -> None:
+    educator = await make_user(db, "educator", email="prof@college.edu")
+    # Linking needs a sign-in: anonymous, it is refused before the issuer is visited.
+    refused = await oidc.get(LOGIN, params={"link": "true"}, follow_redirects=False)
+    assert refused.status_code == 401, refused.text
+    await login(oidc, educator.email)
+    response = await oidc.get(
+        LOGIN, params={"link": "true", "next": "/account"}, follow_redirects=False
+    )
+    assert response.status_code == 302, response.text
+    params = {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
+    # The Google address need not be the account's: the signed-in user chose to link it.
+    code = provider.authorize(params, email="prof.personal@college.edu", subject="g-prof")
+    response = await finish(oidc, params, code)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/signed-in?next=%2Faccount"
+    await db.refresh(educator)
+    assert (educator.oidc_issuer, educator.oidc_subject) == (provider.issuer, "g-prof")
+
+    # From then on, Google signs in as the educator, in any browser.
+    async with browser(oidc) as elsewhere:
+        params = await begin(elsewhere, provider)
+        code = provider.authorize(params, email="prof.personal@college.edu", subject="g-prof")
+        assert (await finish(elsewhere, params, code)).status_code == 303
+        me = (await elsewhere.get("/api/v1/auth/me")).json()
+        assert me["id"] == str(educator.id) and me["role"] == "educator"
+
+    # An identity that already signs in to someone else cannot be linked a second time.
+    other = await make_user(db, "educator")
+    async with browser(oidc) as second:
+        await login(second, other.email)
+        response = await second.get(LOGIN, params={"link": "true"}, follow_redirects=False)
+        params = {
+            k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()
+        }
+        code = provider.authorize(params, email="prof.personal@college.edu", subject="g-prof")
+        assert_error(await finish(second, params, code), 409, "oidc_account_conflict")
+    await db.refresh(other)
+    assert other.oidc_subject is None
 
 
 async def test_first_sign_in_links_pre_enrollments(

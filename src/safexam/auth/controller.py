@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -17,7 +18,13 @@ from litestar.status_codes import (
 )
 from litestar.utils.scope.state import ScopeState
 
-from safexam.auth.guards import SIGNIN_USER_KEY, CurrentUser, Principal, authenticated
+from safexam.auth.guards import (
+    SIGNIN_USER_KEY,
+    CurrentUser,
+    Principal,
+    authenticated,
+    principal_of,
+)
 from safexam.auth.models import User
 from safexam.auth.oidc import (
     OIDC_COOKIE,
@@ -148,13 +155,24 @@ class AuthController(Controller):
         redis: RedisDep,
         settings: SettingsDep,
         next_path: Annotated[str | None, QueryParameter(name="next")] = None,
+        link: FromQuery[bool] = False,
     ) -> Redirect:
-        """Start Google (OpenID Connect) sign-in: off to the issuer with state, nonce and PKCE."""
+        """Start Google (OpenID Connect) sign-in: off to the issuer with state, nonce and PKCE.
+
+        With ``link=true``, a signed-in user links the Google identity to their
+        own account instead (the only way a staff account gets one).
+        """
         client = oidc_client(request.app, settings)
         landing = safe_next_path(next_path)
+        link_user_id = str(principal_of(request).id) if link else None
         redirect_uri = settings.oidc_redirect_url or str(request.url_for("oidc_callback"))
         url, state = await begin_sign_in(
-            client, redis, settings, redirect_uri=redirect_uri, next_path=landing
+            client,
+            redis,
+            settings,
+            redirect_uri=redirect_uri,
+            next_path=landing,
+            link_user_id=link_user_id,
         )
         # Lax, not Strict: the cookie must come back on the issuer's cross-site redirect.
         cookie = Cookie(
@@ -206,6 +224,7 @@ class AuthController(Controller):
             subject=identity.subject,
             email=identity.email,
             name=identity.name,
+            link_to=uuid.UUID(identity.link_user_id) if identity.link_user_id else None,
         )
         await start_signin(request, user)
         clear = Cookie(

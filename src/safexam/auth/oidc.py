@@ -94,6 +94,10 @@ class PendingSignIn(msgspec.Struct, frozen=True):
     code_verifier: str
     redirect_uri: str
     next_path: str
+    # Set when a signed-in user asked to link this identity to their account:
+    # the callback cannot see their sign-in (its cookie is Strict), so the
+    # pending state, bound to this browser, carries who asked.
+    link_user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class VerifiedIdentity:
     email: str
     name: str
     next_path: str
+    link_user_id: str | None = None
 
 
 def _provider_unavailable(message: str) -> ApiError:
@@ -345,14 +350,19 @@ async def begin_sign_in(
     *,
     redirect_uri: str,
     next_path: str,
+    link_user_id: str | None = None,
 ) -> tuple[str, str]:
-    """Record a pending sign-in; returns (authorization URL, state)."""
+    """Record a pending sign-in (or link); returns (authorization URL, state)."""
     metadata = await client.metadata()
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     code_verifier = secrets.token_urlsafe(64)  # 86 characters, within RFC 7636's 43..128
     pending = PendingSignIn(
-        nonce=nonce, code_verifier=code_verifier, redirect_uri=redirect_uri, next_path=next_path
+        nonce=nonce,
+        code_verifier=code_verifier,
+        redirect_uri=redirect_uri,
+        next_path=next_path,
+        link_user_id=link_user_id,
     )
     await redis.set(_state_key(settings, state), msgspec.json.encode(pending), ex=STATE_TTL_SECONDS)
     url = client.authorization_url(
@@ -427,4 +437,5 @@ async def finish_sign_in(
         email=email,
         name=name if isinstance(name, str) and name.strip() else email,
         next_path=pending.next_path,
+        link_user_id=pending.link_user_id,
     )

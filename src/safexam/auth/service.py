@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -140,20 +142,32 @@ async def authenticate(db: AsyncSession, email: str, password: str) -> User | No
 
 
 async def find_or_create_oidc_user(
-    db: AsyncSession, *, issuer: str, subject: str, email: str, name: str
+    db: AsyncSession,
+    *,
+    issuer: str,
+    subject: str,
+    email: str,
+    name: str,
+    link_to: uuid.UUID | None = None,
 ) -> User:
     """The user behind a verified OpenID Connect identity; the first sign-in creates a student.
 
     Lookup is by (issuer, subject) first, because an address can change at the
-    provider while the subject never does; then by email, which links an account
-    created earlier (by an educator or a pre-enrollment) to this identity. An
-    account already linked to a different subject of the same issuer is refused:
-    the address was reassigned and the new holder must not inherit the account.
+    provider while the subject never does; then by email, which links a
+    student account created earlier (by an educator or a pre-enrollment) to
+    this identity. Staff accounts are never linked by email: whoever controls
+    an address at the provider would otherwise become that educator or
+    administrator. Staff link their identity from a signed-in session
+    (``link_to``, the account that asked). An account already linked to a
+    different subject of the same issuer is refused: the address was
+    reassigned and the new holder must not inherit the account.
     """
     result = await db.execute(
         select(User).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
     )
     user = result.scalar_one_or_none()
+    if link_to is not None:
+        return await _link_identity(db, link_to, user, issuer=issuer, subject=subject)
     if user is None:
         user = await get_user_by_email(db, email)
         if user is None:
@@ -173,6 +187,12 @@ async def find_or_create_oidc_user(
                 "This email belongs to an account linked to another sign-in identity",
                 code="oidc_account_conflict",
             )
+        elif user.role != "student":
+            raise Conflict(
+                "This email belongs to a staff account. Sign in with your password, "
+                "then link your Google account from the Account page",
+                code="oidc_link_required",
+            )
         else:
             user.oidc_issuer = issuer
             user.oidc_subject = subject
@@ -180,6 +200,33 @@ async def find_or_create_oidc_user(
         raise Forbidden("This account is disabled", code="account_disabled")
     user.last_login_at = utcnow()
     await link_enrollments(db, user)
+    await db.commit()
+    return user
+
+
+async def _link_identity(
+    db: AsyncSession, user_id: uuid.UUID, holder: User | None, *, issuer: str, subject: str
+) -> User:
+    """Link the identity to the signed-in account that asked for it."""
+    user = await db.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Forbidden("This account is disabled", code="account_disabled")
+    if holder is not None and holder.id != user.id:
+        raise Conflict(
+            "This Google account already signs in to another SafeExam account",
+            code="oidc_account_conflict",
+        )
+    if user.oidc_subject is not None and (user.oidc_issuer, user.oidc_subject) != (
+        issuer,
+        subject,
+    ):
+        raise Conflict(
+            "Your account is already linked to another Google account",
+            code="oidc_account_conflict",
+        )
+    user.oidc_issuer = issuer
+    user.oidc_subject = subject
+    user.last_login_at = utcnow()
     await db.commit()
     return user
 
