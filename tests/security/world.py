@@ -152,6 +152,11 @@ class World:
         ok(await self.educator.put(f"/api/v1/exams/{self.ids['exam_id']}/enrollments", json=body))
         return email
 
+    async def new_user(self) -> str:
+        """An account of its own, for an admin to change."""
+        async with self.sessionmaker() as db:
+            return str((await make_user(db, "educator")).id)
+
     async def fresh(self, name: str) -> str:
         """A new object of the named kind, for requests that use theirs up (delete, submit...)."""
         makers: dict[str, Callable[[], Awaitable[str]]] = {
@@ -161,6 +166,7 @@ class World:
             "session": self.new_session,
             "failed_job": self.failed_job,
             "enrollment": self.new_enrollment,
+            "user": self.new_user,
         }
         return await makers[name]()
 
