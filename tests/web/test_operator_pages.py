@@ -116,6 +116,7 @@ async def test_a_disabled_student_and_a_former_educator_lose_access_at_once(
         await expect(educator_page.get_by_role("heading", level=1)).to_have_text(
             "You do not have access to this page"
         )
+        await expect(educator_page.get_by_text("This page is for administrators.")).to_be_visible()
         await audit(educator_page, "operator-refused")
 
         await sign_in_as(page, admin.email, PASSWORD)

@@ -131,7 +131,11 @@ def _sentence(error: ApiError) -> str:
     if status == 403 and error.code == "csrf_failed":
         return "This form has expired. Go back, reload the page and send it again."
     if status == 403 and error.code == "wrong_role":
-        return "This page is for another role than your account's."
+        if error.message.endswith("the role admin"):
+            return "This page is for administrators."
+        if error.message.endswith("the role student"):
+            return "This page is for students. Pages for educators are not in the browser yet."
+        return "Your account's role cannot open this page."
     if status == 409:
         # Conflicts are the domain's own sentences ("This exam has closed").
         return error.message.rstrip(".") + "."
