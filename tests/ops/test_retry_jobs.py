@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
+from litestar.datastructures import State
+from redis.asyncio import Redis
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from safexam.core.settings import Settings
 from safexam.jobs import enqueue
 from safexam.jobs.kinds import AUTOSUBMIT, GRADE_SESSION
 from safexam.jobs.models import Job
+from safexam.ops.queues_controller import queue_snapshots
+from safexam.web.operator.queues import age_words, ago_words, rate_words
 from tests.helpers import login, make_user, rows
 
 
@@ -72,3 +79,34 @@ async def test_retry_all_of_a_kind(db: AsyncSession, client: Any) -> None:
     again = await client.post(f"/api/v1/jobs/{other.id}/retry")
     assert again.status_code == 409
     assert len(await rows(db, "SELECT 1 FROM audit_events WHERE action = 'job.retry'")) == 1
+
+
+async def test_the_queues_stream_sends_changes_and_ends(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    settings: Settings,
+) -> None:
+    state = State({"sessionmaker": sessionmaker, "redis": redis})
+    events = []
+    started = time.monotonic()
+    async for message in queue_snapshots(state, settings, every=0.05, lifetime=0.6):
+        events.append(message)
+        if len(events) == 1:
+            await dead_job(db)
+    assert time.monotonic() - started < 2
+    first, second = (json.loads(str(m.data)) for m in events[:2])
+    assert first["failed_jobs"] == [] and len(second["failed_jobs"]) == 1
+    # A reading is sent only when it differs from the last one sent (here the age of
+    # the job's waiting message moves on).
+    sent = [m.data for m in events]
+    assert all(a != b for a, b in zip(sent, sent[1:], strict=False))
+
+
+def test_ages_and_rates_in_words() -> None:
+    assert age_words(None) == "nothing waiting"
+    assert age_words(1.4) == "1 second"
+    assert age_words(190.4) == "3 minutes"
+    assert age_words(3 * 3600 + 60) == "3 hours 1 minute"
+    assert ago_words(0.5) == "just now" and ago_words(12) == "12 seconds ago"
+    assert rate_words(0, 300) == "none in 5 minutes" and rate_words(1.0, 300) == "1 a minute"

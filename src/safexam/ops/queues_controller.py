@@ -90,10 +90,9 @@ class QueuesController(Controller):
         return await queues_overview(db, redis, settings)
 
     @get("/queues/events", guards=[admin_only], media_type=EVENT_STREAM)
-    async def queue_events(self, db: DB, state: State, settings: SettingsDep) -> ServerSentEvent:
+    async def queue_events(self, state: State, settings: SettingsDep) -> ServerSentEvent:
         """SSE: the overview of ``GET /ops/queues`` now, then whenever it changes (read every
         2 s); the stream ends after 10 minutes and the client reconnects."""
-        await db.close()
         return ServerSentEvent(queue_snapshots(state, settings))
 
     @post(
