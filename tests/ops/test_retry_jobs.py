@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from itertools import pairwise
 from typing import Any
 
 from litestar.datastructures import State
@@ -100,7 +101,7 @@ async def test_the_queues_stream_sends_changes_and_ends(
     # A reading is sent only when it differs from the last one sent (here the age of
     # the job's waiting message moves on).
     sent = [m.data for m in events]
-    assert all(a != b for a, b in zip(sent, sent[1:], strict=False))
+    assert all(a != b for a, b in pairwise(sent))
 
 
 def test_ages_and_rates_in_words() -> None:
