@@ -68,9 +68,14 @@ async function refresh() {
 if (root && status && "EventSource" in window) {
   const source = new EventSource(root.dataset.eventsUrl);
   source.addEventListener("open", () => say("Live: this page updates by itself."));
-  source.addEventListener("error", () =>
-    say("Live updates paused: reconnecting to the server…"),
-  );
+  source.addEventListener("error", () => {
+    // Closed for good (signed out, or refused): the browser will not reconnect.
+    if (source.readyState === EventSource.CLOSED) {
+      say("Live updates stopped. Reload the page to start them again.");
+    } else {
+      say("Live updates paused: reconnecting to the server…");
+    }
+  });
   source.addEventListener("queues", () => {
     say("Live: this page updates by itself.");
     refresh();
