@@ -16,6 +16,7 @@ from safexam import __version__
 from safexam.auth.controller import AuthController
 from safexam.auth.guards import authenticated, provide_principal
 from safexam.auth.signins import signin_config
+from safexam.auth.users_controller import UsersController
 from safexam.coding.controller import CodingController, Judge0CallbackController
 from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.deps import provide_db, provide_redis, provide_settings
@@ -59,6 +60,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         path=API_PREFIX,
         route_handlers=[
             AuthController,
+            UsersController,
             QuestionController,
             ExamController,
             SessionController,

@@ -49,9 +49,7 @@ async def test_logout_all_ends_every_sign_in_of_the_user_only(
     assert await redis.smembers(index) == {laptop.cookies[SIGNIN_COOKIE].encode()}
 
 
-async def test_logout_all_needs_a_sign_in_and_the_csrf_token(
-    client: Any, db: AsyncSession
-) -> None:
+async def test_logout_all_needs_a_sign_in_and_the_csrf_token(client: Any, db: AsyncSession) -> None:
     await csrf(client)
     anonymous = await client.post("/api/v1/auth/logout-all")
     assert anonymous.status_code == 401

@@ -60,6 +60,11 @@ def student_page(owner: int) -> dict[str, int]:
     return {ANON: 303, STU: owner, OSTU: 404, EDU: 403, OEDU: 403, ADMIN: 403}
 
 
+def operator_page(admin: int) -> dict[str, int]:
+    """The operator's pages: sign in first (303), admins only, everyone else 403."""
+    return {ANON: 303, STU: 403, OSTU: 403, EDU: 403, OEDU: 403, ADMIN: admin}
+
+
 def visible_to_all_parties(owner: int) -> dict[str, int]:
     """Objects the student, the exam's educator and admins may all read."""
     return {ANON: 401, STU: owner, OSTU: 404, EDU: owner, OEDU: 404, ADMIN: owner}
@@ -216,6 +221,25 @@ RULES: dict[tuple[str, str], Rule] = {
         staff_owned(200), params={"question_id": "fresh:qie_draft"}
     ),
     ("GET", "/api/v1/ops/queues"): Rule({**NOT_ALLOWED, ADMIN: 200}),
+    ("GET", "/api/v1/ops/queues/events"): Rule({**NOT_ALLOWED, ADMIN: 200}),
+    ("POST", "/api/v1/ops/jobs/retry"): Rule(
+        {**NOT_ALLOWED, ADMIN: 202}, body=lambda w: {"kind": "judge0_collect"}
+    ),
+    # Accounts (admins only): each change acts on a fresh user, not the world's.
+    ("GET", "/api/v1/users"): Rule({**NOT_ALLOWED, ADMIN: 200}),
+    ("POST", "/api/v1/users"): Rule(
+        {**NOT_ALLOWED, ADMIN: 201},
+        body=lambda w: {
+            "email": f"made-{w.next_seq()}@college.edu",
+            "name": "Made Here",
+            "role": "student",
+        },
+    ),
+    ("PATCH", "/api/v1/users/{user_id:uuid}"): Rule(
+        {**NOT_ALLOWED, ADMIN: 200},
+        params={"user_id": "fresh:user"},
+        body=lambda w: {"role": "educator"},
+    ),
     # Judge0 is not a browser: nobody's session counts, only a signed token.
     ("PUT", "/api/v1/judge0/callbacks/{token:str}"): Rule(
         everyone(403), params={"token": "literal:forged-token"}, body=lambda w: {}
@@ -275,6 +299,37 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/educator/generate/drafts/{question_id:uuid}/reject"): Rule(
         educator_page(303), params={"question_id": "fresh:qie_draft"}, page=True
+    ),
+    # The operator's pages: admins only.
+    ("GET", "/operator/queues"): Rule(operator_page(200), page=True),
+    ("GET", "/operator/queues/live"): Rule(operator_page(200), page=True),
+    ("POST", "/operator/queues/jobs/{job_id:uuid}/retry"): Rule(
+        operator_page(303), params={"job_id": "fresh:failed_job"}, page=True
+    ),
+    ("POST", "/operator/queues/retry-all"): Rule(
+        operator_page(303), form=lambda w: {"kind": "judge0_collect"}, page=True
+    ),
+    ("GET", "/operator/users"): Rule(operator_page(200), page=True),
+    ("POST", "/operator/users"): Rule(
+        operator_page(303),
+        form=lambda w: {
+            "email": f"made-{w.next_seq()}@college.edu",
+            "name": "Made Here",
+            "role": "student",
+        },
+        page=True,
+    ),
+    ("POST", "/operator/users/{user_id:uuid}/role"): Rule(
+        operator_page(303),
+        params={"user_id": "fresh:user"},
+        form=lambda w: {"role": "educator"},
+        page=True,
+    ),
+    ("POST", "/operator/users/{user_id:uuid}/active"): Rule(
+        operator_page(303),
+        params={"user_id": "fresh:user"},
+        form=lambda w: {"active": "false"},
+        page=True,
     ),
     ("GET", "/static/{file_path:path}"): Rule(
         everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True

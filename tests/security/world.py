@@ -172,6 +172,11 @@ class World:
             await db.commit()
             return str(question.id)
 
+    async def new_user(self) -> str:
+        """An account of its own, for an admin to change."""
+        async with self.sessionmaker() as db:
+            return str((await make_user(db, "educator")).id)
+
     async def fresh(self, name: str) -> str:
         """A new object of the named kind, for requests that use theirs up (delete, submit...)."""
         makers: dict[str, Callable[[], Awaitable[str]]] = {
@@ -182,6 +187,7 @@ class World:
             "failed_job": self.failed_job,
             "enrollment": self.new_enrollment,
             "qie_draft": self.qie_draft,
+            "user": self.new_user,
         }
         return await makers[name]()
 

@@ -475,3 +475,9 @@ async def test_a_page_for_another_role_says_whose_it_is(client: Any, db: AsyncSe
     response = await client.get("/educator/generate", headers=PAGE)
     assert response.status_code == 403
     assert "This page is for educators." in response.text
+    await client.post("/api/v1/auth/logout")
+    educator = await make_user(db, "educator")
+    await login(client, educator.email)
+    response = await client.get("/operator/queues", headers=PAGE)
+    assert response.status_code == 403
+    assert "This page is for administrators." in response.text

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +42,7 @@ __all__ = [
     "mark_failed",
     "release_jobs",
     "requeue_job",
+    "requeue_jobs_of_kind",
     "set_progress",
 ]
 
@@ -316,6 +317,15 @@ async def set_progress(
     await db.commit()
 
 
+def _reset(job: Job) -> None:
+    job.status = "pending"
+    job.attempts = 0
+    job.error = None
+    job.finished_at = None
+    job.heartbeat_at = None
+    job.progress_done = job.progress_failed = 0
+
+
 async def requeue_job(db: AsyncSession, job_id: uuid.UUID) -> Job:
     """An operator's retry of a failed or dead job: attempts start again. Commits."""
     job = await db.get(Job, job_id, with_for_update=True)
@@ -326,12 +336,7 @@ async def requeue_job(db: AsyncSession, job_id: uuid.UUID) -> Job:
             f"Only failed or dead jobs can be retried; this one is {job.status}",
             code="job_not_retryable",
         )
-    job.status = "pending"
-    job.attempts = 0
-    job.error = None
-    job.finished_at = None
-    job.heartbeat_at = None
-    job.progress_done = job.progress_failed = 0
+    _reset(job)
     try:
         await db.flush()
     except IntegrityError:
@@ -343,3 +348,36 @@ async def requeue_job(db: AsyncSession, job_id: uuid.UUID) -> Job:
     outbox.register(db, job)
     await db.commit()
     return job
+
+
+async def requeue_jobs_of_kind(db: AsyncSession, kind: str) -> tuple[list[Job], int]:
+    """Every failed or dead job of ``kind`` back to pending, without committing.
+
+    Returns the jobs requeued and how many were left as they were: a regrade
+    whose exam has another regrade active stays dead (the one-active-regrade
+    index refuses it), each in its own savepoint so the others still go.
+    """
+    jobs = list(
+        (
+            await db.scalars(
+                select(Job)
+                .where(Job.kind == kind, Job.status.in_(("failed", "dead")))
+                .order_by(Job.created_at)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
+    requeued: list[Job] = []
+    skipped = 0
+    for job in jobs:
+        try:
+            async with db.begin_nested():
+                _reset(job)
+                await db.flush()
+        except IntegrityError:
+            skipped += 1
+            await db.refresh(job)
+            continue
+        outbox.register(db, job)
+        requeued.append(job)
+    return requeued, skipped

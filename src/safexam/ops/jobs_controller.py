@@ -14,8 +14,8 @@ from safexam.core.deps import DB
 from safexam.core.events import job_channel, sse_stream
 from safexam.core.openapi import EVENT_STREAM
 from safexam.jobs.schemas import JobOut
-from safexam.jobs.service import requeue_job
 from safexam.ops.jobs import job_out, visible_job
+from safexam.ops.queues import retry_one_job
 
 __all__ = ["JobController"]
 
@@ -51,7 +51,7 @@ class JobController(Controller):
         return ServerSentEvent(sse_stream(channels, job_channel(job_id), read_state, event="job"))
 
     @post("/{job_id:uuid}/retry", guards=[admin_only], status_code=202)
-    async def retry_job(self, job_id: uuid.UUID, db: DB) -> JobOut:
-        """Operators: run a failed or dead job again (attempts start over)."""
-        job = await requeue_job(db, job_id)
+    async def retry_job(self, job_id: uuid.UUID, db: DB, principal: CurrentUser) -> JobOut:
+        """Operators: run a failed or dead job again (attempts start over); audited."""
+        job = await retry_one_job(db, job_id, principal.id)
         return job_out(job, staff=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 import msgspec
@@ -11,14 +12,35 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safexam.core.audit import record_audit
 from safexam.core.broker import QUEUES, current_broker, is_rabbitmq
+from safexam.core.errors import Unprocessable
 from safexam.core.redis import create_redis
 from safexam.core.settings import Settings
+from safexam.jobs.kinds import JOB_KINDS
+from safexam.jobs.models import Job
+from safexam.jobs.service import requeue_job, requeue_jobs_of_kind
 
-__all__ = ["QueueStats", "job_counts", "queue_stats", "recent_workers"]
+__all__ = [
+    "THROUGHPUT_WINDOW_SECONDS",
+    "QueueStats",
+    "dead_jobs",
+    "job_counts",
+    "queue_stats",
+    "queues_overview",
+    "readiness",
+    "recent_workers",
+    "retry_dead_jobs",
+    "retry_one_job",
+    "throughput",
+]
 
 #: A worker that has not refreshed its presence for this long is not listed.
 WORKER_SEEN_SECONDS = 30
+#: Throughput is the jobs finished over this window, per minute.
+THROUGHPUT_WINDOW_SECONDS = 300
+#: As ``/readyz``: a dependency that does not answer within this is not ready.
+PROBE_TIMEOUT_SECONDS = 3.0
 
 
 class QueueStats(msgspec.Struct):
@@ -100,12 +122,104 @@ async def recent_workers(settings: Settings, redis: Redis) -> list[dict[str, Any
                 {
                     "name": label,
                     "queues": record.get("queues", []),
+                    "pid": record.get("pid"),
                     "seen_seconds_ago": round(age, 1),
                 }
             )
     if stale:
         await redis.hdel(key, *stale)
     return sorted(workers, key=lambda w: w["name"])
+
+
+async def throughput(db: AsyncSession, window_seconds: int = 300) -> dict[str, float]:
+    """Jobs finished per minute, per queue, over the last ``window_seconds`` (from the ledger,
+    so every worker on every host counts)."""
+    rows = (
+        await db.execute(
+            text(
+                "SELECT queue, count(*) AS n FROM jobs"
+                " WHERE status IN ('succeeded', 'failed', 'dead')"
+                " AND finished_at > now() - make_interval(secs => :window)"
+                " GROUP BY queue"
+            ),
+            {"window": window_seconds},
+        )
+    ).all()
+    return {r.queue: round(int(r.n) * 60 / window_seconds, 2) for r in rows}
+
+
+async def readiness(db: AsyncSession, redis: Redis) -> dict[str, str]:
+    """The checks of ``/readyz``, through this request's own connections."""
+
+    async def check_db() -> None:
+        await db.execute(text("SELECT 1"))
+
+    async def check_redis() -> None:
+        await redis.ping()
+
+    checks = {}
+    for name, probe in (("database", check_db), ("redis", check_redis)):
+        try:
+            await asyncio.wait_for(probe(), timeout=PROBE_TIMEOUT_SECONDS)
+        except Exception as exc:
+            checks[name] = f"error: {type(exc).__name__}"
+        else:
+            checks[name] = "ok"
+    return checks
+
+
+async def queues_overview(db: AsyncSession, redis: Redis, settings: Settings) -> dict[str, Any]:
+    """Everything the queues page and ``GET /api/v1/ops/queues`` show, read now."""
+    broker, stats = await queue_stats(settings, redis)
+    rates = await throughput(db, THROUGHPUT_WINDOW_SECONDS)
+    return {
+        "broker": broker,
+        "queues": [
+            {
+                "name": s.name,
+                "depth": s.depth,
+                "delayed": s.delayed,
+                "in_flight": s.in_flight,
+                "oldest_age_seconds": s.oldest_age_seconds,
+                "dead_letters": s.dead_letters,
+                "throughput_per_minute": rates.get(s.name, 0.0),
+            }
+            for s in stats
+        ],
+        "throughput_window_seconds": THROUGHPUT_WINDOW_SECONDS,
+        "workers": await recent_workers(settings, redis),
+        "jobs": await job_counts(db),
+        "failed_jobs": await dead_jobs(db),
+        "readiness": await readiness(db, redis),
+    }
+
+
+async def retry_one_job(db: AsyncSession, job_id: uuid.UUID, actor_id: uuid.UUID) -> Job:
+    """An operator's retry of one failed or dead job, on the audit trail. Commits."""
+    # Added first: requeue_job commits it with the change, or nothing commits.
+    record_audit(db, actor_id=actor_id, action="job.retry", subject_type="job", subject_id=job_id)
+    return await requeue_job(db, job_id)
+
+
+async def retry_dead_jobs(db: AsyncSession, kind: str, actor_id: uuid.UUID) -> tuple[int, int]:
+    """Retry every failed or dead job of ``kind``; (retried, left as they were). Commits."""
+    if kind not in JOB_KINDS:
+        raise Unprocessable(f"kind must be one of {', '.join(sorted(JOB_KINDS))}", field="kind")
+    requeued, skipped = await requeue_jobs_of_kind(db, kind)
+    record_audit(
+        db,
+        actor_id=actor_id,
+        action="job.retry_all",
+        subject_type="job",
+        details={
+            "kind": kind,
+            "retried": len(requeued),
+            "skipped": skipped,
+            "job_ids": [str(job.id) for job in requeued][:1000],
+        },
+    )
+    await db.commit()
+    return len(requeued), skipped
 
 
 async def job_counts(db: AsyncSession) -> list[dict[str, Any]]:
@@ -121,7 +235,7 @@ async def dead_jobs(db: AsyncSession, limit: int = 50) -> list[dict[str, Any]]:
     rows = (
         await db.execute(
             text(
-                "SELECT id, kind, status, attempts, error, finished_at FROM jobs"
+                "SELECT id, kind, queue, status, attempts, error, finished_at FROM jobs"
                 " WHERE status IN ('dead', 'failed') ORDER BY finished_at DESC NULLS LAST"
                 " LIMIT :limit"
             ),
@@ -132,6 +246,7 @@ async def dead_jobs(db: AsyncSession, limit: int = 50) -> list[dict[str, Any]]:
         {
             "id": str(r.id),
             "kind": r.kind,
+            "queue": r.queue,
             "status": r.status,
             "attempts": r.attempts,
             "error": r.error,
