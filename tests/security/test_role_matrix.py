@@ -154,6 +154,8 @@ RULES: dict[tuple[str, str], Rule] = {
     # not enrolled sees no such exam.
     ("POST", "/api/v1/exams/{exam_id:uuid}/sessions"): Rule(student_owned(200)),
     ("GET", "/api/v1/exams/{exam_id:uuid}/results"): Rule(staff_owned(200)),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/results/{session_id:uuid}"): Rule(staff_owned(200)),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/release"): Rule(staff_owned(200)),
     ("POST", "/api/v1/exams/{exam_id:uuid}/release"): Rule(staff_owned(200)),
     ("POST", "/api/v1/exams/{exam_id:uuid}/regrade"): Rule(
         staff_owned(202), params={"exam_id": "fresh:published_exam"}, body=lambda w: {}
@@ -186,7 +188,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/submissions/{submission_id:uuid}/events"): Rule(visible_to_all_parties(200)),
     # Grading and jobs.
     ("PUT", "/api/v1/responses/{response_id:uuid}/override"): Rule(
-        staff_owned(200), body=lambda w: {"score": 1.0, "comment": "Checked by hand"}
+        staff_owned(200), body=lambda w: {"score": 1.0, "comment": "Checked by hand", "reason": "Marked again"}
     ),
     ("GET", "/api/v1/jobs/{job_id:uuid}"): Rule(visible_to_all_parties(200)),
     ("GET", "/api/v1/jobs/{job_id:uuid}/events"): Rule(visible_to_all_parties(200)),
