@@ -188,7 +188,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/submissions/{submission_id:uuid}/events"): Rule(visible_to_all_parties(200)),
     # Grading and jobs.
     ("PUT", "/api/v1/responses/{response_id:uuid}/override"): Rule(
-        staff_owned(200), body=lambda w: {"score": 1.0, "comment": "Checked by hand", "reason": "Marked again"}
+        staff_owned(200),
+        body=lambda w: {"score": 1.0, "comment": "Checked by hand", "reason": "Marked again"},
     ),
     ("GET", "/api/v1/jobs/{job_id:uuid}"): Rule(visible_to_all_parties(200)),
     ("GET", "/api/v1/jobs/{job_id:uuid}/events"): Rule(visible_to_all_parties(200)),

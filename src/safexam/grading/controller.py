@@ -37,7 +37,7 @@ class GradingController(Controller):
         redis: RedisDep,
         principal: CurrentUser,
     ) -> OverrideOut:
-        """The educator's score for one response, with the reason; wins over grading and regrades."""
+        """The educator's score for one response, and why; wins over grading and regrades."""
         outcome = await override_response(
             db,
             response_id,

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import Principal, ensure_owner
 from safexam.core.audit import record_audit
-from safexam.core.errors import Conflict, NotFound
+from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.core.settings import get_settings
 from safexam.exams.models import Enrollment, Exam
 from safexam.grading.models import Result
@@ -34,6 +34,7 @@ __all__ = [
     "finalize_expired_session",
     "release_results",
     "release_status",
+    "set_release_policy",
     "submit_session",
     "sweep_expired_sessions",
 ]
@@ -278,3 +279,38 @@ async def release_status(
         active=active,
         not_started=max(0, int(enrolled) - len(latest)),
     )
+
+
+RELEASE_POLICIES = ("immediate", "after_close", "manual")
+
+
+async def set_release_policy(
+    db: AsyncSession, exam_id: uuid.UUID, principal: Principal, policy: str
+) -> ReleaseStatusOut:
+    """When students see their results from now on; owner only; audited; commits.
+
+    A policy that shows results earlier applies to results already graded;
+    results already released stay released whatever the policy becomes.
+    """
+    if policy not in RELEASE_POLICIES:
+        raise Unprocessable("Choose when students see their results", field="release_policy")
+    exam = (
+        await db.execute(select(Exam).where(Exam.id == exam_id).with_for_update())
+    ).scalar_one_or_none()
+    if exam is None:
+        raise NotFound("exam not found")
+    ensure_owner(exam.owner_id, principal, "exam")
+    if exam.release_policy != policy:
+        record_audit(
+            db,
+            actor_id=principal.id,
+            action="exam.release_policy",
+            subject_type="exam",
+            subject_id=exam.id,
+            exam_id=exam.id,
+            details={"from": exam.release_policy, "to": policy},
+        )
+        exam.release_policy = policy
+    await db.commit()
+    log.info("release_policy_set", exam_id=str(exam.id), policy=policy)
+    return await release_status(db, exam_id, principal)

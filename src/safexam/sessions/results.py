@@ -284,7 +284,7 @@ async def exam_results(db: AsyncSession, exam_id: uuid.UUID, principal: Principa
 # What a spreadsheet reads as the start of a formula (the full-width forms too,
 # which some spreadsheets fold into the ASCII ones), and leading white space
 # that some of them skip before looking.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def _cell(value: Any) -> str:

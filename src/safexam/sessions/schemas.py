@@ -29,12 +29,12 @@ __all__ = [
     "SessionOut",
     "SessionStatus",
     "StudentExam",
-    "StudentResultItem",
-    "StudentResultOut",
-    "SubmissionTestOut",
-    "SubmissionDetailOut",
     "StudentExamState",
     "StudentExamsOut",
+    "StudentResultItem",
+    "StudentResultOut",
+    "SubmissionDetailOut",
+    "SubmissionTestOut",
     "SubmitOut",
 ]
 
