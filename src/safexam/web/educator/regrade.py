@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
@@ -185,7 +185,7 @@ class RegradeController(Controller):
         db: DB,
         principal: CurrentUser,
         exam_id: FromPath[uuid.UUID],
-        data: dict[str, str] = FormData,
+        data: Annotated[dict[str, str], FormData],
     ) -> Template | Redirect:
         try:
             job = await request_regrade(db, exam_id, principal, question_ids=None, dry_run=True)
@@ -211,7 +211,7 @@ class RegradeController(Controller):
         db: DB,
         principal: CurrentUser,
         exam_id: FromPath[uuid.UUID],
-        data: dict[str, str] = FormData,
+        data: Annotated[dict[str, str], FormData],
     ) -> Template | Redirect:
         job_id = _job_id(data.get("job_id"))
         if job_id is None:

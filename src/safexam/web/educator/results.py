@@ -14,7 +14,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
@@ -432,7 +432,7 @@ class ResultsController(Controller):
         principal: CurrentUser,
         exam_id: FromPath[uuid.UUID],
         session_id: FromPath[uuid.UUID],
-        data: dict[str, str] = FormData,
+        data: Annotated[dict[str, str], FormData],
     ) -> Template | Redirect:
         result = await student_result(db, exam_id, session_id, principal)
         try:
@@ -515,7 +515,7 @@ class ResultsController(Controller):
         db: DB,
         principal: CurrentUser,
         exam_id: FromPath[uuid.UUID],
-        data: dict[str, str] = FormData,
+        data: Annotated[dict[str, str], FormData],
     ) -> Template | Redirect:
         try:
             await release_results(db, exam_id, principal)
@@ -535,7 +535,7 @@ class ResultsController(Controller):
         db: DB,
         principal: CurrentUser,
         exam_id: FromPath[uuid.UUID],
-        data: dict[str, str] = FormData,
+        data: Annotated[dict[str, str], FormData],
     ) -> Template | Redirect:
         chosen = str(data.get("release_policy") or "")
         if chosen not in dict(POLICIES):
