@@ -51,7 +51,11 @@ async def graded_exam(
     questions = [
         await make_question(db, educator, "mcq_single", body=mcq_body("b"), prompt="Pick **b**"),
         await make_question(
-            db, educator, "numeric", body={"answer": 42.5, "tolerance": 0.01}, prompt="6 × 7.08?"
+            db,
+            educator,
+            "numeric",
+            body={"answer": 42.5, "tolerance": 0.01},
+            prompt="6 times 7.08?",
         ),
         await make_question(
             db, educator, "coding", body=coding_body(languages=["python"]), prompt="Write add"
@@ -243,8 +247,6 @@ async def test_results_override_regrade_and_release(
     await expect(page.get_by_text("Results are released")).to_be_visible()
     await expect(page.locator("#visible-count")).to_have_text("2")
     await audit(page)
-    released = await one(
-        db, "SELECT count(*) AS n FROM results WHERE released_at IS NOT NULL"
-    )
+    released = await one(db, "SELECT count(*) AS n FROM results WHERE released_at IS NOT NULL")
     assert released.n == 2
     assert await one(db, "SELECT 1 FROM audit_events WHERE action = 'exam.release'")

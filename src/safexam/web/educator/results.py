@@ -70,6 +70,11 @@ POLICIES = (
     ("after_close", "When the exam closes for everyone"),
     ("manual", "When I release them"),
 )
+POLICY_NOW = {
+    "immediate": "Students see their results as soon as their exam is graded.",
+    "after_close": "Students see their results once the exam has closed for everyone.",
+    "manual": "Students see their results when you release them.",
+}
 BINS = 10
 CHART_W = 560
 CHART_H = 200
@@ -503,6 +508,7 @@ class ResultsController(Controller):
             title=f"Release results: {status.title}",
             exam=status,
             policies=POLICIES,
+            policy_now=POLICY_NOW,
             problem=problem,
             done=done if done in ("released", "policy") else None,
             nav="educator-exams",
