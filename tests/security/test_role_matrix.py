@@ -55,6 +55,11 @@ def student_page(owner: int) -> dict[str, int]:
     return {ANON: 303, STU: owner, OSTU: 404, EDU: 403, OEDU: 403, ADMIN: 403}
 
 
+def educator_page(owner: int) -> dict[str, int]:
+    """The educator's pages on the educator's exam: whoever is not signed in is sent to sign in."""
+    return {ANON: 303, STU: 403, OSTU: 403, EDU: owner, OEDU: 404, ADMIN: owner}
+
+
 def visible_to_all_parties(owner: int) -> dict[str, int]:
     """Objects the student, the exam's educator and admins may all read."""
     return {ANON: 401, STU: owner, OSTU: 404, EDU: owner, OEDU: 404, ADMIN: owner}
@@ -244,6 +249,35 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/sessions/{session_id:uuid}"): Rule(student_page(200), page=True),
     ("GET", "/sessions/{session_id:uuid}/review"): Rule(
         student_page(200), params={"session_id": "graded_session_id"}, page=True
+    ),
+    # The educator's results, regrade and release pages.
+    ("GET", "/educator/exams/{exam_id:uuid}/results"): Rule(educator_page(200), page=True),
+    ("GET", "/educator/exams/{exam_id:uuid}/results/{session_id:uuid}"): Rule(
+        educator_page(200), page=True
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/results/{session_id:uuid}/override"): Rule(
+        educator_page(303),
+        params={"exam_id": "graded_exam_id", "session_id": "graded_session_id"},
+        form=lambda w: {"response_id": w.ids["response_id"], "score": "1", "reason": "Checked"},
+        page=True,
+    ),
+    ("GET", "/educator/exams/{exam_id:uuid}/regrade"): Rule(educator_page(200), page=True),
+    ("POST", "/educator/exams/{exam_id:uuid}/regrade"): Rule(
+        educator_page(303), params={"exam_id": "fresh:published_exam"}, form=lambda w: {}, page=True
+    ),
+    # The dry run has not finished (no worker here): the owner gets as far as 409.
+    ("POST", "/educator/exams/{exam_id:uuid}/regrade/apply"): Rule(
+        educator_page(409),
+        params={"exam_id": "graded_exam_id"},
+        form=lambda w: {"job_id": w.ids["dry_run_job_id"]},
+        page=True,
+    ),
+    ("GET", "/educator/exams/{exam_id:uuid}/release"): Rule(educator_page(200), page=True),
+    ("POST", "/educator/exams/{exam_id:uuid}/release"): Rule(
+        educator_page(303), form=lambda w: {}, page=True
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/release/policy"): Rule(
+        educator_page(303), form=lambda w: {"release_policy": "manual"}, page=True
     ),
     ("GET", "/static/{file_path:path}"): Rule(
         everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True
