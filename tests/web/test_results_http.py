@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.grading.service import grade_session
+from safexam.sessions.results import results_csv
+from safexam.sessions.schemas import ResultRow, ResultsOut
 from tests.factories import enroll, make_exam, make_question, make_session, make_user, paper_for
 from tests.helpers import one, signed_in
 
@@ -141,6 +143,10 @@ async def test_pages_are_the_owners_only(
         assert (await rival.post(path, data=form)).status_code == 404, path
     assert await one(db, "SELECT 1 FROM audit_events") is None
     assert await one(db, "SELECT 1 FROM jobs WHERE kind = 'regrade'") is None
+    # An exam nobody has taken yet has empty pictures, not an error.
+    for path in ("results", "regrade", "release"):
+        empty = await owner.get(f"/educator/exams/{other_exam.id}/{path}")
+        assert empty.status_code == 200, (path, empty.text[:300])
     # A session of another exam, under this exam's address, is not found either.
     assert (
         await owner.get(f"/educator/exams/{other_exam.id}/results/{sessions[0].id}")
@@ -185,3 +191,35 @@ async def test_an_override_without_a_reason_is_refused_beside_the_field(
     assert released.status_code == 303
     actions = await one(db, "SELECT array_agg(action ORDER BY at) AS a FROM audit_events")
     assert actions.a == ["response.override", "exam.release_policy", "exam.release"]
+
+
+def test_csv_cells_that_only_look_like_formulas_after_a_space_or_in_full_width() -> None:
+    table = ResultsOut(
+        exam_id=uuid.uuid4(),
+        columns=[],
+        rows=[
+            ResultRow(
+                session_id=None,
+                user_id=None,
+                email=email,
+                name=name,
+                status="not_started",
+                attempt=None,
+                started_at=None,
+                submitted_at=None,
+                score=-1.5,
+                max_score=None,
+                percent=None,
+                questions={},
+            )
+            for email, name in (
+                ("a@x.edu", "  =1+1"),
+                ("b@x.edu", "\uff1dSUM(A1)"),
+                ("c@x.edu", "-"),
+            )
+        ],
+    )
+    rows = list(csv.reader(io.StringIO(results_csv(table))))[1:]
+    assert [r[1] for r in rows] == ["'  =1+1", "'\uff1dSUM(A1)", "'-"]
+    # A negative number of ours is a number, not a formula.
+    assert [r[6] for r in rows] == ["-1.5"] * 3
