@@ -189,9 +189,16 @@ async def test_results_override_regrade_and_release(
         "href", f"/educator/questions/{questions[0].id}"
     )
     await audit(page)
+    # No worker yet: the dry run waits, and the page says so.
+    await page.get_by_role("button", name="Run a dry run").click()
+    await expect(page.get_by_role("heading", name="Regrade running")).to_be_visible()
+    await expect(page.locator("#job-progress")).to_be_visible()
+    await audit(page)
     with running_worker(services, ("regrade",)):
-        await page.get_by_role("button", name="Run a dry run").click()
-        await expect(page.get_by_role("heading", name="3. The dry run's changes")).to_be_visible()
+        # The page follows the job over its SSE stream and shows the outcome by itself.
+        await expect(page.get_by_role("heading", name="3. The dry run's changes")).to_be_visible(
+            timeout=30_000
+        )
         diff = page.get_by_role("table", name="Who changes")
         await expect(diff.get_by_role("row")).to_have_count(3)
         await expect(diff.get_by_role("row", name="Bob Babbage")).to_contain_text("Q1: 0 → 2")
