@@ -401,12 +401,15 @@ class ResultsController(Controller):
     ) -> Template:
         result = await student_result(db, exam_id, session_id, principal)
         activity = await activity_of_session(db, session_id, principal)
+        # Per response (a handful per attempt), so a busy exam's trail hides none of them.
         trail = [
             e
-            for e in await audit_events(db, exam_id=exam_id, limit=500)
+            for item in result.items
+            if item.response_id is not None
+            for e in await audit_events(db, subject_id=item.response_id, limit=100)
             if e.action.startswith("response.override")
-            and (e.details or {}).get("session_id") == str(session_id)
         ]
+        trail.sort(key=lambda e: e.at, reverse=True)
         labels = {str(i.question_id): i.label for i in result.items}
         saved = request.query_params.get("saved")
         return page(
