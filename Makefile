@@ -57,16 +57,18 @@ check-assets:
 code-css: setup
 	$(BIN)/python scripts/code-css.py
 
-# The README's pictures of the exam page and the coding workspace, taken by the
+# The README's pictures of the exam page, the coding workspace and an exam's results, taken by the
 # browser tests themselves (as the database and Redis of `make test` allow).
 SHOTS := $(shell mktemp -d -u)
 screenshots: setup
 	SAFEXAM_SCREENSHOTS=$(SHOTS) $(BIN)/pytest -q \
 		tests/web/test_exam_page.py::test_a_mixed_exam_from_sign_in_to_submit \
-		tests/web/test_coding_workspace.py
+		tests/web/test_coding_workspace.py \
+		tests/web/test_results_pages.py
 	mkdir -p docs/screenshots
 	cp $(SHOTS)/web-exam-answered.png docs/screenshots/exam-page.png
 	cp $(SHOTS)/web-coding-workspace-results.png docs/screenshots/coding-workspace.png
+	cp $(SHOTS)/web-results.png docs/screenshots/results.png
 	rm -rf $(SHOTS)
 
 # Removes the embedded PostgreSQL and Redis data of `make run` (asks first).

@@ -205,7 +205,14 @@ async def test_override_wins_and_survives_a_regrade(
     assert too_much.status_code == 422, too_much.text
     assert too_much.json()["error"]["details"][0]["field"] == "score"
 
-    ok = await owner.put(url, json={"score": 1.5, "comment": "partly right reasoning"})
+    # Every override says why; without a reason it is refused, naming the field.
+    no_reason = await owner.put(url, json={"score": 1.5, "comment": "partly right"})
+    assert no_reason.status_code == 422, no_reason.text
+    assert no_reason.json()["error"]["details"][0]["field"] == "reason"
+    ok = await owner.put(
+        url,
+        json={"score": 1.5, "comment": "partly right reasoning", "reason": "Reread by hand"},
+    )
     assert ok.status_code == 200, ok.text
     body = ok.json()
     assert body["override_score"] == 1.5 and body["override_by"] == str(educator.id)
@@ -234,6 +241,6 @@ async def test_override_wins_and_survives_a_regrade(
         assert exam_row is not None and result.grading_version == exam_row.grading_version == 2
 
     # Clearing the override lets automatic grading count again.
-    cleared = await owner.put(url, json={"score": None})
+    cleared = await owner.put(url, json={"score": None, "reason": "The key now accepts it"})
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["result"]["score"] == 5.0

@@ -133,7 +133,8 @@ async def test_dry_run_apply_and_serialization(
                     )
                 ).scalar_one()
             override = await web.put(
-                f"/api/v1/responses/{response_id}/override", json={"score": 0.5}
+                f"/api/v1/responses/{response_id}/override",
+                json={"score": 0.5, "reason": "Half right"},
             )
             assert override.status_code == 200, override.text
             stale = await web.post(f"/api/v1/jobs/{dry_id}/apply")

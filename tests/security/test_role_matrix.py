@@ -164,6 +164,8 @@ RULES: dict[tuple[str, str], Rule] = {
     # not enrolled sees no such exam.
     ("POST", "/api/v1/exams/{exam_id:uuid}/sessions"): Rule(student_owned(200)),
     ("GET", "/api/v1/exams/{exam_id:uuid}/results"): Rule(staff_owned(200)),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/results/{session_id:uuid}"): Rule(staff_owned(200)),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/release"): Rule(staff_owned(200)),
     ("POST", "/api/v1/exams/{exam_id:uuid}/release"): Rule(staff_owned(200)),
     ("POST", "/api/v1/exams/{exam_id:uuid}/regrade"): Rule(
         staff_owned(202), params={"exam_id": "fresh:published_exam"}, body=lambda w: {}
@@ -196,7 +198,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/submissions/{submission_id:uuid}/events"): Rule(visible_to_all_parties(200)),
     # Grading and jobs.
     ("PUT", "/api/v1/responses/{response_id:uuid}/override"): Rule(
-        staff_owned(200), body=lambda w: {"score": 1.0, "comment": "Checked by hand"}
+        staff_owned(200),
+        body=lambda w: {"score": 1.0, "comment": "Checked by hand", "reason": "Marked again"},
     ),
     ("GET", "/api/v1/jobs/{job_id:uuid}"): Rule(visible_to_all_parties(200)),
     ("GET", "/api/v1/jobs/{job_id:uuid}/events"): Rule(visible_to_all_parties(200)),
@@ -330,6 +333,35 @@ RULES: dict[tuple[str, str], Rule] = {
         params={"user_id": "fresh:user"},
         form=lambda w: {"active": "false"},
         page=True,
+    ),
+    # The educator's results, regrade and release pages.
+    ("GET", "/educator/exams/{exam_id:uuid}/results"): Rule(educator_page(200), page=True),
+    ("GET", "/educator/exams/{exam_id:uuid}/results/{session_id:uuid}"): Rule(
+        educator_page(200), page=True
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/results/{session_id:uuid}/override"): Rule(
+        educator_page(303),
+        params={"exam_id": "graded_exam_id", "session_id": "graded_session_id"},
+        form=lambda w: {"response_id": w.ids["response_id"], "score": "1", "reason": "Checked"},
+        page=True,
+    ),
+    ("GET", "/educator/exams/{exam_id:uuid}/regrade"): Rule(educator_page(200), page=True),
+    ("POST", "/educator/exams/{exam_id:uuid}/regrade"): Rule(
+        educator_page(303), params={"exam_id": "fresh:published_exam"}, form=lambda w: {}, page=True
+    ),
+    # The dry run has not finished (no worker here): the owner gets as far as 409.
+    ("POST", "/educator/exams/{exam_id:uuid}/regrade/apply"): Rule(
+        educator_page(409),
+        params={"exam_id": "graded_exam_id"},
+        form=lambda w: {"job_id": w.ids["dry_run_job_id"]},
+        page=True,
+    ),
+    ("GET", "/educator/exams/{exam_id:uuid}/release"): Rule(educator_page(200), page=True),
+    ("POST", "/educator/exams/{exam_id:uuid}/release"): Rule(
+        educator_page(303), form=lambda w: {}, page=True
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/release/policy"): Rule(
+        educator_page(303), form=lambda w: {"release_policy": "manual"}, page=True
     ),
     ("GET", "/static/{file_path:path}"): Rule(
         everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True

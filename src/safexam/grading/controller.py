@@ -37,9 +37,14 @@ class GradingController(Controller):
         redis: RedisDep,
         principal: CurrentUser,
     ) -> OverrideOut:
-        """The educator's score for one response; wins over grading and survives regrades."""
+        """The educator's score for one response, and why; wins over grading and regrades."""
         outcome = await override_response(
-            db, response_id, principal, score=data.score, comment=data.comment
+            db,
+            response_id,
+            principal,
+            score=data.score,
+            comment=data.comment,
+            reason=data.reason,
         )
         r = outcome.response
         await publish_override(redis, r)

@@ -30,6 +30,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.auth.guards import Principal
+from safexam.core.audit import record_audit
 from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.exams.models import Exam
 from safexam.exams.service import get_owned_exam
@@ -211,6 +212,8 @@ async def run_regrade(
         maxes: list[float] = []
         deltas: dict[uuid.UUID, float] = {}
         counts: dict[uuid.UUID, int] = {}
+        # Per session, each changed question: the automatic score before and after.
+        changes: dict[uuid.UUID, list[dict[str, Any]]] = {}
         for r in rows:
             entry = entries[r.session_id].get(str(r.question_id))
             question = questions.get(r.question_id)
@@ -232,6 +235,15 @@ async def run_regrade(
             scores.append(new)
             maxes.append(points)
             counts[r.session_id] = counts.get(r.session_id, 0) + 1
+            changes.setdefault(r.session_id, []).append(
+                {
+                    "question_id": str(r.question_id),
+                    "old": r.score,
+                    "new": new,
+                    # An override keeps counting: this change shows, the total stays.
+                    "overridden": r.override_score is not None,
+                }
+            )
             if r.override_score is None:
                 deltas[r.session_id] = deltas.get(r.session_id, 0.0) + new - (r.score or 0.0)
         changed_responses += len(ids)
@@ -255,6 +267,7 @@ async def run_regrade(
                     "new": new_total,
                     "delta": delta,
                     "changed_responses": counts[s.id],
+                    "questions": changes.get(s.id, []),
                 }
             )
         if ids and not dry_run:
@@ -391,5 +404,22 @@ async def apply_dry_run(db: AsyncSession, job_id: uuid.UUID, principal: Principa
     )
     result["applied_by"] = str(job.id)
     dry.result = result
+    totals = result.get("totals") or {}
+    record_audit(
+        db,
+        actor_id=principal.id,
+        action="exam.regrade_apply",
+        subject_type="job",
+        subject_id=job.id,
+        exam_id=dry.exam_id,
+        details={
+            "dry_run_job_id": str(dry.id),
+            "question_ids": [str(q) for q in question_ids],
+            "students_changed": totals.get("students_changed"),
+            "responses_changed": totals.get("responses_changed"),
+            "old": totals.get("old"),
+            "new": totals.get("new"),
+        },
+    )
     await db.commit()
     return job

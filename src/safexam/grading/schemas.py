@@ -12,10 +12,15 @@ __all__ = ["OverrideIn", "OverrideOut", "RegradeIn", "SessionResultOut"]
 
 
 class OverrideIn(msgspec.Struct, forbid_unknown_fields=True):
-    """``score: null`` removes the override (automatic grading counts again)."""
+    """``score: null`` removes the override (automatic grading counts again).
+
+    ``comment`` is shown to the student beside the score; ``reason`` is why the
+    score changes, kept in the audit trail for staff only, and required.
+    """
 
     score: Annotated[float, msgspec.Meta(ge=0)] | None
     comment: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
 class SessionResultOut(msgspec.Struct):

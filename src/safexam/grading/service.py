@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from safexam.auth.guards import Principal, ensure_owner
+from safexam.core.audit import record_audit
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.exams import kinds
@@ -445,12 +446,15 @@ async def override_response(
     *,
     score: float | None,
     comment: str | None,
+    reason: str | None,
 ) -> OverrideOutcome:
     """Set (or with ``score=None`` clear) the educator's score for one response; commits.
 
     Only the exam's owner (or an admin) may; the score must lie in
     ``[0, max]`` where max is what the question is worth on the student's paper.
+    Every change says why (``reason``), and is audited in the same transaction.
     """
+    reason = (reason or "").strip()
     found = (
         await db.execute(
             select(Response, ExamSession.exam_id)
@@ -485,6 +489,25 @@ async def override_response(
     )
     if score is not None and not (0 <= score <= points):
         raise Unprocessable(f"score must be between 0 and {points:g}", field="score")
+    if not reason:
+        raise Unprocessable("Say why the score changes", field="reason")
+    before = response.override_score if response.override_score is not None else response.score
+    record_audit(
+        db,
+        actor_id=principal.id,
+        action="response.override" if score is not None else "response.override_cleared",
+        subject_type="response",
+        subject_id=response.id,
+        exam_id=exam.id,
+        reason=reason,
+        details={
+            "session_id": str(session.id),
+            "question_id": str(response.question_id),
+            "from": before,
+            "to": score if score is not None else response.score,
+            "comment": comment,
+        },
+    )
     response.override_score = score
     response.override_comment = comment if score is not None else None
     response.override_by = principal.id if score is not None else None

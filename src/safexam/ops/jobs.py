@@ -14,7 +14,7 @@ from safexam.jobs.models import Job
 from safexam.jobs.schemas import JobOut, Progress
 from safexam.sessions.models import ExamSession
 
-__all__ = ["job_out", "visible_job"]
+__all__ = ["exam_job", "job_out", "visible_job"]
 
 
 async def visible_job(
@@ -68,3 +68,13 @@ def job_out(job: Job, *, staff: bool) -> JobOut:
         started_at=job.started_at,
         finished_at=job.finished_at,
     )
+
+
+async def exam_job(
+    db: AsyncSession, job_id: uuid.UUID, exam_id: uuid.UUID, kind: str, principal: Principal
+) -> JobOut:
+    """A job of ``kind`` on ``exam_id`` as its viewer sees it; 404 for any other job."""
+    job, staff = await visible_job(db, job_id, principal)
+    if job.exam_id != exam_id or job.kind != kind:
+        raise NotFound("job not found")
+    return job_out(job, staff=staff)

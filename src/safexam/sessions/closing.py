@@ -16,22 +16,25 @@ import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from safexam.auth.guards import Principal
-from safexam.core.errors import Conflict, NotFound
+from safexam.auth.guards import Principal, ensure_owner
+from safexam.core.audit import record_audit
+from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.core.settings import get_settings
-from safexam.exams.models import Exam
+from safexam.exams.models import Enrollment, Exam
 from safexam.grading.models import Result
 from safexam.jobs import enqueue
 from safexam.jobs.kinds import GRADE_SESSION
 from safexam.jobs.models import Job
 from safexam.sessions.models import ExamSession
-from safexam.sessions.rules import db_now, own_session
-from safexam.sessions.schemas import ReleaseOut, SubmitOut
+from safexam.sessions.rules import db_now, own_session, results_visible
+from safexam.sessions.schemas import ReleaseOut, ReleaseStatusOut, SubmitOut
 
 __all__ = [
     "expire_sessions",
     "finalize_expired_session",
     "release_results",
+    "release_status",
+    "set_release_policy",
     "submit_session",
     "sweep_expired_sessions",
 ]
@@ -182,9 +185,7 @@ async def sweep_expired_sessions(
 
 
 async def release_results(db: AsyncSession, exam_id: uuid.UUID, principal: Principal) -> ReleaseOut:
-    """Release an exam's results to its students now (any policy); owner only; commit."""
-    from safexam.auth.guards import ensure_owner
-
+    """Release an exam's results to its students now (any policy); owner only; audited; commit."""
     exam = (
         await db.execute(select(Exam).where(Exam.id == exam_id).with_for_update())
     ).scalar_one_or_none()
@@ -205,7 +206,111 @@ async def release_results(db: AsyncSession, exam_id: uuid.UUID, principal: Princ
         .values(released_at=now)
     )
     released_at = exam.released_at
-    await db.commit()
     count = int(getattr(released, "rowcount", 0) or 0)
+    record_audit(
+        db,
+        actor_id=principal.id,
+        action="exam.release",
+        subject_type="exam",
+        subject_id=exam.id,
+        exam_id=exam.id,
+        details={"results_released": count, "release_policy": exam.release_policy},
+    )
+    await db.commit()
     log.info("results_released", exam_id=str(exam.id), count=count)
     return ReleaseOut(exam_id=exam.id, released_at=released_at, results_released=count)
+
+
+async def release_status(
+    db: AsyncSession, exam_id: uuid.UUID, principal: Principal
+) -> ReleaseStatusOut:
+    """How many of the exam's students can see their results now, and how many wait."""
+    exam = await db.get(Exam, exam_id)
+    if exam is None:
+        raise NotFound("exam not found")
+    ensure_owner(exam.owner_id, principal, "exam")
+    now = await db_now(db)
+    rows = (
+        await db.execute(
+            select(ExamSession, Result)
+            .outerjoin(Result, Result.session_id == ExamSession.id)
+            .where(ExamSession.exam_id == exam.id)
+        )
+    ).all()
+    # The latest attempt of each student is the one their page shows.
+    latest: dict[uuid.UUID, tuple[ExamSession, Result | None]] = {}
+    for row_session, row_result in rows:
+        kept = latest.get(row_session.user_id)
+        if kept is None or row_session.attempt > kept[0].attempt:
+            latest[row_session.user_id] = (row_session, row_result)
+    graded = visible = grading = active = 0
+    for session, result in latest.values():
+        if session.status == "active":
+            active += 1
+        elif session.status != "graded" or result is None:
+            grading += 1
+        else:
+            graded += 1
+            if results_visible(
+                release_policy=exam.release_policy,
+                closes_at=exam.closes_at,
+                exam_released_at=exam.released_at,
+                result=result,
+                now=now,
+            ):
+                visible += 1
+    enrolled = (
+        await db.execute(
+            select(func.count()).select_from(Enrollment).where(Enrollment.exam_id == exam.id)
+        )
+    ).scalar_one()
+    return ReleaseStatusOut(
+        exam_id=exam.id,
+        title=exam.title,
+        status=exam.status,
+        release_policy=exam.release_policy,
+        closes_at=exam.closes_at,
+        released_at=exam.released_at,
+        sessions=len(latest),
+        graded=graded,
+        visible=visible,
+        held=graded - visible,
+        grading=grading,
+        active=active,
+        not_started=max(0, int(enrolled) - len(latest)),
+    )
+
+
+RELEASE_POLICIES = ("immediate", "after_close", "manual")
+
+
+async def set_release_policy(
+    db: AsyncSession, exam_id: uuid.UUID, principal: Principal, policy: str
+) -> ReleaseStatusOut:
+    """When students see their results from now on; owner only; audited; commits.
+
+    A policy that shows results earlier applies to results already graded;
+    results already released stay released whatever the policy becomes.
+    """
+    if policy not in RELEASE_POLICIES:
+        raise Unprocessable("Choose when students see their results", field="release_policy")
+    exam = (
+        await db.execute(select(Exam).where(Exam.id == exam_id).with_for_update())
+    ).scalar_one_or_none()
+    if exam is None:
+        raise NotFound("exam not found")
+    ensure_owner(exam.owner_id, principal, "exam")
+    if exam.release_policy != policy:
+        record_audit(
+            db,
+            actor_id=principal.id,
+            action="exam.release_policy",
+            subject_type="exam",
+            subject_id=exam.id,
+            exam_id=exam.id,
+            details={"from": exam.release_policy, "to": policy},
+        )
+        exam.release_policy = policy
+    await db.commit()
+    log.info("release_policy_set", exam_id=str(exam.id), policy=policy)
+    return await release_status(db, exam_id, principal)

@@ -16,16 +16,18 @@ from safexam.core.http import client_ip, user_agent_of
 from safexam.core.openapi import text_alternative
 from safexam.sessions import results as results_service
 from safexam.sessions.autosave import autosave
-from safexam.sessions.closing import release_results, submit_session
+from safexam.sessions.closing import release_results, release_status, submit_session
 from safexam.sessions.review import get_session, review_session
 from safexam.sessions.schemas import (
     AutosaveOut,
     AutosaveRequest,
     ExamSessionsOut,
     ReleaseOut,
+    ReleaseStatusOut,
     ResultsOut,
     ReviewOut,
     SessionOut,
+    StudentResultOut,
     SubmitOut,
 )
 from safexam.sessions.start import start_session
@@ -169,6 +171,24 @@ class SessionController(Controller):
                 headers={"Content-Disposition": f'attachment; filename="results-{exam_id}.csv"'},
             )
         return Response(table, media_type=MediaType.JSON)
+
+    @get("/exams/{exam_id:uuid}/results/{session_id:uuid}", guards=[educator_or_admin])
+    async def student_result(
+        self,
+        exam_id: FromPath[uuid.UUID],
+        session_id: FromPath[uuid.UUID],
+        db: DB,
+        principal: CurrentUser,
+    ) -> StudentResultOut:
+        """One student's attempt: answers, keys, automatic and overridden scores, every test."""
+        return await results_service.student_result(db, exam_id, session_id, principal)
+
+    @get("/exams/{exam_id:uuid}/release", guards=[educator_or_admin])
+    async def release_state(
+        self, exam_id: FromPath[uuid.UUID], db: DB, principal: CurrentUser
+    ) -> ReleaseStatusOut:
+        """How many students see their results now, how many wait, and the exam's policy."""
+        return await release_status(db, exam_id, principal)
 
     @post("/exams/{exam_id:uuid}/release", status_code=HTTP_200_OK, guards=[educator_or_admin])
     async def release(

@@ -17,6 +17,7 @@ __all__ = [
     "ExamSessionsOut",
     "PaperQuestion",
     "ReleaseOut",
+    "ReleaseStatusOut",
     "ResultColumn",
     "ResultRow",
     "ResultsOut",
@@ -30,6 +31,10 @@ __all__ = [
     "StudentExam",
     "StudentExamState",
     "StudentExamsOut",
+    "StudentResultItem",
+    "StudentResultOut",
+    "SubmissionDetailOut",
+    "SubmissionTestOut",
     "SubmitOut",
 ]
 
@@ -199,6 +204,9 @@ class ResultColumn(msgspec.Struct, kw_only=True):
     question_id: uuid.UUID
     label: str
     prompt: str
+    # What the question is worth (the most any paper gives it; papers agree
+    # unless the exam changed after some students started).
+    points: float = 0.0
 
 
 class ResultRow(msgspec.Struct, kw_only=True):
@@ -215,12 +223,100 @@ class ResultRow(msgspec.Struct, kw_only=True):
     max_score: float | None
     percent: float | None
     questions: dict[str, float | None]
+    # Per question id, the response whose score PUT /responses/{id}/override sets.
+    response_ids: dict[str, uuid.UUID] = {}
 
 
 class ResultsOut(msgspec.Struct, kw_only=True):
     exam_id: uuid.UUID
     columns: list[ResultColumn]
     rows: list[ResultRow]
+
+
+class SubmissionTestOut(msgspec.Struct, kw_only=True):
+    name: str
+    hidden: bool
+    verdict: str
+    time_ms: int
+    points: float
+    max_points: float
+
+
+class SubmissionDetailOut(msgspec.Struct, kw_only=True):
+    """A coding question's counted submission as the educator sees it: every test."""
+
+    id: uuid.UUID
+    language: str
+    source: str
+    verdict: str | None
+    score: float | None
+    max_score: float | None
+    compile_output: str | None
+    submitted_at: datetime
+    tests: list[SubmissionTestOut]
+
+
+class StudentResultItem(msgspec.Struct, kw_only=True):
+    question_id: uuid.UUID
+    # The column's label in the results table (Q1, Q2, ...).
+    label: str
+    kind: str
+    prompt: str
+    points: float
+    # Null only when the session is not graded yet and the question was never answered.
+    response_id: uuid.UUID | None
+    answer: dict[str, Any] | None
+    correct_answer: dict[str, Any] | None
+    choices: list[dict[str, str]] | None
+    # The automatic score, the educator's override, and the one that counts.
+    auto_score: float | None
+    override_score: float | None
+    override_comment: str | None
+    override_at: datetime | None
+    score: float | None
+    feedback: str | None
+    submission: SubmissionDetailOut | None
+
+
+class StudentResultOut(msgspec.Struct, kw_only=True):
+    """One student's attempt for the exam's owner: every answer, score and override."""
+
+    session_id: uuid.UUID
+    exam_id: uuid.UUID
+    exam_title: str
+    user_id: uuid.UUID
+    email: str
+    name: str
+    status: SessionStatus
+    attempt: int
+    started_at: datetime
+    submitted_at: datetime | None
+    graded_at: datetime | None
+    score: float | None
+    max_score: float
+    pending_count: int
+    released_at: datetime | None
+    items: list[StudentResultItem]
+
+
+class ReleaseStatusOut(msgspec.Struct, kw_only=True):
+    """Where an exam's results stand: what its students can see now and what releasing adds."""
+
+    exam_id: uuid.UUID
+    title: str
+    status: str
+    release_policy: str
+    closes_at: datetime
+    released_at: datetime | None
+    sessions: int
+    graded: int
+    # Graded results their students can open now, and those still held back.
+    visible: int
+    held: int
+    # Finished but not graded yet: they show when grading ends (if released).
+    grading: int
+    active: int
+    not_started: int
 
 
 class ReleaseOut(msgspec.Struct, kw_only=True):

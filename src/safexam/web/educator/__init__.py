@@ -7,10 +7,12 @@ from __future__ import annotations
 from litestar.types import ControllerRouterHandler
 
 from safexam.web.educator.generate import GenerateController
+from safexam.web.educator.regrade import RegradeController
+from safexam.web.educator.results import ResultsController
 
 __all__ = ["educator_controllers"]
 
 
 def educator_controllers() -> list[ControllerRouterHandler]:
     """The controllers mounted under ``/educator``."""
-    return [GenerateController]
+    return [GenerateController, ResultsController, RegradeController]
