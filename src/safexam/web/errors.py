@@ -131,7 +131,7 @@ def _sentence(error: ApiError) -> str:
     if status == 403 and error.code == "csrf_failed":
         return "This form has expired. Go back, reload the page and send it again."
     if status == 403 and error.code == "wrong_role":
-        return "This page is for students. Pages for educators are not in the browser yet."
+        return "This page is for students. Yours are under Exams in the menu."
     if status == 409:
         # Conflicts are the domain's own sentences ("This exam has closed").
         return error.message.rstrip(".") + "."
