@@ -20,7 +20,7 @@ from litestar.response import Redirect
 from safexam.core.errors import ApiError, NotAuthenticated, error_for
 from safexam.core.http import API_PREFIX
 from safexam.web import wording
-from safexam.web.layout import render_page
+from safexam.web.layout import current_user, render_page
 
 __all__ = [
     "SIGN_IN_PATH",
@@ -125,12 +125,14 @@ def sign_in_redirect(request: Request[Any, Any, Any], *, expired: bool = False) 
     return Redirect(location, status_code=303, headers={"Cache-Control": "no-store"})
 
 
-def _sentence(error: ApiError) -> str:
+def _sentence(error: ApiError, role: str | None = None) -> str:
     status = error.status_code
     retry = error.details.get("retry_after") if isinstance(error.details, dict) else None
     if status == 403 and error.code == "csrf_failed":
         return "This form has expired. Go back, reload the page and send it again."
     if status == 403 and error.code == "wrong_role":
+        if role == "student":
+            return "This page is for educators. Your exams are under My exams."
         return "This page is for students. Yours are under Exams in the menu."
     if status == 409:
         # Conflicts are the domain's own sentences ("This exam has closed").
@@ -165,7 +167,7 @@ def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         status_code=status,
         headers=error.headers,
         title=_TITLES.get(status, "Something went wrong"),
-        sentence=_sentence(error),
+        sentence=_sentence(error, getattr(current_user(request), "role", None)),
         status=status,
     )
 

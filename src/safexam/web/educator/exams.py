@@ -147,58 +147,96 @@ def publish_sentences(exam: ExamOut, error: ApiError) -> list[str]:
 # ---------------------------------------------------------------- the window's time zone
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise Unprocessable(f"unknown time zone {name!r}", field="tz") from exc
-
-
 def _local_input(moment: datetime, zone: ZoneInfo) -> str:
     """A UTC moment as a ``datetime-local`` value in ``zone``."""
     return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
-def _utc_from_local(value: str, zone: ZoneInfo, field: str) -> str:
-    """A ``datetime-local`` value in ``zone`` as an ISO moment in UTC."""
-    try:
-        local = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise Unprocessable(
-            "Enter a date and a time, such as 2026-06-01 09:00."
-            if not value.strip()
-            else f"“{value}” is not a date and time.",
-            field=field,
-        ) from exc
-    if local.tzinfo is not None:
-        local = local.replace(tzinfo=None)
+def _utc_from_local(value: str, zone: ZoneInfo) -> str:
+    """A ``datetime-local`` value in ``zone`` as an ISO moment in UTC; ValueError if not one."""
+    local = datetime.fromisoformat(value.strip())
     return local.replace(tzinfo=zone).astimezone(UTC).isoformat()
 
 
-# ---------------------------------------------------------------- forms
+# The service's messages about a field, as the page says them.
+_WORDED = {
+    "closes_at must be after opens_at": "The exam must close after it opens.",
+    "a published exam's closes_at can only be extended": (
+        "A published exam can close later, never earlier."
+    ),
+    "title must not be blank": "Give the exam a title.",
+}
+
+
+def _worded(errors: dict[str, str]) -> dict[str, str]:
+    return {field: _WORDED.get(message, message) for field, message in errors.items()}
 
 
 def _settings_data(form: FormMultiDict, *, published: bool) -> dict[str, Any]:
-    """The settings form as the JSON request: ``ExamCreate`` / ``ExamUpdate``."""
-    zone = _zone(str(form.get("tz") or "UTC"))
+    """The settings form as the JSON request (``ExamCreate`` / ``ExamUpdate``), or
+    one 422 naming every field the form cannot fill in."""
+    problems: list[dict[str, str]] = []
+
+    def text(name: str) -> str:
+        return str(form.get(name) or "").strip()
+
+    zone = ZoneInfo("UTC")
+    try:
+        zone = ZoneInfo(text("tz") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append({"field": "opens_at", "message": f"Unknown time zone “{text('tz')}”."})
+
+    def moment(name: str) -> str | None:
+        try:
+            return _utc_from_local(text(name), zone)
+        except ValueError:
+            problems.append(
+                {
+                    "field": name,
+                    "message": "Enter a date and a time, such as 2026-06-01 09:00."
+                    if not text(name)
+                    else f"“{text(name)}” is not a date and time.",
+                }
+            )
+            return None
+
+    def whole(name: str, low: int, high: int, sentence: str) -> int | None:
+        value = text(name)
+        if value.isdigit() and low <= int(value) <= high:
+            return int(value)
+        problems.append({"field": name, "message": sentence})
+        return None
+
+    if not text("title"):
+        problems.append({"field": "title", "message": "Give the exam a title."})
     data: dict[str, Any] = {
-        "title": str(form.get("title") or ""),
+        "title": text("title"),
         "description": str(form.get("description") or ""),
-        "closes_at": _utc_from_local(str(form.get("closes_at") or ""), zone, "closes_at"),
-        "release_policy": str(form.get("release_policy") or "manual"),
+        "release_policy": text("release_policy") or "manual",
         "integrity": {
             "require_fullscreen": form.get("require_fullscreen") == "on",
             "flag_kinds": [k for k in form.getall("flag_kinds", []) if k in EVENT_KINDS],
         },
     }
     if not published:
+        data["opens_at"] = moment("opens_at")
+    data["closes_at"] = moment("closes_at")
+    if not published:
         data.update(
-            opens_at=_utc_from_local(str(form.get("opens_at") or ""), zone, "opens_at"),
-            duration_minutes=str(form.get("duration_minutes") or "").strip() or None,
-            attempts_allowed=str(form.get("attempts_allowed") or "").strip() or None,
+            duration_minutes=whole(
+                "duration_minutes",
+                1,
+                60 * 24 * 14,
+                "Enter the time allowed in whole minutes, from 1 to 20160 (14 days).",
+            ),
+            attempts_allowed=whole(
+                "attempts_allowed", 1, 100, "Enter the attempts allowed, from 1 to 100."
+            ),
             shuffle_questions=form.get("shuffle_questions") == "on",
             shuffle_choices=form.get("shuffle_choices") == "on",
         )
+    if problems:
+        raise Unprocessable(problems[0]["message"], details=problems)
     return data
 
 
@@ -493,7 +531,7 @@ class ExamBuilderController(Controller):
                 title="New exam",
                 nav="educator-exams",
                 values=_settings_values(form),
-                errors=field_errors(error),
+                errors=_worded(field_errors(error)),
                 problem=form_problem(error),
                 release_policies=RELEASE_POLICIES,
                 flag_kinds=[
@@ -542,7 +580,7 @@ class ExamBuilderController(Controller):
                 exam_id,
                 _Builder(
                     values=_settings_values(form),
-                    errors=field_errors(error),
+                    errors=_worded(field_errors(error)),
                     problem=form_problem(error),
                 ),
                 status_code=error.status_code,
