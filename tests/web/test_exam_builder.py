@@ -72,8 +72,8 @@ async def test_an_educator_builds_enrols_and_publishes_an_exam(
     )
     closes = opens + timedelta(days=5, hours=8)
     await page.get_by_label("Title").fill("Algebra midterm")
-    await page.get_by_label("Opens").fill(opens.strftime("%Y-%m-%dT%H:%M"))
-    await page.get_by_label("Closes").fill(closes.strftime("%Y-%m-%dT%H:%M"))
+    await page.get_by_label("Opens", exact=True).fill(opens.strftime("%Y-%m-%dT%H:%M"))
+    await page.get_by_label("Closes", exact=True).fill(closes.strftime("%Y-%m-%dT%H:%M"))
     await page.get_by_label("Time allowed (minutes)").fill("45")
     await page.get_by_label("Students see their results").select_option("after_close")
     await page.get_by_label("Ask students to stay in full screen").check()
@@ -86,7 +86,9 @@ async def test_an_educator_builds_enrols_and_publishes_an_exam(
     assert exam.closes_at == closes.astimezone(UTC)
     assert exam.duration_minutes == 45 and exam.integrity["require_fullscreen"] is True
     # Shown back in the same zone it was typed in.
-    await expect(page.get_by_label("Opens")).to_have_value(opens.strftime("%Y-%m-%dT%H:%M"))
+    await expect(page.get_by_label("Opens", exact=True)).to_have_value(
+        opens.strftime("%Y-%m-%dT%H:%M")
+    )
     await audit(page, "builder-new")
 
     # A question from the bank, a draw from a tag; reorder; points.
@@ -165,7 +167,7 @@ async def test_an_educator_builds_enrols_and_publishes_an_exam(
     await expect(published).to_contain_text(
         "Your score is shown once the exam has closed for everyone."
     )
-    await expect(page.get_by_label("Opens")).to_be_disabled()
+    await expect(page.get_by_label("Opens", exact=True)).to_be_disabled()
     await audit(page, "builder-published")
     assert (await rows(db, "SELECT status FROM exams"))[0].status == "published"
 

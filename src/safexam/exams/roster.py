@@ -57,7 +57,7 @@ log = structlog.get_logger(__name__)
 MAX_ROSTER_ROWS = 5_000
 MAX_EXTRA_MINUTES = 10_000
 MAX_MULTIPLIER = 10.0
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$")
 _COLUMNS = {
     "email": "email",
     "e-mail": "email",

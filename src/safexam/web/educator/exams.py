@@ -67,6 +67,8 @@ FLAG_LABELS = {
     "offline": "The connection drops",
     "online": "The connection comes back",
     "ip_changed": "The network address or browser changes",
+    "context_menu": "The student opens the context menu",
+    "resize": "The exam window is resized",
 }
 
 STATE_LABELS = {
