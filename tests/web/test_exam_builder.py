@@ -108,7 +108,7 @@ async def test_an_educator_builds_enrols_and_publishes_an_exam(
     await page.get_by_role("button", name="Move item 2 up").click()
     await audit(page)
     await page.get_by_label("Points for item 2").fill("5")
-    await page.get_by_role("button", name="Save points").click()
+    await page.get_by_role("button", name="Save points and counts").click()
     assert await _items(db, exam.id) == [
         (0, None, "algebra", 3, 2.0),
         (1, "What is the capital of France?", None, None, 5.0),
@@ -152,14 +152,11 @@ async def test_an_educator_builds_enrols_and_publishes_an_exam(
     await audit(page, "builder-publish-problem")
     assert (await rows(db, "SELECT status FROM exams"))[0].status == "draft"
 
-    # Fixed: the draw of 3 goes, a draw of 2 comes, and the exam is published.
-    await page.get_by_role("button", name="Remove item 1").click()
+    # Fixed: the draw takes 2 instead of 3, and the exam is published.
+    await page.get_by_label("Questions drawn for item 1").fill("2")
+    await page.get_by_role("button", name="Save points and counts").click()
     await audit(page)
-    await page.get_by_label("Tag to draw from").fill("algebra")
-    await page.get_by_label("How many questions").fill("2")
-    await page.get_by_label("Points each").fill("2")
-    await page.get_by_role("button", name="Add draw").click()
-    await audit(page)
+    assert (await _items(db, exam.id))[0] == (0, None, "algebra", 2, 2.0)
     await page.get_by_role("button", name="Publish exam").click()
     published = page.locator("#published")
     await expect(published).to_contain_text("Enrolled students (2 now) find “Algebra midterm”")
@@ -319,3 +316,80 @@ async def test_the_window_is_stored_in_utc_from_the_zone_it_was_typed_in(
     assert created.headers["location"] == f"/educator/exams/{stored.id}"
     assert stored.opens_at == datetime(2031, 7, 1, 7, 0, tzinfo=UTC)
     assert stored.closes_at == datetime(2031, 7, 1, 9, 30, tzinfo=UTC)
+
+
+async def _token(client: Any, path: str) -> str:
+    found = re.search(
+        r'name="_csrf_token" value="([^"]+)"', (await client.get(path, headers=PAGE)).text
+    )
+    assert found
+    return found.group(1)
+
+
+async def test_items_enrolments_and_a_published_window_from_the_forms(
+    client: Any, db: AsyncSession
+) -> None:
+    educator = await make_user(db, "educator")
+    student = await make_user(db, "student")
+    first = await make_question(db, educator, prompt="First question")
+    second = await make_question(db, educator, prompt="Second question")
+    draft = await make_exam(db, educator, [first, second], status="draft")
+    await login(client, educator.email)
+    url = f"/educator/exams/{draft.id}"
+    token = await _token(client, url)
+
+    # Points that are not a number are refused beside the field, and nothing changes.
+    bad = await client.post(
+        f"{url}/items",
+        data={"_csrf_token": token, "action": "points", "points-2": "lots"},
+        headers=PAGE,
+    )
+    assert bad.status_code == 422
+    assert 'id="points-2-error">Points must be a number, not “lots”.</p>' in bad.text
+    removed = await client.post(
+        f"{url}/items",
+        data={"_csrf_token": token, "action": "remove:0", "points-2": "3"},
+        headers=PAGE,
+        follow_redirects=False,
+    )
+    assert removed.status_code == 303 and removed.headers["location"] == f"{url}#items"
+    assert await _items(db, draft.id) == [(0, "Second question", None, None, 3.0)]
+
+    # Enrolled from the text box, then removed with the list's button.
+    pasted = await client.post(
+        f"{url}/enrollments", data={"_csrf_token": token, "roster": student.email}, headers=PAGE
+    )
+    assert pasted.status_code == 200 and "1 student enrolled." in pasted.text
+    gone = await client.post(
+        f"{url}/enrollments/remove",
+        data={"_csrf_token": token, "email": student.email},
+        headers=PAGE,
+        follow_redirects=False,
+    )
+    assert gone.status_code == 303
+    assert await rows(db, "SELECT 1 FROM enrollments") == []
+
+    # A published exam's window may only grow: the refusal is a sentence beside Closes.
+    published = await make_exam(db, educator, [first], status="published")
+    fields = {
+        "_csrf_token": token,
+        "title": "Still published",
+        "closes_at": (published.closes_at - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M"),
+        "tz": "UTC",
+        "release_policy": "manual",
+    }
+    refused = await client.post(f"/educator/exams/{published.id}", data=fields, headers=PAGE)
+    assert refused.status_code == 409
+    assert 'id="closes_at-error">A published exam can close later, never earlier.</p>' in (
+        refused.text
+    )
+    later = (published.closes_at + timedelta(hours=1)).replace(second=0, microsecond=0)
+    saved = await client.post(
+        f"/educator/exams/{published.id}",
+        data={**fields, "closes_at": later.strftime("%Y-%m-%dT%H:%M")},
+        headers=PAGE,
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    stored = (await rows(db, "SELECT title, closes_at FROM exams WHERE id = :e", e=published.id))[0]
+    assert (stored.title, stored.closes_at) == ("Still published", later)

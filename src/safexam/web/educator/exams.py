@@ -95,17 +95,19 @@ def exam_state(exam: ExamOut, now: datetime) -> str:
 
 
 def _item_name(exam: ExamOut, position: int) -> str:
-    item = next((i for i in exam.items if i.position == position), None)
-    if item is None:
-        return f"Item {position + 1}"
+    """How the page names the item at ``position``: by its number in the list."""
+    found = [(n, i) for n, i in enumerate(exam.items, start=1) if i.position == position]
+    if not found:
+        return "An item"
+    n, item = found[0]
     if item.draw is not None:
-        return f"Item {position + 1} (draw from “{item.draw.tag}”)"
+        return f"Item {n} (draw from “{item.draw.tag}”)"
     if item.question is not None:
         prompt = item.question.prompt.strip().splitlines()[0] if item.question.prompt else ""
         if len(prompt) > 60:
             prompt = prompt[:57] + "…"
-        return f"Item {position + 1} (“{prompt}”)"
-    return f"Item {position + 1}"
+        return f"Item {n} (“{prompt}”)"
+    return f"Item {n}"
 
 
 def publish_sentences(exam: ExamOut, error: ApiError) -> list[str]:
@@ -303,7 +305,8 @@ def _new_values() -> dict[str, Any]:
 
 
 def _current_items(exam: ExamOut, form: FormMultiDict | None) -> list[ExamItemIn]:
-    """The exam's items as the PATCH takes them, with the points typed in the form."""
+    """The exam's items as the PATCH takes them, with the points and draw counts typed
+    in the form."""
     items: list[ExamItemIn] = []
     for item in exam.items:
         points = item.points
@@ -321,12 +324,21 @@ def _current_items(exam: ExamOut, form: FormMultiDict | None) -> list[ExamItemIn
                     raise Unprocessable(
                         "Points must lie between 0 and 10,000.", field=f"points-{item.position}"
                     )
+        draw = None
+        if item.draw is not None:
+            count = item.draw.count
+            typed = str(form.get(f"count-{item.position}") or "").strip() if form else ""
+            if typed:
+                if not typed.isdigit() or not 1 <= int(typed) <= 500:
+                    raise Unprocessable(
+                        "Draw from 1 to 500 questions.", field=f"count-{item.position}"
+                    )
+                count = int(typed)
+            draw = DrawIn(tag=item.draw.tag, count=count)
         items.append(
             ExamItemIn(
                 question_id=item.question_id,
-                draw=None
-                if item.draw is None
-                else DrawIn(tag=item.draw.tag, count=item.draw.count),
+                draw=draw,
                 points=points,
             )
         )

@@ -19,15 +19,19 @@ function localValue(moment) {
 for (const form of document.querySelectorAll("form")) {
   const field = form.querySelector("input[data-zone-input]");
   if (!field) continue;
-  // A form sent back with errors already holds times typed in this zone.
-  if (field.value !== zone) {
-    for (const input of form.querySelectorAll('input[type="datetime-local"][data-utc]')) {
-      const moment = new Date(input.dataset.utc);
+  const moments = [...form.querySelectorAll('input[type="datetime-local"]')];
+  // Times sent back with the form's errors were typed in field.value's zone and
+  // carry no UTC moment: they stay in that zone, and the page says which.
+  const convertible = moments.every((input) => !input.value || input.dataset.utc);
+  if (field.value !== zone && convertible) {
+    for (const input of moments) {
+      const moment = new Date(input.dataset.utc ?? "");
       if (!Number.isNaN(moment.getTime())) input.value = localValue(moment);
     }
     field.value = zone;
   }
+  const shown = field.value === zone ? `your time zone (${zone})` : field.value;
   for (const name of form.querySelectorAll("[data-zone-name]")) {
-    name.textContent = `your time zone (${zone})`;
+    name.textContent = shown;
   }
 }
