@@ -393,3 +393,37 @@ async def test_items_enrolments_and_a_published_window_from_the_forms(
     assert saved.status_code == 303
     stored = (await rows(db, "SELECT title, closes_at FROM exams WHERE id = :e", e=published.id))[0]
     assert (stored.title, stored.closes_at) == ("Still published", later)
+
+
+async def test_publish_problems_and_unreadable_files_are_told_in_words(
+    client: Any, db: AsyncSession
+) -> None:
+    educator = await make_user(db, "educator")
+    draft = await make_exam(
+        db, educator, [], status="draft", closes_at=datetime.now(UTC) - timedelta(minutes=1)
+    )
+    await login(client, educator.email)
+    url = f"/educator/exams/{draft.id}"
+    token = await _token(client, url)
+
+    refused = await client.post(f"{url}/publish", data={"_csrf_token": token}, headers=PAGE)
+    assert refused.status_code == 422
+    assert "The exam has no questions yet: add a question from the bank" in refused.text
+    assert "The exam&#39;s window has already closed: move “Closes” to a later time." in (
+        refused.text
+    )
+    assert (await rows(db, "SELECT status FROM exams"))[0].status == "draft"
+
+    not_text = await client.post(
+        f"{url}/enrollments",
+        data={"_csrf_token": token},
+        files={"roster_file": ("roster.csv", b"\xff\xfe\x00bad", "text/csv")},
+        headers=PAGE,
+    )
+    assert not_text.status_code == 422
+    assert "The file is not text: save it as CSV (UTF-8) and try again." in not_text.text
+    empty = await client.post(
+        f"{url}/enrollments", data={"_csrf_token": token, "roster": "  \n"}, headers=PAGE
+    )
+    assert empty.status_code == 422 and "The roster has no students in it." in empty.text
+    assert await rows(db, "SELECT 1 FROM enrollments") == []

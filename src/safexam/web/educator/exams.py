@@ -391,6 +391,11 @@ def _apply_item_action(action: str, items: list[ExamItemIn], form: FormMultiDict
         del items[index]
 
 
+def _sentence(message: str) -> str:
+    """A service message (``the roster has no students in it``) as a sentence."""
+    return message[:1].upper() + message[1:].rstrip(".") + "."
+
+
 def _items_problem(error: ApiError, exam: ExamOut) -> str:
     """The service's item error (``items[2].question_id: ...``) as a sentence."""
     for field, message in field_errors(error).items():
@@ -684,7 +689,7 @@ class ExamBuilderController(Controller):
                 db,
                 principal,
                 exam_id,
-                _Builder(roster_text=text, roster_problem=form_problem(error)),
+                _Builder(roster_text=text, roster_problem=_sentence(error.message)),
                 status_code=422,
             )
         return await _builder_page(
