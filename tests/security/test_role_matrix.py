@@ -63,6 +63,26 @@ def student_page(owner: int) -> dict[str, int]:
 def operator_page(admin: int) -> dict[str, int]:
     """The operator's pages: sign in first (303), admins only, everyone else 403."""
     return {ANON: 303, STU: 403, OSTU: 403, EDU: 403, OEDU: 403, ADMIN: admin}
+def staff_page(status: int) -> dict[str, int]:
+    """The educator's pages: whoever is not signed in is sent to sign in (303)."""
+    return {ANON: 303, STU: 403, OSTU: 403, EDU: status, OEDU: status, ADMIN: status}
+
+
+def staff_owned_page(owner: int) -> dict[str, int]:
+    """The educator's pages of the educator's exam; another educator's is missing."""
+    return {ANON: 303, STU: 403, OSTU: 403, EDU: owner, OEDU: 404, ADMIN: owner}
+
+
+def _exam_form(title: str) -> dict[str, str]:
+    return {
+        "title": title,
+        "opens_at": "2026-01-01T09:00",
+        "closes_at": "2199-01-01T09:00",
+        "tz": "Europe/Paris",
+        "duration_minutes": "30",
+        "attempts_allowed": "1",
+        "release_policy": "manual",
+    }
 
 
 def visible_to_all_parties(owner: int) -> dict[str, int]:
@@ -155,6 +175,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/v1/exams/{exam_id:uuid}/enrollments"): Rule(
         staff_owned(200),
         body=lambda w: {"students": [{"email": w.emails[STU], "extra_minutes": 5}]},
+    ),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/enrollments/import"): Rule(
+        staff_owned(200),
+        body=lambda w: {"text": f"{w.emails[STU]},5\nnot-an-email\n"},
     ),
     ("DELETE", "/api/v1/exams/{exam_id:uuid}/enrollments/{email:str}"): Rule(
         staff_owned(204), params={"email": "fresh:enrollment"}
@@ -259,9 +283,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/schema/oauth2-redirect.html"): Rule(everyone(200)),
     ("GET", "/schema/{path:str}"): Rule(everyone(404), params={"path": "literal:nowhere"}),
     # The browser's pages.
-    ("GET", "/"): Rule(
-        {ANON: 303, STU: 303, OSTU: 303, EDU: 200, OEDU: 200, ADMIN: 200}, page=True
-    ),
+    ("GET", "/"): Rule(everyone(303), page=True),
     ("GET", "/sign-in"): Rule({**everyone(303), ANON: 200}, page=True),
     # The step back from Google sign-in: shows only the way on.
     ("GET", "/signed-in"): Rule(everyone(200), page=True),
@@ -362,6 +384,39 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/educator/exams/{exam_id:uuid}/release/policy"): Rule(
         educator_page(303), form=lambda w: {"release_policy": "manual"}, page=True
+    ),
+    # The exam builder.
+    ("GET", "/educator/exams"): Rule(staff_page(200), page=True),
+    ("GET", "/educator/exams/new"): Rule(staff_page(200), page=True),
+    ("POST", "/educator/exams/new"): Rule(
+        staff_page(303), page=True, form=lambda w: _exam_form("Made in the browser")
+    ),
+    ("GET", "/educator/exams/{exam_id:uuid}"): Rule(staff_owned_page(200), page=True),
+    ("POST", "/educator/exams/{exam_id:uuid}"): Rule(
+        staff_owned_page(303),
+        params={"exam_id": "fresh:draft_exam"},
+        page=True,
+        form=lambda w: _exam_form("Renamed in the browser"),
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/items"): Rule(
+        staff_owned_page(303),
+        params={"exam_id": "fresh:draft_exam"},
+        page=True,
+        form=lambda w: {"action": "points"},
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/enrollments"): Rule(
+        staff_owned_page(200),
+        page=True,
+        form=lambda w: {"roster": f"{w.emails[STU]}, 5"},
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/enrollments/remove"): Rule(
+        staff_owned_page(303),
+        page=True,
+        # Removing who is not enrolled is done already: back to the list.
+        form=lambda w: {"email": "nobody-enrolled@college.edu"},
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/publish"): Rule(
+        staff_owned_page(303), params={"exam_id": "fresh:draft_exam"}, page=True
     ),
     ("GET", "/static/{file_path:path}"): Rule(
         everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True

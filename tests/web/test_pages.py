@@ -412,8 +412,8 @@ async def test_educators_are_told_the_student_pages_are_not_theirs(
 ) -> None:
     educator = await make_user(db, "educator")
     await login(client, educator.email)
-    home = await client.get("/", headers=PAGE)
-    assert home.status_code == 200 and "not in the browser yet" in home.text
+    home = await client.get("/", headers=PAGE, follow_redirects=False)
+    assert (home.status_code, home.headers["location"]) == (303, "/educator/exams")
     response = await client.get("/exams", headers=PAGE)
     assert response.status_code == 403
     assert "This page is for students." in response.text

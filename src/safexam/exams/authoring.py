@@ -296,14 +296,26 @@ async def publish_exam(db: AsyncSession, exam: Exam) -> Exam:
     if exam.status != "draft":
         raise Conflict(f"an {exam.status} exam cannot be published", code="exam_not_draft")
     now = utcnow()
-    problems: list[dict[str, str]] = []
+    # Each problem names its field, says what is wrong, and carries a ``problem``
+    # code (with its figures) for clients that put it in their own words.
+    problems: list[dict[str, Any]] = []
     items = await get_exam_items(db, exam.id)
     if not items:
-        problems.append({"field": "items", "message": "an exam needs at least one item"})
+        problems.append(
+            {"field": "items", "message": "an exam needs at least one item", "problem": "no_items"}
+        )
     if exam.closes_at <= now:
-        problems.append({"field": "closes_at", "message": "closes_at is in the past"})
+        problems.append(
+            {"field": "closes_at", "message": "closes_at is in the past", "problem": "closed"}
+        )
     if exam.closes_at <= exam.opens_at:
-        problems.append({"field": "closes_at", "message": "closes_at must be after opens_at"})
+        problems.append(
+            {
+                "field": "closes_at",
+                "message": "closes_at must be after opens_at",
+                "problem": "closes_before_opens",
+            }
+        )
     fixed_ids = [i.question_id for i in items if i.question_id is not None]
     statuses: dict[uuid.UUID, str] = {}
     if fixed_ids:
@@ -328,6 +340,9 @@ async def publish_exam(db: AsyncSession, exam: Exam) -> Exam:
                     {
                         "field": f"items[{item.position}].question_id",
                         "message": f"the question is {status or 'missing'}, not active",
+                        "problem": "question_not_active",
+                        "position": item.position,
+                        "status": status or "missing",
                     }
                 )
         elif item.draw_tag is not None:
@@ -356,6 +371,11 @@ async def publish_exam(db: AsyncSession, exam: Exam) -> Exam:
                         f"the exam draws {needed[item.draw_tag]} questions tagged "
                         f"{item.draw_tag!r} but only {available} active ones are available"
                     ),
+                    "problem": "draw_too_small",
+                    "position": item.position,
+                    "tag": item.draw_tag,
+                    "needed": needed[item.draw_tag],
+                    "available": available,
                 }
             )
     if problems:

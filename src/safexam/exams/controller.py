@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from safexam.auth.guards import CurrentUser, authenticated, educator_or_admin
 from safexam.core.deps import DB
-from safexam.exams import authoring, enrollments, lookups, questions_service, views
+from safexam.exams import authoring, enrollments, lookups, questions_service, roster, views
 from safexam.exams.kinds import QuestionKind
 from safexam.exams.schemas import (
     EnrolledOut,
@@ -207,6 +207,19 @@ class ExamController(Controller):
         exam = await lookups.get_owned_exam(db, exam_id, principal)
         count = await enrollments.upsert_enrollments(db, exam, data.students)
         return EnrolledOut(enrolled=count)
+
+    @post("/{exam_id:uuid}/enrollments/import", guards=[educator_or_admin], status_code=HTTP_200_OK)
+    async def import_roster(
+        self,
+        db: DB,
+        principal: CurrentUser,
+        exam_id: FromPath[uuid.UUID],
+        data: JSONBody[roster.RosterIn],
+    ) -> roster.RosterReport:
+        """Enroll a roster (pasted lines or a CSV file's text): the good rows in
+        one transaction, every refused row reported with its line and reason."""
+        exam = await lookups.get_owned_exam(db, exam_id, principal)
+        return await roster.import_roster(db, exam, data.text, actor_id=principal.id)
 
     @get("/{exam_id:uuid}/enrollments", guards=[educator_or_admin])
     async def list_enrollments(

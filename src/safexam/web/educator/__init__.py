@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from safexam.web.educator.exams import ExamBuilderController
 from safexam.web.educator.generate import GenerateController
 from safexam.web.educator.regrade import RegradeController
 from safexam.web.educator.results import ResultsController
@@ -15,4 +16,4 @@ __all__ = ["educator_controllers"]
 
 def educator_controllers() -> list[ControllerRouterHandler]:
     """The controllers mounted under ``/educator``."""
-    return [GenerateController, ResultsController, RegradeController]
+    return [ExamBuilderController, GenerateController, ResultsController, RegradeController]

@@ -38,6 +38,7 @@ __all__ = ["SignInController"]
 MAX_EMAIL = 320
 MAX_PASSWORD = 1024
 HOME_OF_STUDENTS = "/exams"
+HOME_OF_STAFF = "/educator/exams"
 
 
 class SignInForm(msgspec.Struct):
@@ -91,8 +92,8 @@ class SignInController(Controller):
     include_in_schema = False
 
     @get("/")
-    async def home(self, request: Request[Any, Any, Any]) -> Redirect | Template | Response[str]:
-        """Students land on their exams; anyone else on a page saying what is there."""
+    async def home(self, request: Request[Any, Any, Any]) -> Redirect | Response[str]:
+        """Students land on their exams; educators and admins on theirs."""
         user = current_user(request)
         if user is None:
             if arrived_from_another_site(request):
@@ -100,7 +101,7 @@ class SignInController(Controller):
             return Redirect(SIGN_IN_PATH, status_code=303)
         if user.role == "student":
             return Redirect(HOME_OF_STUDENTS, status_code=303)
-        return page(request, "home.html", title="Signed in")
+        return Redirect(HOME_OF_STAFF, status_code=303)
 
     @get(LANDING_PATH)
     async def signed_in(
