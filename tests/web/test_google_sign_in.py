@@ -25,7 +25,7 @@ from tests.auth.oidc_provider import CLIENT_ID, CLIENT_SECRET, LocalOidcProvider
 from tests.factories import PASSWORD, make_user
 from tests.helpers import rows
 from tests.live import live_server
-from tests.web.conftest import Watch, audit, check_context, new_context, path_of
+from tests.web.conftest import Watch, audit, check_context, new_context, path_of, sign_in_as
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +149,25 @@ async def test_a_link_from_another_site_opens_signed_in(
     finally:
         await signed_out.close()
     check_context(signed_out)
+
+
+async def test_an_educator_links_google_from_the_account_page(
+    page: Page, context: BrowserContext, provider: LocalOidcProvider, db: AsyncSession
+) -> None:
+    educator = await make_user(db, "educator")
+    await sign_in_as(page, educator.email, PASSWORD)
+    await audit(page)
+    await page.goto("/account")
+    await audit(page)
+    provider.consent_email = "prof.personal@college.edu"
+    await page.get_by_role("link", name="Link Google account").click()
+    await expect(page.get_by_role("heading", name="Choose an account")).to_be_visible()
+    await audit(page)
+    await page.get_by_role("link", name="Continue as prof.personal@college.edu").click()
+    await expect(page.get_by_role("heading", name="Your account", level=1)).to_be_visible()
+    assert path_of(page) == "/account"
+    await audit(page)
+    watch: Watch = context.watch  # type: ignore[attr-defined]
+    watch.unaudited[:] = [url for url in watch.unaudited if "/signed-in?" not in url]
+    [linked] = await rows(db, "SELECT oidc_subject FROM users WHERE id = :u", u=educator.id)
+    assert linked.oidc_subject is not None

@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from safexam.auth.controller import sign_out_everywhere
 from safexam.auth.guards import CurrentUser, authenticated
+from safexam.core.deps import SettingsDep
 from safexam.web.errors import SIGN_IN_PATH
 from safexam.web.layout import page
 
@@ -29,8 +30,17 @@ class AccountController(Controller):
     include_in_schema = False
 
     @get("/account")
-    async def account(self, request: Request[Any, Any, Any], principal: CurrentUser) -> Template:
-        return page(request, "account.html", title="Your account", nav="account")
+    async def account(
+        self, request: Request[Any, Any, Any], principal: CurrentUser, settings: SettingsDep
+    ) -> Template:
+        # Staff accounts are never linked to Google by email (see
+        # auth.service.find_or_create_oidc_user): they link it here, signed in.
+        link_google = None
+        if settings.oidc_client_id and principal.role != "student":
+            link_google = "/api/v1/auth/oidc/login?link=true&next=%2Faccount"
+        return page(
+            request, "account.html", title="Your account", nav="account", link_google=link_google
+        )
 
     @post("/sign-out-everywhere", status_code=303)
     async def sign_out_all(
