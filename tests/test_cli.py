@@ -270,6 +270,27 @@ async def test_doctor_reports_the_judge0_mode(services: ServiceUrls) -> None:
     assert "SAFEXAM_JUDGE0_LANGUAGE_IDS" in malformed.stderr and "ruby" in malformed.stderr
 
 
+def _pool_process(marker: str, pool: str, *, missing_ok: bool = False) -> int | None:
+    """The pid of a pool's program started by `make run`'s restarting wrapper."""
+    wrappers = {
+        int(line.split(":", 1)[0])
+        for line in _processes_mentioning(marker)
+        if "safexam.cli.keepalive" in line and f" {pool} " in line
+    }
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text().rsplit(") ", 1)[-1].split()
+        except OSError:
+            continue
+        if stat[0] != "Z" and int(stat[1]) in wrappers:
+            return int(proc.name)
+    if missing_ok:
+        return None
+    raise AssertionError(f"no {pool} process under {wrappers}")
+
+
 def _processes_mentioning(marker: str) -> list[str]:
     """Processes whose command line or environment names ``marker`` (our data folder)."""
     found = []
@@ -357,6 +378,25 @@ def test_dev_runs_everything_embedded_and_stops_cleanly(dev_data_dir: str) -> No
             assert signed_in.status_code == 200, signed_in.text
             me = browser.get("/api/v1/auth/me")
             assert me.status_code == 200 and me.json()["role"] == "educator"
+
+            # Another terminal reaches the same services, queues and key from the env file.
+            exported = (Path(data_dir) / "env").read_text()
+            for name in ("SAFEXAM_BROKER_URL", "SAFEXAM_REDIS_NAMESPACE", "SAFEXAM_SECRET_KEY"):
+                assert f"export {name}=" in exported, exported
+
+            # A pool that dies is started again; the API and the other pools go on.
+            first = _pool_process(data_dir, "maintenance")
+            os.kill(first, signal.SIGKILL)
+            deadline = time.monotonic() + 20
+            again_pid = None
+            while time.monotonic() < deadline:
+                again_pid = _pool_process(data_dir, "maintenance", missing_ok=True)
+                if again_pid not in (None, first):
+                    break
+                time.sleep(0.2)
+            assert again_pid not in (None, first), log_path.read_text()[-3000:]
+            assert process.poll() is None
+            assert browser.get("/readyz").status_code == 200
         finally:
             assert _ctrl_c(process) == 0, log_path.read_text()[-3000:]
         output = log_path.read_text()

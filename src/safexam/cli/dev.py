@@ -42,13 +42,11 @@ def _secret_key(data_dir: Path) -> str:
 
 
 def _write_env_file(path: Path, env: dict[str, str]) -> None:
-    """Shell exports of the services in use, for running single pieces in another terminal."""
-    names = (
-        "SAFEXAM_DATABASE_URL",
-        "SAFEXAM_REDIS_URL",
-        "SAFEXAM_COOKIE_SECURE",
-        "SAFEXAM_DATA_DIR",
-    )
+    """Shell exports of the configuration in use, for running single pieces in another terminal."""
+    # Every setting in use (the broker URL, the Redis namespace, the secret key
+    # that signs callbacks...): a worker started from this file must listen on
+    # the same queues and sign with the same key as the ones `make run` started.
+    names = sorted(name for name in env if name.startswith("SAFEXAM_"))
     # May hold a configured URL with a password: readable by the owner only.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -146,10 +144,12 @@ def _supervise(names: Sequence[str], env: dict[str, str]) -> int:
     manager = honcho.manager.Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
     manager._procmgr = _StopLeaderFirst()
     for process in expand_processes({name: procfile.processes[name] for name in names}):
-        # `exec`: the process honcho signals is the program, not a shell around it.
+        # Each under the restarting wrapper (cli/keepalive.py): one process
+        # dying no longer stops the others; only Ctrl-C does.
+        wrapped = shlex.join([sys.executable, "-m", "safexam.cli.keepalive", process.name])
         manager.add_process(
             process.name,
-            f"exec {process.cmd}",
+            f"exec {wrapped} {shlex.quote(process.cmd)}",
             env={**env, **process.env},
             cwd=str(PROJECT_ROOT),
         )
@@ -200,6 +200,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     with _embedded_services(data_dir, env) as started:
         settings = read_settings(env)
+        # Written out, not left to defaults, so `source .safexam/env` pins them too.
+        env.setdefault("SAFEXAM_BROKER_URL", settings.effective_broker_url)
+        env.setdefault("SAFEXAM_REDIS_NAMESPACE", settings.redis_namespace)
         upgrade(settings.database_url, "head")
         differences = schema_differences(settings)
         if differences:
