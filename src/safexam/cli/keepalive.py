@@ -46,7 +46,7 @@ def keep_running(name: str, command: str) -> int:
     while True:
         started = time.monotonic()
         # `exec`: the process signalled is the program, not a shell around it.
-        child = subprocess.Popen(["/bin/sh", "-c", f"exec {command}"])
+        child = subprocess.Popen(["/bin/sh", "-c", f"exec {command}"])  # noqa: S603 - the Procfile's line
         returncode = child.wait()
         if stopping:
             return 0
