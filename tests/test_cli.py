@@ -23,10 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.models import User
 from safexam.auth.passwords import verify_password
-from safexam.cli import dev_judge_processes
+from safexam.cli import build_parser, dev_judge_processes
+from safexam.cli.common import CliError
 from safexam.coding.languages import LANGUAGES
 from safexam.coding.sandbox import bwrap_path
 from safexam.core.migrate import alembic_config
+from safexam.core.settings import Settings
 from safexam.demo import DEMO_PASSWORD, EDUCATOR, STUDENTS
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
 from tests.fault_servers import free_port
@@ -419,3 +421,21 @@ def test_dev_runs_everything_embedded_and_stops_cleanly(dev_data_dir: str) -> No
         finally:
             assert _ctrl_c(process) == 0, log_path.read_text()[-3000:]
     assert _processes_mentioning(data_dir) == []
+
+
+def test_forwarded_headers_are_believed_from_named_proxies_only() -> None:
+    from safexam.cli.serve import proxy_options
+
+    parser = build_parser()
+    plain = parser.parse_args(["serve"])
+    assert proxy_options(Settings(), plain) == {"proxy_headers": False}
+    named = Settings(trusted_proxies=("10.0.0.5", "172.30.0.0/24"))
+    assert proxy_options(named, plain) == {
+        "proxy_headers": True,
+        "forwarded_allow_ips": "10.0.0.5,172.30.0.0/24",
+    }
+    flagged = parser.parse_args(["serve", "--forwarded-allow-ips", "127.0.0.1"])
+    assert proxy_options(Settings(), flagged)["forwarded_allow_ips"] == "127.0.0.1"
+    anyone = parser.parse_args(["serve", "--forwarded-allow-ips", "*"])
+    with pytest.raises(CliError, match="SAFEXAM_TRUSTED_PROXIES"):
+        proxy_options(Settings(), anyone)

@@ -212,3 +212,18 @@ def test_compose_runs_judge0_without_network_for_submissions() -> None:
         assert env["POSTGRES_HOST"] == "judge0-db" and env["REDIS_HOST"] == "judge0-redis"
         assert env["AUTHN_HEADER"] == "X-Auth-Token"
     assert "2358" in " ".join(server["healthcheck"]["test"])
+
+
+def test_compose_puts_a_tls_proxy_in_front_of_the_api() -> None:
+    """Only the proxy is published, and only its address is believed for X-Forwarded-For."""
+    services = _compose()["services"]
+    assert "ports" not in services["api"], "the API is reached through the proxy only"
+    proxy = services["proxy"]
+    assert proxy["image"].startswith("caddy:2")
+    assert any(port.endswith(":443") for port in proxy["ports"])
+    address = proxy["networks"]["default"]["ipv4_address"]
+    assert services["api"]["environment"]["SAFEXAM_TRUSTED_PROXIES"] == address
+    assert "*" not in " ".join(_argv(services["api"]["command"]))
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert "dynamic a api 8000" in caddyfile and "flush_interval -1" in caddyfile

@@ -4,8 +4,27 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
-from safexam.cli.common import Commands, read_settings, require_database
+from safexam.cli.common import CliError, Commands, read_settings, require_database
+from safexam.core.settings import Settings
+
+
+def proxy_options(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """Whose forwarded headers uvicorn believes: SAFEXAM_TRUSTED_PROXIES, or the flags.
+
+    Nobody's unless configured: a proxy's address is the deployment's to
+    name, and trusting every address lets any client pick its own.
+    """
+    allowed = args.forwarded_allow_ips or ",".join(settings.trusted_proxies)
+    if not allowed:
+        return {"proxy_headers": False}
+    if "*" in allowed.split(","):
+        raise CliError(
+            "forwarded headers from any address would let every client choose its own "
+            "address; name the proxies in SAFEXAM_TRUSTED_PROXIES (addresses or networks)"
+        )
+    return {"proxy_headers": True, "forwarded_allow_ips": allowed}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -13,6 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = read_settings()
     require_database(settings)
+    proxies = proxy_options(settings, args)
     uvicorn.run(
         "safexam.app:create_app",
         factory=True,
@@ -22,8 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Our own middleware logs one structured access line per request.
         access_log=False,
         log_level=settings.log_level.lower(),
-        proxy_headers=args.proxy_headers,
-        forwarded_allow_ips=args.forwarded_allow_ips,
+        **proxies,
         timeout_graceful_shutdown=10,
     )
     return 0
@@ -40,7 +59,7 @@ def add_commands(commands: Commands) -> None:
         help="API processes (default: SAFEXAM_WEB_WORKERS or 1)",
     )
     serve.add_argument(
-        "--proxy-headers", action="store_true", help="trust X-Forwarded-* from a reverse proxy"
+        "--forwarded-allow-ips",
+        help="proxies whose X-Forwarded-* are believed (default: SAFEXAM_TRUSTED_PROXIES, none)",
     )
-    serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
     serve.set_defaults(handler=cmd_serve)

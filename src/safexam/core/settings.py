@@ -43,6 +43,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cookie_secure: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
+    # Addresses (or CIDR networks) of the reverse proxies whose X-Forwarded-For
+    # and X-Forwarded-Proto are believed. Anyone else's are ignored: the
+    # per-address sign-in limit and the ip_changed integrity flag would
+    # otherwise be the client's to choose.
+    trusted_proxies: tuple[str, ...] = ()
     data_dir: str = ".safexam"
     log_format: Literal["json", "console"] | None = None
     log_level: str = "INFO"
