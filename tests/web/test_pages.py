@@ -102,6 +102,10 @@ async def test_every_kind_of_response_carries_the_security_headers(
         assert_secured(response)
     await login(client, student_user.email)
     assert_secured(await client.get("/exams", headers=PAGE))
+    # Authenticated JSON is never kept by a cache.
+    for path in ("/api/v1/auth/me", "/api/v1/exams"):
+        me = await client.get(path)
+        assert me.status_code == 200 and me.headers["cache-control"] == "no-store", path
     # A refused request of the API, and a method no route allows.
     assert_secured(await client.post("/api/v1/exams", json={}))
     assert_secured(await client.delete("/sign-in"))
@@ -125,6 +129,7 @@ async def test_accepted_autosaves_carry_them_too(
     assert saved.status_code == 200, saved.text
     assert fast.served == before + 1
     assert_secured(saved)
+    assert saved.headers["cache-control"] == "no-store"
 
 
 async def test_static_files_have_hashed_names_and_are_immutable(client: Any) -> None:

@@ -175,6 +175,8 @@ class AutosaveFastPath:
                     "headers": [
                         (b"content-type", b"application/json"),
                         (b"content-length", str(len(payload)).encode()),
+                        # A student's answer: no cache, shared or private, keeps it.
+                        (b"cache-control", b"no-store"),
                         *extra,
                         *self.headers,
                     ],

@@ -67,6 +67,7 @@ def _is_docs_page(path: str) -> bool:
 
 #: A page that shows someone's data: never kept by a shared cache or the browser's history.
 CACHE_PRIVATE = "private, no-store"
+API_PATH_PREFIX = "/api/"
 #: A static file under its content-hashed name: its content can never change.
 CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -88,9 +89,16 @@ class SecurityHeaders:
             return
         extra = _DOCS_HEADERS if _is_docs_page(scope["path"]) else self.headers
 
+        api = scope["path"].startswith(API_PATH_PREFIX)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = [*message.get("headers", ()), *extra]
+                # The API's answers are someone's data (a session, scores, a
+                # roster) unless a route says otherwise: never stored by a cache.
+                if api and not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
