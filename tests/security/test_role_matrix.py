@@ -55,6 +55,30 @@ def student_page(owner: int) -> dict[str, int]:
     return {ANON: 303, STU: owner, OSTU: 404, EDU: 403, OEDU: 403, ADMIN: 403}
 
 
+def staff_page(status: int) -> dict[str, int]:
+    """The educator's pages: whoever is not signed in is sent to sign in (303)."""
+    return {ANON: 303, STU: 403, OSTU: 403, EDU: status, OEDU: status, ADMIN: status}
+
+
+def staff_owned_page(owner: int) -> dict[str, int]:
+    """The educator's pages of the educator's object."""
+    return {ANON: 303, STU: 403, OSTU: 403, EDU: owner, OEDU: 404, ADMIN: owner}
+
+
+def _mcq_form() -> dict[str, str]:
+    """The question form of a single choice question, as the page posts it."""
+    return {
+        "prompt": "Reworded",
+        "points": "1",
+        "status": "draft",
+        "body.choices[0].id": "a",
+        "body.choices[0].text": "One",
+        "body.choices[1].id": "b",
+        "body.choices[1].text": "Two",
+        "body.answer[]": "a",
+    }
+
+
 def visible_to_all_parties(owner: int) -> dict[str, int]:
     """Objects the student, the exam's educator and admins may all read."""
     return {ANON: 401, STU: owner, OSTU: 404, EDU: owner, OEDU: 404, ADMIN: owner}
@@ -128,6 +152,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/v1/questions/{question_id:uuid}"): Rule(
         staff_owned(204), params={"question_id": "fresh:question"}
     ),
+    ("GET", "/api/v1/questions/{question_id:uuid}/student-view"): Rule(staff_owned(200)),
+    ("GET", "/api/v1/questions/{question_id:uuid}/variants"): Rule(staff_owned(200)),
     # Exams.
     ("GET", "/api/v1/exams"): Rule(signed_in(200)),
     ("POST", "/api/v1/exams"): Rule(staff_any(201), body=lambda w: exam([])),
@@ -241,6 +267,23 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/sessions/{session_id:uuid}"): Rule(student_page(200), page=True),
     ("GET", "/sessions/{session_id:uuid}/review"): Rule(
         student_page(200), params={"session_id": "graded_session_id"}, page=True
+    ),
+    # The question bank's pages.
+    ("GET", "/educator/questions"): Rule(staff_page(200), page=True),
+    ("GET", "/educator/questions/new"): Rule(staff_page(200), page=True),
+    ("POST", "/educator/questions/new"): Rule(staff_page(303), page=True, form=lambda w: {}),
+    ("POST", "/educator/questions/markdown"): Rule(
+        staff_page(200), page=True, form=lambda w: {"prompt": "**Bold**"}
+    ),
+    ("GET", "/educator/questions/{question_id:uuid}"): Rule(staff_owned_page(200), page=True),
+    ("POST", "/educator/questions/{question_id:uuid}"): Rule(
+        staff_owned_page(303),
+        params={"question_id": "spare_question_id"},
+        page=True,
+        form=lambda w: _mcq_form(),
+    ),
+    ("GET", "/educator/questions/{question_id:uuid}/preview"): Rule(
+        staff_owned_page(200), page=True
     ),
     ("GET", "/static/{file_path:path}"): Rule(
         everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True

@@ -23,9 +23,9 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from safexam.auth.guards import CurrentUser
-from safexam.core.languages import LANGUAGE_NAMES
 from safexam.core.deps import DB
 from safexam.core.errors import ApiError, Unprocessable
+from safexam.core.languages import LANGUAGE_NAMES
 from safexam.exams import question_views, questions_service
 from safexam.exams.kinds import KINDS
 from safexam.exams.models import Question
@@ -114,11 +114,7 @@ def _prune(value: Any) -> Any:
         return {k: v for k, v in kept.items() if v != "" and v != {}}
     if isinstance(value, list):
         rows = [_prune(v) for v in value]
-        return [
-            r
-            for r in rows
-            if r != "" and not (isinstance(r, dict) and not set(r) - {"id"})
-        ]
+        return [r for r in rows if r != "" and not (isinstance(r, dict) and not set(r) - {"id"})]
     return value
 
 
@@ -254,7 +250,7 @@ def _form_page(
         form=form,
         body=form.body,
         question=question,
-        action=f"{BANK}/new?kind={form.kind}" if creating else f"{BANK}/{question.id}",
+        action=f"{BANK}/new?kind={form.kind}" if question is None else f"{BANK}/{question.id}",
         kind_template=kind_template(form.kind),
         kind_label=kind_label(form.kind),
         errors=errors,
