@@ -149,6 +149,15 @@ def padded(items: Any, spare: int) -> list[Any]:
     return rows + [None] * spare
 
 
+def shown(value: Any) -> str:
+    """A stored value as an input shows it: nothing for none, 2 rather than 2.0."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}" if abs(value) < 1e15 else repr(value)
+    return str(value)
+
+
 class QuestionForm(msgspec.Struct, kw_only=True):
     """What the create and edit forms show: the values as sent, or as stored."""
 
@@ -259,6 +268,7 @@ def _form_page(
         spare=spare,
         choice_rows=choice_rows,
         padded=padded,
+        shown=shown,
         languages=LANGUAGE_NAMES,
         statuses=[(k, v) for k, v in STATUS_LABELS.items() if creating is False or k != "archived"],
         samples=samples,
