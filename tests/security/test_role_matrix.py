@@ -154,6 +154,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/v1/questions/{question_id:uuid}/student-view"): Rule(staff_owned(200)),
     ("GET", "/api/v1/questions/{question_id:uuid}/variants"): Rule(staff_owned(200)),
+    ("POST", "/api/v1/questions/{question_id:uuid}/trials"): Rule(
+        staff_owned(202),
+        params={"question_id": "coding_question_id"},
+        body=lambda w: {"language": "python", "source": "print(3)"},
+    ),
+    ("GET", "/api/v1/questions/{question_id:uuid}/trials/{trial_id:uuid}"): Rule(
+        staff_owned(200), params={"question_id": "trial_question_id", "trial_id": "trial_id"}
+    ),
     # Exams.
     ("GET", "/api/v1/exams"): Rule(signed_in(200)),
     ("POST", "/api/v1/exams"): Rule(staff_any(201), body=lambda w: exam([])),
@@ -281,6 +289,18 @@ RULES: dict[tuple[str, str], Rule] = {
         params={"question_id": "spare_question_id"},
         page=True,
         form=lambda w: _mcq_form(),
+    ),
+    # A trial without a solution is told so on the question's page.
+    ("POST", "/educator/questions/{question_id:uuid}/try"): Rule(
+        staff_owned_page(422),
+        params={"question_id": "coding_question_id"},
+        page=True,
+        form=lambda w: {"language": "python", "source": ""},
+    ),
+    ("GET", "/educator/questions/{question_id:uuid}/try/{trial_id:uuid}"): Rule(
+        staff_owned_page(200),
+        params={"question_id": "trial_question_id", "trial_id": "trial_id"},
+        page=True,
     ),
     ("GET", "/educator/questions/{question_id:uuid}/preview"): Rule(
         staff_owned_page(200), page=True

@@ -5,13 +5,17 @@ the student's view, and the list's filters finding them. Every page is audited."
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
+import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safexam.coding.sandbox.process import bwrap_path
 from tests.factories import PASSWORD, make_user
-from tests.helpers import rows
+from tests.helpers import ServiceUrls, rows
 from tests.web.conftest import audit, path_of, sign_in_as
+from tests.workers_helper import Worker, running_worker
 
 EDIT_PATH = re.compile(r"^/educator/questions/[0-9a-f-]{36}\?saved=1$")
 
@@ -36,7 +40,19 @@ async def create(page: Page) -> None:
     await audit(page)
 
 
-async def test_an_educator_writes_one_question_of_each_kind(page: Page, db: AsyncSession) -> None:
+@pytest.fixture
+def judge_worker(services: ServiceUrls) -> Iterator[Worker | None]:
+    """A judge worker, starting while the flow writes its first questions."""
+    if bwrap_path() is None:
+        yield None
+        return
+    with running_worker(services, ("judge",), threads=1, wait_ready=False) as worker:
+        yield worker
+
+
+async def test_an_educator_writes_one_question_of_each_kind(
+    page: Page, db: AsyncSession, judge_worker: Worker | None
+) -> None:
     educator = await make_user(db, "educator")
     await sign_in_as(page, educator.email, PASSWORD)
     await audit(page)
@@ -123,6 +139,33 @@ async def test_an_educator_writes_one_question_of_each_kind(page: Page, db: Asyn
     await page.get_by_label("Hidden: test 2").check()
     await page.get_by_label("Processor time (seconds)").fill("1")
     await create(page)
+    coding_path = path_of(page).split("?")[0]
+
+    # Try it: a reference solution against every test, on the judge's workers.
+    await page.get_by_role("button", name="Try it").click()
+    await expect(page.get_by_role("alert")).to_have_text(
+        "Write the reference solution first: it is run against every test."
+    )
+    await audit(page)
+    await page.get_by_label("Reference solution").fill("def add(a, b):\n    return a + b\n")
+    await page.get_by_role("button", name="Try it").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Try it: the reference solution"
+    )
+    if judge_worker is not None:
+        status = page.locator("#trial [role=status]")
+        try:
+            await expect(status).to_have_text("2 of 2 tests passed: 3 of 3 points.", timeout=30_000)
+        except AssertionError:
+            print(judge_worker.log()[-4000:])
+            raise
+        big = page.locator('[data-test-name="big"]')
+        await expect(big).to_contain_text("Hidden")
+        await expect(big).to_contain_text("Passed")
+        await expect(big).to_contain_text("1200")
+    await audit(page, "bank-try-it")
+    await page.goto(coding_path)
+    await audit(page)
     await page.get_by_role("link", name="Preview as a student sees it").click()
     await expect(page.get_by_label("Code for question 1")).to_have_value(
         "def add(a, b):\n    pass\n"

@@ -186,3 +186,35 @@ async def test_markdown_preview_and_student_view(client: Any, db: AsyncSession) 
     edit = await client.get(f"/educator/questions/{question.id}", headers=PAGE)
     assert "Sample variants" in edit.text
     assert edit.text.count("Variant ") >= 3
+
+
+async def test_a_trial_is_the_authors_and_one_at_a_time(client: Any, db: AsyncSession) -> None:
+    educator = await make_user(db, "educator")
+    await login(client, educator.email)
+    coding = await make_question(db, educator, "coding")
+    mcq = await make_question(db, educator, "mcq_single")
+    solution = {"language": "python", "source": "print(1)"}
+
+    refused = await client.post(f"/api/v1/questions/{mcq.id}/trials", json=solution)
+    assert refused.status_code == 422
+    wrong_language = {"language": "java", "source": "class Main {}"}
+    refused = await client.post(f"/api/v1/questions/{coding.id}/trials", json=wrong_language)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"][0]["field"] == "language"
+
+    started = await client.post(f"/api/v1/questions/{coding.id}/trials", json=solution)
+    assert started.status_code == 202, started.text
+    trial = started.json()
+    assert trial["status"] == "queued" and trial["tests"] == []
+    again = await client.post(f"/api/v1/questions/{coding.id}/trials", json=solution)
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "trial_in_progress"
+    # The job is on the judge's queue, with the solution for the worker.
+    assert await rows(
+        db, "SELECT kind, queue, args->>'source' FROM jobs WHERE id = :id", id=trial["id"]
+    ) == [("try_coding", "judge", "print(1)")]
+    read = await client.get(f"/api/v1/questions/{coding.id}/trials/{trial['id']}")
+    assert read.status_code == 200 and read.json()["status"] == "queued"
+    # Under another question of the same author, the trial is not found.
+    elsewhere = await client.get(f"/api/v1/questions/{mcq.id}/trials/{trial['id']}")
+    assert elsewhere.status_code == 404

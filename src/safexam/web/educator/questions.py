@@ -23,6 +23,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from safexam.auth.guards import CurrentUser
+from safexam.coding.trials import TrialCreate, get_trial, start_trial
 from safexam.core.deps import DB
 from safexam.core.errors import ApiError, Unprocessable
 from safexam.core.languages import LANGUAGE_NAMES
@@ -30,9 +31,10 @@ from safexam.exams import question_views, questions_service
 from safexam.exams.kinds import KINDS
 from safexam.exams.models import Question
 from safexam.exams.schemas import QuestionUpdate
-from safexam.web.forms import field_errors, form_problem
+from safexam.web.forms import convert_form, field_errors, form_problem
 from safexam.web.layout import page
 from safexam.web.markdown import render_markdown
+from safexam.web.wording import LANGUAGE_LABELS
 
 __all__ = ["KIND_LABELS", "QuestionBankController", "kind_template", "nested_form"]
 
@@ -48,6 +50,17 @@ KIND_LABELS: dict[str, str] = {
     "numeric": "Number",
     "short_text": "Short answer",
     "coding": "Coding",
+}
+# As the student's coding workspace words them (js/coding.js).
+VERDICTS = {
+    "accepted": "Passed",
+    "wrong_answer": "Failed: wrong answer",
+    "compile_error": "Failed: did not compile",
+    "runtime_error": "Failed: the program stopped with an error",
+    "time_limit": "Failed: took too long",
+    "memory_limit": "Failed: used too much memory",
+    "output_limit": "Failed: printed too much",
+    "internal_error": "Not judged: the judge failed",
 }
 STATUS_LABELS = {"draft": "Draft", "active": "Active", "archived": "Archived"}
 SOURCE_LABELS = {"manual": "Written here", "qie": "Generated"}
@@ -145,8 +158,8 @@ def choice_rows(body: dict[str, Any], spare: int) -> list[dict[str, Any]]:
 
 def padded(items: Any, spare: int) -> list[Any]:
     """A list's filled rows and ``spare`` blank ones."""
-    rows = list(items) if isinstance(items, list) else []
-    return rows + [None] * spare
+    rows = _prune(items) if isinstance(items, list) else []
+    return [*rows, *([None] * spare)]
 
 
 def shown(value: Any) -> str:
@@ -247,6 +260,8 @@ def _form_page(
     error: ApiError | None = None,
     spare: int = SPARE_ROWS,
     saved: bool = False,
+    trial_error: str = "",
+    trial_source: str = "",
 ) -> Template:
     errors = _errors_by_input(error) if error else {}
     creating = question is None
@@ -258,6 +273,7 @@ def _form_page(
         nav="questions",
         form=form,
         body=form.body,
+        filled=_prune(form.body),
         question=question,
         action=f"{BANK}/new?kind={form.kind}" if question is None else f"{BANK}/{question.id}",
         kind_template=kind_template(form.kind),
@@ -272,7 +288,13 @@ def _form_page(
         languages=LANGUAGE_NAMES,
         statuses=[(k, v) for k, v in STATUS_LABELS.items() if creating is False or k != "archived"],
         samples=samples,
-        status_code=422 if error else 200,
+        trial_error=trial_error,
+        trial_languages=[
+            (name, LANGUAGE_LABELS.get(name, name))
+            for name in (question.body.get("languages") or [] if question else [])
+        ],
+        trial_source=trial_source,
+        status_code=422 if error or trial_error else 200,
     )
 
 
@@ -441,6 +463,64 @@ class QuestionBankController(Controller):
                 request, form, question=question, error=exc, spare=_spare(fields, action)
             )
         return Redirect(f"{BANK}/{question.id}?saved=1", status_code=303)
+
+    @post("/{question_id:uuid}/try", status_code=303)
+    async def try_it(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        principal: CurrentUser,
+        question_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        """Run a reference solution against every test, through the judge's workers."""
+        question = await questions_service.get_owned_question(db, question_id, principal)
+        data = await request.form()
+        language, source = data.get("language"), data.get("source")
+        try:
+            trial = await start_trial(
+                db,
+                question,
+                principal,
+                convert_form(
+                    {"language": language or "", "source": (source or "").replace("\r\n", "\n")},
+                    TrialCreate,
+                ),
+            )
+        except ApiError as exc:
+            message = exc.message.rstrip(".") + "."
+            if isinstance(exc, Unprocessable) and "source" in field_errors(exc):
+                message = "Write the reference solution first: it is run against every test."
+            return _form_page(
+                request,
+                _form_of(question),
+                question=question,
+                trial_error=message[:1].upper() + message[1:],
+                trial_source=source if isinstance(source, str) else "",
+            )
+        return Redirect(f"{BANK}/{question.id}/try/{trial.id}", status_code=303)
+
+    @get("/{question_id:uuid}/try/{trial_id:uuid}")
+    async def trial(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        principal: CurrentUser,
+        question_id: FromPath[uuid.UUID],
+        trial_id: FromPath[uuid.UUID],
+    ) -> Template:
+        """The trial's verdicts; while it runs, js/bank.js reloads its part of the page."""
+        question = await questions_service.get_owned_question(db, question_id, principal)
+        trial = await get_trial(db, question, trial_id, principal)
+        return page(
+            request,
+            "educator/questions/trial.html",
+            title="Try it: the reference solution",
+            nav="questions",
+            question=question,
+            trial=trial,
+            running=trial.status in ("queued", "running"),
+            verdicts=VERDICTS,
+        )
 
     @get("/{question_id:uuid}/preview")
     async def preview(

@@ -35,3 +35,37 @@ function livePreview(field) {
 for (const field of document.querySelectorAll("textarea[data-preview]")) {
   livePreview(field);
 }
+
+// A trial of a coding question: while it runs, fetch the page again and swap
+// its results in, until the judge has given every verdict.
+async function followTrial(region) {
+  const every = Number(region.dataset.trialPoll) || 1000;
+  for (;;) {
+    await new Promise((resolve) => window.setTimeout(resolve, every));
+    let fresh;
+    try {
+      const response = await fetch(window.location.href, { credentials: "same-origin" });
+      if (!response.ok) continue;
+      const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+      fresh = doc.getElementById("trial");
+    } catch {
+      continue;
+    }
+    if (!fresh) return;
+    // The status line stays the same element, so that its change is announced.
+    const status = region.querySelector('[role="status"]');
+    const next = fresh.querySelector('[role="status"]');
+    if (status && next) {
+      status.textContent = next.textContent.trim();
+      next.replaceWith(status);
+    }
+    region.replaceChildren(...fresh.childNodes);
+    if (!fresh.hasAttribute("data-trial-poll")) {
+      region.removeAttribute("data-trial-poll");
+      return;
+    }
+  }
+}
+
+const trial = document.querySelector("[data-trial-poll]");
+if (trial) followTrial(trial);
