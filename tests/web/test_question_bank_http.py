@@ -43,6 +43,7 @@ def test_form_names_spell_the_body() -> None:
         ("body.answer[]", "b"),
         ("body.limits.cpu_time_s", "2"),
         ("body.starter_code.python", "x = 1\r\n"),
+        ("body.parameters[0].values:list", "2, 3.5, red,"),
     ]
     assert nested_form(fields) == {
         "prompt": "P",
@@ -51,6 +52,7 @@ def test_form_names_spell_the_body() -> None:
             "answer": ["b"],
             "limits": {"cpu_time_s": "2"},
             "starter_code": {"python": "x = 1\n"},
+            "parameters": [{"values": [2, 3.5, "red"]}],
         },
     }
 

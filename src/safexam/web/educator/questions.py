@@ -82,7 +82,7 @@ def kind_label(kind: str) -> str:
 _PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d*\])*)")
 
 
-def _set(target: dict[str, Any], path: str, value: str) -> None:
+def _set(target: dict[str, Any], path: str, value: Any) -> None:
     """Put ``value`` at ``path`` (``a.b[0].c``, ``a.list[]`` appends) inside ``target``."""
     node: Any = target
     parts = path.split(".")
@@ -131,13 +131,37 @@ def _prune(value: Any) -> Any:
     return value
 
 
+def _listed(text: str) -> list[Any]:
+    """``2, 3.5, red`` as ``[2, 3.5, "red"]``: numbers are numbers."""
+    items: list[Any] = []
+    for part in text.split(","):
+        item = part.strip()
+        if not item:
+            continue
+        try:
+            number = float(item)
+        except ValueError:
+            items.append(item)
+            continue
+        items.append(int(number) if number.is_integer() and "." not in item else number)
+    return items
+
+
 def nested_form(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
-    """The form's fields as the nested structure their names spell (see the module)."""
+    """The form's fields as the nested structure their names spell (see the module).
+
+    A name ending in ``:list`` is a comma-separated list (``values:list``).
+    """
     found: dict[str, Any] = {}
     for name, value in items:
         if name.startswith("_") or not isinstance(value, str):
             continue
-        _set(found, name, value.replace("\r\n", "\n"))
+        text = value.replace("\r\n", "\n")
+        if name.endswith(":list"):
+            if text.strip():
+                _set(found, name.removesuffix(":list"), _listed(text))
+            continue
+        _set(found, name, text)
     return found
 
 
