@@ -220,3 +220,28 @@ async def test_a_trial_is_the_authors_and_one_at_a_time(client: Any, db: AsyncSe
     # Under another question of the same author, the trial is not found.
     elsewhere = await client.get(f"/api/v1/questions/{mcq.id}/trials/{trial['id']}")
     assert elsewhere.status_code == 404
+
+
+async def test_the_list_pages_and_filters_as_the_api(client: Any, db: AsyncSession) -> None:
+    educator = await make_user(db, "educator")
+    await login(client, educator.email)
+    for n in range(21):
+        await make_question(db, educator, "numeric", prompt=f"Sum number {n:02d}", tags=["sums"])
+    await make_question(db, educator, "short_text", prompt="A word", status="draft")
+
+    first = await client.get("/educator/questions?tag=sums", headers=PAGE)
+    assert "21 questions match the filters." in first.text
+    assert "Page 1 of 2" in first.text and 'rel="next"' in first.text
+    second = await client.get("/educator/questions?tag=sums&page=2", headers=PAGE)
+    assert second.text.count("Sum number") == 1
+    assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
+    api = (await client.get("/api/v1/questions?tag=sums&limit=20&offset=20")).json()
+    assert [q["prompt"] for q in api["items"]] == [
+        p for p in re.findall(r"Sum number \d\d", second.text)
+    ]
+
+    drafts = await client.get("/educator/questions?status=draft&kind=short_text", headers=PAGE)
+    assert "1 question matches the filters." in drafts.text and "A word" in drafts.text
+    # An unknown filter value is no filter, not an error page.
+    odd = await client.get("/educator/questions?kind=essay&status=lost", headers=PAGE)
+    assert odd.status_code == 200 and "22 questions." in odd.text
