@@ -165,7 +165,7 @@ async def test_an_educator_writes_one_question_of_each_kind(
         await expect(big).to_contain_text("1200")
     await audit(page, "bank-try-it")
     await page.goto(coding_path)
-    await audit(page)
+    await audit(page, "bank-edit-coding")
     await page.get_by_role("link", name="Preview as a student sees it").click()
     await expect(page.get_by_label("Code for question 1")).to_have_value(
         "def add(a, b):\n    pass\n"
@@ -177,7 +177,7 @@ async def test_an_educator_writes_one_question_of_each_kind(
 
     # Edit one.
     await page.goto(numeric_path)
-    await audit(page)
+    await audit(page, "bank-edit-numeric")
     await page.get_by_label("Tolerance", exact=True).fill("0.25")
     await page.get_by_role("button", name="Save changes").click()
     await expect(

@@ -177,6 +177,7 @@ async def test_markdown_preview_and_student_view(client: Any, db: AsyncSession) 
     )
     variants = (await client.get(f"/api/v1/questions/{question.id}/variants?count=4")).json()
     assert len(variants) == 4
+    assert len({v["values"]["a"] for v in variants}) == 4
     for variant in variants:
         a = variant["values"]["a"]
         assert variant["prompt"] == f"What is {a} times 3?"

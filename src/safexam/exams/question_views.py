@@ -64,13 +64,22 @@ def student_view(question: Question, seed: str = PREVIEW_SEED) -> PaperQuestion:
 
 
 def sample_variants(question: Question, count: int = 3) -> list[VariantOut]:
-    """``count`` variants of a parametric question (none for a plain one), each with its key."""
+    """``count`` variants of a parametric question (none for a plain one), each with
+    its key; distinct ones when the parameters have that many."""
     if not is_parametric(question):
         return []
+    wanted = min(count, MAX_SAMPLES)
     samples: list[VariantOut] = []
-    for index in range(1, min(count, MAX_SAMPLES) + 1):
+    seen: list[dict[str, Value]] = []
+    # Different values where the parameters allow them: a few more draws than asked.
+    for index in range(1, wanted * 4 + 1):
+        if len(samples) == wanted:
+            break
         seed = f"sample-{index}"
         prompt, body, values = instantiate(question.kind, question.prompt, question.body, seed)
+        if values in seen and index <= wanted * 3:
+            continue
+        seen.append(values)
         samples.append(
             VariantOut(
                 seed=seed,
