@@ -137,6 +137,12 @@ async def test_an_educator_writes_one_question_of_each_kind(
     await page.get_by_label("Expected output of test 2").fill("1200")
     await page.get_by_label("Points of test 2").fill("2")
     await page.get_by_label("Hidden: test 2").check()
+    # With scripts, "Add a test" adds the row in place (no reload, nothing lost).
+    await page.get_by_role("button", name="Add a test").click()
+    await page.get_by_label("Name of test 3").fill("zero")
+    await page.get_by_label("Input of test 3").fill("0 0")
+    await page.get_by_label("Expected output of test 3").fill("0")
+    await expect(page.get_by_label("Hidden: test 3")).not_to_be_checked()
     await page.get_by_label("Processor time (seconds)").fill("1")
     await create(page)
     coding_path = path_of(page).split("?")[0]
@@ -155,7 +161,7 @@ async def test_an_educator_writes_one_question_of_each_kind(
     if judge_worker is not None:
         status = page.locator("#trial [role=status]")
         try:
-            await expect(status).to_have_text("2 of 2 tests passed: 3 of 3 points.", timeout=30_000)
+            await expect(status).to_have_text("3 of 3 tests passed: 4 of 4 points.", timeout=30_000)
         except AssertionError:
             print(judge_worker.log()[-4000:])
             raise
@@ -171,7 +177,7 @@ async def test_an_educator_writes_one_question_of_each_kind(
         "def add(a, b):\n    pass\n"
     )
     await expect(page.get_by_label("Code for question 1")).to_be_disabled()
-    await expect(page.locator("[data-visible-test]")).to_have_count(1)
+    await expect(page.locator("[data-visible-test]")).to_have_count(2)
     await expect(page.get_by_text("500 700")).to_have_count(0)
     await audit(page, "bank-preview-coding")
 
@@ -209,6 +215,7 @@ async def test_an_educator_writes_one_question_of_each_kind(
     assert [(t["name"], t["hidden"], t["points"]) for t in coding["tests"]] == [
         ("small", False, 1.0),
         ("big", True, 2.0),
+        ("zero", False, 1.0),
     ]
 
     # The list, and its filters.

@@ -246,3 +246,27 @@ async def test_the_list_pages_and_filters_as_the_api(client: Any, db: AsyncSessi
     # An unknown filter value is no filter, not an error page.
     odd = await client.get("/educator/questions?kind=essay&status=lost", headers=PAGE)
     assert odd.status_code == 200 and "22 questions." in odd.text
+
+
+async def test_add_a_row_without_scripts_keeps_what_was_typed(
+    client: Any, db: AsyncSession
+) -> None:
+    educator = await make_user(db, "educator")
+    await login(client, educator.email)
+    token = await token_of(client, "/educator/questions/new?kind=short_text")
+    form = {
+        "_csrf_token": token,
+        "_spare": "1",
+        "_action": "add-row",
+        "prompt": "Name a colour.",
+        "body.answers[0]": "red",
+        "body.answers[1]": "",
+    }
+    response = await client.post("/educator/questions/new?kind=short_text", data=form, headers=PAGE)
+    assert response.status_code == 200
+    page = html.unescape(response.text)
+    assert 'id="body.answers[0]" name="body.answers[0]" value="red"' in page
+    # The blank row, and the one asked for.
+    assert 'id="body.answers[2]" name="body.answers[2]" value=""' in page
+    assert 'name="_spare" value="2"' in page and "Name a colour." in page
+    assert await rows(db, "SELECT 1 FROM questions WHERE owner_id = :o", o=educator.id) == []

@@ -69,3 +69,67 @@ async function followTrial(region) {
 
 const trial = document.querySelector("[data-trial-poll]");
 if (trial) followTrial(trial);
+
+// "Add a choice" (a test, an answer, a parameter): without scripts the button
+// posts the form and the page comes back with one more blank row; here the
+// last row is copied in place, blank, with the next index in its names.
+function nextIndex(name, index) {
+  // Only the row's own index: the first "[n]" of a name such as body.tests[2].stdin.
+  return name.replace(/\[\d+\]/, `[${index}]`);
+}
+
+function freeChoiceId(rows) {
+  const taken = new Set(
+    [...rows.querySelectorAll('input[type="hidden"][name$=".id"]')].map((input) => input.value),
+  );
+  for (const letter of "abcdefghijklmnopqrstuvwxyz") if (!taken.has(letter)) return letter;
+  return Math.random().toString(36).slice(2, 8);
+}
+
+function addRow(button) {
+  const group = button.closest("fieldset, details");
+  const rows = group?.querySelector("[data-rows]");
+  const last = rows ? [...rows.querySelectorAll("[data-row]")].at(-1) : null;
+  if (!rows || !last) return false;
+  const index = rows.querySelectorAll("[data-row]").length;
+  const row = last.cloneNode(true);
+  const choiceId = row.querySelector('input[type="hidden"][name$=".id"]') ? freeChoiceId(rows) : null;
+  for (const element of row.querySelectorAll("[name], [id], label[for], [aria-describedby]")) {
+    for (const attribute of ["name", "id", "for"]) {
+      const value = element.getAttribute(attribute);
+      if (value) element.setAttribute(attribute, nextIndex(value, index));
+    }
+    element.removeAttribute("aria-invalid");
+    element.removeAttribute("aria-describedby");
+  }
+  for (const error of row.querySelectorAll(".field-error")) error.remove();
+  for (const field of row.querySelectorAll("input, textarea")) {
+    if (field.type === "checkbox" || field.type === "radio") field.checked = false;
+    else if (field.type !== "hidden") field.value = "";
+  }
+  if (choiceId) {
+    const label = choiceId.toUpperCase();
+    row.querySelector('input[type="hidden"][name$=".id"]').value = choiceId;
+    const mark = row.querySelector('input[name="body.answer[]"]');
+    if (mark) mark.value = choiceId;
+    const head = row.querySelector("th");
+    if (head?.firstChild?.nodeType === Node.TEXT_NODE) head.firstChild.textContent = label;
+    for (const text of row.querySelectorAll("label")) {
+      text.innerHTML = text.innerHTML.replace(/choice [A-Z0-9]+/i, `choice ${label}`);
+    }
+  } else {
+    for (const text of row.querySelectorAll("label")) {
+      // The row's number is the last one its label says ("Input of test 2").
+      text.innerHTML = text.innerHTML.replace(/\d+(?!.*\d)/s, String(index + 1));
+    }
+  }
+  last.after(row);
+  row.querySelector('input[type="text"], textarea')?.focus();
+  return true;
+}
+
+for (const button of document.querySelectorAll('button[name="_action"][value="add-row"]')) {
+  button.addEventListener("click", (event) => {
+    if (addRow(button)) event.preventDefault();
+  });
+}
