@@ -270,3 +270,36 @@ async def test_add_a_row_without_scripts_keeps_what_was_typed(
     assert 'id="body.answers[2]" name="body.answers[2]" value=""' in page
     assert 'name="_spare" value="2"' in page and "Name a colour." in page
     assert await rows(db, "SELECT 1 FROM questions WHERE owner_id = :o", o=educator.id) == []
+
+
+async def test_the_decoders_words_become_plain_sentences(client: Any, db: AsyncSession) -> None:
+    educator = await make_user(db, "educator")
+    await login(client, educator.email)
+    token = await token_of(client, "/educator/questions/new?kind=mcq_single")
+    unmarked = {
+        "_csrf_token": token,
+        "prompt": "Pick one.",
+        "body.choices[0].id": "a",
+        "body.choices[0].text": "One",
+        "body.choices[1].id": "b",
+        "body.choices[1].text": "Two",
+    }
+    response = await client.post(
+        "/educator/questions/new?kind=mcq_single", data=unmarked, headers=PAGE
+    )
+    assert response.status_code == 422
+    assert '<p class="field-error" id="body.answer-error">Mark the correct answer.</p>' in (
+        response.text
+    )
+    not_a_number = {
+        "_csrf_token": token,
+        "prompt": "How much?",
+        "body.answer": "12",
+        "body.tolerance": "a little",
+    }
+    response = await client.post(
+        "/educator/questions/new?kind=numeric", data=not_a_number, headers=PAGE
+    )
+    assert response.status_code == 422
+    assert '<p class="field-error" id="body.tolerance-error">Enter a number.</p>' in response.text
+    assert 'aria-invalid="true"' in response.text

@@ -265,12 +265,34 @@ _TOP_FIELDS = {"prompt", "points", "tags", "status", "kind"}
 _RULE_PREFIX = re.compile(r"^[a-z_]+(?:\[\d+\])?: ")
 
 
+# What the decoder says, as a person would say it beside the field.
+_PLAIN: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^Object missing required field `answer`$"), "Mark the correct answer"),
+    (re.compile(r"^Object missing required field `[^`]+`$"), "This is required"),
+    (re.compile(r"^Expected `(?:float|int)`, got `str`$"), "Enter a number"),
+    (re.compile(r"^Expected `(?:float|int)` >= (\S+)$"), "Enter a number of at least \\1"),
+    (re.compile(r"^Expected `(?:float|int)` > (\S+)$"), "Enter a number above \\1"),
+    (re.compile(r"^Expected `(?:float|int)` <= (\S+)$"), "Enter a number of at most \\1"),
+    (re.compile(r"^Expected `array` of length >= (\d+)$"), "Give at least \\1"),
+    (re.compile(r"^Expected `array` of length <= (\d+)$"), "Give at most \\1"),
+    (re.compile(r"^Expected `str` of length >= 1$"), "This must not be empty"),
+    (re.compile(r"^Expected `str` of length <= (\d+)$"), "Keep this to \\1 characters"),
+)
+
+
+def _plain(message: str) -> str:
+    for pattern, words in _PLAIN:
+        if pattern.match(message):
+            return pattern.sub(words, message)
+    return message
+
+
 def _errors_by_input(error: ApiError) -> dict[str, str]:
     """The errors keyed by the inputs' names, each a sentence (the field is where it shows)."""
     found: dict[str, str] = {}
     for field, message in field_errors(error).items():
         name = field if field.split(".")[0].split("[")[0] in _TOP_FIELDS else f"body.{field}"
-        text = _RULE_PREFIX.sub("", message).strip()
+        text = _plain(_RULE_PREFIX.sub("", message).strip())
         text = text[:1].upper() + text[1:]
         found[name] = text if text.endswith(".") else text + "."
     return found
