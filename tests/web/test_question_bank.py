@@ -119,6 +119,13 @@ async def test_an_educator_writes_one_question_of_each_kind(
     await new_question(page, "Short answer", "Name the capital of France.")
     await page.get_by_label("Accepted answer 1").fill("Paris")
     await page.get_by_label("Accepted answer 2").fill("Paree")
+    await page.get_by_role("button", name="Add an answer").click()
+    await page.get_by_label("Accepted answer 3").fill("Lutetia")
+    # Remove posts the form and comes back without the row.
+    await page.get_by_role("button", name="Remove accepted answer 2").click()
+    await expect(page.get_by_label("Accepted answer 2")).to_have_value("Lutetia")
+    await expect(page.get_by_label("Accepted answer 1")).to_have_value("Paris")
+    await audit(page)
     await create(page)
 
     # Coding: a language with its starter code and template, a visible and a hidden test.
@@ -208,7 +215,7 @@ async def test_an_educator_writes_one_question_of_each_kind(
     assert stored["mcq_multi"]["partial_credit"] is True
     assert stored["numeric"]["tolerance"] == 0.25
     assert stored["numeric"]["parameters"][0]["name"] == "a"
-    assert stored["short_text"]["answers"] == ["Paris", "Paree"]
+    assert stored["short_text"]["answers"] == ["Paris", "Lutetia"]
     coding = stored["coding"]
     assert coding["languages"] == ["python"]
     assert coding["limits"]["cpu_time_s"] == 1.0

@@ -167,7 +167,8 @@ def nested_form(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
 
 def choice_rows(body: dict[str, Any], spare: int) -> list[dict[str, Any]]:
     """The rows of a choices editor: each choice, then ``spare`` blank ones with free ids."""
-    choices = [c for c in body.get("choices") or [] if isinstance(c, dict)]
+    listed = body.get("choices")
+    choices = [c for c in _prune(listed) if isinstance(c, dict)] if isinstance(listed, list) else []
     taken = {str(c.get("id")) for c in choices}
     answer = body.get("answer") or []
     rows = [
@@ -344,6 +345,31 @@ def _form_page(
     )
 
 
+_ROW = re.compile(r"^remove:body\.([a-z_]+)\[(\d+)\]$")
+
+
+def _remove_row(form: QuestionForm, action: str) -> bool:
+    """Take out the row ``action`` names (``remove:body.tests[2]``); False if none."""
+    match = _ROW.match(action)
+    if match is None:
+        return False
+    key, index = match.group(1), int(match.group(2))
+    listed = form.body.get(key)
+    if not isinstance(listed, list):
+        return True
+    # The rows as shown: the filled ones (blank ones are shown as spares after them).
+    items = _prune(listed)
+    form.body[key] = items
+    if index >= len(items):
+        return True
+    removed = items.pop(index)
+    # A choice that goes takes its mark as the answer with it.
+    answer = form.body.get("answer")
+    if key == "choices" and isinstance(removed, dict) and isinstance(answer, list):
+        form.body["answer"] = [a for a in answer if a != removed.get("id")]
+    return True
+
+
 def _spare(fields: dict[str, Any], action: str | None) -> int:
     current = fields.get("_spare")
     base = SPARE_ROWS
@@ -435,7 +461,7 @@ class QuestionBankController(Controller):
             return Redirect(f"{BANK}/new", status_code=303)
         fields, action = await _fields(request)
         form = _posted(kind, fields)
-        if action == "add-row":
+        if action == "add-row" or (action and _remove_row(form, action)):
             return _form_page(request, form, spare=_spare(fields, action))
         try:
             question = await questions_service.create_question(
@@ -490,7 +516,7 @@ class QuestionBankController(Controller):
         )
         fields, action = await _fields(request)
         form = _posted(question.kind, fields)
-        if action == "add-row":
+        if action == "add-row" or (action and _remove_row(form, action)):
             return _form_page(request, form, question=question, spare=_spare(fields, action))
         try:
             status = form.status if form.status in STATUS_LABELS else question.status

@@ -99,6 +99,10 @@ function addRow(button) {
       const value = element.getAttribute(attribute);
       if (value) element.setAttribute(attribute, nextIndex(value, index));
     }
+    const value = element.getAttribute("value");
+    if (element.tagName === "BUTTON" && value?.startsWith("remove:")) {
+      element.setAttribute("value", nextIndex(value, index));
+    }
     element.removeAttribute("aria-invalid");
     element.removeAttribute("aria-describedby");
   }
@@ -114,11 +118,11 @@ function addRow(button) {
     if (mark) mark.value = choiceId;
     const head = row.querySelector("th");
     if (head?.firstChild?.nodeType === Node.TEXT_NODE) head.firstChild.textContent = label;
-    for (const text of row.querySelectorAll("label")) {
+    for (const text of row.querySelectorAll("label, button")) {
       text.innerHTML = text.innerHTML.replace(/choice [A-Z0-9]+/i, `choice ${label}`);
     }
   } else {
-    for (const text of row.querySelectorAll("label")) {
+    for (const text of row.querySelectorAll("label, button")) {
       // The row's number is the last one its label says ("Input of test 2").
       text.innerHTML = text.innerHTML.replace(/\d+(?!.*\d)/s, String(index + 1));
     }
