@@ -269,6 +269,10 @@ async def test_add_a_row_without_scripts_keeps_what_was_typed(
     # The blank row, and the one asked for.
     assert 'id="body.answers[2]" name="body.answers[2]" value=""' in page
     assert 'name="_spare" value="2"' in page and "Name a colour." in page
+    # Asked again, one more again.
+    form["_spare"] = "2"
+    again = await client.post("/educator/questions/new?kind=short_text", data=form, headers=PAGE)
+    assert 'id="body.answers[3]"' in again.text and 'name="_spare" value="3"' in again.text
     assert await rows(db, "SELECT 1 FROM questions WHERE owner_id = :o", o=educator.id) == []
 
 

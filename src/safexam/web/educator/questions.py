@@ -258,7 +258,10 @@ def _body(form: QuestionForm) -> dict[str, Any]:
 async def _fields(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], str | None]:
     data = await request.form()
     action = data.get("_action")
-    return nested_form(data.multi_items()), action if isinstance(action, str) else None
+    fields = nested_form(data.multi_items())
+    # How many blank rows the page showed: the next page shows as many (one more on "Add").
+    fields["_spare"] = data.get("_spare")
+    return fields, action if isinstance(action, str) else None
 
 
 # The question's own fields; every other field an error names is in its body.
