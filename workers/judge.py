@@ -22,8 +22,9 @@ from safexam.coding.callbacks import collect_judge0_results
 from safexam.coding.execution import CodeRunner, RunnerUnavailable
 from safexam.coding.judge0 import CallbackConfig, Judge0Runner
 from safexam.coding.judging import judge_submission as judge
+from safexam.coding.trials import run_trial
 from safexam.core.broker import worker_resources
-from safexam.jobs.kinds import JUDGE, JUDGE0_COLLECT, job_actor
+from safexam.jobs.kinds import JUDGE, JUDGE0_COLLECT, TRY_CODING, job_actor
 from safexam.jobs.runner import Done, TransientError, run_job
 from safexam.jobs.service import Claim
 
@@ -85,5 +86,22 @@ async def collect_judge0_results_actor(job_id: str, submission_id: str, **_: Any
             )
         except RunnerUnavailable as exc:
             raise TransientError(str(exc)) from exc
+
+    await run_job(job_id, work, sessionmaker=resources.sessionmaker, redis=resources.redis)
+
+
+@job_actor(TRY_CODING)
+async def try_coding(job_id: str, question_id: str, language: str, source: str, **_: Any) -> None:
+    """An author's reference solution against every test of their question."""
+    resources = worker_resources()
+    assert resources.sessionmaker is not None
+    structlog.contextvars.bind_contextvars(question_id=question_id)
+
+    async def work(db: AsyncSession, claim: Claim) -> Done:
+        try:
+            result = await run_trial(db, uuid.UUID(question_id), language, source, _runner())
+        except RunnerUnavailable as exc:
+            raise TransientError(str(exc)) from exc
+        return Done(result=result)
 
     await run_job(job_id, work, sessionmaker=resources.sessionmaker, redis=resources.redis)

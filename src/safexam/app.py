@@ -17,7 +17,11 @@ from safexam.auth.controller import AuthController
 from safexam.auth.guards import authenticated, provide_principal
 from safexam.auth.signins import signin_config
 from safexam.auth.users_controller import UsersController
-from safexam.coding.controller import CodingController, Judge0CallbackController
+from safexam.coding.controller import (
+    CodingController,
+    Judge0CallbackController,
+    QuestionTrialController,
+)
 from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.deps import provide_db, provide_redis, provide_settings
 from safexam.core.errors import exception_handlers
@@ -70,6 +74,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
             # After the integrity controller: it owns POST on this path.
             session_events,
             CodingController,
+            QuestionTrialController,
             Judge0CallbackController,
             QueuesController,
             QieController,

@@ -63,6 +63,8 @@ def student_page(owner: int) -> dict[str, int]:
 def operator_page(admin: int) -> dict[str, int]:
     """The operator's pages: sign in first (303), admins only, everyone else 403."""
     return {ANON: 303, STU: 403, OSTU: 403, EDU: 403, OEDU: 403, ADMIN: admin}
+
+
 def staff_page(status: int) -> dict[str, int]:
     """The educator's pages: whoever is not signed in is sent to sign in (303)."""
     return {ANON: 303, STU: 403, OSTU: 403, EDU: status, OEDU: status, ADMIN: status}
@@ -82,6 +84,20 @@ def _exam_form(title: str) -> dict[str, str]:
         "duration_minutes": "30",
         "attempts_allowed": "1",
         "release_policy": "manual",
+    }
+
+
+def _mcq_form() -> dict[str, str]:
+    """The question form of a single choice question, as the page posts it."""
+    return {
+        "prompt": "Reworded",
+        "points": "1",
+        "status": "draft",
+        "body.choices[0].id": "a",
+        "body.choices[0].text": "One",
+        "body.choices[1].id": "b",
+        "body.choices[1].text": "Two",
+        "body.answer[]": "a",
     }
 
 
@@ -157,6 +173,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("DELETE", "/api/v1/questions/{question_id:uuid}"): Rule(
         staff_owned(204), params={"question_id": "fresh:question"}
+    ),
+    ("GET", "/api/v1/questions/{question_id:uuid}/student-view"): Rule(staff_owned(200)),
+    ("GET", "/api/v1/questions/{question_id:uuid}/variants"): Rule(staff_owned(200)),
+    ("POST", "/api/v1/questions/{question_id:uuid}/trials"): Rule(
+        staff_owned(202),
+        params={"question_id": "coding_question_id"},
+        body=lambda w: {"language": "python", "source": "print(3)"},
+    ),
+    ("GET", "/api/v1/questions/{question_id:uuid}/trials/{trial_id:uuid}"): Rule(
+        staff_owned(200), params={"question_id": "trial_question_id", "trial_id": "trial_id"}
     ),
     # Exams.
     ("GET", "/api/v1/exams"): Rule(signed_in(200)),
@@ -417,6 +443,35 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/educator/exams/{exam_id:uuid}/publish"): Rule(
         staff_owned_page(303), params={"exam_id": "fresh:draft_exam"}, page=True
+    ),
+    # The question bank's pages.
+    ("GET", "/educator/questions"): Rule(staff_page(200), page=True),
+    ("GET", "/educator/questions/new"): Rule(staff_page(200), page=True),
+    ("POST", "/educator/questions/new"): Rule(staff_page(303), page=True, form=lambda w: {}),
+    ("POST", "/educator/questions/markdown"): Rule(
+        staff_page(200), page=True, form=lambda w: {"prompt": "**Bold**"}
+    ),
+    ("GET", "/educator/questions/{question_id:uuid}"): Rule(staff_owned_page(200), page=True),
+    ("POST", "/educator/questions/{question_id:uuid}"): Rule(
+        staff_owned_page(303),
+        params={"question_id": "spare_question_id"},
+        page=True,
+        form=lambda w: _mcq_form(),
+    ),
+    # A trial without a solution is told so on the question's page.
+    ("POST", "/educator/questions/{question_id:uuid}/try"): Rule(
+        staff_owned_page(422),
+        params={"question_id": "coding_question_id"},
+        page=True,
+        form=lambda w: {"language": "python", "source": ""},
+    ),
+    ("GET", "/educator/questions/{question_id:uuid}/try/{trial_id:uuid}"): Rule(
+        staff_owned_page(200),
+        params={"question_id": "trial_question_id", "trial_id": "trial_id"},
+        page=True,
+    ),
+    ("GET", "/educator/questions/{question_id:uuid}/preview"): Rule(
+        staff_owned_page(200), page=True
     ),
     ("GET", "/static/{file_path:path}"): Rule(
         everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True

@@ -207,6 +207,18 @@ async def build_world(
         ok(await world.educator.post("/api/v1/questions", json=coding()))["id"]
     )
     ids["spare_question_id"] = await world.new_question(prompt="Spare")
+    # An author's trial of a coding question of their own (queued; no judge runs here).
+    ids["trial_question_id"] = str(
+        ok(await world.educator.post("/api/v1/questions", json=coding()))["id"]
+    )
+    trial = {"language": "python", "source": "def add(a, b):\n    return a + b\n"}
+    ids["trial_id"] = str(
+        ok(
+            await world.educator.post(
+                f"/api/v1/questions/{ids['trial_question_id']}/trials", json=trial
+            )
+        )["id"]
+    )
     ids["draft_exam_id"] = await world.new_exam(publish=False, enroll=False)
 
     # The exam being taken: an answer saved, a coding run queued.

@@ -26,6 +26,7 @@ from safexam.core.settings import Settings
 from safexam.demo import DEMO_PASSWORD, load_demo
 from safexam.exams.kinds.registry import KINDS
 from safexam.web.assets import STATIC_DIR, Assets, assets
+from safexam.web.educator.questions import kind_template
 from safexam.web.headers import CONTENT_SECURITY_POLICY, DOCS_CONTENT_SECURITY_POLICY
 from safexam.web.layout import TEMPLATES_DIR
 from tests.factories import PASSWORD, enroll, make_exam, make_question, make_user
@@ -461,8 +462,11 @@ def test_every_template_is_used() -> None:
     sources = "".join(path.read_text() for path in web.rglob("*.py")) + "".join(
         path.read_text() for path in TEMPLATES_DIR.rglob("*.html")
     )
-    # The exam page includes an answer template by the question's kind.
-    by_kind = {f"student/answer/{kind}.html" for kind in KINDS}
+    # The exam page includes an answer template by the question's kind, and the
+    # question form the fields of its kind.
+    by_kind = {f"student/answer/{kind}.html" for kind in KINDS} | {
+        kind_template(kind) for kind in KINDS
+    }
     for template in TEMPLATES_DIR.rglob("*.html"):
         name = template.relative_to(TEMPLATES_DIR).as_posix()
         assert f'"{name}"' in sources or name in by_kind, name

@@ -12,7 +12,7 @@ from litestar.params import JSONBody
 from litestar.response import ServerSentEvent
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from safexam.auth.guards import CurrentUser, authenticated, student_only
+from safexam.auth.guards import CurrentUser, authenticated, educator_or_admin, student_only
 from safexam.coding.callbacks import StaleCallback, record_judge0_callback
 from safexam.coding.judge0 import (
     CALLBACK_ROUTE,
@@ -22,12 +22,14 @@ from safexam.coding.judge0 import (
 )
 from safexam.coding.schemas import RunCreate, SubmissionCreate, SubmissionOut, SubmissionQueued
 from safexam.coding.submissions import create_submission, get_submission
+from safexam.coding.trials import TrialCreate, TrialOut, get_trial, start_trial
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import ApiError, Conflict
 from safexam.core.events import sse_stream, submission_channel
 from safexam.core.openapi import EVENT_STREAM
+from safexam.exams.questions_service import get_owned_question
 
-__all__ = ["CodingController", "Judge0CallbackController"]
+__all__ = ["CodingController", "Judge0CallbackController", "QuestionTrialController"]
 
 #: While a submission is queued its stream re-reads it this often (its place and wait).
 QUEUE_REFRESH_SECONDS = 2.0
@@ -132,6 +134,35 @@ class CodingController(Controller):
                 refresh_after=lambda out: QUEUE_REFRESH_SECONDS if out.status == "queued" else None,
             )
         )
+
+
+class QuestionTrialController(Controller):
+    """An author's trials of a coding question: a reference solution against every test."""
+
+    path = "/questions/{question_id:uuid}/trials"
+    tags = ["coding"]
+    guards = [educator_or_admin]
+
+    @post("/", status_code=HTTP_202_ACCEPTED)
+    async def start(
+        self,
+        question_id: uuid.UUID,
+        data: JSONBody[TrialCreate],
+        db: DB,
+        principal: CurrentUser,
+    ) -> TrialOut:
+        """Queue the source against every test (hidden ones too); 202 with the trial.
+        409 ``trial_in_progress`` while the author's last trial of the question runs."""
+        question = await get_owned_question(db, question_id, principal)
+        return await start_trial(db, question, principal, data)
+
+    @get("/{trial_id:uuid}")
+    async def read(
+        self, question_id: uuid.UUID, trial_id: uuid.UUID, db: DB, principal: CurrentUser
+    ) -> TrialOut:
+        """The trial's status and, once judged, each test's verdict and output."""
+        question = await get_owned_question(db, question_id, principal)
+        return await get_trial(db, question, trial_id, principal)
 
 
 class Judge0CallbackController(Controller):

@@ -11,7 +11,15 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from safexam.auth.guards import CurrentUser, authenticated, educator_or_admin
 from safexam.core.deps import DB
-from safexam.exams import authoring, enrollments, lookups, questions_service, roster, views
+from safexam.exams import (
+    authoring,
+    enrollments,
+    lookups,
+    question_views,
+    questions_service,
+    roster,
+    views,
+)
 from safexam.exams.kinds import QuestionKind
 from safexam.exams.schemas import (
     EnrolledOut,
@@ -26,6 +34,7 @@ from safexam.exams.schemas import (
     QuestionPage,
     QuestionUpdate,
 )
+from safexam.sessions.schemas import PaperQuestion
 from safexam.sessions.start import list_student_exams
 
 __all__ = ["ExamController", "QuestionController"]
@@ -34,6 +43,7 @@ __all__ = ["ExamController", "QuestionController"]
 Limit = Annotated[int, QueryParameter(ge=1, le=questions_service.MAX_PAGE)]
 Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
 Search = Annotated[str | None, QueryParameter(max_length=200)]
+SampleCount = Annotated[int, QueryParameter(ge=1, le=question_views.MAX_SAMPLES)]
 
 
 class QuestionController(Controller):
@@ -98,6 +108,28 @@ class QuestionController(Controller):
     ) -> QuestionOut:
         question = await questions_service.get_owned_question(db, question_id, principal)
         return questions_service.question_out(question)
+
+    @get("/{question_id:uuid}/student-view")
+    async def student_view(
+        self, db: DB, principal: CurrentUser, question_id: FromPath[uuid.UUID]
+    ) -> PaperQuestion:
+        """The question as a student's paper shows it: no key, hidden test or template
+        (a parametric one as the variant of the preview's fixed seed)."""
+        question = await questions_service.get_owned_question(db, question_id, principal)
+        return question_views.student_view(question)
+
+    @get("/{question_id:uuid}/variants")
+    async def variants(
+        self,
+        db: DB,
+        principal: CurrentUser,
+        question_id: FromPath[uuid.UUID],
+        count: SampleCount = 3,
+    ) -> list[question_views.VariantOut]:
+        """Sample variants of a parametric question, each with its answer key; none
+        for a plain question."""
+        question = await questions_service.get_owned_question(db, question_id, principal)
+        return question_views.sample_variants(question, count)
 
     @patch("/{question_id:uuid}")
     async def update(

@@ -34,6 +34,7 @@ __all__ = [
     "get_owned_question",
     "list_questions",
     "normalize_tags",
+    "normalized_body",
     "question_out",
     "update_question",
 ]
@@ -53,9 +54,14 @@ def normalize_tags(tags: Iterable[str]) -> list[str]:
     return seen
 
 
-def normalized_body(kind: str, raw: Any, *, field: str = "body") -> dict[str, Any]:
-    """The body validated against ``kind`` and with its defaults filled in."""
-    decoded = decode_body(kind, raw, field=field)
+def normalized_body(
+    kind: str, raw: Any, *, field: str = "body", strict: bool = True
+) -> dict[str, Any]:
+    """The body validated against ``kind`` and with its defaults filled in.
+
+    ``strict=False`` is for a page's form, whose numbers and booleans arrive as text.
+    """
+    decoded = decode_body(kind, raw, field=field, strict=strict)
     body: dict[str, Any] = msgspec.to_builtins(decoded)
     return body
 

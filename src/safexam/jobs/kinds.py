@@ -25,6 +25,7 @@ __all__ = [
     "JUDGE",
     "JUDGE0_COLLECT",
     "REGRADE",
+    "TRY_CODING",
     "JobKind",
     "job_actor",
 ]
@@ -51,6 +52,9 @@ REGRADE = JobKind("regrade", queue="regrade", actor="regrade_exam", time_limit_m
 JUDGE = JobKind("judge", queue="judge", actor="judge_submission")
 # Judge0 callback mode's fallback poll of a batch whose callbacks did not all arrive.
 JUDGE0_COLLECT = JobKind("judge0_collect", queue="judge", actor="collect_judge0_results")
+# An author's reference solution against every test of a coding question: a
+# student's session has no part in it, so it is a job, not a submission.
+TRY_CODING = JobKind("try_coding", queue="judge", actor="try_coding", max_attempts=3)
 GENERATE_QUESTIONS = JobKind(
     "qie",
     queue="qie",
@@ -61,7 +65,15 @@ GENERATE_QUESTIONS = JobKind(
 
 JOB_KINDS: dict[str, JobKind] = {
     kind.name: kind
-    for kind in (GRADE_SESSION, AUTOSUBMIT, REGRADE, JUDGE, JUDGE0_COLLECT, GENERATE_QUESTIONS)
+    for kind in (
+        GRADE_SESSION,
+        AUTOSUBMIT,
+        REGRADE,
+        JUDGE,
+        JUDGE0_COLLECT,
+        TRY_CODING,
+        GENERATE_QUESTIONS,
+    )
 }
 
 ActorFn = Callable[..., Awaitable[None]]

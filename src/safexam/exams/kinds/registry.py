@@ -78,19 +78,20 @@ def _path_of(message: str) -> str | None:
     return path
 
 
-def decode_body(kind: str, raw: Any, *, field: str = "body") -> Any:
+def decode_body(kind: str, raw: Any, *, field: str = "body", strict: bool = True) -> Any:
     """The typed body for ``kind``, or a 422 whose field names the offending part.
 
     Bodies are decoded strictly (unknown fields rejected); the rules that span
     fields run in the body's ``__post_init__``, so every path that builds a
     body (the API, the generator, a regrade) gets the same checks and the
-    same 422 naming the field.
+    same 422 naming the field. ``strict=False`` lets text stand for numbers and
+    booleans, as a page's form sends them.
     """
     known = KINDS.get(kind)
     if known is None:
         raise Unprocessable(f"unknown question kind {kind!r}", field="kind")
     try:
-        return msgspec.convert(raw, known.body_type)
+        return msgspec.convert(raw, known.body_type, strict=strict)
     except msgspec.ValidationError as exc:
         message = str(exc)
         inner = _path_of(message)

@@ -8,6 +8,7 @@ from litestar.types import ControllerRouterHandler
 
 from safexam.web.educator.exams import ExamBuilderController
 from safexam.web.educator.generate import GenerateController
+from safexam.web.educator.questions import QuestionBankController
 from safexam.web.educator.regrade import RegradeController
 from safexam.web.educator.results import ResultsController
 
@@ -16,4 +17,10 @@ __all__ = ["educator_controllers"]
 
 def educator_controllers() -> list[ControllerRouterHandler]:
     """The controllers mounted under ``/educator``."""
-    return [ExamBuilderController, GenerateController, ResultsController, RegradeController]
+    return [
+        ExamBuilderController,
+        QuestionBankController,
+        GenerateController,
+        ResultsController,
+        RegradeController,
+    ]
