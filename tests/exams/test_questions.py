@@ -332,3 +332,13 @@ async def test_draw_pool_of_a_published_exam_is_protected(
     activated = await client.patch(f"/api/v1/questions/{extra['id']}", json={"status": "active"})
     assert activated.status_code == 200
     assert (await client.delete(f"/api/v1/questions/{pool[1]['id']}")).status_code == 204
+
+
+@pytest.mark.parametrize("tag", ["a,b", "x,", ",", "   "])
+async def test_a_tag_is_one_word_or_phrase_without_commas(
+    make_client: Any, db: AsyncSession, tag: str
+) -> None:
+    client, _ = await signed_in(make_client, db, "educator")
+    response = await client.post("/api/v1/questions", json=mcq(tags=[tag]))
+    assert response.status_code == 422, response.text
+    assert (error_field(response) or "").startswith("tags"), response.text

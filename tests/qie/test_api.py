@@ -63,6 +63,9 @@ BAD_INPUT: list[tuple[dict[str, Any], str]] = [
     ({"source_text": TEXT, "generator": "llm"}, "generator"),  # not configured here
     ({"source_text": TEXT, "count": "five"}, "count"),
     ({"source_text": TEXT, "colour": "blue"}, "colour"),
+    # The bank's tag grammar: a comma would make one tag two.
+    ({"source_text": TEXT, "tags": ["a,b"]}, "tags"),
+    ({"source_text": TEXT, "tags": ["  "]}, "tags"),
 ]
 
 

@@ -67,7 +67,7 @@ DEFAULT_FLAG_KINDS: tuple[EventKind, ...] = (
 Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 Points = Annotated[float, msgspec.Meta(ge=0, le=10_000)]
 # Tags are stored stripped and lower-cased; no commas so they can travel in a query string.
-Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^,]*\S[^,]*$")]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^,]*[^,\s][^,]*$")]
 Tags = Annotated[list[Tag], msgspec.Meta(max_length=20)]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=20_000)]

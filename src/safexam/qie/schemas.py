@@ -35,7 +35,9 @@ MAX_COUNT = 50
 GeneratableKind = Literal["mcq_single", "mcq_multi", "short_text", "numeric"]
 Difficulty = Literal["easy", "medium", "hard"]
 GeneratorName = Literal["embedded", "llm"]
-Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+# The question bank's tag grammar (exams.schemas.Tag): a comma would split one
+# tag into two where tags are written as a list, and a draft keeps its tags.
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^,]*[^,\s][^,]*$")]
 
 
 class GenerationJobCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
