@@ -114,3 +114,15 @@ async def test_an_api_process_freezes_its_startup_heap_once(
     await client_with()
     freeze_startup_heap()
     assert gc.get_freeze_count() == frozen  # later apps (tests make many) are collected as usual
+
+
+async def test_a_scrape_needs_the_token_when_one_is_set(client_with: ClientFactory) -> None:
+    app = await client_with(metrics_token="scrape-token-123")
+    refused = await app.get("/metrics")
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"]["code"] == "not_authenticated"
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    wrong = await app.get("/metrics", headers={"Authorization": "Bearer guess"})
+    assert wrong.status_code == 401
+    scraped = await app.get("/metrics", headers={"Authorization": "Bearer scrape-token-123"})
+    assert scraped.status_code == 200 and "safexam_http_requests_total" in scraped.text

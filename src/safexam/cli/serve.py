@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
+import tempfile
 from typing import Any
 
 from safexam.cli.common import CliError, Commands, read_settings, require_database
@@ -33,6 +36,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = read_settings()
     require_database(settings)
     proxies = proxy_options(settings, args)
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Set before the workers start (they import the app after): each then
+        # writes its HTTP counters where a scrape of any of them finds all.
+        folder = tempfile.mkdtemp(prefix="safexam-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, True)
     uvicorn.run(
         "safexam.app:create_app",
         factory=True,

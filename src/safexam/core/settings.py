@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # per-address sign-in limit and the ip_changed integrity flag would
     # otherwise be the client's to choose.
     trusted_proxies: tuple[str, ...] = ()
+    # Bearer token a Prometheus scrape of /metrics must carry. Without one,
+    # /metrics is served only outside production (make run, tests).
+    metrics_token: str | None = None
     data_dir: str = ".safexam"
     log_format: Literal["json", "console"] | None = None
     log_level: str = "INFO"

@@ -7,17 +7,21 @@ registry or a push gateway; queue depths come from the broker the same way.
 
 from __future__ import annotations
 
+import hmac
+import os
+
 import structlog
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from safexam.core.errors import unavailable_dependency
+from safexam.core.errors import NotAuthenticated, NotFound, unavailable_dependency
 from safexam.core.metrics import HTTP_REGISTRY
+from safexam.core.settings import Settings
 from safexam.ops.queues import QueueStats
 
-__all__ = ["render_metrics"]
+__all__ = ["check_metrics_access", "render_metrics"]
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +87,35 @@ class _Snapshot:
         return self.families
 
 
+def check_metrics_access(settings: Settings, authorization: str | None) -> None:
+    """Refuse a scrape without the configured bearer token (404 in production without one)."""
+    token = settings.metrics_token or None  # an empty value (compose's default) is none
+    if token is None:
+        if settings.env == "production":
+            raise NotFound("Metrics are off: set SAFEXAM_METRICS_TOKEN and scrape with it")
+        return
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+        raise NotAuthenticated(
+            "Metrics need the bearer token of SAFEXAM_METRICS_TOKEN",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+
+
+def _http_registry() -> CollectorRegistry:
+    """This process's HTTP counters, or every API process's under ``--workers N``.
+
+    ``safexam serve`` with several workers sets PROMETHEUS_MULTIPROC_DIR: each
+    process then writes its counters to files there, and a scrape answered by
+    any one of them adds them all up.
+    """
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return HTTP_REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
 async def render_metrics(db: AsyncSession, stats: list[QueueStats]) -> bytes:
     """The Prometheus text exposition of HTTP, job and queue metrics."""
     try:
@@ -96,5 +129,5 @@ async def render_metrics(db: AsyncSession, stats: list[QueueStats]) -> bytes:
         jobs = []
     scrape = CollectorRegistry()
     scrape.register(_Snapshot(jobs + _queue_families(stats)))  # type: ignore[arg-type]
-    data: bytes = generate_latest(HTTP_REGISTRY) + generate_latest(scrape)
+    data: bytes = generate_latest(_http_registry()) + generate_latest(scrape)
     return data

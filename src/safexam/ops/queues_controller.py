@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, MediaType, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -18,7 +18,7 @@ from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import unavailable_dependency
 from safexam.core.openapi import EVENT_STREAM, error_responses
 from safexam.core.settings import Settings
-from safexam.ops.metrics import render_metrics
+from safexam.ops.metrics import check_metrics_access, render_metrics
 from safexam.ops.queues import queue_stats, queues_overview, retry_dead_jobs
 
 __all__ = ["MetricsController", "QueuesController", "RetryAllIn", "RetryAllOut"]
@@ -113,8 +113,16 @@ class MetricsController(Controller):
     tags = ["ops"]
 
     @get("/metrics", include_in_schema=False)
-    async def metrics(self, db: DB, redis: RedisDep, settings: SettingsDep) -> Response[bytes]:
-        """Prometheus exposition (scrape from the internal network only)."""
+    async def metrics(
+        self, request: Request[Any, Any, Any], db: DB, redis: RedisDep, settings: SettingsDep
+    ) -> Response[bytes]:
+        """Prometheus exposition, for a scraper holding ``SAFEXAM_METRICS_TOKEN``.
+
+        The figures (routes, queue depths, dead jobs) tell an outsider how
+        the service is doing and when it is weak: in production they are
+        served to the token's holder only, and not at all without a token.
+        """
+        check_metrics_access(settings, request.headers.get("authorization"))
         try:
             _, stats = await queue_stats(settings, redis)
         except Exception:
