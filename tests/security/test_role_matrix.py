@@ -158,6 +158,26 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/exams/{exam_id:uuid}/regrade"): Rule(
         staff_owned(202), params={"exam_id": "fresh:published_exam"}, body=lambda w: {}
     ),
+    # The live monitor and its actions.
+    ("GET", "/api/v1/exams/{exam_id:uuid}/monitor"): Rule(staff_owned(200)),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/monitor/roster"): Rule(staff_owned(200)),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/monitor/sessions/{session_id:uuid}"): Rule(
+        staff_owned(200)
+    ),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/extensions"): Rule(
+        staff_owned(200), body=lambda w: {"minutes": 1, "reason": "Checked"}
+    ),
+    # The graded session has ended: the owner gets as far as 409.
+    ("POST", "/api/v1/exams/{exam_id:uuid}/sessions/{session_id:uuid}/force-submit"): Rule(
+        staff_owned(409),
+        params={"exam_id": "graded_exam_id", "session_id": "graded_session_id"},
+        body=lambda w: {"reason": "Checked"},
+    ),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/announcements"): Rule(staff_owned(200)),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/announcements"): Rule(
+        staff_owned(201), body=lambda w: {"message": "Checked"}
+    ),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/audit"): Rule(staff_owned(200)),
     # Taking the exam.
     ("GET", "/api/v1/sessions/{session_id:uuid}"): Rule(student_owned(200)),
     ("PUT", "/api/v1/sessions/{session_id:uuid}/responses/{question_id:uuid}"): Rule(

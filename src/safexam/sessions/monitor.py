@@ -50,6 +50,7 @@ from safexam.core.events import (
 )
 from safexam.exams.lookups import get_owned_exam
 from safexam.exams.models import Enrollment, Exam
+from safexam.exams.schemas import DEFAULT_FLAG_KINDS
 from safexam.integrity.models import ActivityLog
 from safexam.integrity.service import flag_kinds_of
 from safexam.jobs import enqueue
@@ -269,7 +270,8 @@ async def exam_roster(
             )
         ).all()
     }
-    flagged = set(flag_kinds_of(exam.integrity))
+    # An exam that names no kinds flags what an educator most likely wants.
+    flagged = set(flag_kinds_of(exam.integrity) or DEFAULT_FLAG_KINDS)
     flags: dict[uuid.UUID, dict[str, int]] = {}
     last_event: dict[uuid.UUID, datetime] = {}
     connectivity: dict[uuid.UUID, tuple[int, str]] = {}
