@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from safexam.web.educator.monitor import MonitorPageController
+
 __all__ = ["educator_controllers"]
 
 
 def educator_controllers() -> list[ControllerRouterHandler]:
     """The controllers mounted under ``/educator``."""
-    return []
+    return [MonitorPageController]
