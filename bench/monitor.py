@@ -299,7 +299,8 @@ async def run(args: argparse.Namespace) -> int:
         f"\n{args.students} students saving every {args.save_interval_ms:.0f} ms"
         f" ({args.students * 1000 / args.save_interval_ms:.0f} saves/s);"
         f" {args.rounds} rounds of {args.window:.0f} s without and {args.window:.0f} s with"
-        f" the monitor; API: uvicorn x {args.web_workers}; machine: {os.cpu_count()} cores"
+        f" the monitor; API: uvicorn x {args.web_workers}; machine: {os.cpu_count()} cores,"
+        f" load average (1/5/15 min) at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     print(f"  {'':<34} {'n':>7} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}  ms")
     print(row("save sent -> delta at the monitor", delays))
