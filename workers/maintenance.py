@@ -62,7 +62,11 @@ async def _outbox_sweep(resources: WorkerResources) -> None:
 async def _session_sweep(resources: WorkerResources) -> None:
     assert resources.sessionmaker is not None
     async with resources.sessionmaker() as db:
-        await sweep_expired_sessions(db, grace_seconds=resources.settings.autosubmit_grace_seconds)
+        await sweep_expired_sessions(
+            db,
+            grace_seconds=resources.settings.autosubmit_grace_seconds,
+            redis=resources.redis,
+        )
 
 
 def _register_periodic() -> None:

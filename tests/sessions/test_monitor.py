@@ -12,10 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safexam.core.events import configure_events, monitor_channel
 from safexam.core.settings import Settings
-from tests.factories import enroll, make_exam, make_question, make_user
+from safexam.sessions.closing import sweep_expired_sessions
+from tests.factories import enroll, make_exam, make_question, make_user, move_deadline
 from tests.helpers import error_field, login, one, rows, signed_in
 from tests.live import live_server
 
@@ -302,3 +305,27 @@ async def test_extending_an_unknown_session_is_404(make_client: Any, db: AsyncSe
         json={"minutes": 5, "reason": "x", "session_id": str(uuid.uuid4())},
     )
     assert response.status_code == 404
+
+
+async def test_the_sweeps_auto_submits_reach_the_monitor(
+    make_client: Any, db: AsyncSession, redis: Redis, settings: Settings
+) -> None:
+    _, _, exam, sid = await _exam_and_session(make_client, db)
+    await move_deadline(db, sid, -5)
+    await db.commit()
+    configure_events(settings.redis_namespace)
+    listener = redis.pubsub()
+    await listener.subscribe(monitor_channel(exam.id))
+    try:
+        assert await sweep_expired_sessions(db, grace_seconds=0, redis=redis) == 1
+        heard = None
+        for _ in range(50):
+            message = await listener.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            if message is not None:
+                heard = json.loads(message["data"])
+                break
+        assert heard is not None
+        assert (heard["kind"], heard["session"], heard["status"]) == ("expire", sid, "expired")
+    finally:
+        await listener.aclose()
+        await db.close()

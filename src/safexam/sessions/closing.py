@@ -162,7 +162,11 @@ async def finalize_expired_session(db: AsyncSession, session_id: uuid.UUID) -> u
 
 
 async def sweep_expired_sessions(
-    db: AsyncSession, now: datetime | None = None, *, grace_seconds: int | None = None
+    db: AsyncSession,
+    now: datetime | None = None,
+    *,
+    grace_seconds: int | None = None,
+    redis: Redis | None = None,
 ) -> int:
     """Auto-submit every active session past its deadline plus grace; commit; how many.
 
@@ -194,6 +198,10 @@ async def sweep_expired_sessions(
         # A commit per batch, on purpose: each batch's row locks are held only
         # while it is written, and a failure later keeps the batches already done.
         await db.commit()
+        # The live monitors see these auto-submits too (an extension for everyone
+        # leaves its new deadlines to this sweep).
+        for session in batch:
+            await publish_delta(redis, ended_delta(session))
         total += len(batch)
         if len(batch) < SWEEP_BATCH:
             break
