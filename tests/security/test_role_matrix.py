@@ -55,6 +55,12 @@ def student_page(owner: int) -> dict[str, int]:
     return {ANON: 303, STU: owner, OSTU: 404, EDU: 403, OEDU: 403, ADMIN: 403}
 
 
+def educator_page(owner: int) -> dict[str, int]:
+    """The educator's pages of the educator's object: whoever is not signed in is sent
+    to sign in (303), students are refused, another educator sees nothing."""
+    return {ANON: 303, STU: 403, OSTU: 403, EDU: owner, OEDU: 404, ADMIN: owner}
+
+
 def visible_to_all_parties(owner: int) -> dict[str, int]:
     """Objects the student, the exam's educator and admins may all read."""
     return {ANON: 401, STU: owner, OSTU: 404, EDU: owner, OEDU: 404, ADMIN: owner}
@@ -261,6 +267,21 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/sessions/{session_id:uuid}"): Rule(student_page(200), page=True),
     ("GET", "/sessions/{session_id:uuid}/review"): Rule(
         student_page(200), params={"session_id": "graded_session_id"}, page=True
+    ),
+    # The live monitor page and its forms.
+    ("GET", "/educator/exams/{exam_id:uuid}/monitor"): Rule(educator_page(200), page=True),
+    ("POST", "/educator/exams/{exam_id:uuid}/monitor/extend"): Rule(
+        educator_page(303), form=lambda w: {"minutes": "1", "extend_reason": "Checked"}, page=True
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/monitor/announce"): Rule(
+        educator_page(303), form=lambda w: {"message": "Checked"}, page=True
+    ),
+    # The graded session has ended: the owner's form comes back with the 409 in words.
+    ("POST", "/educator/exams/{exam_id:uuid}/monitor/force-submit"): Rule(
+        educator_page(409),
+        params={"exam_id": "graded_exam_id"},
+        form=lambda w: {"force_session_id": w.ids["graded_session_id"], "force_reason": "x"},
+        page=True,
     ),
     ("GET", "/static/{file_path:path}"): Rule(
         everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True
