@@ -35,7 +35,9 @@ class AuditEvent(Base):
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
     # Who acted; kept when the account is removed so the trail still reads.
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     # A dotted verb, e.g. "session.extend", "session.force_submit",
     # "exam.announce", "response.override", "user.role".
     action: Mapped[str] = mapped_column(Text, nullable=False)
@@ -43,7 +45,9 @@ class AuditEvent(Base):
     subject_id: Mapped[uuid.UUID | None] = mapped_column()
     # The exam the action belongs to, when there is one: the monitor and the
     # results page list an exam's trail by it.
-    exam_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("exams.id", ondelete="CASCADE"))
+    exam_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("exams.id", ondelete="CASCADE")
+    )
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
 

@@ -63,6 +63,7 @@ def _new_request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+
 class RequestContextMiddleware:
     """Bind a ``request_id`` for every log line of a request, echo it back, log one access line.
 

@@ -226,3 +226,4 @@ class ExamController(Controller):
     ) -> None:
         exam = await lookups.get_owned_exam(db, exam_id, principal)
         await enrollments.remove_enrollment(db, exam, email)
+

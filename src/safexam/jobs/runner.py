@@ -59,7 +59,6 @@ class JobFailed(Exception):
 # SQLSTATE classes and codes that mean "try again later", not "your data is wrong".
 _TRANSIENT_SQLSTATES = ("08", "53", "57P", "40001", "40P01", "55P03", "57014")
 
-
 @dataclass(frozen=True)
 class Done:
     """What a job's work hands back: its result and what to tell live listeners.
