@@ -203,11 +203,19 @@ async def test_monitor_streams_the_roster_then_deltas_and_the_actions_reach_the_
 
         # Everyone: only running sessions move (Bob's starts now; Alice's ended).
         session_b = (await b.post(f"/api/v1/exams/{exam.id}/sessions")).json()
-        everyone = await teacher.post(
-            f"/api/v1/exams/{exam.id}/extensions", json={"minutes": 5, "reason": "Late start"}
-        )
-        assert everyone.status_code == 200, everyone.text
-        assert list(everyone.json()["deadlines"]) == [session_b["id"]]
+        async with Stream(b, f"/api/v1/sessions/{session_b['id']}/events") as page_b:
+            first_b = await page_b.wait_for(lambda e: e.get("event") == "session")
+            # Announcements made before the student started are on their page too.
+            assert len(first_b["data"]["announcements"]) == 1
+            everyone = await teacher.post(
+                f"/api/v1/exams/{exam.id}/extensions", json={"minutes": 5, "reason": "Late start"}
+            )
+            assert everyone.status_code == 200, everyone.text
+            assert list(everyone.json()["deadlines"]) == [session_b["id"]]
+            # The exam's channel reaches every student's page.
+            await page_b.wait_for(
+                lambda e: e["data"]["deadline_at"] != first_b["data"]["deadline_at"]
+            )
 
         trail = (await teacher.get(f"/api/v1/exams/{exam.id}/audit")).json()["items"]
         assert [t["action"] for t in trail] == [
