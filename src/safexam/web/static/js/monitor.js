@@ -37,7 +37,8 @@ let offset = 0; // server clock minus this computer's
 let frame = 0;
 let sortDue = false;
 let lastSort = 0;
-let lastSummary = "";
+// As the server rendered it: the same words are not announced again.
+let lastSummary = summary.textContent.replace(/\s+/g, " ").trim();
 let lastSummaryAt = 0;
 let summaryTimer = 0;
 let openSession = null;
