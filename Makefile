@@ -64,11 +64,13 @@ screenshots: setup
 	SAFEXAM_SCREENSHOTS=$(SHOTS) $(BIN)/pytest -q \
 		tests/web/test_exam_page.py::test_a_mixed_exam_from_sign_in_to_submit \
 		tests/web/test_coding_workspace.py \
-		tests/web/test_results_pages.py
+		tests/web/test_results_pages.py \
+		tests/web/test_monitor_page.py
 	mkdir -p docs/screenshots
 	cp $(SHOTS)/web-exam-answered.png docs/screenshots/exam-page.png
 	cp $(SHOTS)/web-coding-workspace-results.png docs/screenshots/coding-workspace.png
 	cp $(SHOTS)/web-results.png docs/screenshots/results.png
+	cp $(SHOTS)/web-monitor.png docs/screenshots/monitor.png
 	rm -rf $(SHOTS)
 
 # Removes the embedded PostgreSQL and Redis data of `make run` (asks first).

@@ -15,11 +15,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.broker import WorkerResources, worker_resources
+from safexam.core.events import LiveEvent
 from safexam.jobs.kinds import AUTOSUBMIT, job_actor
 from safexam.jobs.outbox import sweep
 from safexam.jobs.runner import Done, run_job
 from safexam.jobs.service import Claim
-from safexam.sessions.closing import finalize_expired_session, sweep_expired_sessions
+from safexam.sessions.closing import ended_delta, finalize_expired_session, sweep_expired_sessions
+from safexam.sessions.models import ExamSession
 from safexam.sessions.notify import SessionExpired
 
 log = structlog.get_logger(__name__)
@@ -40,7 +42,14 @@ async def autosubmit_session(job_id: str, session_id: str, **_: Any) -> None:
         grading_job = await finalize_expired_session(db, session)
         result = {"grading_job_id": str(grading_job) if grading_job else None}
         # None: the session was already finished (or not yet due); nothing changed.
-        return Done(result, [SessionExpired(id=session)] if grading_job else [])
+        if grading_job is None:
+            return Done(result, [])
+        # Already in the session's identity map: no query.
+        ended = await db.get(ExamSession, session)
+        events: list[LiveEvent] = [SessionExpired(id=session)]
+        if ended is not None:
+            events.append(ended_delta(ended))
+        return Done(result, events)
 
     await run_job(job_id, work, sessionmaker=resources.sessionmaker, redis=resources.redis)
 
@@ -53,7 +62,11 @@ async def _outbox_sweep(resources: WorkerResources) -> None:
 async def _session_sweep(resources: WorkerResources) -> None:
     assert resources.sessionmaker is not None
     async with resources.sessionmaker() as db:
-        await sweep_expired_sessions(db, grace_seconds=resources.settings.autosubmit_grace_seconds)
+        await sweep_expired_sessions(
+            db,
+            grace_seconds=resources.settings.autosubmit_grace_seconds,
+            redis=resources.redis,
+        )
 
 
 def _register_periodic() -> None:

@@ -41,6 +41,7 @@ from safexam.ops.queues_controller import MetricsController, QueuesController
 from safexam.qie.controller import QieController
 from safexam.sessions.controller import SessionController
 from safexam.sessions.fast_path import AutosaveFastPath
+from safexam.sessions.monitor_controller import MonitorController
 from safexam.web import (
     SECURITY_HEADERS,
     SecurityHeaders,
@@ -68,6 +69,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
             QuestionController,
             ExamController,
             SessionController,
+            MonitorController,
             IntegrityController,
             JobController,
             GradingController,

@@ -220,6 +220,26 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/exams/{exam_id:uuid}/regrade"): Rule(
         staff_owned(202), params={"exam_id": "fresh:published_exam"}, body=lambda w: {}
     ),
+    # The live monitor and its actions.
+    ("GET", "/api/v1/exams/{exam_id:uuid}/monitor"): Rule(staff_owned(200)),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/monitor/roster"): Rule(staff_owned(200)),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/monitor/sessions/{session_id:uuid}"): Rule(
+        staff_owned(200)
+    ),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/extensions"): Rule(
+        staff_owned(200), body=lambda w: {"minutes": 1, "reason": "Checked"}
+    ),
+    # The graded session has ended: the owner gets as far as 409.
+    ("POST", "/api/v1/exams/{exam_id:uuid}/sessions/{session_id:uuid}/force-submit"): Rule(
+        staff_owned(409),
+        params={"exam_id": "graded_exam_id", "session_id": "graded_session_id"},
+        body=lambda w: {"reason": "Checked"},
+    ),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/announcements"): Rule(staff_owned(200)),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/announcements"): Rule(
+        staff_owned(201), body=lambda w: {"message": "Checked"}
+    ),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/audit"): Rule(staff_owned(200)),
     # Taking the exam.
     ("GET", "/api/v1/sessions/{session_id:uuid}"): Rule(student_owned(200)),
     ("PUT", "/api/v1/sessions/{session_id:uuid}/responses/{question_id:uuid}"): Rule(
@@ -472,6 +492,21 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/educator/questions/{question_id:uuid}/preview"): Rule(
         staff_owned_page(200), page=True
+    ),
+    # The live monitor page and its forms.
+    ("GET", "/educator/exams/{exam_id:uuid}/monitor"): Rule(educator_page(200), page=True),
+    ("POST", "/educator/exams/{exam_id:uuid}/monitor/extend"): Rule(
+        educator_page(303), form=lambda w: {"minutes": "1", "extend_reason": "Checked"}, page=True
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/monitor/announce"): Rule(
+        educator_page(303), form=lambda w: {"message": "Checked"}, page=True
+    ),
+    # The graded session has ended: the owner's form comes back with the 409 in words.
+    ("POST", "/educator/exams/{exam_id:uuid}/monitor/force-submit"): Rule(
+        educator_page(409),
+        params={"exam_id": "graded_exam_id"},
+        form=lambda w: {"force_session_id": w.ids["graded_session_id"], "force_reason": "x"},
+        page=True,
     ),
     ("GET", "/static/{file_path:path}"): Rule(
         everyone(200), params={"file_path": "literal:" + STYLESHEET}, page=True

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
@@ -46,7 +46,9 @@ __all__ = [
     "ReconnectingPubSubBackend",
     "channels_plugin",
     "configure_events",
+    "exam_channel",
     "job_channel",
+    "monitor_channel",
     "notify",
     "publish",
     "session_channel",
@@ -73,6 +75,20 @@ def _channel(kind: str, ident: uuid.UUID | str) -> str:
 
 def session_channel(session_id: uuid.UUID | str) -> str:
     return _channel("session", session_id)
+
+
+def exam_channel(exam_id: uuid.UUID | str) -> str:
+    """What every student taking the exam hears (announcements, an extension for all)."""
+    return _channel("exam", exam_id)
+
+
+def monitor_channel(exam_id: uuid.UUID | str) -> str:
+    """The exam's live monitor: small per-student deltas, at the rate of autosaves.
+
+    Apart from :func:`exam_channel` on purpose: students' streams must not wake
+    at every classmate's save.
+    """
+    return _channel("monitor", exam_id)
 
 
 def job_channel(job_id: uuid.UUID | str) -> str:
@@ -231,7 +247,7 @@ HEARTBEAT_SECONDS = 15.0
 
 async def sse_stream(
     channels: ChannelsPlugin,
-    channel: str,
+    channel: str | Sequence[str],
     read_state: Callable[[], Awaitable[State]],
     *,
     event: str,
@@ -252,8 +268,9 @@ async def sse_stream(
     the seconds after which to re-read it anyway; None: wait for a notification.
     """
     changed = asyncio.Event()
+    wanted = [channel] if isinstance(channel, str) else list(channel)
 
-    async with channels.start_subscription([channel]) as subscriber:
+    async with channels.start_subscription(wanted) as subscriber:
 
         async def listen() -> None:
             async for _ in subscriber.iter_events():

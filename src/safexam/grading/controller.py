@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator
 
 from litestar import Controller, get, post, put
 from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State
 from litestar.params import JSONBody
-from litestar.response import ServerSentEvent
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from sqlalchemy import select
 
 from safexam.auth.guards import CurrentUser, authenticated, educator_or_admin
 from safexam.core.deps import DB, RedisDep
-from safexam.core.events import session_channel, sse_stream
+from safexam.core.events import exam_channel, session_channel, sse_stream
 from safexam.core.openapi import EVENT_STREAM
 from safexam.grading.live import session_state
 from safexam.grading.notify import SessionState, publish_override
@@ -20,6 +22,8 @@ from safexam.grading.regrade import apply_dry_run, request_regrade
 from safexam.grading.schemas import OverrideIn, OverrideOut, RegradeIn, SessionResultOut
 from safexam.grading.service import override_response
 from safexam.jobs.schemas import JobAccepted
+from safexam.sessions.models import ExamSession
+from safexam.sessions.monitor import page_connected
 
 __all__ = ["GradingController", "session_events"]
 
@@ -102,15 +106,32 @@ async def session_events(
     principal: CurrentUser,
     state: State,
     channels: ChannelsPlugin,
+    redis: RedisDep,
 ) -> ServerSentEvent:
-    """SSE for the student or the exam's educator: status and result as they change."""
-    await session_state(db, session_id, principal)
+    """SSE for the student or the exam's educator: status, deadline, announcements and
+    result as they change.
+
+    The student's own exam page holding this stream is also its heartbeat: the
+    exam's live monitor hears when it connects and when it goes away.
+    """
+    first = await session_state(db, session_id, principal)
+    owner = await db.scalar(select(ExamSession.user_id).where(ExamSession.id == session_id))
     await db.close()
+    exam_id = first.exam_id
+    assert exam_id is not None
 
     async def read_state() -> SessionState:
         async with state.sessionmaker() as fresh:
             return await session_state(fresh, session_id, principal)
 
-    return ServerSentEvent(
-        sse_stream(channels, session_channel(session_id), read_state, event="session")
-    )
+    channels_heard = [session_channel(session_id), exam_channel(exam_id)]
+    stream = sse_stream(channels, channels_heard, read_state, event="session")
+    if owner != principal.id:
+        return ServerSentEvent(stream)
+
+    async def heartbeat() -> AsyncGenerator[ServerSentEventMessage, None]:
+        async with page_connected(redis, exam_id, session_id):
+            async for message in stream:
+                yield message
+
+    return ServerSentEvent(heartbeat())

@@ -14,6 +14,7 @@ from safexam.grading.models import Result
 from safexam.grading.notify import SessionState
 from safexam.grading.schemas import SessionResultOut
 from safexam.sessions.models import ExamSession
+from safexam.sessions.monitor import exam_announcements
 from safexam.sessions.rules import results_visible
 
 __all__ = ["session_state"]
@@ -63,4 +64,7 @@ async def session_state(
             if visible and result is not None
             else None
         ),
+        deadline_at=session.deadline_at.isoformat(),
+        exam_id=exam.id,
+        announcements=await exam_announcements(db, exam.id),
     )

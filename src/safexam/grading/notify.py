@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from safexam.core.events import LiveEvent, notify
 from safexam.grading.schemas import SessionResultOut
 from safexam.sessions.models import Response
+from safexam.sessions.monitor import AnnouncementOut
 
 __all__ = [
     "ScoreOverridden",
@@ -35,6 +36,11 @@ class SessionState(msgspec.Struct):
     submitted_at: str | None
     graded_at: str | None
     result: SessionResultOut | None
+    # The deadline (an extension moves it: the page's timer re-syncs), the exam,
+    # and its announcements, oldest first (the page shows those it lacks).
+    deadline_at: str | None = None
+    exam_id: uuid.UUID | None = None
+    announcements: list[AnnouncementOut] = []
 
 
 class SessionGraded(LiveEvent, kw_only=True):

@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from safexam.auth.guards import CurrentUser, educator_or_admin, student_only
-from safexam.core.deps import DB, SettingsDep
+from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.http import client_ip, user_agent_of
 from safexam.integrity import service
 from safexam.integrity.schemas import ActivityOut, EventBatch, EventsAccepted
@@ -42,6 +42,7 @@ class IntegrityController(Controller):
         db: DB,
         settings: SettingsDep,
         principal: CurrentUser,
+        redis: RedisDep,
     ) -> EventsAccepted:
         """Append up to 100 browser events to my session's integrity log."""
         accepted = await service.record_events(
@@ -52,6 +53,7 @@ class IntegrityController(Controller):
             ip=client_ip(request),
             user_agent=user_agent_of(request),
             grace_seconds=settings.autosubmit_grace_seconds,
+            redis=redis,
         )
         return EventsAccepted(accepted=accepted)
 

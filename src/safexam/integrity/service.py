@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 import structlog
+from redis.asyncio import Redis
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +24,7 @@ from safexam.exams.models import Exam
 from safexam.integrity.models import ActivityLog
 from safexam.integrity.schemas import ActivityEvent, ActivityOut, ClientEvent
 from safexam.sessions.models import ExamSession
+from safexam.sessions.notify import MonitorDelta, publish_delta
 
 __all__ = ["IP_CHANGED", "activity_of_session", "flag_kinds_of", "note_client", "record_events"]
 
@@ -96,8 +98,11 @@ async def record_events(
     ip: str | None,
     user_agent: str | None,
     grace_seconds: int,
+    redis: Redis | None = None,
 ) -> int:
     """Append a batch of the student's browser events to their session's log and commit.
+
+    With ``redis``, the batch's counts by kind are told to the exam's live monitor.
 
     Accepted while the session runs and for ``grace_seconds`` after it ended,
     so the last batch a page flushes while submitting is not lost.
@@ -111,6 +116,7 @@ async def record_events(
     row = (
         await db.execute(
             select(
+                ExamSession.exam_id,
                 ExamSession.status,
                 ExamSession.deadline_at,
                 ExamSession.submitted_at,
@@ -146,6 +152,23 @@ async def record_events(
         ],
     )
     await db.commit()
+    counts: dict[str, int] = {}
+    connectivity = None
+    for event in events:
+        counts[event.kind] = counts.get(event.kind, 0) + 1
+        if event.kind in ("offline", "online"):
+            connectivity = event.kind
+    await publish_delta(
+        redis,
+        MonitorDelta(
+            id=row.exam_id,
+            kind="event",
+            session=session_id,
+            at=row.now,
+            events=counts,
+            connectivity=connectivity,
+        ),
+    )
     return len(events)
 
 

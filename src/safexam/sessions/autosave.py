@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import msgspec
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from safexam.auth.guards import Principal
@@ -20,6 +21,7 @@ from safexam.core.db import driver_connection
 from safexam.core.errors import Conflict, NotFound
 from safexam.exams.kinds import decode_answer
 from safexam.integrity.service import note_client
+from safexam.sessions.notify import MonitorDelta, publish_delta
 from safexam.sessions.schemas import AutosaveOut
 
 __all__ = ["autosave"]
@@ -59,6 +61,8 @@ async def _question_for_answer(
 #    question on its paper; FOR SHARE makes a concurrent submit wait for this save
 #    or this save see the submit (no answer slips in after a submit commits);
 #  - an older client_seq never overwrites a newer one;
+#  - ``xmax = 0`` is true for a row the statement inserted (not updated): the
+#    question's first saved answer, which the live monitor counts as answered;
 #  - the outer SELECT reads the row as it was before the statement, which is the
 #    newer answer that won when this one was not applied.
 # It runs on the asyncpg connection itself (see ``autosave``), so the parameters
@@ -67,7 +71,7 @@ async def _question_for_answer(
 #  $6 client_seq.
 _AUTOSAVE = """
     WITH s AS (
-        SELECT id, ip_address, user_agent,
+        SELECT id, exam_id, ip_address, user_agent,
                status = 'active' AND deadline_at > now() AS open,
                paper @> jsonb_build_array(
                    jsonb_build_object('question_id', CAST($4::uuid AS text))) AS on_paper
@@ -83,10 +87,10 @@ _AUTOSAVE = """
            SET answer = excluded.answer, client_seq = excluded.client_seq,
                saved_at = excluded.saved_at
          WHERE responses.client_seq < excluded.client_seq
-        RETURNING client_seq, saved_at
+        RETURNING client_seq, saved_at, xmax = 0 AS first
     )
-    SELECT s.open, s.on_paper, s.ip_address, s.user_agent,
-           saved.client_seq AS saved_seq, saved.saved_at AS saved_at,
+    SELECT s.open, s.on_paper, s.ip_address, s.user_agent, s.exam_id,
+           saved.client_seq AS saved_seq, saved.saved_at AS saved_at, saved.first AS first,
            r.client_seq AS current_seq, r.saved_at AS current_saved_at,
            CAST(r.answer AS text) AS current_answer
     FROM s
@@ -110,6 +114,7 @@ async def autosave(
     client_seq: int,
     ip: str | None = None,
     user_agent: str | None = None,
+    redis: Redis | None = None,
 ) -> AutosaveOut:
     """Save the student's answer to one question unless a newer one is already stored.
 
@@ -117,7 +122,8 @@ async def autosave(
     question, the question's kind). 404 for a session that is not the
     student's or a question not on their paper; 409 ``session_closed`` after
     submit or the deadline, changing nothing; 422 naming the field when the
-    answer does not fit the question's kind.
+    answer does not fit the question's kind. With ``redis``, an applied save
+    is told to the exam's live monitor: one PUBLISH, no database work.
     """
     # The statement runs on the driver's connection: outside a transaction it is
     # its own (no BEGIN/COMMIT round trips), and it skips the ORM session and the
@@ -149,6 +155,18 @@ async def autosave(
             )
         if row["saved_seq"] is not None:
             applied, seq, saved_at = True, row["saved_seq"], row["saved_at"]
+            await publish_delta(
+                redis,
+                MonitorDelta(
+                    id=row["exam_id"],
+                    kind="save",
+                    session=session_id,
+                    at=saved_at,
+                    question=question_id,
+                    seq=seq,
+                    first=bool(row["first"]),
+                ),
+            )
         else:
             if row["current_seq"] is None:
                 # A concurrent first save of the same question won; read what it stored.

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import structlog
+from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,10 +27,12 @@ from safexam.jobs import enqueue
 from safexam.jobs.kinds import GRADE_SESSION
 from safexam.jobs.models import Job
 from safexam.sessions.models import ExamSession
+from safexam.sessions.notify import MonitorDelta, publish_delta
 from safexam.sessions.rules import db_now, own_session, results_visible
 from safexam.sessions.schemas import ReleaseOut, ReleaseStatusOut, SubmitOut
 
 __all__ = [
+    "ended_delta",
     "expire_sessions",
     "finalize_expired_session",
     "release_results",
@@ -86,7 +89,12 @@ async def expire_sessions(db: AsyncSession, sessions: Sequence[ExamSession]) -> 
 
 
 async def submit_session(
-    db: AsyncSession, session_id: uuid.UUID, principal: Principal, *, grace_seconds: int
+    db: AsyncSession,
+    session_id: uuid.UUID,
+    principal: Principal,
+    *,
+    grace_seconds: int,
+    redis: Redis | None = None,
 ) -> SubmitOut:
     """End the student's session and queue its grading; idempotent.
 
@@ -108,13 +116,26 @@ async def submit_session(
     if now > session.deadline_at + timedelta(seconds=grace_seconds):
         job_ids = await expire_sessions(db, [session])
         await db.commit()
+        await publish_delta(redis, ended_delta(session))
         return SubmitOut(status="expired", job_id=job_ids[0], submitted_at=session.submitted_at)
     session.status = "submitted"
     session.submitted_at = min(now, session.deadline_at)
     job = await _enqueue_grading(db, session)
     await db.commit()
     log.info("session_submitted", session_id=str(session.id), job_id=str(job.id))
+    await publish_delta(redis, ended_delta(session))
     return SubmitOut(status="submitted", job_id=job.id, submitted_at=session.submitted_at)
+
+
+def ended_delta(session: ExamSession) -> MonitorDelta:
+    """The monitor's delta for a session that just ended (read before the commit expired it)."""
+    return MonitorDelta(
+        id=session.exam_id,
+        kind="expire" if session.status == "expired" else "submit",
+        session=session.id,
+        at=session.submitted_at,
+        status=session.status,
+    )
 
 
 async def finalize_expired_session(db: AsyncSession, session_id: uuid.UUID) -> uuid.UUID | None:
@@ -144,7 +165,11 @@ async def finalize_expired_session(db: AsyncSession, session_id: uuid.UUID) -> u
 
 
 async def sweep_expired_sessions(
-    db: AsyncSession, now: datetime | None = None, *, grace_seconds: int | None = None
+    db: AsyncSession,
+    now: datetime | None = None,
+    *,
+    grace_seconds: int | None = None,
+    redis: Redis | None = None,
 ) -> int:
     """Auto-submit every active session past its deadline plus grace; commit; how many.
 
@@ -176,6 +201,10 @@ async def sweep_expired_sessions(
         # A commit per batch, on purpose: each batch's row locks are held only
         # while it is written, and a failure later keeps the batches already done.
         await db.commit()
+        # The live monitors see these auto-submits too (an extension for everyone
+        # leaves its new deadlines to this sweep).
+        for session in batch:
+            await publish_delta(redis, ended_delta(session))
         total += len(batch)
         if len(batch) < SWEEP_BATCH:
             break

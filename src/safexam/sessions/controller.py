@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from safexam.auth.guards import CurrentUser, educator_or_admin, principal_of, student_only
-from safexam.core.deps import DB, SettingsDep
+from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.http import client_ip, user_agent_of
 from safexam.core.openapi import text_alternative
 from safexam.sessions import results as results_service
@@ -65,6 +65,7 @@ class SessionController(Controller):
         db: DB,
         settings: SettingsDep,
         principal: CurrentUser,
+        redis: RedisDep,
     ) -> Response[SessionOut]:
         """Start my next attempt (201), or resume the one running (200)."""
         view, created = await start_session(
@@ -74,6 +75,7 @@ class SessionController(Controller):
             ip=client_ip(request),
             user_agent=user_agent_of(request),
             grace_seconds=settings.autosubmit_grace_seconds,
+            redis=redis,
         )
         return Response(view, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
@@ -115,17 +117,27 @@ class SessionController(Controller):
             client_seq=data.client_seq,
             ip=client_ip(request),
             user_agent=user_agent_of(request),
+            redis=getattr(request.app.state, "redis", None),
         )
 
     @post(
         "/sessions/{session_id:uuid}/submit", status_code=HTTP_202_ACCEPTED, guards=[student_only]
     )
     async def submit(
-        self, session_id: FromPath[uuid.UUID], db: DB, settings: SettingsDep, principal: CurrentUser
+        self,
+        session_id: FromPath[uuid.UUID],
+        db: DB,
+        settings: SettingsDep,
+        principal: CurrentUser,
+        redis: RedisDep,
     ) -> SubmitOut:
         """End my session and queue its grading. Repeating it returns the same job."""
         return await submit_session(
-            db, session_id, principal, grace_seconds=settings.autosubmit_grace_seconds
+            db,
+            session_id,
+            principal,
+            grace_seconds=settings.autosubmit_grace_seconds,
+            redis=redis,
         )
 
     @get("/sessions/{session_id:uuid}/review", guards=[student_only])

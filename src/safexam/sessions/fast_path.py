@@ -156,6 +156,7 @@ class AutosaveFastPath:
                     client_seq=data.client_seq,
                     ip=client_ip(connection),
                     user_agent=user_agent_of(connection),
+                    redis=getattr(self.app.state, "redis", None),
                 )
             except Exception as exc:
                 error = error_for(exc, method="PUT", path=scope["path"])

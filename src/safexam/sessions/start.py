@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from redis.asyncio import Redis
 from sqlalchemy import bindparam, func, or_, select, text, true
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +29,7 @@ from safexam.jobs import enqueue
 from safexam.jobs.kinds import AUTOSUBMIT
 from safexam.sessions.closing import expire_sessions
 from safexam.sessions.models import ExamSession
+from safexam.sessions.notify import publish_delta, started_delta
 from safexam.sessions.paper import ItemSpec, QuestionSpec, build_paper
 from safexam.sessions.review import session_view
 from safexam.sessions.rules import db_now, results_visible, time_allowed
@@ -239,8 +241,11 @@ async def start_session(
     ip: str | None,
     user_agent: str | None,
     grace_seconds: int,
+    redis: Redis | None = None,
 ) -> tuple[SessionOut, bool]:
     """Start the student's next attempt, or resume the running one; ``(view, created)``.
+
+    With ``redis``, a new attempt is told to the exam's live monitor.
 
     The database decides: the insert itself re-checks the window and the
     attempt count, and the unique indexes (one active session per student and
@@ -249,9 +254,12 @@ async def start_session(
     """
     for _ in range(START_ATTEMPTS):
         try:
-            return await _start_once(
+            view, created = await _start_once(
                 db, exam_id, principal, ip=ip, user_agent=user_agent, grace_seconds=grace_seconds
             )
+            if created:
+                await publish_delta(redis, started_delta(view, principal.id))
+            return view, created
         except IntegrityError:
             await db.rollback()
             log.info("session_start_race", exam_id=str(exam_id), user_id=str(principal.id))

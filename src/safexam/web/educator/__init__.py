@@ -8,6 +8,7 @@ from litestar.types import ControllerRouterHandler
 
 from safexam.web.educator.exams import ExamBuilderController
 from safexam.web.educator.generate import GenerateController
+from safexam.web.educator.monitor import MonitorPageController
 from safexam.web.educator.questions import QuestionBankController
 from safexam.web.educator.regrade import RegradeController
 from safexam.web.educator.results import ResultsController
@@ -23,4 +24,5 @@ def educator_controllers() -> list[ControllerRouterHandler]:
         GenerateController,
         ResultsController,
         RegradeController,
+        MonitorPageController,
     ]

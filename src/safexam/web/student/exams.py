@@ -16,10 +16,11 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from safexam.auth.guards import CurrentUser, student_only
-from safexam.core.deps import DB, SettingsDep
+from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import NotFound
 from safexam.core.http import client_ip, user_agent_of
 from safexam.sessions.lobby import StudentExamDetail, exam_detail, my_exam_details
+from safexam.sessions.monitor import exam_announcements
 from safexam.sessions.review import get_session
 from safexam.sessions.start import start_session
 from safexam.web.layout import done_reading, page
@@ -92,6 +93,7 @@ class StudentExamsController(Controller):
         db: DB,
         settings: SettingsDep,
         principal: CurrentUser,
+        redis: RedisDep,
         exam_id: FromPath[uuid.UUID],
     ) -> Redirect:
         """Start the next attempt or resume the running one, then open the exam page."""
@@ -102,6 +104,7 @@ class StudentExamsController(Controller):
             ip=client_ip(request),
             user_agent=user_agent_of(request),
             grace_seconds=settings.autosubmit_grace_seconds,
+            redis=redis,
         )
         return Redirect(exam_page_url(view.id), status_code=303)
 
@@ -139,5 +142,6 @@ class StudentExamsController(Controller):
             detail=detail,
             saved={qid: response.answer for qid, response in view.responses.items()},
             seqs={qid: response.client_seq for qid, response in view.responses.items()},
+            announcements=await exam_announcements(db, view.exam_id),
             nav="exams",
         )

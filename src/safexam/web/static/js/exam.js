@@ -3,6 +3,7 @@
 // before submit.
 
 import { announce } from "./announce.js";
+import { startLive } from "./announcements.js";
 import {
   hasContent,
   isAnswerField,
@@ -512,7 +513,7 @@ async function main() {
   outbox.send();
 
   startIntegrity({ sessionId, csrf });
-  startTimer({ onDeadline: finishAtDeadline });
+  startLive({ sessionId, timer: startTimer({ onDeadline: finishAtDeadline }) });
   setUpReview();
   if (form.dataset.codingModule && form.querySelector('section[data-kind="coding"]')) {
     mountWhenNear();
