@@ -122,3 +122,45 @@ async def test_log_access_rules(make_client: Any, db: AsyncSession) -> None:
     late = await client.post(url, json={"events": [event("copy")]})
     assert late.status_code == 409 and late.json()["error"]["code"] == "session_closed"
     assert (await one(db, "SELECT count(*) FROM activity_logs"))[0] == 0
+
+
+async def test_a_flood_of_events_is_capped_per_minute_and_refused_whole(
+    make_client: Any, db: AsyncSession
+) -> None:
+    """2,000 events in a second used to be stored; now a minute takes 300 (or 256 KB)."""
+    from safexam.integrity.service import EVENT_BYTES_PER_MINUTE, EVENTS_PER_MINUTE
+
+    client, _, session = await _setup(make_client, db)
+    url = f"/api/v1/sessions/{session['id']}/events"
+    statuses = []
+    for batch_number in range(20):
+        batch = [event("focus_lost", n % 60, n=batch_number * 100 + n) for n in range(100)]
+        response = await client.post(url, json={"events": batch})
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            error = response.json()["error"]
+            assert error["code"] == "rate_limited" and "integrity events" in error["message"]
+            assert 0 < int(response.headers["Retry-After"]) <= 60
+    accepted = EVENTS_PER_MINUTE // 100
+    assert statuses == [202] * accepted + [429] * (20 - accepted), statuses
+    stored = await rows(db, "SELECT details FROM activity_logs ORDER BY id")
+    # The first events of the burst are kept, each once; a refused batch stored nothing.
+    assert [r.details["n"] for r in stored] == list(range(EVENTS_PER_MINUTE))
+
+    # Bytes too: large details reach the byte cap before the count cap.
+    client2, _, other = await _setup(make_client, db)
+    big_url = f"/api/v1/sessions/{other['id']}/events"
+    padding = "x" * 1_900
+    sent = 0
+    while True:
+        batch = [event("paste", 1, length=1, note=padding) for _ in range(50)]
+        response = await client2.post(big_url, json={"events": batch})
+        if response.status_code == 429:
+            break
+        assert response.status_code == 202, response.text
+        sent += 50
+    assert 0 < sent * 1_950 <= EVENT_BYTES_PER_MINUTE
+    [count] = await one(
+        db, "SELECT count(*) FROM activity_logs WHERE session_id = :s", s=other["id"]
+    )
+    assert count == sent

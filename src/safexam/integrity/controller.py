@@ -54,6 +54,7 @@ class IntegrityController(Controller):
             user_agent=user_agent_of(request),
             grace_seconds=settings.autosubmit_grace_seconds,
             redis=redis,
+            namespace=settings.redis_namespace,
         )
         return EventsAccepted(accepted=accepted)
 

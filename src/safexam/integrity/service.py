@@ -15,11 +15,12 @@ from typing import Any
 import msgspec
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import Principal, ensure_owner
-from safexam.core.errors import Conflict, NotFound, Unprocessable
+from safexam.core.errors import Conflict, NotFound, RateLimited, Unprocessable
 from safexam.exams.models import Exam
 from safexam.integrity.models import ActivityLog
 from safexam.integrity.schemas import ActivityEvent, ActivityOut, ClientEvent
@@ -33,6 +34,15 @@ log = structlog.get_logger(__name__)
 IP_CHANGED = "ip_changed"
 MAX_DETAILS_BYTES = 2_048
 MAX_PAGE = 5_000
+# What one exam page may log per minute. An honest page sends a few events a
+# minute (a resize storm or a flapping network, some dozens); a script that
+# floods the log would otherwise fill the table that educators read. Past the
+# cap a batch is refused whole (429) and waits on the device, so the first
+# events of a burst are stored as they come and the latest are sent once the
+# minute is over; nothing is half-stored, and a retry never stores twice.
+EVENTS_PER_MINUTE = 300
+EVENT_BYTES_PER_MINUTE = 256 * 1024
+WINDOW_SECONDS = 60
 
 
 def flag_kinds_of(integrity: dict[str, Any] | None) -> list[str]:
@@ -99,20 +109,26 @@ async def record_events(
     user_agent: str | None,
     grace_seconds: int,
     redis: Redis | None = None,
+    namespace: str = "safexam",
 ) -> int:
     """Append a batch of the student's browser events to their session's log and commit.
 
-    With ``redis``, the batch's counts by kind are told to the exam's live monitor.
+    With ``redis``, the batch is counted against the session's minute (refused
+    past :data:`EVENTS_PER_MINUTE` or :data:`EVENT_BYTES_PER_MINUTE`) and its
+    counts by kind are told to the exam's live monitor.
 
     Accepted while the session runs and for ``grace_seconds`` after it ended,
     so the last batch a page flushes while submitting is not lost.
     """
+    size = 0
     for index, event in enumerate(events):
-        if len(msgspec.json.encode(event.details)) > MAX_DETAILS_BYTES:
+        encoded = len(msgspec.json.encode(event.details))
+        if encoded > MAX_DETAILS_BYTES:
             raise Unprocessable(
                 f"details must encode to at most {MAX_DETAILS_BYTES} bytes",
                 field=f"events[{index}].details",
             )
+        size += encoded + len(event.kind)
     row = (
         await db.execute(
             select(
@@ -131,6 +147,8 @@ async def record_events(
     ended = row.deadline_at if row.status == "active" else (row.submitted_at or row.deadline_at)
     if row.now > ended + timedelta(seconds=grace_seconds):
         raise Conflict("This session has ended", code="session_closed")
+    if redis is not None:
+        await _within_the_minute(redis, namespace, session_id, count=len(events), size=size)
     await note_client(
         db,
         session_id=session_id,
@@ -170,6 +188,43 @@ async def record_events(
         ),
     )
     return len(events)
+
+
+async def _within_the_minute(
+    redis: Redis, namespace: str, session_id: uuid.UUID, *, count: int, size: int
+) -> None:
+    """Count the batch against the session's minute, or refuse it whole (429, with the wait).
+
+    A refused batch is taken back off the counters, so the events it carried
+    are counted once, when the page sends them again. ``SET NX EX`` then
+    ``INCRBY`` (which keeps the expiry), as the sign-in limits do: the
+    embedded Redis of ``make run`` has no ``EXPIRE NX``.
+    """
+    events_key = f"{namespace}:integrity:{session_id}:events"
+    bytes_key = f"{namespace}:integrity:{session_id}:bytes"
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.set(events_key, 0, ex=WINDOW_SECONDS, nx=True)
+            pipe.set(bytes_key, 0, ex=WINDOW_SECONDS, nx=True)
+            pipe.incrby(events_key, count)
+            pipe.incrby(bytes_key, size)
+            pipe.ttl(events_key)
+            *_, events, stored, ttl = await pipe.execute()
+        if events <= EVENTS_PER_MINUTE and stored <= EVENT_BYTES_PER_MINUTE:
+            return
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.decrby(events_key, count)
+            pipe.decrby(bytes_key, size)
+            await pipe.execute()
+    except (RedisError, OSError) as exc:
+        # The log is evidence: without Redis to count with, keep the events.
+        log.warning("integrity_cap_unavailable", error=f"{type(exc).__name__}: {exc}"[:200])
+        return
+    raise RateLimited(
+        "This page sent more integrity events in a minute than an exam needs; "
+        "the rest wait on the device and are sent after the pause",
+        retry_after=int(ttl) if int(ttl) > 0 else WINDOW_SECONDS,
+    )
 
 
 async def activity_of_session(
