@@ -82,6 +82,12 @@ async def test_bad_batches_are_422_naming_the_field(make_client: Any, db: AsyncS
     assert too_many.status_code == 422 and "events" in too_many.text
     empty = await client.post(url, json={"events": []})
     assert empty.status_code == 422
+    # A time without its offset means nothing from a page in another zone.
+    naive = await client.post(
+        url, json={"events": [{"kind": "copy", "at": "2026-11-25T10:05:00", "details": {}}]}
+    )
+    assert naive.status_code == 422, naive.text
+    assert naive.json()["error"]["details"][0]["field"] == "events[0].at"
     huge = await client.post(url, json={"events": [event("resize", blob="x" * 5000)]})
     assert huge.status_code == 422
     assert huge.json()["error"]["details"][0]["field"] == "events[0].details"

@@ -46,7 +46,8 @@ FIRST_CLIENT_YEAR, LAST_CLIENT_YEAR = 1970, 2199
 
 class ClientEvent(msgspec.Struct, forbid_unknown_fields=True):
     kind: ClientEventKind
-    at: datetime
+    # With its offset: a time without one means nothing on a page in another zone.
+    at: Annotated[datetime, msgspec.Meta(tz=True)]
     details: dict[str, Any] = {}
 
     def __post_init__(self) -> None:
