@@ -22,12 +22,18 @@ from safexam.coding.callbacks import collect_judge0_results
 from safexam.coding.execution import CodeRunner, RunnerUnavailable
 from safexam.coding.judge0 import CallbackConfig, Judge0Runner
 from safexam.coding.judging import judge_submission as judge
-from safexam.core.broker import worker_resources
+from safexam.coding.sandbox import SandboxCleanup
+from safexam.core.broker import current_broker, worker_resources
 from safexam.jobs.kinds import JUDGE, JUDGE0_COLLECT, job_actor
 from safexam.jobs.runner import Done, TransientError, run_job
 from safexam.jobs.service import Claim
 
 log = structlog.get_logger(__name__)
+
+# The worker process ends without atexit: its sandboxes are released at the worker's shutdown.
+_broker = current_broker()
+if _broker is not None:
+    _broker.add_middleware(SandboxCleanup())
 
 
 @lru_cache(maxsize=1)

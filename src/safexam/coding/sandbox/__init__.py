@@ -8,6 +8,7 @@
 - :mod:`.boxes`: throw-away uids and the per-submission box directories;
 - :mod:`.verdicts`: how a finished program is judged;
 - :mod:`.warm`: first-step sandboxes set up between judgings;
+- :mod:`.shutdown`: what a stopping judge process removes;
 - :mod:`.sandbox_runner`: :class:`SandboxRunner`, the ``CodeRunner`` that
   puts these together.
 """
@@ -25,6 +26,7 @@ from safexam.coding.sandbox.launcher import compiled_launcher, launcher_source, 
 from safexam.coding.sandbox.process import Execution, Sandbox, bwrap_path, execute
 from safexam.coding.sandbox.root import describe_setup
 from safexam.coding.sandbox.sandbox_runner import COMPILE_LIMITS, SandboxConfig, SandboxRunner
+from safexam.coding.sandbox.shutdown import SandboxCleanup, release_sandboxes
 from safexam.coding.sandbox.verdicts import classify
 from safexam.coding.sandbox.warm import WARM_MAX_AGE_S
 
@@ -36,6 +38,7 @@ __all__ = [
     "WARM_MAX_AGE_S",
     "Execution",
     "Sandbox",
+    "SandboxCleanup",
     "SandboxConfig",
     "SandboxRunner",
     "bwrap_path",
@@ -45,6 +48,7 @@ __all__ = [
     "describe_setup",
     "execute",
     "launcher_source",
+    "release_sandboxes",
     "remove_stale_boxes",
     "sandbox_processes",
     "submission_box",

@@ -100,6 +100,19 @@ def private_dir() -> str:
         return directory
 
 
+def remove_private_dir() -> str | None:
+    """Remove this process's private directory (and the launcher in it); returns its path.
+
+    What its ``atexit`` hook would do, for processes that never run it.
+    """
+    with _private_lock, _launcher_lock:
+        directory = _private.pop(os.getpid(), None)
+        _launcher_built.pop(os.getpid(), None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+    return directory
+
+
 def compiled_launcher() -> str | None:
     """The launcher, built on first use in this process; None without a C compiler."""
     with _launcher_lock:

@@ -230,6 +230,13 @@ def _sandbox_root() -> _Root:
         return root
 
 
+def forget_roots() -> None:
+    """Forget this process's roots (their directory is about to be removed)."""
+    with _root_lock:
+        _roots.pop(os.getpid(), None)
+        _root_checked.pop(os.getpid(), None)
+
+
 def bwrap_argv(
     bwrap: str,
     argv: Sequence[str],

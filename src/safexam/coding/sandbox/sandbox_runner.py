@@ -38,6 +38,7 @@ from safexam.coding.sandbox.boxes import (
 )
 from safexam.coding.sandbox.process import Sandbox
 from safexam.coding.sandbox.root import SANDBOX_TMP
+from safexam.coding.sandbox.shutdown import track_runner
 from safexam.coding.sandbox.verdicts import compile_outcome, limits_for, result_of_run
 from safexam.coding.sandbox.warm import Ready, WarmPool, retire
 
@@ -112,6 +113,7 @@ class SandboxRunner:
             new_uid=self.new_uid,
         )
         remove_stale_boxes(self.config.work_root)
+        track_runner(self)
 
     def ready_uids(self) -> set[int]:
         """The uids of the sandboxes now waiting for a judging (their processes are expected)."""
