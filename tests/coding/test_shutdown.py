@@ -35,6 +35,7 @@ _WORKER = textwrap.dedent(
     from dramatiq.brokers.stub import StubBroker
     from safexam.coding.execution import Limits, TestCase
     from safexam.coding.sandbox import SandboxCleanup, SandboxConfig, SandboxRunner
+    from safexam.coding.sandbox.cgroups import cgroup_host
     from safexam.coding.sandbox.launcher import private_dir
 
     runner = SandboxRunner(SandboxConfig(work_root=sys.argv[1], warm=2))
@@ -50,6 +51,7 @@ _WORKER = textwrap.dedent(
         "private_dir": private_dir(),
         "boxes": os.listdir(sys.argv[1]),
         "uids": sorted(runner.recent_uids),
+        "cgroups": [p for _, p in (cgroup_host().parents if cgroup_host() else ())],
     }
     broker = StubBroker()
     broker.add_middleware(SandboxCleanup())
@@ -82,6 +84,9 @@ def test_a_stopped_worker_leaves_no_box_launcher_or_process(tmp_path: Path) -> N
         assert os.path.isdir(before["private_dir"]) is False, "launcher directory left behind"
         assert list(work_root.iterdir()) == [], "boxes left behind"
         assert sandboxes_left(before["uids"]) == []
+        # Nor the control groups of its sandboxes.
+        for parent in before["cgroups"]:
+            assert not os.path.exists(parent), parent
     finally:
         if work_root.exists():
             shutil.rmtree(work_root, ignore_errors=True)

@@ -5,6 +5,7 @@
 - :mod:`.root`: the read-only root a worker prepares once, and bwrap's
   command line around it;
 - :mod:`.process`: one sandboxed process tree, under its limits;
+- :mod:`.cgroups`: memory, tasks and CPU time per sandbox (control groups);
 - :mod:`.boxes`: throw-away uids and the per-submission box directories;
 - :mod:`.verdicts`: how a finished program is judged;
 - :mod:`.warm`: first-step sandboxes set up between judgings;
@@ -22,6 +23,7 @@ from safexam.coding.sandbox.boxes import (
     sandbox_processes,
     submission_box,
 )
+from safexam.coding.sandbox.cgroups import describe_limits, tasks_unbounded
 from safexam.coding.sandbox.launcher import compiled_launcher, launcher_source, time_path
 from safexam.coding.sandbox.process import Execution, Sandbox, bwrap_path, execute
 from safexam.coding.sandbox.root import describe_setup
@@ -45,6 +47,7 @@ __all__ = [
     "classify",
     "compiled_launcher",
     "default_work_root",
+    "describe_limits",
     "describe_setup",
     "execute",
     "launcher_source",
@@ -52,5 +55,6 @@ __all__ = [
     "remove_stale_boxes",
     "sandbox_processes",
     "submission_box",
+    "tasks_unbounded",
     "time_path",
 ]

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 
 import msgspec
 import structlog
@@ -177,8 +178,12 @@ class RLimits(msgspec.Struct, frozen=True):
             resource.setrlimit(res, (soft, hard))
 
 
-def front_argv(limits: RLimits, uid: int | None) -> list[str] | None:
+def front_argv(
+    limits: RLimits, uid: int | None, cgroup_procs: Sequence[str] = ()
+) -> list[str] | None:
     """What runs in front of bwrap: set the limits, drop to ``uid``; None to do it in-process.
+
+    ``cgroup_procs``: the control groups to join first (only our launcher can).
 
     The built launcher if there is one, else ``prlimit ... setpriv ...``: a
     few tiny execs cost less than forking the worker for a preexec function
@@ -187,7 +192,8 @@ def front_argv(limits: RLimits, uid: int | None) -> list[str] | None:
     built = compiled_launcher()
     if built is not None:
         table = (f"{res}:{soft}:{hard}" for _, res, soft, hard in limits.table())
-        return [built, str(uid) if uid is not None else "-1", *table, "--"]
+        groups = (f"cg:{path}" for path in cgroup_procs)
+        return [built, str(uid) if uid is not None else "-1", *groups, *table, "--"]
     prlimit = shutil.which("prlimit", path=SYSTEM_PATH)
     setpriv = shutil.which("setpriv", path=SYSTEM_PATH)
     if prlimit is None or (uid is not None and setpriv is None):

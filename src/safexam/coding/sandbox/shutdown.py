@@ -17,6 +17,7 @@ import dramatiq
 import structlog
 from dramatiq.middleware import Middleware
 
+from safexam.coding.sandbox.cgroups import release_cgroups
 from safexam.coding.sandbox.launcher import remove_private_dir
 from safexam.coding.sandbox.root import forget_roots
 
@@ -51,6 +52,7 @@ def release_sandboxes() -> None:
         except Exception:
             log.warning("sandbox.close_failed", exc_info=True)
     forget_roots()
+    release_cgroups()
     removed = remove_private_dir()
     log.info("sandbox.released", runners=len(runners), private_dir=removed)
 
