@@ -30,15 +30,18 @@ from safexam.jobs.service import Claim
 
 log = structlog.get_logger(__name__)
 
-# The worker process ends without atexit: its sandboxes are released at the worker's shutdown.
-_broker = current_broker()
-if _broker is not None:
-    _broker.add_middleware(SandboxCleanup())
-
 
 @lru_cache(maxsize=1)
 def _runner() -> CodeRunner:
     return build_runner(worker_resources().settings)
+
+
+# A judge whose sandboxes' limits cannot hold refuses to start (building the
+# runner says why); the worker process ends without atexit, so its sandboxes
+# are released at the worker's shutdown.
+_broker = current_broker()
+if _broker is not None:
+    _broker.add_middleware(SandboxCleanup(on_boot=_runner))
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
@@ -58,7 +59,20 @@ def release_sandboxes() -> None:
 
 
 class SandboxCleanup(Middleware):
-    """Releases the sandboxes of a judge worker process when the worker stops."""
+    """Releases the sandboxes of a judge worker process when the worker stops.
+
+    ``on_boot`` runs before a worker that consumes ``queue`` takes any message:
+    a judge that cannot hold its sandboxes' limits raises there and does not start.
+    """
+
+    def __init__(self, on_boot: Callable[[], object] | None = None, queue: str = "judge") -> None:
+        self.on_boot = on_boot
+        self.queue = queue
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        queues = worker.consumer_whitelist or broker.get_declared_queues()
+        if self.on_boot is not None and self.queue in queues:
+            self.on_boot()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         release_sandboxes()
