@@ -31,6 +31,7 @@ import msgspec
 import structlog
 
 from safexam.coding.sandbox.launcher import compiled_launcher
+from safexam.coding.sandbox.seccomp import DENIED_SYSCALLS, seccomp_problem, seccomp_program
 
 __all__ = [
     "CgroupHost",
@@ -372,6 +373,16 @@ def describe_limits() -> list[Check]:
                 "sandbox cgroups",
                 "ok",
                 f"v{host.version}: memory, tasks and CPU time per sandbox ({where})",
+            )
+        )
+    if seccomp_program() is None:
+        lines.append(("sandbox seccomp", "warn", f"no filter: {seccomp_problem()}"))
+    else:
+        lines.append(
+            (
+                "sandbox seccomp",
+                "ok",
+                f"{len(DENIED_SYSCALLS)} system calls refused (io_uring, bpf, ptrace, ...)",
             )
         )
     unbounded = tasks_unbounded()

@@ -5,7 +5,8 @@ namespaces; the read-only root of :mod:`.root`; a fresh /proc and minimal
 /dev; a size-capped tmpfs /tmp as the only writable place during tests; a
 cleared environment; ``--die-with-parent`` and ``--new-session``.
 
-Limits per sandbox, where the host offers control groups (:mod:`.cgroups`):
+A seccomp filter (:mod:`.seccomp`) refuses the system calls no submission
+needs. Limits per sandbox, where the host offers control groups (:mod:`.cgroups`):
 the launcher joins the sandbox's own group before bwrap starts, so memory
 (no swap) and tasks are capped for the sandbox as a whole, and its CPU time
 is summed over every process while it runs and the sandbox killed at the
@@ -52,6 +53,7 @@ from safexam.coding.sandbox.launcher import (
     reaper_argv,
 )
 from safexam.coding.sandbox.root import SANDBOX_TMP, bwrap_argv
+from safexam.coding.sandbox.seccomp import filter_fd
 
 
 class Execution(msgspec.Struct, kw_only=True):
@@ -110,6 +112,7 @@ class Sandbox:
         uid: int | None = None,
         sandbox_memory_mb: int | None = None,
         control_group: bool = True,
+        seccomp: bool = True,
     ) -> None:
         bwrap = bwrap_path()
         if bwrap is None:
@@ -168,7 +171,10 @@ class Sandbox:
         # stdin is a memfd filled and sealed by run(): the sandbox holds it open
         # from the start, and nothing but us can write it before the seal.
         self._stdin = os.memfd_create("stdin", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-        self._child_fds = [fd for fd in (stats_write, info_write, go_read) if fd is not None]
+        seccomp_read = filter_fd() if seccomp else None
+        self._child_fds = [
+            fd for fd in (stats_write, info_write, go_read, seccomp_read) if fd is not None
+        ]
         full_argv = bwrap_argv(
             bwrap,
             [*reaper_argv(stats_write, go_read), *argv],
@@ -178,6 +184,7 @@ class Sandbox:
             tmp_bytes=limits.file_size_kb * 1024,
             info_fd=info_write,
             dropped_uid=drop,
+            seccomp_fd=seccomp_read,
         )
         self._popen_kwargs: dict[str, object] = {
             "stdin": self._stdin,
@@ -452,6 +459,7 @@ def execute(
     uid: int | None = None,
     sandbox_memory_mb: int | None = None,
     control_group: bool = True,
+    seccomp: bool = True,
 ) -> Execution:
     """Run ``argv`` in a fresh sandbox with ``box`` mounted at /box, enforcing ``limits``.
 
@@ -470,6 +478,7 @@ def execute(
         uid=uid,
         sandbox_memory_mb=sandbox_memory_mb,
         control_group=control_group,
+        seccomp=seccomp,
     ) as sandbox:
         return sandbox.run(stdin)
 

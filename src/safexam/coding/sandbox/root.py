@@ -248,9 +248,14 @@ def bwrap_argv(
     info_fd: int,
     root: _Root | None = None,
     dropped_uid: bool = False,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
-    """bwrap's command line for one sandbox around ``box``, running ``argv``."""
+    """bwrap's command line for one sandbox around ``box``, running ``argv``.
+
+    ``seccomp_fd``: where bwrap reads the seccomp filter of :mod:`.seccomp`.
+    """
     root = root or _sandbox_root()
+    seccomp = ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
     return [
         bwrap,
         "--unshare-all",
@@ -295,6 +300,7 @@ def bwrap_argv(
         "--setenv",
         "LANG",
         "C.UTF-8",
+        *seccomp,
         "--",
         *argv,
     ]
