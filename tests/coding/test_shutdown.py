@@ -90,3 +90,23 @@ def test_a_stopped_worker_leaves_no_box_launcher_or_process(tmp_path: Path) -> N
     finally:
         if work_root.exists():
             shutil.rmtree(work_root, ignore_errors=True)
+
+
+def test_a_judge_that_cannot_hold_its_limits_does_not_boot() -> None:
+    """The check runs before a worker consuming the judge queue takes a message; others skip it."""
+    from dramatiq.brokers.stub import StubBroker
+
+    from safexam.coding.sandbox import SandboxCleanup
+
+    def refuse() -> None:
+        raise RuntimeError("the embedded sandbox refuses to run: ...")
+
+    class Worker:
+        def __init__(self, queues: set[str]) -> None:
+            self.consumer_whitelist = queues
+
+    cleanup = SandboxCleanup(on_boot=refuse)
+    broker = StubBroker()
+    with pytest.raises(RuntimeError, match="refuses"):
+        cleanup.before_worker_boot(broker, Worker({"judge"}))
+    cleanup.before_worker_boot(broker, Worker({"grading"}))
