@@ -219,66 +219,38 @@ class SandboxCgroup:
 
     def __init__(self, host: CgroupHost, *, memory_bytes: int, tasks: int) -> None:
         self.host = host
+        name = f"s{next(_names)}"
+        self.dirs: list[str] = []
         _retry_leftovers()
-        # A group an earlier sandbox of this process left empty is used again:
-        # the kernel's first allocations in a new memory group (its per-group
-        # lists for every filesystem bwrap touches) cost a sandbox's set-up
-        # about 8 ms here; making and removing the directories costs little.
-        self._oom_before = 0
-        pooled = _take_pooled()
-        if pooled is not None:
-            self.dirs = pooled
-            try:
-                self._limit(memory_bytes, tasks, reused=True)
-                return
-            except OSError:
-                # A lower limit than what it still holds, say: a fresh group instead.
-                self.remove(reuse=False)
-        self.dirs = []
         try:
-            name = f"s{next(_names)}"
-            for _, parent in host.parents if host.version == 1 else host.parents[:1]:
-                path = os.path.join(parent, name)
+            if host.version == 1:
+                for _, parent in host.parents:
+                    path = os.path.join(parent, name)
+                    os.mkdir(path)
+                    self.dirs.append(path)
+                memory = host.parent("memory") + "/" + name
+                _write(f"{memory}/memory.limit_in_bytes", str(memory_bytes))
+                # Without this a sandbox would swap out what does not fit.
+                with contextlib.suppress(FileNotFoundError):
+                    _write(f"{memory}/memory.memsw.limit_in_bytes", str(memory_bytes))
+                _write(f"{host.parent('pids')}/{name}/pids.max", str(tasks))
+                self._cpu = f"{host.parent('cpuacct')}/{name}/cpuacct.usage"
+                self._peak = f"{memory}/memory.max_usage_in_bytes"
+                self._oom = f"{memory}/memory.oom_control"
+            else:
+                path = os.path.join(host.parents[0][1], name)
                 os.mkdir(path)
                 self.dirs.append(path)
-            self._limit(memory_bytes, tasks, reused=False)
-        except BaseException:
-            self.remove(reuse=False)
-            raise
-
-    def _limit(self, memory_bytes: int, tasks: int, *, reused: bool) -> None:
-        name = os.path.basename(self.dirs[0])
-        host = self.host
-        if host.version == 1:
-            memory = host.parent("memory") + "/" + name
-            memsw = f"{memory}/memory.memsw.limit_in_bytes"
-            has_memsw = not reused or os.path.exists(memsw)
-            if reused and has_memsw:
-                # memsw may never be below the limit: lift it, set the limit, lower it.
-                _write(memsw, "-1")
-            _write(f"{memory}/memory.limit_in_bytes", str(memory_bytes))
-            # Without this a sandbox would swap out what does not fit.
-            if has_memsw:
+                _write(f"{path}/memory.max", str(memory_bytes))
                 with contextlib.suppress(FileNotFoundError):
-                    _write(memsw, str(memory_bytes))
-            _write(f"{host.parent('pids')}/{name}/pids.max", str(tasks))
-            self._cpu = f"{host.parent('cpuacct')}/{name}/cpuacct.usage"
-            self._peak = f"{memory}/memory.max_usage_in_bytes"
-            self._oom = f"{memory}/memory.oom_control"
-            if reused:
-                _write(self._peak, "0")
-        else:
-            path = self.dirs[0]
-            _write(f"{path}/memory.max", str(memory_bytes))
-            with contextlib.suppress(FileNotFoundError):
-                _write(f"{path}/memory.swap.max", "0")
-            _write(f"{path}/pids.max", str(tasks))
-            self._cpu = f"{path}/cpu.stat"
-            self._peak = f"{path}/memory.peak"
-            self._oom = f"{path}/memory.events"
-        if reused:
-            # The kernel's count of kills only grows: what this sandbox adds is new.
-            self._oom_before = self._oom_kills()
+                    _write(f"{path}/memory.swap.max", "0")
+                _write(f"{path}/pids.max", str(tasks))
+                self._cpu = f"{path}/cpu.stat"
+                self._peak = f"{path}/memory.peak"
+                self._oom = f"{path}/memory.events"
+        except BaseException:
+            self.remove()
+            raise
 
     def procs_files(self) -> list[str]:
         """The files the launcher writes its pid to, joining this group."""
@@ -295,33 +267,22 @@ class SandboxCgroup:
                 return int(value) * 1000
         return 0
 
-    def _oom_kills(self) -> int:
+    def oom_killed(self) -> bool:
+        """Whether the kernel killed a process of the group for going over its memory."""
         with contextlib.suppress(OSError, ValueError):
             for line in _read(self._oom).splitlines():
                 key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-        return 0
-
-    def oom_killed(self) -> bool:
-        """Whether the kernel killed a process of this sandbox for going over its memory."""
-        return self._oom_kills() > self._oom_before
+                if key == "oom_kill" and int(value) > 0:
+                    return True
+        return False
 
     def peak_kb(self) -> int | None:
         with contextlib.suppress(OSError, ValueError):
             return int(_read(self._peak)) // 1024
         return None
 
-    def remove(self, *, reuse: bool = True) -> None:
-        """Give the empty group back for another sandbox, or remove it.
-
-        One whose last processes are still leaving is removed later.
-        """
-        if not self.dirs:
-            return
-        if reuse and _give_back(self.dirs):
-            self.dirs = []
-            return
+    def remove(self) -> None:
+        """Remove the group; one whose last processes are still leaving is retried later."""
         if not self._rmdirs(wait=True):
             with _leftover_lock:
                 _leftover.append(self)
@@ -346,42 +307,8 @@ class SandboxCgroup:
             time.sleep(0.005)
 
 
-# Empty groups kept for the next sandboxes, per process; a few suffice (a judge
-# process runs one sandbox and sets up the next).
-_POOL_SIZE = 4
-_pool: dict[int, list[list[str]]] = {}
-
-
-def _take_pooled() -> list[str] | None:
-    with _leftover_lock:
-        free = _pool.get(os.getpid())
-        return free.pop() if free else None
-
-
-def _give_back(dirs: list[str]) -> bool:
-    """Keep ``dirs`` for reuse when no process is left in them and the pool has room."""
-    for path in dirs:
-        try:
-            if _read(os.path.join(path, "cgroup.procs")).strip():
-                return False
-        except OSError:
-            return False
-    with _leftover_lock:
-        free = _pool.setdefault(os.getpid(), [])
-        if len(free) >= _POOL_SIZE:
-            return False
-        free.append(list(dirs))
-        return True
-
-
 def release_cgroups() -> None:
     """Remove this process's groups and their parent directories (at its shutdown)."""
-    with _leftover_lock:
-        pooled = _pool.pop(os.getpid(), [])
-    for dirs in pooled:
-        for path in dirs:
-            with contextlib.suppress(OSError):
-                os.rmdir(path)
     _retry_leftovers()
     with _lock:
         host, _ = _detected.pop(os.getpid(), (None, ""))

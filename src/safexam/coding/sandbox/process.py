@@ -299,8 +299,7 @@ class Sandbox:
             raise
         proc = self._proc
         assert proc is not None and proc.stdout is not None and proc.stderr is not None
-        # A group used before carries its earlier sandboxes' CPU time.
-        cpu_before = self._cgroup.cpu_ns() if self._cgroup is not None else 0
+        cpu_before = 0
         if self._go is not None:
             if _exited(proc.pid):
                 # bwrap arms its child's parent-death signal only at the end of
