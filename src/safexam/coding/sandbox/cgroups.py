@@ -23,6 +23,7 @@ import contextlib
 import errno
 import itertools
 import os
+import signal
 import threading
 import time
 from typing import Literal
@@ -300,6 +301,8 @@ class SandboxCgroup:
                     if exc.errno != errno.EBUSY:
                         log.warning("sandbox.cgroup_remove_failed", path=path, error=str(exc))
                         continue
+                    # Whatever of the sandbox is still there outlived its run.
+                    _kill_members(path)
                     busy.append(path)
             self.dirs = busy
             if not busy or time.monotonic() >= deadline:
@@ -316,6 +319,26 @@ def release_cgroups() -> None:
         for _, parent in host.parents:
             with contextlib.suppress(OSError):
                 os.rmdir(parent)
+
+
+def _kill_members(path: str) -> None:
+    """SIGKILL every process still in the sandbox's group at ``path``."""
+    member = "/".join(path.rstrip("/").split("/")[-2:])
+    with contextlib.suppress(OSError, ValueError):
+        for field in _read(os.path.join(path, "cgroup.procs")).split():
+            try:
+                pidfd = os.pidfd_open(int(field))
+            except OSError:
+                continue
+            try:
+                # Held by its pidfd, the pid cannot be reused: check it is still in the group.
+                with open(f"/proc/{field}/cgroup") as fh:
+                    if member in fh.read():
+                        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+            finally:
+                os.close(pidfd)
 
 
 def _retry_leftovers() -> None:
