@@ -1,11 +1,12 @@
 # One image for the API, the migration job and every worker pool (compose.yaml).
 FROM python:3.11-slim
 
-# bubblewrap: the embedded code sandbox; compilers and runtimes for the
-# languages of coding questions (python, c, cpp, java, javascript).
+# bubblewrap: the embedded code sandbox (libseccomp2 builds its seccomp
+# filter); compilers and runtimes for the languages of coding questions
+# (python, c, cpp, java, javascript).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        bubblewrap gcc g++ default-jdk-headless nodejs \
+        bubblewrap libseccomp2 gcc g++ default-jdk-headless nodejs \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -19,6 +19,10 @@ Each round runs, one after the other so all see the same load:
   each in a fresh sandbox prepared while the previous one runs (the first
   one cold); the whole batch is timed, set-ups included, and divided by its
   size: the wall time per test of a submission with that many tests.
+- ``cold/judged rlimits``: the same as ``cold`` and ``judged`` with the
+  limits of before (per process only: no control group, no seccomp filter),
+  so the cost of limiting memory, tasks and CPU per sandbox and of the filter
+  shows side by side (target: under 3 ms more per sandbox).
 
     .venv/bin/python bench/sandbox.py [--runs 200] [--batch 10]
 
@@ -47,7 +51,9 @@ from safexam.coding.sandbox import (
     bwrap_path,
     execute,
 )
+from safexam.coding.sandbox.cgroups import cgroup_host
 from safexam.coding.sandbox.root import bwrap_argv
+from safexam.coding.sandbox.seccomp import seccomp_program
 
 PYTHON = "/usr/bin/python3"
 
@@ -85,9 +91,16 @@ def bwrap_only(argv: list[str], box: str) -> float:
     return elapsed
 
 
-def sandboxed(argv: list[str], box: str, uid: int) -> float:
+def sandboxed(argv: list[str], box: str, uid: int | None, *, per_sandbox: bool = True) -> float:
     started = time.perf_counter()
-    run = execute(argv, box=box, limits=Limits(cpu_time_s=5, wall_time_s=10), uid=uid)
+    run = execute(
+        argv,
+        box=box,
+        limits=Limits(cpu_time_s=5, wall_time_s=10),
+        uid=uid,
+        control_group=per_sandbox,
+        seccomp=per_sandbox,
+    )
     elapsed = (time.perf_counter() - started) * 1000
     if run.exit_code != 0:
         raise SystemExit(f"sandboxed run failed: {run}")
@@ -115,12 +128,19 @@ def run_e2e(loop: asyncio.AbstractEventLoop, runner: SandboxRunner) -> float:
     return elapsed
 
 
-def judged(argv: list[str], box: str, batch: int) -> float:
+def judged(argv: list[str], box: str, batch: int, *, per_sandbox: bool = True) -> float:
     """Per-run wall time of ``batch`` runs, each sandbox prepared during the previous run."""
     limits = Limits(cpu_time_s=5, wall_time_s=10)
 
     def prepare() -> Sandbox:
-        return Sandbox(argv, box=box, limits=limits, uid=fresh_uid())
+        return Sandbox(
+            argv,
+            box=box,
+            limits=limits,
+            uid=fresh_uid(),
+            control_group=per_sandbox,
+            seccomp=per_sandbox,
+        )
 
     started = time.perf_counter()
     upcoming = prepare()
@@ -177,11 +197,14 @@ def main() -> None:
     e2e_cold: list[float] = []
     batched: list[float] = []
     plain_batched: list[float] = []
+    boxed_rlimits: list[float] = []
+    batched_rlimits: list[float] = []
     for _ in range(args.runs):
         ahead = Sandbox(argv, box=box, limits=Limits(cpu_time_s=5, wall_time_s=10), uid=uid)
         plain.append(bare(argv))
         bwrapped.append(bwrap_only(argv, box))
         boxed.append(sandboxed(argv, box, uid))
+        boxed_rlimits.append(sandboxed(argv, box, uid, per_sandbox=False))
         warmed.append(warm_run(ahead))
         e2e_plain.append(bare(check_argv) + bare(file_argv))
         e2e_warm.append(run_e2e(loop, warm_runner))
@@ -192,6 +215,7 @@ def main() -> None:
                 bare(argv)
             plain_batched.append((time.perf_counter() - started) * 1000 / args.batch)
             batched.append(judged(argv, box, args.batch))
+            batched_rlimits.append(judged(argv, box, args.batch, per_sandbox=False))
     os.unlink(source)
     os.rmdir(box)
     warm_runner.close()
@@ -200,12 +224,14 @@ def main() -> None:
     print(summary("bare", plain))
     print(summary("bwrap only", bwrapped))
     print(summary("cold", boxed))
+    print(summary("cold rlimits", boxed_rlimits) + "   (per-process limits only, as before)")
     print(summary("warm", warmed) + "   (set up ahead)")
     print(summary("bare check+run", e2e_plain) + "   (a Run: syntax check, then the program)")
     print(summary("run e2e cold", e2e_cold))
     print(summary("run e2e warm", e2e_warm) + f"   ({warm_runner.warm_hits} set up ahead)")
     print(summary(f"bare x{args.batch}", plain_batched) + "   (per run)")
     print(summary(f"judged x{args.batch}", batched) + "   (per run, set-ups included)")
+    print(summary("judged rlimits", batched_rlimits) + "   (per-process limits only, as before)")
     p50_plain, p50_boxed = percentile(plain, 0.5), percentile(boxed, 0.5)
     p50_bwrap = percentile(bwrapped, 0.5)
     print(
@@ -224,6 +250,14 @@ def main() -> None:
     print(
         f"judged: {p50_judged / p50_pb:.2f}x, {p50_judged - p50_pb:.2f} ms added per test (p50"
         f" of {len(batched)} submissions of {args.batch} tests)"
+    )
+    cost_cold = percentile(boxed, 0.5) - percentile(boxed_rlimits, 0.5)
+    cost_judged = p50_judged - percentile(batched_rlimits, 0.5)
+    print(
+        f"per-sandbox limits (cgroups {cgroup_host() is not None},"
+        f" seccomp {seccomp_program() is not None}): cold {cost_cold:+.2f} ms,"
+        f" judged {cost_judged:+.2f} ms per test (p50 against per-process limits only);"
+        f" target (< 3 ms more): {'met' if max(cost_cold, cost_judged) < 3 else 'NOT met'}"
     )
     for name, ratio, added in (
         ("cold", p50_boxed / p50_plain, p50_boxed - p50_plain),

@@ -2,19 +2,24 @@
 # The embedded code sandbox runs every compile and test inside bubblewrap
 # (Debian package `bubblewrap`). Its first process inside measures peak memory:
 # a small launcher compiled at worker start when a C compiler is present, else
-# GNU time (package `time`), installed here as that fallback. Install both when missing
-# and we are root; otherwise say how, and fail, since coding questions cannot be
-# graded without them.
+# GNU time (package `time`), installed here as that fallback. The sandbox's
+# seccomp filter is built by libseccomp (package `libseccomp2`). Install them when
+# missing and we are root; otherwise say how, and fail, since coding questions
+# cannot be graded without them.
 set -euo pipefail
 
-if command -v bwrap >/dev/null 2>&1 && [ -x /usr/bin/time ]; then
+have_seccomp() {
+    ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2'
+}
+
+if command -v bwrap >/dev/null 2>&1 && [ -x /usr/bin/time ] && have_seccomp; then
     exit 0
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "bubblewrap (bwrap) or GNU time is missing; the code sandbox needs both." >&2
-    echo "Install them with:  sudo apt-get install -y bubblewrap time   (Debian/Ubuntu)" >&2
-    echo "                 or: sudo dnf install -y bubblewrap time       (Fedora)" >&2
+    echo "bubblewrap (bwrap), GNU time or libseccomp is missing; the code sandbox needs them." >&2
+    echo "Install them with:  sudo apt-get install -y bubblewrap time libseccomp2   (Debian/Ubuntu)" >&2
+    echo "                 or: sudo dnf install -y bubblewrap time libseccomp       (Fedora)" >&2
     exit 1
 fi
 
@@ -23,12 +28,12 @@ if ! command -v apt-get >/dev/null 2>&1; then
     exit 1
 fi
 
-echo "installing bubblewrap and GNU time (code sandbox)..."
+echo "installing bubblewrap, GNU time and libseccomp (code sandbox)..."
 export DEBIAN_FRONTEND=noninteractive
 # The package lists may be missing or stale on a fresh machine: refresh once on failure.
-if ! apt-get install -y -q bubblewrap time >/dev/null 2>&1; then
+if ! apt-get install -y -q bubblewrap time libseccomp2 >/dev/null 2>&1; then
     apt-get update -q >/dev/null
-    apt-get install -y -q bubblewrap time >/dev/null
+    apt-get install -y -q bubblewrap time libseccomp2 >/dev/null
 fi
-{ command -v bwrap >/dev/null 2>&1 && [ -x /usr/bin/time ]; } || { echo "bubblewrap/time installation failed" >&2; exit 1; }
+{ command -v bwrap >/dev/null 2>&1 && [ -x /usr/bin/time ] && have_seccomp; } || { echo "bubblewrap/time/libseccomp installation failed" >&2; exit 1; }
 echo "bubblewrap installed: $(bwrap --version)"

@@ -22,8 +22,9 @@ from safexam.coding.callbacks import collect_judge0_results
 from safexam.coding.execution import CodeRunner, RunnerUnavailable
 from safexam.coding.judge0 import CallbackConfig, Judge0Runner
 from safexam.coding.judging import judge_submission as judge
+from safexam.coding.sandbox import SandboxCleanup
 from safexam.coding.trials import run_trial
-from safexam.core.broker import worker_resources
+from safexam.core.broker import current_broker, worker_resources
 from safexam.jobs.kinds import JUDGE, JUDGE0_COLLECT, TRY_CODING, job_actor
 from safexam.jobs.runner import Done, TransientError, run_job
 from safexam.jobs.service import Claim
@@ -34,6 +35,14 @@ log = structlog.get_logger(__name__)
 @lru_cache(maxsize=1)
 def _runner() -> CodeRunner:
     return build_runner(worker_resources().settings)
+
+
+# A judge whose sandboxes' limits cannot hold refuses to start (building the
+# runner says why); the worker process ends without atexit, so its sandboxes
+# are released at the worker's shutdown.
+_broker = current_broker()
+if _broker is not None:
+    _broker.add_middleware(SandboxCleanup(on_boot=_runner))
 
 
 @lru_cache(maxsize=1)

@@ -116,8 +116,9 @@ async def test_submit_is_queued_judged_and_hidden_tests_redacted(
         "stdout": "3\n",
         "stderr": "",
     }
-    # The hidden test: name, verdict and time, nothing of its data or of the output.
-    assert set(big) == {"name", "hidden", "verdict", "time_ms"}
+    # The hidden test: name and verdict, nothing of its data, of the output, or
+    # of its time (which would carry its input out): the results are not released.
+    assert set(big) == {"name", "hidden", "verdict"}
     assert big["verdict"] == "wrong_answer"
     raw = json.dumps(done)
     # Neither the hidden input, nor its expected output, nor what the program printed.
@@ -126,7 +127,16 @@ async def test_submit_is_queued_judged_and_hidden_tests_redacted(
     # The exam's educator can read it too; another student cannot.
     teacher = await make_client()
     await login(teacher, educator.email)
-    assert (await teacher.get(f"/api/v1/submissions/{sid}")).status_code == 200
+    seen_by_teacher = await teacher.get(f"/api/v1/submissions/{sid}")
+    assert seen_by_teacher.status_code == 200
+    # The educator sees the hidden test's time and memory, still not its data.
+    assert set(seen_by_teacher.json()["tests"][1]) == {
+        "name",
+        "hidden",
+        "verdict",
+        "time_ms",
+        "memory_kb",
+    }
     other = await make_user(db, "student")
     stranger = await make_client()
     await login(stranger, other.email)
@@ -385,7 +395,7 @@ async def test_submission_events_stream_queued_running_done_through_a_real_worke
     assert final["tests_done"] == final["tests_total"] == 4
     for test in final["tests"]:
         if test["hidden"]:
-            assert set(test) == {"name", "hidden", "verdict", "time_ms"}
+            assert set(test) == {"name", "hidden", "verdict"}
     async with sessionmaker() as check:
         job = (await check.execute(select(Job).where(Job.kind == "judge"))).scalar_one()
         assert job.status == "succeeded"

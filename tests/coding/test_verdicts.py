@@ -11,6 +11,8 @@ from safexam.coding.compare import render_program
 from safexam.coding.execution import Limits, TestCase
 from safexam.coding.languages import LANGUAGES
 from safexam.coding.sandbox import bwrap_path, compiled_launcher, time_path
+from safexam.coding.sandbox.cgroups import cgroup_host
+from safexam.coding.sandbox.seccomp import seccomp_program
 from safexam.core.settings import load_settings
 from tests.coding.sandbox_helpers import assert_no_sandbox_left, judge_many, judge_one, make_runner
 
@@ -221,3 +223,16 @@ def test_doctor_reports_sandboxes_set_up_ahead() -> None:
     assert warm_line("3") == ("ok", "up to 3 sandboxes per judge process set up ahead")
     status, detail = warm_line("0")
     assert status == "ok" and detail.startswith("off:")
+
+
+def test_doctor_reports_which_limits_bind_here() -> None:
+    checks = {name: (status, detail) for name, status, detail in doctor_checks(run_programs=False)}
+    status, detail = checks["sandbox cgroups"]
+    if cgroup_host() is None:
+        assert status == "warn" and "per process only" in detail
+    else:
+        assert status == "ok" and "memory, tasks and CPU time per sandbox" in detail
+    status, detail = checks["sandbox seccomp"]
+    assert status == ("ok" if seccomp_program() is not None else "warn"), detail
+    status, detail = checks["sandbox uid"]
+    assert status == ("ok" if os.geteuid() == 0 or cgroup_host() is not None else "fail"), detail

@@ -8,7 +8,6 @@ here (``safexam doctor``).
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import timedelta
 from typing import Literal
 
@@ -22,6 +21,7 @@ from safexam.coding.sandbox import (
     SandboxRunner,
     bwrap_path,
     compiled_launcher,
+    describe_limits,
     describe_setup,
     time_path,
 )
@@ -139,17 +139,18 @@ def doctor_checks(settings: Settings | None = None, *, run_programs: bool = True
         checks.append(
             ("sandbox memory", "ok", f"peak memory via the launcher, or {timer} without cc")
         )
-    if os.geteuid() != 0:
-        checks.append(
-            ("sandbox uid", "warn", "not root: no throw-away uid, the PID namespace bounds tasks")
-        )
+    checks += describe_limits()
     if settings is not None and settings.code_runner == "sandbox":
         checks.append(_warm_check(settings.sandbox_warm))
-    runner = SandboxRunner()
+    try:
+        runner: SandboxRunner | None = SandboxRunner()
+    except RunnerError:
+        # describe_limits said why, in words.
+        runner = None
     for name, lang in LANGUAGES.items():
         if not lang.is_available():
             checks.append((f"language {name}", "warn", f"missing {', '.join(lang.executables)}"))
-        elif bwrap is None or not run_programs:
+        elif bwrap is None or not run_programs or runner is None:
             checks.append((f"language {name}", "ok", "installed"))
         else:
             ok, detail = asyncio.run(_probe(runner, name))

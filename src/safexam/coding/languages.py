@@ -3,9 +3,11 @@
 A language says where its source file goes inside the sandbox's box
 directory, how to compile it (or ``None``), how to run it, its Judge0 CE
 language id, and how its runtime treats limits: the JVM and V8 reserve
-gigabytes of address space they never touch, so for them memory is capped by
-the runtime's own heap flag instead of ``RLIMIT_AS``, and they get more time
-and more threads than a native program.
+gigabytes of address space they never touch, so for them the heap is capped
+by the runtime's own flag, the address space by the limit plus what the
+runtime reserves, and the resident memory of the whole sandbox (its control
+group, where the host has them) by the limit plus the runtime's own; they
+also get more time and more threads than a native program.
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ class Language(msgspec.Struct, frozen=True, kw_only=True):
     # Address space granted beyond the memory limit when the runtime's heap flag
     # enforces memory: what the runtime reserves up front, and no more.
     address_space_extra_mb: int = 0
+    # Memory the sandbox as a whole may hold beyond the limit: the runtime's own
+    # (the JVM's metaspace and code cache, V8's young generation and code), since
+    # the heap flag caps only the heap. Resident memory, not address space.
+    runtime_memory_mb: int = 0
     time_multiplier: float = 1.0
     # Threads count against RLIMIT_NPROC; the JVM starts a dozen before main().
     extra_processes: int = 0
@@ -156,6 +162,7 @@ def _java() -> Language:
         executables=("javac", "java"),
         limit_address_space=False,
         address_space_extra_mb=2048,
+        runtime_memory_mb=192,
         time_multiplier=2.0,
         extra_processes=48,
         memory_markers=("java.lang.OutOfMemoryError",),
@@ -175,6 +182,7 @@ def _javascript() -> Language:
         executables=("node",),
         limit_address_space=False,
         address_space_extra_mb=1536,
+        runtime_memory_mb=128,
         time_multiplier=1.5,
         extra_processes=16,
         memory_markers=(

@@ -47,14 +47,19 @@ class SubmissionQueued(msgspec.Struct):
 
 
 class TestOut(msgspec.Struct, omit_defaults=True):
-    """One test's outcome; a hidden test shows only its name, verdict and time."""
+    """One test's outcome; a hidden test shows its student only its name and verdict.
+
+    Not its time either, until the results are released: a program that
+    burns time in proportion to its input would read a hidden test's input
+    back from the time reported. The exam's educators see everything.
+    """
 
     __test__ = False
 
     name: str
     hidden: bool
     verdict: Verdict
-    time_ms: int
+    time_ms: int | msgspec.UnsetType = msgspec.UNSET
     memory_kb: int | msgspec.UnsetType | None = msgspec.UNSET
     stdout: str | msgspec.UnsetType = msgspec.UNSET
     stderr: str | msgspec.UnsetType = msgspec.UNSET

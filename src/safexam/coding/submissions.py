@@ -38,9 +38,11 @@ from safexam.coding.schemas import (
 from safexam.core.errors import Conflict, NotFound, RateLimited, Unprocessable
 from safexam.core.redis import incr_fixed_window
 from safexam.exams.models import Exam, Question
+from safexam.grading.models import Result
 from safexam.jobs.kinds import JUDGE
 from safexam.jobs.service import enqueue
 from safexam.sessions.models import ExamSession
+from safexam.sessions.rules import db_now, results_visible
 
 __all__ = [
     "SUBMIT_LIMITS",
@@ -188,8 +190,13 @@ async def create_submission(
 # --------------------------------------------------------------------- show
 
 
-def submission_view(submission: CodingSubmission) -> SubmissionOut:
-    """The redacted view: hidden tests carry only name, verdict and time."""
+def submission_view(submission: CodingSubmission, *, hidden_facts: bool = False) -> SubmissionOut:
+    """The redacted view: hidden tests carry only name and verdict.
+
+    ``hidden_facts`` adds a hidden test's time and memory (for the exam's
+    educators, and for its student once the results are released); its data
+    and the program's output on it stay out either way.
+    """
     tests: list[TestOut] = []
     for raw in submission.tests or []:
         hidden = bool(raw.get("hidden"))
@@ -198,10 +205,11 @@ def submission_view(submission: CodingSubmission) -> SubmissionOut:
             hidden=hidden,
             # Rows are written from TestResult, whose verdict is a Verdict.
             verdict=cast(Verdict, str(raw.get("verdict"))),
-            time_ms=int(raw.get("time_ms") or 0),
         )
-        if not hidden:
+        if not hidden or hidden_facts:
+            out.time_ms = int(raw.get("time_ms") or 0)
             out.memory_kb = raw.get("memory_kb")
+        if not hidden:
             out.stdout = str(raw.get("stdout") or "")
             out.stderr = str(raw.get("stderr") or "")
         tests.append(out)
@@ -233,18 +241,27 @@ async def get_submission(
     """
     row = (
         await db.execute(
-            select(CodingSubmission, ExamSession.user_id, Exam.owner_id)
+            select(CodingSubmission, ExamSession.user_id, Exam, Result)
             .join(ExamSession, ExamSession.id == CodingSubmission.session_id)
             .join(Exam, Exam.id == ExamSession.exam_id)
+            .outerjoin(Result, Result.session_id == ExamSession.id)
             .where(CodingSubmission.id == submission_id)
         )
     ).one_or_none()
     if row is None:
         raise NotFound("submission not found")
-    submission, student_id, owner_id = row
-    if not (principal.is_admin or principal.id in (student_id, owner_id)):
+    submission, student_id, exam, result = row
+    staff = principal.is_admin or principal.id == exam.owner_id
+    if not (staff or principal.id == student_id):
         raise NotFound("submission not found")
-    view = submission_view(submission)
+    hidden_facts = staff or results_visible(
+        release_policy=exam.release_policy,
+        closes_at=exam.closes_at,
+        exam_released_at=exam.released_at,
+        result=result,
+        now=await db_now(db),
+    )
+    view = submission_view(submission, hidden_facts=hidden_facts)
     place = await queue_place(db, submission)
     if place is not None:
         view.queue_position = place.position

@@ -1,9 +1,10 @@
 /* The sandbox's launcher, in two modes:
 
-     safexam-launcher UID|-1 RESOURCE:SOFT:HARD ... -- PROGRAM ARGS...
-       In front of bwrap: set the limits while still privileged, drop to UID
-       with no supplementary groups (-1: keep ours), exec PROGRAM. One exec
-       doing what prlimit and setpriv do in two.
+     safexam-launcher UID|-1 [cg:CGROUP.PROCS ...] RESOURCE:SOFT:HARD ... -- PROGRAM ARGS...
+       In front of bwrap: join the sandbox's control groups (writing our pid
+       to each cgroup.procs named), set the limits while still privileged,
+       drop to UID with no supplementary groups (-1: keep ours), exec
+       PROGRAM. One exec doing what prlimit and setpriv do in two.
 
      safexam-launcher reap STATS_FD GO_FD|-1 -- PROGRAM ARGS...
        PID 1 of the sandbox: wait for the go byte on GO_FD (-1: start at
@@ -16,6 +17,7 @@
 #define _GNU_SOURCE
 #define _FILE_OFFSET_BITS 64
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,10 +116,30 @@ static int reap(int argc, char **argv) {
   return WEXITSTATUS(status);
 }
 
+/* Everything this process starts from now on is counted in that group. */
+static int join_cgroup(const char *procs) {
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  int fd = open(procs, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  if (write(fd, pid, (size_t)n) != n) {
+    int err = errno;
+    close(fd);
+    return err ? err : EIO;
+  }
+  close(fd);
+  return 0;
+}
+
 static int launch(int argc, char **argv) {
   int i;
   for (i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
     const char *p = argv[i];
+    if (strncmp(p, "cg:", 3) == 0) {
+      int err = join_cgroup(p + 3);
+      if (err) return fail("joining the sandbox's cgroup", err);
+      continue;
+    }
     unsigned long long which, soft, hard;
     struct rlimit limit;
     if (number(&p, ':', &which) || number(&p, ':', &soft) || number(&p, 0, &hard))

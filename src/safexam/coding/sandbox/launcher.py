@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 
 import msgspec
 import structlog
@@ -100,6 +101,19 @@ def private_dir() -> str:
         return directory
 
 
+def remove_private_dir() -> str | None:
+    """Remove this process's private directory (and the launcher in it); returns its path.
+
+    What its ``atexit`` hook would do, for processes that never run it.
+    """
+    with _private_lock, _launcher_lock:
+        directory = _private.pop(os.getpid(), None)
+        _launcher_built.pop(os.getpid(), None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+    return directory
+
+
 def compiled_launcher() -> str | None:
     """The launcher, built on first use in this process; None without a C compiler."""
     with _launcher_lock:
@@ -164,8 +178,12 @@ class RLimits(msgspec.Struct, frozen=True):
             resource.setrlimit(res, (soft, hard))
 
 
-def front_argv(limits: RLimits, uid: int | None) -> list[str] | None:
+def front_argv(
+    limits: RLimits, uid: int | None, cgroup_procs: Sequence[str] = ()
+) -> list[str] | None:
     """What runs in front of bwrap: set the limits, drop to ``uid``; None to do it in-process.
+
+    ``cgroup_procs``: the control groups to join first (only our launcher can).
 
     The built launcher if there is one, else ``prlimit ... setpriv ...``: a
     few tiny execs cost less than forking the worker for a preexec function
@@ -174,7 +192,8 @@ def front_argv(limits: RLimits, uid: int | None) -> list[str] | None:
     built = compiled_launcher()
     if built is not None:
         table = (f"{res}:{soft}:{hard}" for _, res, soft, hard in limits.table())
-        return [built, str(uid) if uid is not None else "-1", *table, "--"]
+        groups = (f"cg:{path}" for path in cgroup_procs)
+        return [built, str(uid) if uid is not None else "-1", *groups, *table, "--"]
     prlimit = shutil.which("prlimit", path=SYSTEM_PATH)
     setpriv = shutil.which("setpriv", path=SYSTEM_PATH)
     if prlimit is None or (uid is not None and setpriv is None):

@@ -5,8 +5,14 @@ namespaces; the read-only root of :mod:`.root`; a fresh /proc and minimal
 /dev; a size-capped tmpfs /tmp as the only writable place during tests; a
 cleared environment; ``--die-with-parent`` and ``--new-session``.
 
-Limits (set in the launcher before bwrap starts, inherited by everything
-inside): CPU time, address space, stack, tasks, file size, no core files.
+A seccomp filter (:mod:`.seccomp`) refuses the system calls no submission
+needs. Limits per sandbox, where the host offers control groups (:mod:`.cgroups`):
+the launcher joins the sandbox's own group before bwrap starts, so memory
+(no swap) and tasks are capped for the sandbox as a whole, and its CPU time
+is summed over every process while it runs and the sandbox killed at the
+limit. Limits per process (set in the launcher, inherited by everything
+inside) stay as a second line, and are the only one without control groups:
+CPU time, address space, stack, tasks, file size, no core files.
 When the worker runs as root, bwrap itself is started as a throw-away
 unprivileged uid drawn per sandbox (the compile, each test run), because
 RLIMIT_NPROC counts processes per real uid and does not bind root; with a
@@ -38,6 +44,7 @@ import msgspec
 from safexam.coding.execution import Limits, RunnerError
 from safexam.coding.languages import SYSTEM_PATH
 from safexam.coding.sandbox.boxes import process_uid
+from safexam.coding.sandbox.cgroups import SandboxCgroup, cgroup_host
 from safexam.coding.sandbox.launcher import (
     RLimits,
     compiled_launcher,
@@ -46,6 +53,7 @@ from safexam.coding.sandbox.launcher import (
     reaper_argv,
 )
 from safexam.coding.sandbox.root import SANDBOX_TMP, bwrap_argv
+from safexam.coding.sandbox.seccomp import filter_fd
 
 
 class Execution(msgspec.Struct, kw_only=True):
@@ -60,6 +68,9 @@ class Execution(msgspec.Struct, kw_only=True):
     stderr: bytes
     timed_out: bool = False
     output_exceeded: bool = False
+    # Limits reached by the sandbox as a whole (its control group).
+    cpu_exceeded: bool = False
+    memory_exceeded: bool = False
 
 
 _bwrap_found: list[str] = []
@@ -99,6 +110,9 @@ class Sandbox:
         limit_address_space: bool = True,
         address_space_extra_mb: int = 0,
         uid: int | None = None,
+        sandbox_memory_mb: int | None = None,
+        control_group: bool = True,
+        seccomp: bool = True,
     ) -> None:
         bwrap = bwrap_path()
         if bwrap is None:
@@ -126,7 +140,25 @@ class Sandbox:
             nproc=nproc if root else None,
             fsize=limits.file_size_kb * 1024,
         )
-        launcher = front_argv(rlimits, uid if drop else None)
+        # Memory, tasks and CPU for the sandbox as a whole; only our launcher
+        # can join the group before bwrap forks anything.
+        host = cgroup_host() if control_group and compiled_launcher() is not None else None
+        self._cgroup: SandboxCgroup | None = None
+        if host is not None:
+            self._cgroup = SandboxCgroup(
+                host,
+                memory_bytes=(sandbox_memory_mb or limits.memory_mb) * 1024 * 1024,
+                tasks=nproc,
+            )
+        try:
+            launcher = front_argv(
+                rlimits,
+                uid if drop else None,
+                self._cgroup.procs_files() if self._cgroup is not None else (),
+            )
+        except BaseException:
+            self._remove_cgroup()
+            raise
         in_process = launcher is None
         self._stats_read, stats_write = os.pipe2(os.O_CLOEXEC)
         # GNU time reopens the pipe by path (/dev/fd/N) as the sandbox's uid.
@@ -139,7 +171,10 @@ class Sandbox:
         # stdin is a memfd filled and sealed by run(): the sandbox holds it open
         # from the start, and nothing but us can write it before the seal.
         self._stdin = os.memfd_create("stdin", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-        self._child_fds = [fd for fd in (stats_write, info_write, go_read) if fd is not None]
+        seccomp_read = filter_fd() if seccomp else None
+        self._child_fds = [
+            fd for fd in (stats_write, info_write, go_read, seccomp_read) if fd is not None
+        ]
         full_argv = bwrap_argv(
             bwrap,
             [*reaper_argv(stats_write, go_read), *argv],
@@ -149,6 +184,7 @@ class Sandbox:
             tmp_bytes=limits.file_size_kb * 1024,
             info_fd=info_write,
             dropped_uid=drop,
+            seccomp_fd=seccomp_read,
         )
         self._popen_kwargs: dict[str, object] = {
             "stdin": self._stdin,
@@ -191,7 +227,13 @@ class Sandbox:
                 os.close(fd)
             self._child_fds = []
 
+    def _remove_cgroup(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
+
     def _release(self) -> None:
+        self._remove_cgroup()
         for fd in (self._stats_read, self._info_read, self._stdin, self._go, *self._child_fds):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -257,6 +299,7 @@ class Sandbox:
             raise
         proc = self._proc
         assert proc is not None and proc.stdout is not None and proc.stderr is not None
+        cpu_before = 0
         if self._go is not None:
             if _exited(proc.pid):
                 # bwrap arms its child's parent-death signal only at the end of
@@ -267,6 +310,9 @@ class Sandbox:
                 # below like any other run, not leaked.
                 _kill_orphan(proc.pid, self._info_read, self._kill_uid)
             else:
+                if self._cgroup is not None:
+                    # What bwrap spent setting the sandbox up is not the program's.
+                    cpu_before = self._cgroup.cpu_ns()
                 with contextlib.suppress(BrokenPipeError):
                     os.write(self._go, b"g")
         os.close(self._stdin)
@@ -274,7 +320,13 @@ class Sandbox:
             os.close(self._go)
         stats_read, info_read = self._stats_read, self._info_read
         self._done = True
+        cgroup = self._cgroup
+        cpu_limit_ns = int(limits.cpu_time_s * 1e9)
+        cpu_exceeded = False
         deadline = started + limits.wall_time_s
+        # The sandbox's CPU time is looked at when it could first have reached
+        # the limit (all cores busy since the last look), not polled.
+        cpu_check = started + _next_cpu_look(cpu_limit_ns)
         out, err, stats, info = bytearray(), bytearray(), bytearray(), bytearray()
         timed_out = output_exceeded = False
         streams = (
@@ -294,6 +346,12 @@ class Sandbox:
             sel.register(pidfd, selectors.EVENT_READ, None)
             late = False
             while not exited or len(sel.get_map()) > 1:
+                if cgroup is not None and not exited and time.monotonic() >= cpu_check:
+                    used = cgroup.cpu_ns() - cpu_before
+                    if used >= cpu_limit_ns:
+                        cpu_exceeded = True
+                        break
+                    cpu_check = time.monotonic() + _next_cpu_look(cpu_limit_ns - used)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     if not late and (exited or _exited(proc.pid)):
@@ -306,7 +364,10 @@ class Sandbox:
                         continue
                     timed_out = True
                     break
-                for key, _ in sel.select(timeout=remaining):
+                wait = remaining
+                if cgroup is not None and not exited:
+                    wait = min(wait, max(0.0, cpu_check - time.monotonic()))
+                for key, _ in sel.select(timeout=wait):
                     buf = key.data
                     if buf is None:
                         exited = True
@@ -326,9 +387,17 @@ class Sandbox:
                     break
                 if exited and len(sel.get_map()) == 0:
                     break
-        if timed_out or output_exceeded:
+        if timed_out or output_exceeded or cpu_exceeded:
             _kill_sandbox(proc.pid, bytes(info), self._kill_uid)
         status, usage = _reap(proc.pid, pidfd, exited)
+        cpu_ms = int((usage.ru_utime + usage.ru_stime) * 1000)
+        memory_exceeded = False
+        if cgroup is not None:
+            # Every process of the sandbox, waited for or not.
+            cpu_ms = max(cpu_ms, (cgroup.cpu_ns() - cpu_before) // 1_000_000)
+            cpu_exceeded = cpu_exceeded or cpu_ms >= limits.cpu_time_s * 1000
+            memory_exceeded = cgroup.oom_killed()
+            self._remove_cgroup()
         os.close(pidfd)
         proc.returncode = status
         proc.stdout.close()
@@ -350,15 +419,27 @@ class Sandbox:
         return Execution(
             exit_code=exit_code,
             signal=sig,
-            cpu_ms=int((usage.ru_utime + usage.ru_stime) * 1000),
+            cpu_ms=cpu_ms,
             wall_ms=wall_ms,
             memory_kb=parse_peak_kb(bytes(stats)),
             stdout=bytes(out[: output_cap + 1]),
             stderr=bytes(err[: output_cap + 1]),
             timed_out=timed_out,
             output_exceeded=output_exceeded,
+            cpu_exceeded=cpu_exceeded,
+            memory_exceeded=memory_exceeded,
         )
 
+
+def _next_cpu_look(cpu_left_ns: int) -> float:
+    """Seconds until a sandbox with ``cpu_left_ns`` to spend could have spent it."""
+    cores = len(os.sched_getaffinity(0)) or 1
+    return max(_CPU_LOOK_MIN_S, cpu_left_ns / 1e9 / cores)
+
+
+# Between two looks at a sandbox's CPU time at least this long: the overshoot
+# past the limit is at most this times the cores.
+_CPU_LOOK_MIN_S = 0.02
 
 # How long the output of a program found ended after its wall limit may take
 # to drain (its writers are all dead: the pipes only hold their last bytes).
@@ -376,6 +457,9 @@ def execute(
     limit_address_space: bool = True,
     address_space_extra_mb: int = 0,
     uid: int | None = None,
+    sandbox_memory_mb: int | None = None,
+    control_group: bool = True,
+    seccomp: bool = True,
 ) -> Execution:
     """Run ``argv`` in a fresh sandbox with ``box`` mounted at /box, enforcing ``limits``.
 
@@ -392,6 +476,9 @@ def execute(
         limit_address_space=limit_address_space,
         address_space_extra_mb=address_space_extra_mb,
         uid=uid,
+        sandbox_memory_mb=sandbox_memory_mb,
+        control_group=control_group,
+        seccomp=seccomp,
     ) as sandbox:
         return sandbox.run(stdin)
 

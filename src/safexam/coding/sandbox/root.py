@@ -230,6 +230,13 @@ def _sandbox_root() -> _Root:
         return root
 
 
+def forget_roots() -> None:
+    """Forget this process's roots (their directory is about to be removed)."""
+    with _root_lock:
+        _roots.pop(os.getpid(), None)
+        _root_checked.pop(os.getpid(), None)
+
+
 def bwrap_argv(
     bwrap: str,
     argv: Sequence[str],
@@ -241,9 +248,14 @@ def bwrap_argv(
     info_fd: int,
     root: _Root | None = None,
     dropped_uid: bool = False,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
-    """bwrap's command line for one sandbox around ``box``, running ``argv``."""
+    """bwrap's command line for one sandbox around ``box``, running ``argv``.
+
+    ``seccomp_fd``: where bwrap reads the seccomp filter of :mod:`.seccomp`.
+    """
     root = root or _sandbox_root()
+    seccomp = ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
     return [
         bwrap,
         "--unshare-all",
@@ -288,6 +300,7 @@ def bwrap_argv(
         "--setenv",
         "LANG",
         "C.UTF-8",
+        *seccomp,
         "--",
         *argv,
     ]

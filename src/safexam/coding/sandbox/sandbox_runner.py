@@ -20,6 +20,7 @@ from safexam.coding.execution import (
     Judgement,
     Limits,
     Progress,
+    RunnerError,
     TestCase,
     TestResult,
     overall_verdict,
@@ -36,8 +37,10 @@ from safexam.coding.sandbox.boxes import (
     submission_box,
     write_source,
 )
+from safexam.coding.sandbox.cgroups import tasks_unbounded
 from safexam.coding.sandbox.process import Sandbox
 from safexam.coding.sandbox.root import SANDBOX_TMP
+from safexam.coding.sandbox.shutdown import track_runner
 from safexam.coding.sandbox.verdicts import compile_outcome, limits_for, result_of_run
 from safexam.coding.sandbox.warm import Ready, WarmPool, retire
 
@@ -100,6 +103,9 @@ class SandboxRunner:
     name = "sandbox"
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
+        unbounded = tasks_unbounded()
+        if unbounded is not None:
+            raise RunnerError(f"the embedded sandbox refuses to run: {unbounded}")
         self.config = config or SandboxConfig()
         # The uids of recent submissions, so a caller can check none of them left a process.
         self.recent_uids: collections.deque[int] = collections.deque(maxlen=256)
@@ -112,6 +118,7 @@ class SandboxRunner:
             new_uid=self.new_uid,
         )
         remove_stale_boxes(self.config.work_root)
+        track_runner(self)
 
     def ready_uids(self) -> set[int]:
         """The uids of the sandboxes now waiting for a judging (their processes are expected)."""
@@ -288,6 +295,7 @@ class SandboxRunner:
             limit_address_space=lang.limit_address_space,
             address_space_extra_mb=lang.address_space_extra_mb,
             uid=uid,
+            sandbox_memory_mb=limits.memory_mb + lang.runtime_memory_mb,
         )
 
     def _compile(
@@ -330,6 +338,7 @@ class SandboxRunner:
             limit_address_space=lang.limit_address_space,
             address_space_extra_mb=lang.address_space_extra_mb,
             uid=uid,
+            sandbox_memory_mb=limits.memory_mb + lang.runtime_memory_mb,
         )
 
     def run_test(

@@ -17,8 +17,17 @@ def classify(
     """Turn what happened to a process into a verdict."""
     if run.output_exceeded:
         return "output_limit"
+    # The sandbox as a whole went over its memory: whatever its main process
+    # made of a killed child, the program did not fit.
+    if run.memory_exceeded:
+        return "memory_limit"
     cpu_limit_ms = limits.cpu_time_s * 1000
-    if run.timed_out or run.cpu_ms >= cpu_limit_ms or run.signal == signal.SIGXCPU:
+    if (
+        run.timed_out
+        or run.cpu_exceeded
+        or run.cpu_ms >= cpu_limit_ms
+        or run.signal == signal.SIGXCPU
+    ):
         return "time_limit"
     if run.signal == signal.SIGXFSZ or b"File too large" in run.stderr:
         return "output_limit"
@@ -41,8 +50,10 @@ def classify(
 def compile_outcome(run: Execution, limits: Limits) -> tuple[bool, str]:
     """Whether a compile (or syntax check) succeeded, and what the student is shown of it."""
     output = clean_text(run.stderr + run.stdout, limits.output_kb * 1024)
-    if run.timed_out or run.cpu_ms >= limits.cpu_time_s * 1000:
+    if run.timed_out or run.cpu_exceeded or run.cpu_ms >= limits.cpu_time_s * 1000:
         return False, output + "\n[compilation exceeded its time limit]"
+    if run.memory_exceeded:
+        return False, output + "\n[compilation exceeded its memory limit]"
     if run.output_exceeded:
         return False, output + "\n[compiler output exceeded its limit]"
     if run.exit_code != 0:
@@ -94,7 +105,7 @@ def _reported_time_ms(run: Execution, limits: Limits) -> int:
         # Killed at the wall limit, never reaped by the reaper: its CPU time is
         # unknown, and the wall time is the honest figure.
         return run.wall_ms
-    if run.signal == signal.SIGXCPU:
+    if run.signal == signal.SIGXCPU or run.cpu_exceeded:
         # The kernel's verdict is that the CPU limit was reached; on a busy
         # virtual machine rusage can read well under it, which would show a
         # "time limit" below the limit.

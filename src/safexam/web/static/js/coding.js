@@ -322,11 +322,12 @@ class Workspace {
     item.dataset.state = test.verdict ? (test.verdict === "accepted" ? "passed" : "failed") : waiting.toLowerCase();
     item.append(element("span", "test-name", test.name), element("span", "test-status", word));
     if (test.verdict) {
-      const facts = [`${test.time_ms} ms`];
+      // A hidden test comes without its time until results are released.
+      const facts = test.time_ms === undefined ? [] : [`${test.time_ms} ms`];
       if (test.memory_kb) {
         facts.push(test.memory_kb < 1024 ? `${test.memory_kb} KB` : `${Math.round(test.memory_kb / 1024)} MB`);
       }
-      item.append(element("span", "test-facts", facts.join(", ")));
+      if (facts.length) item.append(element("span", "test-facts", facts.join(", ")));
       if (test.stdout !== undefined && (test.stdout || test.stderr)) {
         const output = element("div", "test-output");
         if (test.stdout) output.append(element("p", "io-label", "Your program printed"), element("pre", "", test.stdout));
