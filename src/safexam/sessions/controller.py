@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post, put
+from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
@@ -105,6 +107,16 @@ class SessionController(Controller):
         data: JSONBody[AutosaveRequest],
     ) -> AutosaveOut:
         """Autosave one answer; an older ``client_seq`` never overwrites a newer one."""
+        # Litestar converts bodies leniently ("7" becomes 7); the fast path
+        # decodes strictly. Both must answer alike, so the body is checked
+        # strictly here too (the fast path sends only its refusals this way).
+        try:
+            msgspec.convert(await request.json(), AutosaveRequest, strict=True)
+        except msgspec.ValidationError as exc:
+            raise ValidationException(
+                detail="Validation failed",
+                extra=[{"message": str(exc), "key": "data", "source": "body"}],
+            ) from exc
         # The hottest route takes no injected dependencies: Litestar resolves two or
         # more in a task group (a task per dependency per request), and the ORM
         # session is not used here. The guard has already checked the principal.
