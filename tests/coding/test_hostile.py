@@ -61,15 +61,17 @@ FORK_BOMB = {
 
 
 @pytest.mark.parametrize(
-    ("language", "verdict"),
-    # Python's fork raises once the task limit is reached; C ignores the error
-    # and spins until the time limit.
-    [("python", "runtime_error"), ("c", "time_limit")],
+    ("language", "verdicts"),
+    # Python's fork raises once the task limit is reached. C ignores the error
+    # and spins until the time limit, unless the sandbox's memory group is
+    # filled first by the kernel memory of its many tasks: either way it is
+    # stopped, as a whole, within the limits.
+    [("python", {"runtime_error"}), ("c", {"time_limit", "memory_limit"})],
 )
-async def test_fork_bomb_is_contained(runner, language: str, verdict: str) -> None:
+async def test_fork_bomb_is_contained(runner, language: str, verdicts: set[str]) -> None:
     started = time.monotonic()
     result = await judge_one(runner, language, FORK_BOMB[language])
-    assert result.verdict == verdict
+    assert result.verdict in verdicts
     assert time.monotonic() - started < LIMITS.wall_time_s + 3
     if language == "python":
         assert "Resource temporarily unavailable" in result.tests[0].stderr
