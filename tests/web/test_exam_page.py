@@ -8,6 +8,7 @@ database holds afterwards: every response's answer and client_seq.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -366,11 +367,22 @@ async def test_offline_answers_are_kept_and_sent_when_back(
     }
 
 
+async def signed_out_for_good(context: BrowserContext) -> None:
+    """Drop the sign-in cookie, and again if a response still in flight (the page's
+    streams open as it loads) sets it back: the test needs a browser signed out."""
+    for _ in range(20):
+        await context.clear_cookies(name=SIGNIN_COOKIE)
+        await asyncio.sleep(0.25)
+        if not any(c["name"] == SIGNIN_COOKIE for c in await context.cookies()):
+            return
+    raise AssertionError("the sign-in cookie kept coming back")
+
+
 async def test_answers_wait_on_the_device_when_signed_out_or_the_server_is_down(
     context: BrowserContext, page: Page, db: AsyncSession
 ) -> None:
     session_id = await start_exam(page, db)
-    await context.clear_cookies(name=SIGNIN_COOKIE)
+    await signed_out_for_good(context)
     await page.get_by_label("Your answer", exact=True).fill("def")
     await expect(status(page)).to_have_text(
         "Signed out: 1 answer kept on this device. Sign in again to save them."
