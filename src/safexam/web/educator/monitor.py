@@ -9,6 +9,7 @@ same services as the JSON routes; their errors come back beside their fields.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -18,7 +19,7 @@ from litestar.response import Redirect, Template
 
 from safexam.auth.guards import CurrentUser
 from safexam.core.deps import DB, RedisDep
-from safexam.core.errors import ApiError, NotFound, Unprocessable
+from safexam.core.errors import ApiError, Unprocessable
 from safexam.sessions.monitor import (
     AnnouncementIn,
     ExtendIn,
@@ -130,6 +131,40 @@ class MonitorPageController(Controller):
     ) -> Template:
         return await self._page(request, db, redis, principal, exam_id, done=done)
 
+    async def _act(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        redis: RedisDep,
+        principal: CurrentUser,
+        exam_id: uuid.UUID,
+        action: Callable[[], Awaitable[object]],
+        *,
+        form: str,
+        values: dict[str, str],
+        renames: dict[str, str],
+        done: str,
+    ) -> Redirect | Template:
+        """Runs one action; its problems come back on the page beside the form's fields."""
+        try:
+            await action()
+        except ApiError as exc:
+            # An exam or attempt the educator may not see stays a plain 404.
+            if exc.status_code == 404 and not isinstance(exc, Unprocessable):
+                raise
+            await db.rollback()
+            return await self._page(
+                request,
+                db,
+                redis,
+                principal,
+                exam_id,
+                form=form,
+                values=values,
+                error=_renamed(exc, renames),
+            )
+        return Redirect(f"{monitor_url(exam_id)}?done={done}", status_code=303)
+
     @post("/extend", status_code=303)
     async def extend(
         self,
@@ -146,32 +181,27 @@ class MonitorPageController(Controller):
             "minutes": _form_value(data, "minutes"),
             "extend_reason": _form_value(data, "extend_reason"),
         }
-        try:
-            body = convert_form(
-                {
-                    "minutes": values["minutes"] or None,
-                    "reason": values["extend_reason"],
-                    "session_id": who or None,
-                },
-                ExtendIn,
-            )
-            await extend_time(db, exam_id, principal, body, redis=redis)
-        except NotFound:
-            raise
-        except ApiError as exc:
-            await db.rollback()
-            return await self._page(
-                request,
-                db,
-                redis,
-                principal,
-                exam_id,
-                form="extend",
-                values=values,
-                error=_renamed(exc, {"reason": "extend_reason", "session_id": "extend_session_id"}),
-            )
-        done = "extended" if who else "extended-all"
-        return Redirect(f"{monitor_url(exam_id)}?done={done}", status_code=303)
+
+        async def act() -> None:
+            fields = {
+                "minutes": values["minutes"] or None,
+                "reason": values["extend_reason"],
+                "session_id": who or None,
+            }
+            await extend_time(db, exam_id, principal, convert_form(fields, ExtendIn), redis=redis)
+
+        return await self._act(
+            request,
+            db,
+            redis,
+            principal,
+            exam_id,
+            act,
+            form="extend",
+            values=values,
+            renames={"reason": "extend_reason", "session_id": "extend_session_id"},
+            done="extended" if who else "extended-all",
+        )
 
     @post("/force-submit", status_code=303)
     async def force(
@@ -187,7 +217,8 @@ class MonitorPageController(Controller):
             "force_session_id": _form_value(data, "force_session_id"),
             "force_reason": _form_value(data, "force_reason"),
         }
-        try:
+
+        async def act() -> None:
             try:
                 session_id = uuid.UUID(values["force_session_id"])
             except ValueError:
@@ -196,21 +227,19 @@ class MonitorPageController(Controller):
                 ) from None
             body = convert_form({"reason": values["force_reason"]}, ForceSubmitIn)
             await force_submit(db, exam_id, session_id, principal, body, redis=redis)
-        except ApiError as exc:
-            if exc.status_code == 404 and not isinstance(exc, Unprocessable):
-                raise
-            await db.rollback()
-            return await self._page(
-                request,
-                db,
-                redis,
-                principal,
-                exam_id,
-                form="force",
-                values=values,
-                error=_renamed(exc, {"reason": "force_reason", "session_id": "force_session_id"}),
-            )
-        return Redirect(f"{monitor_url(exam_id)}?done=submitted", status_code=303)
+
+        return await self._act(
+            request,
+            db,
+            redis,
+            principal,
+            exam_id,
+            act,
+            form="force",
+            values=values,
+            renames={"reason": "force_reason", "session_id": "force_session_id"},
+            done="submitted",
+        )
 
     @post("/announce", status_code=303)
     async def announce(
@@ -223,24 +252,23 @@ class MonitorPageController(Controller):
         data: FormData,
     ) -> Redirect | Template:
         values = {"message": _form_value(data, "message")}
-        try:
+
+        async def act() -> None:
             body = convert_form(values, AnnouncementIn)
             await announce(db, exam_id, principal, body, redis=redis)
-        except NotFound:
-            raise
-        except ApiError as exc:
-            await db.rollback()
-            return await self._page(
-                request,
-                db,
-                redis,
-                principal,
-                exam_id,
-                form="announce",
-                values=values,
-                error=_renamed(exc, {}),
-            )
-        return Redirect(f"{monitor_url(exam_id)}?done=announced", status_code=303)
+
+        return await self._act(
+            request,
+            db,
+            redis,
+            principal,
+            exam_id,
+            act,
+            form="announce",
+            values=values,
+            renames={},
+            done="announced",
+        )
 
 
 _SENTENCES = {
