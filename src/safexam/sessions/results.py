@@ -15,16 +15,15 @@ from safexam.auth.guards import Principal
 from safexam.auth.models import User
 from safexam.coding.models import CodingSubmission
 from safexam.core.errors import NotFound
-from safexam.exams.kinds import concrete_question, correct_answer, public_view
+from safexam.exams.kinds import correct_answer
 from safexam.exams.models import Enrollment, Question
 from safexam.exams.service import get_owned_exam
-from safexam.exams.variants import variant_seed
 from safexam.grading.models import Result
 from safexam.integrity.models import ActivityLog
 from safexam.integrity.service import flag_kinds_of
 from safexam.sessions.models import ExamSession, Response
 from safexam.sessions.paper import paper_question_ids
-from safexam.sessions.review import counted_submissions
+from safexam.sessions.review import answered_paper, counted_submissions
 from safexam.sessions.schemas import (
     ExamSessionRow,
     ExamSessionsOut,
@@ -367,29 +366,12 @@ async def student_result(
         latest[user_id] = paper
     column_ids, _ = _columns(latest.values())
     labels = {qid: f"Q{i}" for i, qid in enumerate(column_ids, start=1)}
-    question_ids = paper_question_ids(session.paper)
-    questions = {
-        q.id: q
-        for q in (await db.execute(select(Question).where(Question.id.in_(question_ids)))).scalars()
-    }
-    responses = {
-        r.question_id: r
-        for r in (
-            await db.execute(select(Response).where(Response.session_id == session.id))
-        ).scalars()
-    }
+    questions, answered = await answered_paper(db, session)
     submissions = await _counted_submission_rows(db, session, questions)
     result = await db.get(Result, session.id)
     items: list[StudentResultItem] = []
-    for entry in session.paper:
-        q = questions.get(uuid.UUID(str(entry["question_id"])))
-        if q is None:
-            continue
-        r = responses.get(q.id)
-        prompt, body = concrete_question(
-            q.kind, q.prompt, q.body, entry.get("variant"), variant_seed(session.seed, q.id)
-        )
-        view = public_view(q.kind, body, entry.get("choice_order"))
+    for item in answered:
+        q, r, prompt, body, view = item.question, item.response, item.prompt, item.body, item.view
         auto = r.score if r is not None else None
         override = r.override_score if r is not None else None
         sub = submissions.get(q.id)
@@ -399,7 +381,7 @@ async def student_result(
                 label=labels.get(q.id, "Q?"),
                 kind=q.kind,
                 prompt=prompt,
-                points=float(entry["points"]),
+                points=float(item.entry["points"]),
                 response_id=r.id if r is not None else None,
                 answer=r.answer if r is not None else None,
                 correct_answer=correct_answer(q.kind, body),

@@ -8,7 +8,10 @@ feedback once the exam's release policy allows.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +38,49 @@ from safexam.sessions.schemas import (
 )
 
 __all__ = ["counted_submissions", "get_session", "review_session", "session_view"]
+
+
+@dataclass(frozen=True)
+class AnsweredItem:
+    """One question of a session's paper as the student saw it, with the answer saved to it."""
+
+    entry: Mapping[str, Any]
+    question: Question
+    response: Response | None
+    prompt: str
+    body: dict[str, Any]
+    view: dict[str, Any]
+
+
+async def answered_paper(
+    db: AsyncSession, session: ExamSession
+) -> tuple[dict[uuid.UUID, Question], list[AnsweredItem]]:
+    """The session's questions by id, and its paper in order with each saved answer.
+
+    A question deleted since the paper was drawn is left out of the list.
+    """
+    question_ids = paper_question_ids(session.paper)
+    questions = {
+        q.id: q
+        for q in (await db.execute(select(Question).where(Question.id.in_(question_ids)))).scalars()
+    }
+    responses = {
+        r.question_id: r
+        for r in (
+            await db.execute(select(Response).where(Response.session_id == session.id))
+        ).scalars()
+    }
+    items: list[AnsweredItem] = []
+    for entry in session.paper:
+        q = questions.get(uuid.UUID(str(entry["question_id"])))
+        if q is None:
+            continue
+        prompt, body = concrete_question(
+            q.kind, q.prompt, q.body, entry.get("variant"), variant_seed(session.seed, q.id)
+        )
+        view = public_view(q.kind, body, entry.get("choice_order"))
+        items.append(AnsweredItem(entry, q, responses.get(q.id), prompt, body, view))
+    return questions, items
 
 
 async def session_view(
@@ -214,28 +260,11 @@ async def review_session(
     ):
         raise Forbidden("Results of this exam are not released yet", code="results_not_released")
     assert result is not None
-    question_ids = paper_question_ids(session.paper)
-    questions = {
-        q.id: q
-        for q in (await db.execute(select(Question).where(Question.id.in_(question_ids)))).scalars()
-    }
-    responses = {
-        r.question_id: r
-        for r in (
-            await db.execute(select(Response).where(Response.session_id == session.id))
-        ).scalars()
-    }
+    questions, answered = await answered_paper(db, session)
     submissions = await counted_submissions(db, session, questions)
     items: list[ReviewItem] = []
-    for entry in session.paper:
-        q = questions.get(uuid.UUID(str(entry["question_id"])))
-        if q is None:
-            continue
-        r = responses.get(q.id)
-        prompt, body = concrete_question(
-            q.kind, q.prompt, q.body, entry.get("variant"), variant_seed(session.seed, q.id)
-        )
-        view = public_view(q.kind, body, entry.get("choice_order"))
+    for item in answered:
+        q, r, prompt, body, view = item.question, item.response, item.prompt, item.body, item.view
         score = None
         if r is not None:
             score = r.override_score if r.override_score is not None else r.score
@@ -244,7 +273,7 @@ async def review_session(
                 id=q.id,
                 kind=q.kind,
                 prompt=prompt,
-                points=float(entry["points"]),
+                points=float(item.entry["points"]),
                 answer=r.answer if r is not None else None,
                 correct_answer=correct_answer(q.kind, body),
                 score=score,
