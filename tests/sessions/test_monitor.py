@@ -6,18 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from safexam.core.events import configure_events, monitor_channel
+from safexam.core.events import channels_plugin, configure_events, monitor_channel
 from safexam.core.settings import Settings
 from safexam.sessions.closing import sweep_expired_sessions
+from safexam.sessions.monitor import MonitorRoster, monitor_events
 from tests.factories import enroll, make_exam, make_question, make_user, move_deadline
 from tests.helpers import error_field, login, one, rows, signed_in
 from tests.live import live_server
@@ -337,3 +341,64 @@ async def test_the_sweeps_auto_submits_reach_the_monitor(
     finally:
         await listener.aclose()
         await db.close()
+
+
+async def test_a_burst_after_the_event_loop_paused_reaches_the_monitor_whole(
+    redis: Redis, settings: Settings
+) -> None:
+    """While the API's event loop is busy (a page rendering, a collection), deltas
+    wait in the socket; Redis's reader then hands them over all at once, and the
+    monitor must see every one (each carries a student's state)."""
+    exam_id = uuid.uuid4()
+    configure_events(settings.redis_namespace)
+    channel = monitor_channel(exam_id)
+    roster = MonitorRoster(
+        exam_id=exam_id,
+        title="Burst",
+        server_time=datetime.now(UTC),
+        idle_after_seconds=120,
+        flag_kinds=[],
+        students=[],
+    )
+
+    async def read_roster() -> MonitorRoster:
+        return roster
+
+    async with channels_plugin(redis, settings) as plugin:
+        stream = monitor_events(plugin, exam_id, read_roster, heartbeat_seconds=0.2)
+        try:
+            assert (await anext(stream)).event == "roster"
+            # The subscription is live once a probe comes back through it.
+            probed = False
+            for _ in range(50):
+                await redis.publish(channel, b'{"kind":"probe"}')
+                message = await asyncio.wait_for(anext(stream), 5)
+                if message.event == "delta":
+                    probed = True
+                    break
+            assert probed, "the monitor's subscription never heard a probe"
+
+            def burst() -> None:
+                with SyncRedis.from_url(settings.redis_url or "") as sync:
+                    for i in range(600):
+                        sync.publish(channel, json.dumps({"kind": "save", "i": i}))
+
+            # Joined from the event loop's own thread: the loop stays blocked
+            # until all 600 are published, as a long render would block it.
+            publisher = threading.Thread(target=burst)
+            publisher.start()
+            publisher.join()
+
+            # Read until the stream falls quiet (its keep-alive comes).
+            seen: list[int] = []
+            async with asyncio.timeout(10):
+                while True:
+                    message = await anext(stream)
+                    if message.event != "delta":
+                        break
+                    assert isinstance(message.data, bytes | str)
+                    seen += [d["i"] for d in json.loads(message.data) if "i" in d]
+            assert len(seen) == 600, f"{600 - len(seen)} of 600 deltas were dropped"
+            assert seen == list(range(600))
+        finally:
+            await stream.aclose()

@@ -234,9 +234,13 @@ def channels_plugin(redis: Redis, settings: Settings) -> ChannelsPlugin:
     return ChannelsPlugin(
         backend=ReconnectingPubSubBackend(redis=redis),
         arbitrary_channels_allowed=True,
-        # A slow SSE client must not hold an unbounded backlog in memory;
-        # dropped notifications are harmless (state is re-read on the next).
-        subscriber_max_backlog=100,
+        # A slow SSE client must not hold an unbounded backlog in memory, yet
+        # the monitor's deltas carry state: after the event loop pauses, the
+        # Redis reader hands over every buffered message at once (250 a second
+        # for 500 students saving), and a short backlog then dropped deltas
+        # the monitor never saw. 2,000 (about 400 KB) is 8 s of that exam;
+        # past it the monitor re-reads its roster (MAX_BATCH) anyway.
+        subscriber_max_backlog=2_000,
         subscriber_backlog_strategy="dropleft",
     )
 
