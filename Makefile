@@ -26,8 +26,12 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 run: setup
 	$(BIN)/safexam dev
 
+# Two pytest processes, one per core: most tests wait on a browser, a server or a
+# sandbox, so two overlap well. Each process has its own database and Redis
+# namespace (tests/conftest.py); a test file stays in one process, with its fixtures.
+TEST_PROCESSES ?= 2
 test: setup
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 # Every tool runs, so one report shows every problem; fails if any found one.
 # lint-imports checks the layers declared in pyproject.toml ([tool.importlinter]).
