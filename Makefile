@@ -37,7 +37,7 @@ test: setup
 # lint-imports checks the layers declared in pyproject.toml ([tool.importlinter]).
 lint: setup
 	@status=0; \
-	$(BIN)/ruff check src workers tests || status=1; \
+	$(BIN)/ruff check src workers tests bench || status=1; \
 	$(BIN)/mypy src workers || status=1; \
 	$(BIN)/lint-imports --no-cache --no-logo || status=1; \
 	exit $$status

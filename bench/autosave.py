@@ -50,6 +50,7 @@ from loadgen import (
     Recorder,
     StudentClient,
     check_local_url,
+    join_exam,
     percentile,
     process_cpu_seconds,
     run_in_processes,
@@ -224,19 +225,9 @@ async def client_process(
     """One client process: sign its students in, start their sessions, then save per phase."""
     setup = Recorder()
     clients = [StudentClient(url, setup) for _ in emails]
-    gate = asyncio.Semaphore(4)  # sign-ins are argon2-bound on the server
-
-    async def join(client: StudentClient, email: str) -> tuple[str, list[str]]:
-        async with gate:
-            await client.sign_in(email, PASSWORD)
-            started = await client.call(
-                "POST", f"/api/v1/exams/{exam_id}/sessions", "POST /exams/{id}/sessions"
-            )
-        return started["id"], [q["id"] for q in started["questions"]]
-
     out: list[dict[str, object]] = []
     try:
-        joined = await asyncio.gather(*(join(c, e) for c, e in zip(clients, emails, strict=True)))
+        joined = await join_exam(clients, emails, PASSWORD, exam_id)
         start_at = await wait_for_go(ready, go)
         seqs = [0] * len(clients)
         for phase, (begin, measure_from, stop_at) in zip(

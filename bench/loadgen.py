@@ -451,6 +451,33 @@ def run_in_processes(
     return collected
 
 
+async def join_exam(
+    clients: Sequence[StudentClient],
+    emails: Sequence[str],
+    password: str,
+    exam_id: str,
+    *,
+    kind: str | None = None,
+) -> list[tuple[str, list[str]]]:
+    """Sign each student in and start their attempt: (session id, question ids) each.
+
+    Only questions of ``kind`` are listed when it is given. Four at a time:
+    sign-ins are argon2-bound on the server, and a crowd of them only queues.
+    """
+    gate = asyncio.Semaphore(4)
+
+    async def join(client: StudentClient, email: str) -> tuple[str, list[str]]:
+        async with gate:
+            await client.sign_in(email, password)
+            started = await client.call(
+                "POST", f"/api/v1/exams/{exam_id}/sessions", "POST /exams/{id}/sessions"
+            )
+        questions = started["questions"]
+        return started["id"], [q["id"] for q in questions if kind is None or q["kind"] == kind]
+
+    return list(await asyncio.gather(*(join(c, e) for c, e in zip(clients, emails, strict=True))))
+
+
 async def wait_for_go(ready: Any, go: Any) -> float:
     """Tell the parent this process is ready and wait (bounded) for the common start time."""
     ready.set()

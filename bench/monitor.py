@@ -48,6 +48,7 @@ from loadgen import (
     Recorder,
     StudentClient,
     check_local_url,
+    join_exam,
     percentile,
     process_cpu_seconds,
     run_in_processes,
@@ -84,21 +85,10 @@ async def client_process(
     """Sign in and start this shard's students, then save until the last phase ends."""
     recorder = Recorder()
     clients = [StudentClient(url, recorder) for _ in emails]
-    gate = asyncio.Semaphore(4)  # sign-ins are argon2-bound on the server
-
-    async def join(client: StudentClient, email: str) -> tuple[str, list[str]]:
-        async with gate:
-            await client.sign_in(email, PASSWORD)
-            started = await client.call(
-                "POST", f"/api/v1/exams/{exam_id}/sessions", "POST /exams/{id}/sessions"
-            )
-        qids = [q["id"] for q in started["questions"] if q["kind"] == "mcq_single"]
-        return started["id"], qids
-
     sent: dict[str, tuple[float, str]] = {}
     phase_latency: dict[str, list[float]] = {}
     try:
-        joined = await asyncio.gather(*(join(c, e) for c, e in zip(clients, emails, strict=True)))
+        joined = await join_exam(clients, emails, PASSWORD, exam_id, kind="mcq_single")
         start_at = await wait_for_go(ready, go)
         phases = windows(start_at, window, rounds)
         stop_at = phases[-1][2]

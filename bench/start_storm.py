@@ -60,6 +60,7 @@ from autosave import SAVE, student
 from loadgen import (
     Recorder,
     StudentClient,
+    join_exam,
     percentile,
     process_cpu_seconds,
     process_tree,
@@ -204,14 +205,6 @@ async def client_process(
     storm_clients = [StudentClient(url, setup) for _ in stormers]
     gate = asyncio.Semaphore(4)  # sign-ins are argon2-bound on the server
 
-    async def join(client: StudentClient, email: str) -> tuple[str, list[str]]:
-        async with gate:
-            await client.sign_in(email, PASSWORD)
-            started = await client.call(
-                "POST", f"/api/v1/exams/{exam_id}/sessions", "POST /exams/{id}/sessions"
-            )
-        return started["id"], [q["id"] for q in started["questions"] if q["kind"] == "mcq_single"]
-
     async def sign_in(client: StudentClient, email: str) -> None:
         async with gate:
             await client.sign_in(email, PASSWORD)
@@ -220,9 +213,7 @@ async def client_process(
     phases: list[dict[str, Any]] = []
     storm = Recorder()
     try:
-        joined = await asyncio.gather(
-            *(join(c, e) for c, e in zip(writer_clients, writers, strict=True))
-        )
+        joined = await join_exam(writer_clients, writers, PASSWORD, exam_id, kind="mcq_single")
         await asyncio.gather(*(sign_in(c, e) for c, e in zip(storm_clients, stormers, strict=True)))
         start_at = await wait_for_go(ready, go)
         seqs = [0] * len(writer_clients)
