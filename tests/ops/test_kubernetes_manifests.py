@@ -135,7 +135,7 @@ def test_the_builder_agrees_with_kubectl_kustomize(built: dict[str, list[dict[st
 def test_a_misspelt_field_fails_validation(built: dict[str, list[dict[str, Any]]]) -> None:
     resources = _by_key(built["overlays/production"])
     api = copy.deepcopy(resources[("Deployment", "safexam-api")])
-    api["spec"]["replica"] = api["spec"].pop("replicas")
+    api["spec"]["replica"] = 3
     assert any("replica" in p for p in _problems(api))
     probe = copy.deepcopy(resources[("Deployment", "safexam-api")])
     probe["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paht"] = "/"
@@ -203,6 +203,15 @@ def test_the_api_is_probed_autoscaled_and_budgeted(built: dict[str, list[dict[st
     assert container["image"] == "ghcr.io/safexam/safexam:1.0.0"
     hpa = resources[("HorizontalPodAutoscaler", "safexam-api")]
     assert hpa["spec"]["scaleTargetRef"]["name"] == "safexam-api"
+    # An autoscaled Deployment names no replicas, or every apply would reset the count.
+    scaled = {
+        r["spec"]["scaleTargetRef"]["name"]
+        for r in resources.values()
+        if "scaleTargetRef" in r.get("spec", {})
+    }
+    deployments = {name for kind, name in resources if kind == "Deployment"}
+    assert scaled == deployments
+    assert all("replicas" not in resources[("Deployment", name)]["spec"] for name in deployments)
     assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
     assert hpa["spec"]["minReplicas"] >= 2
     assert resources[("PodDisruptionBudget", "safexam-api")]["spec"]["minAvailable"] >= 1
