@@ -19,6 +19,7 @@ from typing import Any
 import dramatiq
 import jsonschema
 import kubernetes_validate
+import msgspec
 import pytest
 import yaml
 from redis.asyncio import Redis
@@ -252,3 +253,25 @@ async def test_the_scaled_list_is_where_dramatiq_keeps_waiting_messages(
         assert await redis.llen(key) == 3
     finally:
         broker.close()
+
+
+def test_every_variable_the_pods_get_is_one_safexam_reads(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    """A misspelt setting is valid YAML and a valid ConfigMap: only this catches it."""
+    settings = {f"SAFEXAM_{f.name.upper()}" for f in msgspec.structs.fields(Settings)}
+    pools = {f"SAFEXAM_{q.upper()}_{what}" for q in QUEUES for what in ("PROCESSES", "THREADS")}
+    (secret,) = yaml.safe_load_all((DEPLOY / "secret.example.yaml").read_text())
+    keda = {"KEDA_REDIS_ADDRESS", "KEDA_REDIS_PASSWORD"}
+    assert set(secret["stringData"]) - settings == keda
+    for name, resources in built.items():
+        for resource in resources:
+            names = set(resource.get("data", {})) if resource["kind"] == "ConfigMap" else set()
+            pod = resource.get("spec", {}).get("template", {}).get("spec", {})
+            for container in pod.get("containers", []):
+                names |= {e["name"] for e in container.get("env", [])}
+            assert names <= settings | pools, (
+                name,
+                resource["metadata"]["name"],
+                names - settings - pools,
+            )
