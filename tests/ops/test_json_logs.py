@@ -8,6 +8,7 @@ every line they write to stderr as JSON.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from safexam.core.logging import configure_logging
@@ -83,13 +85,14 @@ def _stop(*procs: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-def test_standard_library_records_carry_the_bound_context(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_standard_library_records_carry_the_bound_context() -> None:
+    out = io.StringIO()
     try:
         configure_logging(Settings(env="production", log_level="INFO", secret_key="x" * 16))
-        import structlog
-
+        # Read from our root handler itself: the loggers configured here stay
+        # bound to the process's stderr, not to a stream this test closes.
+        (handler,) = [h for h in logging.getLogger().handlers if type(h).__name__ == "_OurHandler"]
+        handler.setStream(out)  # type: ignore[attr-defined]
         structlog.contextvars.bind_contextvars(job_id="job-7", session_id="s-1")
         logging.getLogger("sqlalchemy.engine.Engine").warning("slow %s", "query")
         logging.getLogger("alembic.runtime.migration").info("Running upgrade")
@@ -97,7 +100,7 @@ def test_standard_library_records_carry_the_bound_context(
         logging.getLogger("uvicorn.error").info("Started server process")
     finally:
         configure_logging(Settings(env="test", log_level="WARNING"))
-    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(line["logger"], line["event"]) for line in lines] == [
         ("sqlalchemy.engine.Engine", "slow query"),
         ("alembic.runtime.migration", "Running upgrade"),

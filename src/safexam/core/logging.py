@@ -83,13 +83,17 @@ def _configure_standard_logging(renderer: Any, level: int, *, json_lines: bool) 
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx reports every request at INFO: polling Judge0 would be most of the log.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     # uvicorn's loggers and Alembic's carry handlers of their own when a
     # dictConfig/fileConfig ran; let them reach the root handler instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "sqlalchemy"):
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
-    logging.captureWarnings(True)
+    # In production, warnings and uncaught exceptions are log lines too
+    # (elsewhere they keep their usual form, which test runners rely on).
+    logging.captureWarnings(json_lines)
     sys.excepthook = _log_uncaught if json_lines else sys.__excepthook__
 
 
