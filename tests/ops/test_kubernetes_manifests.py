@@ -275,3 +275,21 @@ def test_every_variable_the_pods_get_is_one_safexam_reads(
                 resource["metadata"]["name"],
                 names - settings - pools,
             )
+
+
+def test_only_the_judge_asks_for_more_than_the_restricted_pod_security_level(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Every other pod meets Kubernetes' "restricted" Pod Security Standard."""
+    for name in ("overlays/production", "overlays/production/migrate"):
+        for resource in built[name]:
+            pod = resource.get("spec", {}).get("template", {}).get("spec")
+            if pod is None or resource["metadata"]["name"] == "safexam-judge":
+                continue
+            assert pod["securityContext"]["runAsNonRoot"] is True, resource["metadata"]["name"]
+            assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+            assert pod["automountServiceAccountToken"] is False
+            for container in pod["containers"]:
+                context = container["securityContext"]
+                assert context["allowPrivilegeEscalation"] is False
+                assert context["capabilities"] == {"drop": ["ALL"]}
