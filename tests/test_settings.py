@@ -82,6 +82,20 @@ def test_sandbox_warm_is_a_small_count() -> None:
             load_settings({"SAFEXAM_SANDBOX_WARM": raw})
 
 
+def test_prewarm_and_retention_settings_are_checked() -> None:
+    settings = load_settings({"SAFEXAM_PREWARM_MINUTES": "20", "SAFEXAM_JOB_RETENTION_DAYS": "0"})
+    assert settings.prewarm_minutes == 20 and settings.prewarm_students_per_judge == 40
+    assert settings.job_retention_days == 0 and settings.integrity_retention_days == 365
+    for name, raw in (
+        ("SAFEXAM_PREWARM_MINUTES", "0"),
+        ("SAFEXAM_PREWARM_STUDENTS_PER_JUDGE", "-3"),
+        ("SAFEXAM_JOB_RETENTION_DAYS", "-1"),
+        ("SAFEXAM_INTEGRITY_RETENTION_DAYS", "a year"),
+    ):
+        with pytest.raises(SettingsError, match=name):
+            load_settings({name: raw})
+
+
 def test_language_id_map_parses_name_equals_id_pairs() -> None:
     settings = load_settings(
         {"SAFEXAM_JUDGE0_LANGUAGE_IDS": "python=92, c=75,CPP=76 ,java=91,javascript=93,"}

@@ -1,14 +1,16 @@
 """The ``maintenance`` queue: auto-submit at the deadline, and the periodic sweeps.
 
-Besides the actor, processes that consume this queue run two periodic
-safety nets on their event loop: the outbox sweep (jobs whose message never
-left, whose worker vanished, or whose message was lost) and the sweep of
-sessions left active past their deadline.
+Besides the actor, processes that consume this queue run periodic tasks on
+their event loop: the outbox sweep (jobs whose message never left, whose
+worker vanished, or whose message was lost), the sweep of sessions left
+active past their deadline, and retention (finished jobs and integrity
+events past their configured age).
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -20,6 +22,7 @@ from safexam.jobs.kinds import AUTOSUBMIT, job_actor
 from safexam.jobs.outbox import sweep
 from safexam.jobs.runner import Done, run_job
 from safexam.jobs.service import Claim
+from safexam.ops.retention import prune
 from safexam.sessions.closing import ended_delta, finalize_expired_session, sweep_expired_sessions
 from safexam.sessions.models import ExamSession
 from safexam.sessions.notify import SessionExpired
@@ -28,6 +31,8 @@ log = structlog.get_logger(__name__)
 
 OUTBOX_SWEEP_SECONDS = 2.0
 SESSION_SWEEP_SECONDS = 15.0
+#: Retention runs this often; each run is bounded (safexam.ops.retention).
+RETENTION_SWEEP_SECONDS = 600.0
 
 
 @job_actor(AUTOSUBMIT)
@@ -69,6 +74,17 @@ async def _session_sweep(resources: WorkerResources) -> None:
         )
 
 
+async def _retention_sweep(resources: WorkerResources) -> None:
+    assert resources.sessionmaker is not None
+    settings = resources.settings
+    await prune(
+        resources.sessionmaker,
+        now=datetime.now(UTC),
+        job_retention_days=settings.job_retention_days,
+        integrity_retention_days=settings.integrity_retention_days,
+    )
+
+
 def _register_periodic() -> None:
     try:
         resources = worker_resources()
@@ -76,6 +92,7 @@ def _register_periodic() -> None:
         return
     resources.add_periodic("maintenance", OUTBOX_SWEEP_SECONDS, _outbox_sweep)
     resources.add_periodic("maintenance", SESSION_SWEEP_SECONDS, _session_sweep)
+    resources.add_periodic("maintenance", RETENTION_SWEEP_SECONDS, _retention_sweep)
 
 
 _register_periodic()

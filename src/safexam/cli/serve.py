@@ -33,7 +33,12 @@ def proxy_options(settings: Settings, args: argparse.Namespace) -> dict[str, Any
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from safexam.core.logging import configure_logging
+
     settings = read_settings()
+    # Before uvicorn starts, so its own lines are rendered like ours (JSON in
+    # production); log_config=None below keeps uvicorn from replacing that.
+    configure_logging(settings)
     require_database(settings)
     proxies = proxy_options(settings, args)
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -50,6 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         # Our own middleware logs one structured access line per request.
         access_log=False,
+        log_config=None,
         log_level=settings.log_level.lower(),
         **proxies,
         timeout_graceful_shutdown=10,

@@ -21,7 +21,15 @@ _configured = False
 
 
 def configure_logging(settings: Settings) -> None:
-    """JSON lines in production, a readable console in development."""
+    """JSON lines in production, a readable console in development, for every logger.
+
+    structlog's own loggers render directly (the fast path: one line per
+    request). The standard library's loggers (uvicorn, Dramatiq, SQLAlchemy,
+    Alembic, asyncio, warnings) go through one root handler whose
+    ``ProcessorFormatter`` renders them the same way, with the same
+    context (``request_id``, ``job_id``, ``session_id``) bound in contextvars,
+    so a log collector reads one format from every process.
+    """
     global _configured
     fmt = settings.log_format or ("json" if settings.env == "production" else "console")
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
@@ -43,7 +51,55 @@ def configure_logging(settings: Settings) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    _configure_standard_logging(renderer, level, json_lines=fmt == "json")
     _configured = True
+
+
+class _OurHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root handler :func:`configure_logging` installs (and replaces when called again)."""
+
+
+def _configure_standard_logging(renderer: Any, level: int, *, json_lines: bool) -> None:
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    # sys.stderr as it is now: a Dramatiq worker process points it at the pipe
+    # its parent reads, before it imports our broker module (which calls us).
+    handler = _OurHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        # Ours from an earlier call, or a basicConfig() of a library's command
+        # line, which would print the same record a second time in its own
+        # format. Other handlers (a test runner's capture) stay.
+        if isinstance(existing, _OurHandler) or type(existing) is logging.StreamHandler:
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # httpx reports every request at INFO: polling Judge0 would be most of the log.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    # uvicorn's loggers and Alembic's carry handlers of their own when a
+    # dictConfig/fileConfig ran; let them reach the root handler instead.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "sqlalchemy"):
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
+    # In production, warnings and uncaught exceptions are log lines too
+    # (elsewhere they keep their usual form, which test runners rely on).
+    logging.captureWarnings(json_lines)
+    sys.excepthook = _log_uncaught if json_lines else sys.__excepthook__
+
+
+def _log_uncaught(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    # An exception no one caught is a log line like any other, not a bare traceback.
+    logging.getLogger("safexam").critical("uncaught_exception", exc_info=(kind, value, tb))
 
 
 access_log = structlog.get_logger("safexam.access")

@@ -87,6 +87,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_connect_timeout_seconds: int = 5
     database_command_timeout_seconds: int = 30
     database_pool_timeout_seconds: int = 10
+    # Pre-warm of the judge pool (``safexam_judge_prewarm_replicas``): exams
+    # with code opening within this many minutes (or opened as recently), and
+    # how many of their enrolled students one judge replica serves.
+    prewarm_minutes: int = 15
+    prewarm_students_per_judge: int = 40
+    # Retention, pruned by the maintenance pool: finished jobs and integrity
+    # events (which hold students' IP addresses) older than this many days;
+    # 0 keeps them forever.
+    job_retention_days: int = 30
+    integrity_retention_days: int = 365
 
     @property
     def async_database_url(self) -> str:
@@ -252,6 +262,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if getattr(settings, name) <= 0:
             raise SettingsError(
                 f"SAFEXAM_{name.upper()} must be a positive number of seconds,"
+                f" got {getattr(settings, name)}"
+            )
+    for name in ("prewarm_minutes", "prewarm_students_per_judge"):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(
+                f"SAFEXAM_{name.upper()} must be a positive number, got {getattr(settings, name)}"
+            )
+    for name in ("job_retention_days", "integrity_retention_days"):
+        if getattr(settings, name) < 0:
+            raise SettingsError(
+                f"SAFEXAM_{name.upper()} must be a number of days (0: keep forever),"
                 f" got {getattr(settings, name)}"
             )
     if not 0 <= settings.sandbox_warm <= 32:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hmac
 import os
+from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, generate_latest, multiprocess
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.core.errors import NotAuthenticated, NotFound, unavailable_dependency
 from safexam.core.metrics import HTTP_REGISTRY
 from safexam.core.settings import Settings
+from safexam.ops.capacity import exam_day, judge_prewarm_replicas
 from safexam.ops.queues import QueueStats
 
 __all__ = ["check_metrics_access", "render_metrics"]
@@ -65,10 +68,47 @@ async def _job_families(db: AsyncSession) -> list[object]:
     return [counts, durations]
 
 
-def _queue_families(stats: list[QueueStats]) -> list[object]:
+async def _exam_day_families(db: AsyncSession, settings: Settings) -> list[object]:
+    now = datetime.now(UTC)
+    prewarm = GaugeMetricFamily(
+        "safexam_judge_prewarm_replicas",
+        "Judge replicas wanted for exams with code opening within SAFEXAM_PREWARM_MINUTES",
+    )
+    prewarm.add_metric(
+        [],
+        await judge_prewarm_replicas(
+            db,
+            now=now,
+            minutes=settings.prewarm_minutes,
+            students_per_judge=settings.prewarm_students_per_judge,
+        ),
+    )
+    day = await exam_day(db, now=now, grace_seconds=settings.autosubmit_grace_seconds)
+    open_exams = GaugeMetricFamily("safexam_exams_open", "Published exams open now")
+    open_exams.add_metric([], day.open_exams)
+    overdue = GaugeMetricFamily(
+        "safexam_sessions_overdue", "Sessions still active past their deadline and the grace"
+    )
+    overdue.add_metric([], day.overdue_sessions)
+    lag = GaugeMetricFamily(
+        "safexam_autosubmit_lag_seconds",
+        "How long past its deadline and the grace the oldest overdue session is",
+    )
+    lag.add_metric([], day.autosubmit_lag_seconds)
+    return [prewarm, open_exams, overdue, lag]
+
+
+def _queue_families(
+    stats: list[QueueStats], workers: list[dict[str, Any]] | None = None
+) -> list[object]:
     depth = GaugeMetricFamily("safexam_queue_depth", "Messages waiting", labels=["queue"])
     delayed = GaugeMetricFamily("safexam_queue_delayed", "Delayed messages", labels=["queue"])
     dead = GaugeMetricFamily("safexam_queue_dead_letters", "Dead letters", labels=["queue"])
+    oldest = GaugeMetricFamily(
+        "safexam_queue_oldest_age_seconds",
+        "How long the oldest waiting message has waited (0 when none waits)",
+        labels=["queue"],
+    )
     for s in stats:
         if s.depth is not None:
             depth.add_metric([s.name], s.depth)
@@ -76,7 +116,23 @@ def _queue_families(stats: list[QueueStats]) -> list[object]:
             delayed.add_metric([s.name], s.delayed)
         if s.dead_letters is not None:
             dead.add_metric([s.name], s.dead_letters)
-    return [depth, delayed, dead]
+        if s.depth is not None:
+            oldest.add_metric([s.name], s.oldest_age_seconds or 0.0)
+    families: list[object] = [depth, delayed, dead, oldest]
+    if workers is not None:
+        processes = GaugeMetricFamily(
+            "safexam_workers",
+            "Worker processes seen in the last 30 s, by the queue they consume",
+            labels=["queue"],
+        )
+        counts = {s.name: 0 for s in stats}
+        for worker in workers:
+            for queue in worker.get("queues", []):
+                counts[queue] = counts.get(queue, 0) + 1
+        for queue, n in sorted(counts.items()):
+            processes.add_metric([queue], n)
+        families.append(processes)
+    return families
 
 
 class _Snapshot:
@@ -116,10 +172,18 @@ def _http_registry() -> CollectorRegistry:
     return registry
 
 
-async def render_metrics(db: AsyncSession, stats: list[QueueStats]) -> bytes:
-    """The Prometheus text exposition of HTTP, job and queue metrics."""
+async def render_metrics(
+    db: AsyncSession,
+    stats: list[QueueStats],
+    *,
+    settings: Settings | None = None,
+    workers: list[dict[str, Any]] | None = None,
+) -> bytes:
+    """The Prometheus text exposition of HTTP, job, queue and exam-day metrics."""
     try:
         jobs = await _job_families(db)
+        if settings is not None:
+            jobs += await _exam_day_families(db, settings)
     except Exception as exc:
         if unavailable_dependency(exc) is None:
             raise
@@ -128,6 +192,6 @@ async def render_metrics(db: AsyncSession, stats: list[QueueStats]) -> bytes:
         log.warning("metrics_without_jobs", error=f"{type(exc).__name__}: {exc}"[:200])
         jobs = []
     scrape = CollectorRegistry()
-    scrape.register(_Snapshot(jobs + _queue_families(stats)))  # type: ignore[arg-type]
+    scrape.register(_Snapshot(jobs + _queue_families(stats, workers)))  # type: ignore[arg-type]
     data: bytes = generate_latest(_http_registry()) + generate_latest(scrape)
     return data

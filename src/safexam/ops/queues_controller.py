@@ -19,7 +19,7 @@ from safexam.core.errors import unavailable_dependency
 from safexam.core.openapi import EVENT_STREAM, error_responses
 from safexam.core.settings import Settings
 from safexam.ops.metrics import check_metrics_access, render_metrics
-from safexam.ops.queues import queue_stats, queues_overview, retry_dead_jobs
+from safexam.ops.queues import queue_stats, queues_overview, recent_workers, retry_dead_jobs
 
 __all__ = ["MetricsController", "QueuesController", "RetryAllIn", "RetryAllOut"]
 
@@ -127,8 +127,12 @@ class MetricsController(Controller):
             _, stats = await queue_stats(settings, redis)
         except Exception:
             stats = []
+        try:
+            workers: list[dict[str, Any]] | None = await recent_workers(settings, redis)
+        except Exception:
+            workers = None
         return Response(
-            await render_metrics(db, stats),
+            await render_metrics(db, stats, settings=settings, workers=workers),
             media_type=MediaType.TEXT,
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
