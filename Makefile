@@ -13,6 +13,7 @@ INSTALLED := $(VENV)/.installed
 setup: $(INSTALLED)
 	@scripts/ensure-bubblewrap.sh
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-caddy.sh
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
