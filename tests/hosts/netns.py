@@ -308,10 +308,18 @@ def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
 def caddyfile(upstreams: Sequence[str], port: int = PROXY_PORT) -> str:
     """The proxy: deploy/Caddyfile's load balancing, with static upstreams and checks.
 
-    Round robin; a replica that fails ``/readyz`` (checked every second) or a
-    request is skipped; a request that cannot reach one (its dial times out)
-    is tried on another within ``lb_try_duration``. ``X-Upstream`` in each
-    answer tells the test which replica served it.
+    Round robin. A replica failing ``/readyz`` (checked every second) is
+    skipped until it passes again. A request that cannot reach its replica is
+    tried on another within ``lb_try_duration`` when the connection cannot be
+    made (``dial_timeout``), and a GET also when a connection made before the
+    replica vanished gets no answer (``response_header_timeout``). A PUT or
+    POST sent on such a connection is answered 502 instead: Caddy 2.6 cannot
+    send a body twice (asked to, it sends an empty one), so the client's
+    outbox sends the save again, as the exam page does. No passive health
+    checks: with them, one failure that was not the replica's fault (that
+    empty body) marked the surviving replica down as well, and the proxy
+    answered 502 "no upstreams available" for seconds.
+    ``X-Upstream`` in each answer tells the test which replica served it.
     """
     return f"""{{
 	admin off
@@ -326,11 +334,11 @@ def caddyfile(upstreams: Sequence[str], port: int = PROXY_PORT) -> str:
 		health_uri /readyz
 		health_interval 1s
 		health_timeout 1s
-		fail_duration 10s
 		flush_interval -1
 		header_down X-Upstream {{http.reverse_proxy.upstream.hostport}}
 		transport http {{
 			dial_timeout 500ms
+			response_header_timeout 3s
 		}}
 	}}
 }}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis as redis_sync
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -38,6 +40,12 @@ pytestmark = [
 ]
 
 Maker = async_sessionmaker[AsyncSession]
+#: From cutting a judging worker host off to every submission judged: the
+#: heartbeat going stale, the sweep, and the re-judging on the other host.
+RECOVERY_BOUND_SECONDS = 20
+#: From cutting an API host off to the proxy sending it nothing more: its
+#: health check every second, with a one-second timeout, and some slack.
+DETECTION_SECONDS = 3
 ADD_SOURCE = "def add(a, b):\n    return a + b\n"
 
 
@@ -397,9 +405,8 @@ async def test_a_worker_host_cut_off_mid_judging_is_recovered_once(
     assert victim is not None, "worker host 1 never judged any of the submissions"
 
     hosts.cut("work1")
-    cut_at = time.monotonic()
     try:
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + RECOVERY_BOUND_SECONDS
         while time.monotonic() < deadline:
             statuses = [
                 await scalar(
@@ -412,14 +419,14 @@ async def test_a_worker_host_cut_off_mid_judging_is_recovered_once(
             if all(status == "done" for status in statuses):
                 break
             await asyncio.sleep(0.2)
-        recovered_in = time.monotonic() - cut_at
         assert all(status == "done" for status in statuses), (
-            f"after worker host 1 was cut off, submissions stayed {statuses}"
-            f" for {recovered_in:.0f} s (heartbeat stale after {STALE_AFTER_SECONDS} s)"
+            f"{RECOVERY_BOUND_SECONDS} s after worker host 1 was cut off, submissions are"
+            f" {statuses} (heartbeat stale after {STALE_AFTER_SECONDS} s, sweep every 2 s)"
         )
     finally:
-        # Back on the network: its stale attempt must not count a second time.
+        # Back on the network: whatever its stale attempt still does must not count.
         hosts.reconnect("work1")
+        reconnected_at = time.time()
 
     attempts = await scalar(
         hosts_db, "SELECT attempts FROM jobs WHERE id = :id", id=uuid.UUID(victim)
@@ -428,19 +435,19 @@ async def test_a_worker_host_cut_off_mid_judging_is_recovered_once(
     assert done_by(hosts, 2, "judge", victim) == 1, (
         "the cut-off host's job did not finish on worker host 2"
     )
-    # The stale attempt wakes up when its host is back: its final write is refused.
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
-        lost = [
-            e
-            for e in hosts.procs["work1-judge"].events()
-            if e.get("job_id") == victim
-            and e.get("event") in ("job_claim_lost", "job_attempt_failed", "job_done")
-            and e.get("attempt") == 1
-        ]
-        if any(e.get("event") != "job_claim_lost" or e.get("outcome") for e in lost):
-            break
-        await asyncio.sleep(0.2)
+    # Host 1's judge is heard from again (its presence record in Redis is fresh).
+    [booted] = hosts.procs["work1-judge"].events("worker_booted")
+    presence = redis_sync.Redis.from_url(hosts.redis_url)
+    try:
+        deadline = time.monotonic() + 20
+        seen_at = 0.0
+        while seen_at < reconnected_at and time.monotonic() < deadline:
+            raw = presence.hget("safexam:workers", f"{socket.gethostname()}:{booted['pid']}")
+            seen_at = float(json.loads(raw)["seen_at"]) if raw else 0.0
+            await asyncio.sleep(0.2)
+    finally:
+        presence.close()
+    assert seen_at >= reconnected_at, "worker host 1 did not come back after its reconnection"
     assert done_by(hosts, 1, "judge", victim) == 0, "the cut-off host's stale attempt finished too"
 
     async with hosts_db() as db:
@@ -500,33 +507,38 @@ async def test_an_api_host_cut_off_loses_no_acknowledged_save(
         sessions.append(started.json()["id"])
 
     acknowledged: dict[tuple[str, str], int] = {}
-    unacknowledged: list[tuple[int, int, float]] = []
+    # (student, seq, sent how long after the cut (None: before it), what went wrong)
+    unacknowledged: list[tuple[int, int, float | None, str]] = []
     served_after_cut: set[str | None] = set()
     cut_at: float | None = None
     saves_before_cut = 0
 
-    async def autosave(n: int, client: httpx.AsyncClient, seq: int) -> bool:
+    async def autosave(n: int, client: httpx.AsyncClient, seq: int) -> str | None:
+        """None when the save was acknowledged, else what went wrong."""
         question = questions[seq - 1]
         try:
             answer = await client.put(
                 f"{proxy}/api/v1/sessions/{sessions[n]}/responses/{question.id}",
                 json={"answer": {"choice": "b"}, "client_seq": seq},
-                timeout=3,
+                timeout=10,
             )
-        except httpx.HTTPError:
-            return False
+        except httpx.HTTPError as exc:
+            return repr(exc)
         if answer.status_code != 200:
-            return False
+            return f"{answer.status_code} {answer.text[:200]}"
         acknowledged[(sessions[n], str(question.id))] = seq
         if cut_at is not None:
             served_after_cut.add(answer.headers.get("X-Upstream"))
-        return True
+        return None
 
     async def student_saves(n: int, client: httpx.AsyncClient) -> None:
         nonlocal saves_before_cut
         for seq in range(1, per_student + 1):
-            if not await autosave(n, client, seq):
-                unacknowledged.append((n, seq, time.monotonic() - (cut_at or 0)))
+            sent_at = time.monotonic()
+            failure = await autosave(n, client, seq)
+            if failure is not None:
+                since_cut = None if cut_at is None else round(sent_at - cut_at, 2)
+                unacknowledged.append((n, seq, since_cut, failure))
             if cut_at is None:
                 saves_before_cut += 1
             await asyncio.sleep(0.05)
@@ -544,11 +556,14 @@ async def test_an_api_host_cut_off_loses_no_acknowledged_save(
         assert served_after_cut == {f"{hosts.address('api2')}:8000"}, (
             f"after api1 was cut off, saves were answered by {served_after_cut}"
         )
-        late = [u for u in unacknowledged if u[2] > 5]
-        assert not late, f"saves still failing more than 5 s after the cut: {late}"
-        # What the browser's outbox does with the unacknowledged: send them again.
-        for n, seq, _ in unacknowledged:
-            assert await autosave(n, clients[n], seq), f"a resent save failed: {(n, seq)}"
+        # Only saves sent before the proxy noticed (its health check runs every
+        # second) may fail: those it had already written to api1's connection.
+        late = [u for u in unacknowledged if u[2] is None or u[2] > DETECTION_SECONDS]
+        assert not late, f"saves failing before the cut or after the proxy noticed it: {late}"
+        # What the exam page's outbox does with a save not acknowledged: send it again.
+        for n, seq, _, _ in unacknowledged:
+            failure = await autosave(n, clients[n], seq)
+            assert failure is None, f"the resent save {seq} of student {n} failed: {failure}"
     finally:
         hosts.reconnect("api1")
         for client in clients:
