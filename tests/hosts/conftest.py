@@ -20,8 +20,6 @@ from tests.hosts.netns import Cluster, cluster, missing
 # workers beat at a third of it.
 STALE_AFTER_SECONDS = 3
 
-pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
-
 
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
