@@ -62,7 +62,8 @@ from safexam.core.settings import to_asyncpg_url  # noqa: E402
 from safexam.exams.models import Question  # noqa: E402
 
 SOURCE = "def add(a, b):\n    return a + b\n"
-STUDENTS = 8
+# Enough that no student passes the limit of 10 submissions a minute.
+STUDENTS = 24
 
 
 @dataclass
