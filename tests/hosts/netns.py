@@ -53,6 +53,8 @@ BIN = Path(sys.executable).parent
 PG_BIN = Path(os.environ.get("SAFEXAM_FAULTS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PREFIX = "sxh"
 NETNS_DIR = Path("/run/netns")
+#: The run's folder (databases, logs): ``<tmp>/safexam-hosts-<pid>-<random>``.
+TMP_PREFIX = "safexam-hosts-"
 
 #: The hosts and the last byte of their address.
 ADDRESSES = {"proxy": 10, "api1": 21, "api2": 22, "work1": 31, "work2": 32, "db": 40}
@@ -130,6 +132,11 @@ def remove_leftovers() -> list[str]:
         if match and not _alive(int(match.group(1))):
             _ip("link", "del", name, check=False)
             removed.append(name)
+    for folder in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
+        owner = folder.name[len(TMP_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
     return removed
 
 
@@ -382,7 +389,9 @@ class Cluster:
     env: Mapping[str, str] = field(default_factory=dict)
     worker_hosts: int = 2
     network: Network | None = None
-    tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="safexam-hosts-")))
+    tmp: Path = field(
+        default_factory=lambda: Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-"))
+    )
     procs: dict[str, Proc] = field(default_factory=dict)
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
