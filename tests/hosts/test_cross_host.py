@@ -516,6 +516,7 @@ async def test_an_api_host_cut_off_loses_no_acknowledged_save(
     async def autosave(n: int, client: httpx.AsyncClient, seq: int) -> str | None:
         """None when the save was acknowledged, else what went wrong."""
         question = questions[seq - 1]
+        sent_after_cut = cut_at is not None
         try:
             answer = await client.put(
                 f"{proxy}/api/v1/sessions/{sessions[n]}/responses/{question.id}",
@@ -527,7 +528,7 @@ async def test_an_api_host_cut_off_loses_no_acknowledged_save(
         if answer.status_code != 200:
             return f"{answer.status_code} {answer.text[:200]}"
         acknowledged[(sessions[n], str(question.id))] = seq
-        if cut_at is not None:
+        if sent_after_cut:
             served_after_cut.add(answer.headers.get("X-Upstream"))
         return None
 
