@@ -385,21 +385,17 @@ async def test_a_worker_host_cut_off_mid_judging_is_recovered_once(
         for s in submissions
     }
 
-    # Wait until host 1 is judging one of them, past its first test.
+    # Wait until host 1 is judging one of them, past its first test and not done.
+    midway = (
+        "SELECT status = 'running' AND tests_done >= 1 AND tests_done < tests_total"
+        "  FROM coding_submissions WHERE id = :id"
+    )
     victim: str | None = None
     deadline = time.monotonic() + 30
     while victim is None and time.monotonic() < deadline:
         for event in hosts.procs["work1-judge"].events("job_started"):
             job = event.get("job_id")
-            if (
-                job in jobs
-                and await scalar(
-                    hosts_db,
-                    "SELECT tests_done FROM coding_submissions WHERE id = :id",
-                    id=uuid.UUID(jobs[job]),
-                )
-                >= 1
-            ):
+            if job in jobs and await scalar(hosts_db, midway, id=uuid.UUID(jobs[job])):
                 victim = job
         await asyncio.sleep(0.1)
     assert victim is not None, "worker host 1 never judged any of the submissions"
