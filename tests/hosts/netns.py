@@ -38,6 +38,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,7 @@ __all__ = [
     "Network",
     "Proc",
     "caddyfile",
+    "cluster",
     "missing",
     "procfile",
     "remove_leftovers",
@@ -567,7 +569,6 @@ class Cluster:
             ],
             os.environ,
         )
-        import socket
 
         def listening(port: int) -> bool:
             with socket.socket() as s:
