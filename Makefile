@@ -14,6 +14,7 @@ setup: $(INSTALLED)
 	@scripts/ensure-bubblewrap.sh
 	@scripts/ensure-chromium.sh
 	@scripts/ensure-promtool.sh
+	@scripts/ensure-caddy.sh
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+import dramatiq.worker
 import msgspec
 import pika
 import redis as redis_sync
@@ -94,6 +95,17 @@ WORKER_MIN_COMMAND_TIMEOUT_S = 300
 
 #: Worker presence records (for the operators' view) and their refresh period.
 PRESENCE_INTERVAL_S = 5.0
+
+#: Queues whose messages each take seconds of CPU: a worker process consuming
+#: one of them holds no more messages than it has threads to run them.
+#: Dramatiq's default (twice the threads) keeps a second submission waiting
+#: behind a busy judge while another judge, perhaps on another host, idles;
+#: and when that host drops off the network, the waiting submission's job is
+#: still ``queued`` in PostgreSQL, so the heartbeat sweep cannot tell it was
+#: taken: it came back only when the broker's own heartbeat expired, 30 s and
+#: more later (tests/hosts/test_cross_host.py measures the difference).
+#: ``dramatiq_queue_prefetch`` in the environment still overrides.
+ONE_PER_THREAD_QUEUES = frozenset({"judge"})
 
 
 class RetryLater(Exception):
@@ -335,6 +347,9 @@ class WorkerResources(Middleware):
         self.redis = create_redis(self.settings.redis_url or "redis://127.0.0.1:6379/0")
         declared = broker.get_declared_queues()
         self.queues = set(worker.consumer_whitelist or declared) & set(declared)
+        # Before the worker's consumers exist: they take their prefetch from it.
+        if self.queues & ONE_PER_THREAD_QUEUES and not dramatiq.worker.QUEUE_PREFETCH:
+            worker.queue_prefetch = worker.worker_threads
         self._stop.clear()
         self._thread = threading.Thread(target=self._tick, name="safexam-ticker", daemon=True)
         self._thread.start()

@@ -81,6 +81,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_api_key: str | None = None
     llm_model: str | None = None
     autosubmit_grace_seconds: int = 30
+    # A running job whose heartbeat is older than this is presumed abandoned
+    # (its worker died or its host dropped off the network): the maintenance
+    # sweep re-sends it and another worker takes over. Workers beat at a third
+    # of it. Shorter recovers faster; too short takes over jobs whose worker
+    # is merely slow to reach PostgreSQL (the fenced final write keeps that
+    # from counting twice, but the work is done twice).
+    job_stale_after_seconds: int = 30
     # Bounds on waiting for PostgreSQL, so an outage or a hung server answers
     # 503 within seconds instead of holding requests (and worker threads):
     # opening a connection, one statement, and a free connection from the pool.
@@ -258,6 +265,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "database_connect_timeout_seconds",
         "database_command_timeout_seconds",
         "database_pool_timeout_seconds",
+        "job_stale_after_seconds",
     ):
         if getattr(settings, name) <= 0:
             raise SettingsError(

@@ -11,8 +11,9 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safexam.core.db import Base, new_id
+from safexam.core.settings import get_settings
 
-__all__ = ["JOB_STATUSES", "STALE_AFTER", "Job", "JobStatus"]
+__all__ = ["JOB_STATUSES", "STALE_AFTER", "Job", "JobStatus", "stale_after"]
 
 JobStatus = Literal["pending", "queued", "running", "succeeded", "failed", "dead"]
 JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
@@ -20,6 +21,11 @@ JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
 #: A running job whose heartbeat is older than this is presumed abandoned by a
 #: dead worker: the sweep re-sends it and the next worker may take it over.
 STALE_AFTER = timedelta(seconds=30)
+
+
+def stale_after() -> timedelta:
+    """This deployment's :data:`STALE_AFTER` (``SAFEXAM_JOB_STALE_AFTER_SECONDS``)."""
+    return timedelta(seconds=get_settings().job_stale_after_seconds)
 
 
 class Job(Base):

@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 
 from safexam.core.broker import current_broker
 from safexam.core.db import utcnow
-from safexam.jobs.models import STALE_AFTER, Job
+from safexam.jobs.models import Job
+from safexam.jobs.models import stale_after as _stale_after
 
 __all__ = ["OutboxEntry", "SweepReport", "drain", "register", "send_entries", "sweep"]
 
@@ -179,7 +180,7 @@ async def sweep(
     broker: dramatiq.Broker | None = None,
     *,
     pending_after: timedelta = PENDING_AFTER,
-    stale_after: timedelta = STALE_AFTER,
+    stale_after: timedelta | None = None,
     lost_after: timedelta = LOST_AFTER,
     limit: int = 1000,
 ) -> SweepReport:
@@ -187,6 +188,7 @@ async def sweep(
 
     Safe to run anywhere and concurrently (rows are taken with SKIP LOCKED)
     and to over-send: workers ignore messages for jobs they cannot claim.
+    ``stale_after`` defaults to the deployment's ``SAFEXAM_JOB_STALE_AFTER_SECONDS``.
     """
     broker = broker or current_broker()
     report = SweepReport()
@@ -210,7 +212,7 @@ async def sweep(
                 ),
                 {
                     "pending_after": pending_after,
-                    "stale": stale_after,
+                    "stale": stale_after if stale_after is not None else _stale_after(),
                     "lost_after": lost_after,
                     "limit": limit,
                 },

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from safexam.core.broker import RetryLater
 from safexam.core.errors import unavailable_dependency
 from safexam.core.events import LiveEvent, notify
-from safexam.jobs.models import STALE_AFTER
+from safexam.jobs.models import stale_after
 from safexam.jobs.notify import JobChanged
 from safexam.jobs.service import Claim, claim_job, finish_job, heartbeat, mark_failed
 
@@ -142,11 +142,12 @@ async def run_job(
 ) -> Claim | None:
     """Run ``work`` for the job if it can be claimed; returns the claim when it succeeded."""
     job_uuid = uuid.UUID(str(job_id))
+    stale = stale_after()
     structlog.contextvars.bind_contextvars(job_id=str(job_uuid))
     try:
         try:
             async with sessionmaker() as db:
-                claim = await claim_job(db, job_uuid)
+                claim = await claim_job(db, job_uuid, stale_after=stale)
         except Exception as exc:
             if is_transient(exc):
                 log.warning("job_claim_failed", error=describe(exc))
@@ -161,11 +162,11 @@ async def run_job(
             **({"session_id": str(claim.session_id)} if claim.session_id else {}),
             **({"exam_id": str(claim.exam_id)} if claim.exam_id else {}),
         )
+        # With job_done, says which worker (host, process) ran each attempt.
+        log.info("job_started")
         await notify(redis, JobChanged(id=job_uuid, status="running"))
         started = time.perf_counter()
-        beat = asyncio.create_task(
-            _keep_alive(sessionmaker, claim, STALE_AFTER.total_seconds() / 3)
-        )
+        beat = asyncio.create_task(_keep_alive(sessionmaker, claim, stale.total_seconds() / 3))
         try:
             async with sessionmaker() as db:
                 try:
