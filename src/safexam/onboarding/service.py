@@ -37,7 +37,7 @@ log = structlog.get_logger(__name__)
 MAX_NAME = 200
 MAX_EMAIL = 320
 MAX_MESSAGE = 4000
-REQUESTS_PER_WINDOW = 5
+REQUESTS_PER_WINDOW = 10
 WINDOW_SECONDS = 3600
 PER_PAGE = 50
 # Enough to refuse what is plainly not an address; the reply is what proves it.

@@ -113,13 +113,13 @@ class FrontDoorController(Controller):
             # answer that sets a cookie is nobody else's to keep.
             return Response(
                 landing_body(),
-                media_type="text/html; charset=utf-8",
+                media_type="text/html",
                 headers={"Cache-Control": CACHE_PRIVATE, "Vary": "Cookie"},
             )
         return public_response(
             request,
             landing_body(),
-            media_type="text/html; charset=utf-8",
+            media_type="text/html",
             cache_control=LANDING_CACHE,
             headers={"Vary": "Cookie"},
         )

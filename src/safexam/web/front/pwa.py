@@ -115,7 +115,7 @@ def service_worker(request: Request[Any, Any, Any]) -> Response[bytes]:
     return public_response(
         request,
         worker_body(),
-        media_type="text/javascript; charset=utf-8",
+        media_type="text/javascript",
         cache_control=REVALIDATE,
         # Registered for the root scope from the root: no wider scope is asked for.
         headers={"Service-Worker-Allowed": "/"},
@@ -126,7 +126,7 @@ def service_worker(request: Request[Any, Any, Any]) -> Response[bytes]:
 def offline(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The page the worker shows instead of a page the network could not bring."""
     return public_response(
-        request, offline_body(), media_type="text/html; charset=utf-8", cache_control=REVALIDATE
+        request, offline_body(), media_type="text/html", cache_control=REVALIDATE
     )
 
 

@@ -31,8 +31,9 @@ document.addEventListener("submit", async (event) => {
   }
   if (kept > 0) {
     const what = kept === 1 ? "1 answer has" : `${kept} answers have`;
+    const them = kept === 1 ? "it" : "them";
     const sure = window.confirm(
-      `${what} not reached the server yet. Signing out deletes them from this device. Sign out anyway?`,
+      `${what} not reached the server yet. Signing out deletes ${them} from this device. Sign out anyway?`,
     );
     if (!sure) return;
   }
