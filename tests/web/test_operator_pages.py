@@ -133,6 +133,7 @@ async def test_a_disabled_student_and_a_former_educator_lose_access_at_once(
         assert (await educator_context.request.get("/api/v1/questions")).status == 401
         await educator_page.goto("/exams")
         assert path_of(educator_page).startswith("/sign-in")
+        await audit(educator_page)
         await sign_in_as(educator_page, educator.email, PASSWORD)
         assert path_of(educator_page) == "/exams"
         await audit(educator_page)
