@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from safexam.web.front.pwa import shell_urls
 from tests.factories import PASSWORD, make_user
 from tests.helpers import rows
 from tests.web.conftest import (
@@ -148,15 +149,29 @@ async def _offline_exam(context: BrowserContext, db: AsyncSession) -> None:
     assert [r["answer"] for r in await kept_on_device(page)] == [{"choice": "b"}]
 
     # Back online, the offline page loads the exam again and its outbox sends.
-    async with page.expect_navigation():
-        await context.set_offline(False)
-    await expect(page.get_by_role("heading", name="Question 1")).to_be_visible()
+    await context.set_offline(False)
+    # At once on the "online" event, or a few seconds later if that came too early.
+    await expect(page.get_by_role("heading", name="Question 1")).to_be_visible(timeout=15_000)
     await until_nothing_kept(page)
     await expect(status(page)).to_have_text(SAVED_OR_SHOWN)
     await expect(question(page, 1).get_by_role("radio", name="4", exact=True)).to_be_checked()
     await audit(page)
     assert await saved(db, session_id) == {"mcq_single": ({"choice": "b"}, 1)}
-    assert await page.evaluate("caches.keys()")
+    # What the worker keeps: hashed static files and the offline page, never a page or an answer.
+    kept_paths: list[str] = await page.evaluate(
+        """async () => {
+            const paths = [];
+            for (const name of await caches.keys()) {
+              for (const request of await (await caches.open(name)).keys()) {
+                paths.push(new URL(request.url).pathname);
+              }
+            }
+            return paths;
+        }"""
+    )
+    assert "/offline" in kept_paths
+    assert all(p == "/offline" or p.startswith("/static/") for p in kept_paths), kept_paths
+    assert len(kept_paths) == len(shell_urls()) + 1
 
     # Signing out leaves nothing on the device; an answer still waiting is asked about first.
     await page.evaluate(
