@@ -54,8 +54,16 @@ async def test_the_landing_page_is_cached_publicly_and_sets_no_cookie_over_a_rea
         assert "cookie" in first.headers["vary"].lower()
         assert "set-cookie" not in first.headers
         assert first.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert first.headers["content-encoding"] == "gzip"
+        assert first.headers["vary"] == "Accept-Encoding, Cookie"
         etag = first.headers["etag"]
-        assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
+        assert re.fullmatch(r'"[0-9a-f]{32}-gzip"', etag)
+        # Uncompressed, the same page is another representation with its own tag.
+        plain = await http.get("/", headers={**PAGE, "Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.content == first.content
+        assert plain.headers["etag"] == etag.replace("-gzip", "")
+        assert "set-cookie" not in plain.headers
         for words in (
             "MCQ, coding and mixed exams",
             "Live monitoring",

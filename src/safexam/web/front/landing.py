@@ -32,7 +32,7 @@ from safexam.onboarding.models import SIZES
 from safexam.onboarding.service import MAX_MESSAGE, MAX_NAME, OnboardingIn, request_onboarding
 from safexam.web import wording
 from safexam.web.forms import field_errors, form_problem
-from safexam.web.front.caching import public_response
+from safexam.web.front.caching import PublicBody, public_body, public_response
 from safexam.web.headers import CACHE_PRIVATE
 from safexam.web.layout import current_user, page, render_public
 
@@ -62,11 +62,13 @@ assert tuple(SIZE_LABELS) == SIZES
 
 
 @functools.cache
-def landing_body() -> bytes:
+def landing_body() -> PublicBody:
     """The landing page: nothing of the request is in it, so it is rendered once."""
-    return render_public(
-        "front/landing.html", title="Online exams for colleges and clubs", landing=True
-    ).encode()
+    return public_body(
+        render_public(
+            "front/landing.html", title="Online exams for colleges and clubs", landing=True
+        ).encode()
+    )
 
 
 def _talk_page(
@@ -112,7 +114,7 @@ class FrontDoorController(Controller):
             # A sign-in that has ended: the answer deletes its cookie, and an
             # answer that sets a cookie is nobody else's to keep.
             return Response(
-                landing_body(),
+                landing_body().body,
                 media_type="text/html",
                 headers={"Cache-Control": CACHE_PRIVATE, "Vary": "Cookie"},
             )
@@ -121,7 +123,7 @@ class FrontDoorController(Controller):
             landing_body(),
             media_type="text/html",
             cache_control=LANDING_CACHE,
-            headers={"Vary": "Cookie"},
+            vary=("Cookie",),
         )
 
     @get(TALK_PATH)

@@ -19,7 +19,7 @@ from litestar import Request, Response, get
 from litestar.types import ControllerRouterHandler
 
 from safexam.web.assets import assets
-from safexam.web.front.caching import public_response
+from safexam.web.front.caching import PublicBody, public_body, public_response
 from safexam.web.layout import render_public
 
 __all__ = [
@@ -49,7 +49,7 @@ def shell_urls() -> list[str]:
 
 
 @functools.cache
-def manifest_body() -> bytes:
+def manifest_body() -> PublicBody:
     def icon(name: str, size: int, purpose: str) -> dict[str, str]:
         return {
             "src": assets.url(f"img/{name}"),
@@ -77,28 +77,28 @@ def manifest_body() -> bytes:
             icon("icon-maskable-512.png", 512, "maskable"),
         ],
     }
-    return json.dumps(manifest, indent=2).encode()
+    return public_body(json.dumps(manifest, indent=2).encode())
 
 
 @functools.cache
-def offline_body() -> bytes:
-    return render_public("front/offline.html", title="You are offline").encode()
+def offline_body() -> PublicBody:
+    return public_body(render_public("front/offline.html", title="You are offline").encode())
 
 
 @functools.cache
-def worker_body() -> bytes:
+def worker_body() -> PublicBody:
     shell = shell_urls()
     # A new version whenever a static file or the offline page changes, so
     # that the browser installs the new worker and drops the old files.
     version = hashlib.sha256(
-        json.dumps(shell).encode() + offline_body() + _WORKER_SOURCE.read_bytes()
+        json.dumps(shell).encode() + offline_body().body + _WORKER_SOURCE.read_bytes()
     ).hexdigest()[:12]
     head = (
         f"const VERSION = {json.dumps(version)};\n"
         f"const OFFLINE_URL = {json.dumps(OFFLINE_PATH)};\n"
         f"const SHELL = {json.dumps(shell, indent=2)};\n\n"
     )
-    return head.encode() + _WORKER_SOURCE.read_bytes()
+    return public_body(head.encode() + _WORKER_SOURCE.read_bytes())
 
 
 @get(MANIFEST_PATH, include_in_schema=False, opt=_PUBLIC, sync_to_thread=False)
