@@ -117,6 +117,13 @@ async def test_a_visitor_finds_the_app_installable_and_asks_to_talk(
     )
     await audit(page, "operator-onboarding")
 
+    # Signed in, / leads on to their own pages, though this browser was shown the
+    # landing page there as a visitor minutes ago (it varies by Cookie).
+    await page.get_by_role("link", name="SafeExam", exact=True).click()
+    await expect(page.get_by_role("heading", name="Exams", level=1)).to_be_visible()
+    assert path_of(page) == "/educator/exams"
+    await audit(page)
+
 
 async def test_offline_a_reload_shows_the_offline_page_and_the_exam_keeps_its_answers(
     browser: Any, server: str, db: AsyncSession
