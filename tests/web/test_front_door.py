@@ -4,16 +4,18 @@ installable app's manifest, service worker and offline page."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import struct
+from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.settings import Settings
-from safexam.web.assets import assets
+from safexam.web.assets import STATIC_DIR, assets
 from safexam.web.front.landing import LANDING_CACHE
 from safexam.web.front.pwa import shell_urls
 from safexam.web.headers import CONTENT_SECURITY_POLICY
@@ -281,3 +283,16 @@ async def test_the_manifest_worker_and_offline_page_are_public_and_revalidated(
     assert '<link rel="manifest" href="/manifest.webmanifest">' in landing.text
     assert assets.url("js/pwa.js") in landing.text
     assert "worker-src 'self'" in landing.headers["content-security-policy"]
+
+
+def test_the_committed_icons_are_what_the_script_draws() -> None:
+    """The PNGs are drawn by scripts/make_icons.py; a hand-edited icon fails here
+    (the 192-pixel ones only: drawing the 512-pixel ones takes seconds)."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / "make_icons.py"
+    spec = importlib.util.spec_from_file_location("make_icons", script)
+    assert spec is not None and spec.loader is not None
+    make_icons = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_icons)
+    for name, maskable in (("icon-192.png", False), ("icon-maskable-192.png", True)):
+        drawn = make_icons.png(192, make_icons.draw(192, maskable=maskable))
+        assert drawn == (STATIC_DIR / "img" / name).read_bytes(), name
