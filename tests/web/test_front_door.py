@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.settings import Settings
@@ -296,3 +297,26 @@ def test_the_committed_icons_are_what_the_script_draws() -> None:
     for name, maskable in (("icon-192.png", False), ("icon-maskable-192.png", True)):
         drawn = make_icons.png(192, make_icons.draw(192, maskable=maskable))
         assert drawn == (STATIC_DIR / "img" / name).read_bytes(), name
+
+
+async def test_operators_page_through_the_requests(client: Any, db: AsyncSession) -> None:
+    await db.execute(
+        text(
+            "INSERT INTO onboarding_requests"
+            " (id, institution, contact_name, email, size, created_at)"
+            " SELECT gen_random_uuid(), 'College ' || n, 'Contact', 'c' || n || '@college.edu',"
+            " 'under_100', now() - n * interval '1 minute' FROM generate_series(1, 51) AS n"
+        )
+    )
+    await db.commit()
+    await login(client, (await make_user(db, "admin")).email)
+    first = await client.get("/operator/onboarding", headers=PAGE)
+    assert "51 requests, page 1 of 2" in first.text
+    assert "College 1<" in first.text and "College 51<" not in first.text
+    assert 'href="/operator/onboarding?page=2">Next page' in first.text
+    second = await client.get("/operator/onboarding?page=2", headers=PAGE)
+    assert "51 requests, page 2 of 2" in second.text
+    assert "College 51<" in second.text
+    assert 'href="/operator/onboarding?page=1">Previous page' in second.text
+    wrong = await client.get("/operator/onboarding?page=last", headers=PAGE)
+    assert wrong.status_code == 400

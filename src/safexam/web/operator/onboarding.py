@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get
-from litestar.params import FromQuery
+from litestar.params import QueryParameter
 from litestar.response import Template
 
 from safexam.core.deps import DB
@@ -24,9 +24,13 @@ class OperatorOnboardingController(Controller):
 
     @get("/")
     async def requests(
-        self, request: Request[Any, Any, Any], db: DB, page_number: FromQuery[int] = 1
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        page_index: Annotated[int, QueryParameter(name="page")] = 1,
     ) -> Template:
-        found = await list_onboarding_requests(db, page=max(1, min(page_number, 100_000)))
+        """The requests, newest first, fifty to a page."""
+        found = await list_onboarding_requests(db, page=max(1, min(page_index, 100_000)))
         await done_reading(db)
         pages = max(1, -(-found.total // found.per_page))
         return page(
@@ -38,11 +42,7 @@ class OperatorOnboardingController(Controller):
             total=found.total,
             page_number=found.page,
             pages=pages,
-            previous_url=f"{ONBOARDING_PATH}?page_number={found.page - 1}"
-            if found.page > 1
-            else None,
-            next_url=f"{ONBOARDING_PATH}?page_number={found.page + 1}"
-            if found.page < pages
-            else None,
+            previous_url=f"{ONBOARDING_PATH}?page={found.page - 1}" if found.page > 1 else None,
+            next_url=f"{ONBOARDING_PATH}?page={found.page + 1}" if found.page < pages else None,
             size_labels=SIZE_LABELS,
         )
