@@ -71,12 +71,14 @@ screenshots: setup
 		tests/web/test_exam_page.py::test_a_mixed_exam_from_sign_in_to_submit \
 		tests/web/test_coding_workspace.py \
 		tests/web/test_results_pages.py \
-		tests/web/test_monitor_page.py
+		tests/web/test_monitor_page.py \
+		tests/web/test_installable_app.py::test_a_visitor_finds_the_app_installable_and_asks_to_talk
 	mkdir -p docs/screenshots
 	cp $(SHOTS)/web-exam-answered.png docs/screenshots/exam-page.png
 	cp $(SHOTS)/web-coding-workspace-results.png docs/screenshots/coding-workspace.png
 	cp $(SHOTS)/web-results.png docs/screenshots/results.png
 	cp $(SHOTS)/web-monitor.png docs/screenshots/monitor.png
+	cp $(SHOTS)/web-landing.png docs/screenshots/landing.png
 	rm -rf $(SHOTS)
 
 # Removes the embedded PostgreSQL and Redis data of `make run` (asks first).

@@ -1,4 +1,4 @@
-"""Lighthouse 12.2.3 on the student pages: performance and accessibility scores.
+"""Lighthouse 12.2.3 on the landing page and the student pages: performance and accessibility.
 
 Lighthouse comes from the npm registry into ``bench/lighthouse/node_modules``
 (``npm ci`` on first use; ``package.json`` and ``package-lock.json`` pin it)
@@ -12,8 +12,8 @@ and drives Debian's Chromium (``CHROME_PATH=/usr/bin/chromium``; Node 20)::
 Starts the API on a database of its own (bench/pages.py) unless ``--url``
 names a running one. An educator makes two exams through the API (every kind
 but coding; every kind with a coding question); a student signs in over the
-API and starts both. Lighthouse then audits the sign-in page and both exam
-pages with ``--only-categories=performance,accessibility``, sending the
+API and starts both. Lighthouse then audits the landing page, the sign-in
+page and both exam pages (``--only landing`` for those whose name has it) with ``--only-categories=performance,accessibility``, sending the
 student's cookie with ``--extra-headers`` (Lighthouse has no sign-in of its
 own). Printed: the scores, and for a score under its target (performance 95,
 accessibility 100) every audit that cost points, with what it found. The
@@ -163,7 +163,7 @@ async def prepare(url: str, database_url: str) -> tuple[str, dict[str, str]]:
             ),
         }
         await student.sign_in(accounts["students"][0], PASSWORD)
-        paths = {"sign-in page": "/sign-in"}
+        paths = {"landing page": "/", "sign-in page": "/sign-in"}
         for name, exam_id in exams.items():
             started = await student.call(
                 "POST", f"/api/v1/exams/{exam_id}/sessions", "POST /exams/{id}/sessions"
@@ -181,6 +181,8 @@ def audit_pages(url: str, cookie: str, paths: dict[str, str], args: argparse.Nam
     reports.mkdir(parents=True, exist_ok=True)
     all_met = True
     for name, path in paths.items():
+        if args.only and args.only not in name:
+            continue
         report = reports / (
             name.split(",")[0].replace(" ", "-") + f"-{args.preset or 'mobile'}.json"
         )
@@ -188,8 +190,8 @@ def audit_pages(url: str, cookie: str, paths: dict[str, str], args: argparse.Nam
             result = run_lighthouse(
                 url + path,
                 report,
-                # The sign-in page is what someone not signed in sees.
-                cookie=None if path == "/sign-in" else cookie,
+                # The landing and sign-in pages are what someone not signed in sees.
+                cookie=None if path in ("/", "/sign-in") else cookie,
                 preset=args.preset,
                 timeout_s=180,
             )
@@ -225,6 +227,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1, help="Lighthouse runs per page (1..5)")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--reports", help="folder for the JSON reports")
+    parser.add_argument("--only", help="audit only the pages whose name contains this")
     args = parser.parse_args()
     if not 1 <= args.runs <= 5:
         print("runs must be 1..5", file=sys.stderr)

@@ -329,7 +329,24 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/schema/oauth2-redirect.html"): Rule(everyone(200)),
     ("GET", "/schema/{path:str}"): Rule(everyone(404), params={"path": "literal:nowhere"}),
     # The browser's pages.
-    ("GET", "/"): Rule(everyone(303), page=True),
+    # The landing page for visitors; signed-in users go on to their own pages.
+    ("GET", "/"): Rule({**everyone(303), ANON: 200}, page=True),
+    ("GET", "/talk-to-us"): Rule(everyone(200), page=True),
+    # Anyone may ask; a well-formed request from anyone is stored.
+    ("POST", "/talk-to-us"): Rule(
+        everyone(303),
+        form=lambda w: {
+            "institution": "Matrix College",
+            "contact_name": "Ada Matrix",
+            "email": f"ada-{w.next_seq()}@college.edu",
+            "size": "under_100",
+        },
+        page=True,
+    ),
+    # The installable app: the same for everyone.
+    ("GET", "/manifest.webmanifest"): Rule(everyone(200)),
+    ("GET", "/sw.js"): Rule(everyone(200)),
+    ("GET", "/offline"): Rule(everyone(200), page=True),
     ("GET", "/sign-in"): Rule({**everyone(303), ANON: 200}, page=True),
     # The step back from Google sign-in: shows only the way on.
     ("GET", "/signed-in"): Rule(everyone(200), page=True),
@@ -380,6 +397,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/operator/queues/retry-all"): Rule(
         operator_page(303), form=lambda w: {"kind": "judge0_collect"}, page=True
     ),
+    ("GET", "/operator/onboarding"): Rule(operator_page(200), page=True),
     ("GET", "/operator/users"): Rule(operator_page(200), page=True),
     ("POST", "/operator/users"): Rule(
         operator_page(303),

@@ -78,8 +78,20 @@ async def server(settings: Settings) -> AsyncIterator[str]:
 
 
 async def new_context(browser: Browser, server: str, **options: Any) -> BrowserContext:
-    """A context whose pages carry axe-core and report what a test must not let pass."""
+    """A context whose pages carry axe-core and report what a test must not let pass.
+
+    The service worker is blocked unless a test allows it
+    (``service_workers="allow"``, as tests/web/test_installable_app.py does):
+    requests it answers from its cache never reach ``route`` handlers, which
+    many tests use to fail or delay a request.
+    """
+    options.setdefault("service_workers", "block")
     context = await browser.new_context(base_url=server, locale="en-US", **options)
+    return await instrument(context)
+
+
+async def instrument(context: BrowserContext) -> BrowserContext:
+    """Give ``context`` axe-core on every page and the watch :func:`check_context` reads."""
     context.set_default_timeout(TIMEOUT_MS)
     await context.add_init_script(path=str(AXE))
     watch = Watch()

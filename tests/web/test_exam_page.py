@@ -26,7 +26,7 @@ SAVED = re.compile(r"^Saved \d{1,2}:\d{2}:\d{2}")
 CODE = "a = int(input())\nb = int(input())\nprint(a + b)\n"
 
 
-async def sign_in(page: Page, email: str, next_path: str = "/") -> None:
+async def sign_in(page: Page, email: str, next_path: str = "/sign-in") -> None:
     await page.goto(next_path)
     await audit(page)
     await page.get_by_label("Email").fill(email)

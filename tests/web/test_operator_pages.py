@@ -131,8 +131,9 @@ async def test_a_disabled_student_and_a_former_educator_lose_access_at_once(
         await audit(page)
         # The former educator's next request is refused; signed in again, a student.
         assert (await educator_context.request.get("/api/v1/questions")).status == 401
-        await educator_page.goto("/")
+        await educator_page.goto("/exams")
         assert path_of(educator_page).startswith("/sign-in")
+        await audit(educator_page)
         await sign_in_as(educator_page, educator.email, PASSWORD)
         assert path_of(educator_page) == "/exams"
         await audit(educator_page)

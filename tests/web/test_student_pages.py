@@ -22,7 +22,7 @@ from tests.web.conftest import audit, check_context, new_context, path_of
 
 
 async def sign_in(page: Page, email: str, password: str = DEMO_PASSWORD) -> None:
-    await page.goto("/")
+    await page.goto("/sign-in")
     await audit(page)
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(password)
@@ -32,6 +32,8 @@ async def sign_in(page: Page, email: str, password: str = DEMO_PASSWORD) -> None
 async def test_a_wrong_password_is_told_in_words(page: Page, db: AsyncSession) -> None:
     demo = await load_demo(db)
     await page.goto("/")
+    await audit(page)
+    await page.get_by_role("link", name="Sign in").first.click()
     assert path_of(page) == "/sign-in"
     await expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
     await audit(page, "sign-in")

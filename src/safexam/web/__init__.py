@@ -15,6 +15,7 @@ from safexam.auth.guards import admin_only, educator_or_admin
 from safexam.web.assets import static_file
 from safexam.web.educator import educator_controllers
 from safexam.web.errors import browser_pages, page_exception_handlers
+from safexam.web.front import FrontDoorController, pwa_handlers
 from safexam.web.headers import SECURITY_HEADERS, SecurityHeaders
 from safexam.web.layout import template_config
 from safexam.web.operator import operator_controllers
@@ -39,6 +40,7 @@ def web_route_handlers() -> list[ControllerRouterHandler]:
     pages = Router(
         path="/",
         route_handlers=[
+            FrontDoorController,
             SignInController,
             AccountController,
             StudentExamsController,
@@ -53,4 +55,4 @@ def web_route_handlers() -> list[ControllerRouterHandler]:
         exception_handlers=page_exception_handlers(),
         include_in_schema=False,
     )
-    return [pages, static_file]
+    return [pages, static_file, *pwa_handlers()]

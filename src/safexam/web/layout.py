@@ -36,6 +36,7 @@ __all__ = [
     "done_reading",
     "page",
     "render_page",
+    "render_public",
     "template_config",
 ]
 
@@ -137,4 +138,15 @@ def render_page(
         status_code=status_code,
         media_type=MediaType.HTML,
         headers={"Cache-Control": CACHE_PRIVATE, **(headers or {})},
+    )
+
+
+def render_public(template: str, **context: Any) -> str:
+    """A page that is the same for everyone: no user, no form token, nothing per request.
+
+    Such a page may be kept by shared caches, so nothing of the request reaches
+    it: a visitor's page and a signed-in user's are the same bytes.
+    """
+    return _engine.get_template(template).render(
+        **{"user": None, "csrf": "", "title": "", **context}
     )

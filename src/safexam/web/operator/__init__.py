@@ -1,9 +1,10 @@
-"""The operator's pages (admins only): queues, dead jobs, workers and users."""
+"""The operator's pages (admins only): queues, dead jobs, workers, users and onboarding requests."""
 
 from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from safexam.web.operator.onboarding import OperatorOnboardingController
 from safexam.web.operator.queues import OperatorQueuesController
 from safexam.web.operator.users import OperatorUsersController
 
@@ -12,4 +13,4 @@ __all__ = ["operator_controllers"]
 
 def operator_controllers() -> list[ControllerRouterHandler]:
     """The controllers mounted under ``/operator``."""
-    return [OperatorQueuesController, OperatorUsersController]
+    return [OperatorQueuesController, OperatorUsersController, OperatorOnboardingController]

@@ -37,8 +37,6 @@ __all__ = ["SignInController"]
 # Beyond these the form cannot hold a real account's email or password.
 MAX_EMAIL = 320
 MAX_PASSWORD = 1024
-HOME_OF_STUDENTS = "/exams"
-HOME_OF_STAFF = "/educator/exams"
 
 
 class SignInForm(msgspec.Struct):
@@ -90,18 +88,6 @@ def _form(
 class SignInController(Controller):
     path = "/"
     include_in_schema = False
-
-    @get("/")
-    async def home(self, request: Request[Any, Any, Any]) -> Redirect | Response[str]:
-        """Students land on their exams; educators and admins on theirs."""
-        user = current_user(request)
-        if user is None:
-            if arrived_from_another_site(request):
-                return continue_page(request, "/")
-            return Redirect(SIGN_IN_PATH, status_code=303)
-        if user.role == "student":
-            return Redirect(HOME_OF_STUDENTS, status_code=303)
-        return Redirect(HOME_OF_STAFF, status_code=303)
 
     @get(LANDING_PATH)
     async def signed_in(

@@ -51,6 +51,27 @@ function run(db, mode, work) {
   });
 }
 
+// What this device keeps for every attempt, whichever exam page wrote it:
+// sign-out (js/sign-out.js) counts it to warn, then forgets it, so that a
+// shared computer keeps no one's answers after they sign out.
+export async function keptAnswers() {
+  const db = await openStore();
+  try {
+    return (await run(db, "readonly", (store) => store.count())) || 0;
+  } finally {
+    db.close();
+  }
+}
+
+export async function forgetAnswers() {
+  const db = await openStore();
+  try {
+    await run(db, "readwrite", (store) => store.clear());
+  } finally {
+    db.close();
+  }
+}
+
 // The problem an error response names, in the API's words (the field's own
 // message when there is one).
 async function problemOf(response) {

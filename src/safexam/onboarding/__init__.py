@@ -1,0 +1,1 @@
+"""Onboarding: institutions asking to use SafeExam, through the landing page's form."""
