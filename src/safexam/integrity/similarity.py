@@ -87,6 +87,9 @@ class SimilaritySettings:
     common_min_count: int = 10
     # Pairs sharing fewer fingerprints than this are not scored at all.
     min_shared: int = 3
+    # Pairs sharing less than this share of the smaller program's fingerprints
+    # are not scored (a quick bound: a copy shares most of them).
+    min_containment: float = 0.2
     # Programs smaller than this (after the template is removed) are not compared.
     min_tokens: int = 20
 
@@ -152,6 +155,10 @@ class Fingerprints:
     positions: dict[int, list[int]] = field(default_factory=dict)
     # Token positions covered by the template's k-grams (not counted in coverage).
     template_covered: set[int] = field(default_factory=set)
+    # Per fingerprint, the tokens its k-grams cover as a bit mask, and the mask
+    # of tokens that count: coverage of a pair is then a few ORs and a popcount.
+    masks: dict[int, int] = field(default_factory=dict)
+    countable_mask: int = 0
 
     @property
     def countable(self) -> int:
@@ -323,10 +330,15 @@ def fingerprint(
         for pos, h in enumerate(hashes):
             if h in template_hashes:
                 fp.template_covered.update(range(pos, pos + k))
+    span = (1 << k) - 1
     for h, pos in winnow(hashes, settings.window):
         if h in template_hashes:
             continue
         fp.positions.setdefault(h, []).append(pos)
+        fp.masks[h] = fp.masks.get(h, 0) | (span << pos)
+    every = (1 << len(tokens)) - 1
+    template = sum(1 << p for p in fp.template_covered if p < len(tokens))
+    fp.countable_mask = every & ~template
     return fp
 
 
@@ -343,13 +355,6 @@ def template_hashes_of(
 
 # ---------------------------------------------------------------------------
 # Pairs, regions, clusters
-
-
-def _covered(positions: Iterable[int], k: int, exclude: set[int]) -> set[int]:
-    out: set[int] = set()
-    for p in positions:
-        out.update(range(p, p + k))
-    return out - exclude
 
 
 # A hash seen more often than this inside one program is repetition (a run of
@@ -419,15 +424,21 @@ def _merge_regions(regions: list[Region]) -> tuple[Region, ...]:
 
 
 def score_pair(
-    a: Fingerprints, b: Fingerprints, settings: SimilaritySettings = DEFAULT_SETTINGS
+    a: Fingerprints, b: Fingerprints, ignored: frozenset[int] = frozenset()
 ) -> tuple[float, float, float, list[int]]:
-    """``(score, a_coverage, b_coverage, shared hashes)`` of two fingerprinted programs."""
-    shared = [h for h in a.positions if h in b.positions]
-    k = settings.k
-    cov_a = _covered((p for h in shared for p in a.positions[h]), k, a.template_covered)
-    cov_b = _covered((p for h in shared for p in b.positions[h]), k, b.template_covered)
-    share_a = len({p for p in cov_a if p < len(a.tokens)}) / max(a.countable, 1)
-    share_b = len({p for p in cov_b if p < len(b.tokens)}) / max(b.countable, 1)
+    """``(score, a_coverage, b_coverage, shared hashes)`` of two fingerprinted programs.
+
+    A side's coverage is the share of its countable tokens (those not handed
+    out in the template) inside some k-gram the other program also holds.
+    """
+    shared = sorted((a.masks.keys() & b.masks.keys()) - ignored)
+    mask_a = 0
+    mask_b = 0
+    for h in shared:
+        mask_a |= a.masks[h]
+        mask_b |= b.masks[h]
+    share_a = (mask_a & a.countable_mask).bit_count() / max(a.countable, 1)
+    share_b = (mask_b & b.countable_mask).bit_count() / max(b.countable, 1)
     return (share_a + share_b) / 2, share_a, share_b, shared
 
 
@@ -489,8 +500,12 @@ def compare_cohort(
     common_limit = max(settings.common_min_count, int(settings.common_share * cohort))
 
     shared_counts: dict[tuple[str, str], int] = defaultdict(int)
-    for holders in index.values():
-        if len(holders) < 2 or len(holders) > common_limit:
+    ignored: set[int] = set()
+    for h, holders in index.items():
+        if len(holders) > common_limit:
+            ignored.add(h)
+            continue
+        if len(holders) < 2:
             continue
         for i, x in enumerate(holders):
             for y in holders[i + 1 :]:
@@ -498,12 +513,17 @@ def compare_cohort(
 
     pairs: list[PairMatch] = []
     scored = 0
+    frozen_ignored = frozenset(ignored)
     for (x, y), count in shared_counts.items():
         if count < settings.min_shared:
             continue
-        scored += 1
         fa, fb = prints[x], prints[y]
-        score, cov_a, cov_b, shared = score_pair(fa, fb, settings)
+        # The score is at most what the shared fingerprints could cover; a pair
+        # that shares too small a part of either program is not worth scoring.
+        if count < settings.min_containment * min(len(fa.masks), len(fb.masks)):
+            continue
+        scored += 1
+        score, cov_a, cov_b, shared = score_pair(fa, fb, frozen_ignored)
         if score < settings.threshold and not report_below_threshold:
             continue
         pairs.append(
