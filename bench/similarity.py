@@ -26,12 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.integrity.labelled import Problem, load_problems, precision_recall  # noqa: E402
+
 from safexam.integrity.similarity import (  # noqa: E402
     DEFAULT_SETTINGS,
     Submission,
     compare_cohort,
 )
-from tests.integrity.labelled import Problem, load_problems, precision_recall  # noqa: E402
 
 COPYDETECT_EXT = {"python": "py", "c": "c", "cpp": "cpp", "java": "java", "javascript": "js"}
 
@@ -56,13 +57,9 @@ def copydetect_scores(problems: list[Problem]) -> dict[frozenset[str], float]:
     scores: dict[frozenset[str], float] = {}
     for p in problems:
         ext = COPYDETECT_EXT[p.language]
-        base = CodeFingerprint(
-            f"starter.{ext}", k, 1, fp=io.StringIO(p.starter)
-        ).hashes
+        base = CodeFingerprint(f"starter.{ext}", k, 1, fp=io.StringIO(p.starter)).hashes
         prints = {
-            key: CodeFingerprint(
-                f"{key}", k, win, boilerplate=list(base), fp=io.StringIO(src)
-            )
+            key: CodeFingerprint(f"{key}", k, win, boilerplate=list(base), fp=io.StringIO(src))
             for key, src in p.programs.items()
         }
         keys = sorted(prints)

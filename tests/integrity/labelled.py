@@ -17,7 +17,13 @@ from pathlib import Path
 
 CASES = Path(__file__).resolve().parent / "similarity_cases"
 
-LANGUAGE_OF_SUFFIX = {".py": "python", ".c": "c", ".cpp": "cpp", ".java": "java", ".js": "javascript"}
+LANGUAGE_OF_SUFFIX = {
+    ".py": "python",
+    ".c": "c",
+    ".cpp": "cpp",
+    ".java": "java",
+    ".js": "javascript",
+}
 
 
 @dataclass(frozen=True)

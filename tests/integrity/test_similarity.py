@@ -33,7 +33,7 @@ def average(values):
 '''
 
 # The same program, renamed, re-commented, re-spaced and with its functions swapped.
-DISGUISED = '''
+DISGUISED = """
 # compute the mean
 def mean(xs):
     n = 0
@@ -51,9 +51,9 @@ def positive_sum(xs):
         if x > 0:
             out   +=   x
     return out
-'''
+"""
 
-UNRELATED = '''
+UNRELATED = """
 def fizzbuzz(n):
     words = []
     i = 1
@@ -66,7 +66,7 @@ def fizzbuzz(n):
             words.append(str(i))
         i = i + 1
     return words
-'''
+"""
 
 
 def test_identifiers_literals_comments_and_layout_are_normalised() -> None:
@@ -107,7 +107,11 @@ def test_kgram_hashes_depend_on_tokens_not_on_names() -> None:
 
 def test_a_disguised_copy_is_found_with_its_regions_and_an_unrelated_program_is_not() -> None:
     report = compare_cohort(
-        [Submission("orig", ORIGINAL), Submission("copy", DISGUISED), Submission("other", UNRELATED)],
+        [
+            Submission("orig", ORIGINAL),
+            Submission("copy", DISGUISED),
+            Submission("other", UNRELATED),
+        ],
         "python",
     )
     assert [(p.a, p.b) for p in report.pairs] == [("copy", "orig")]
@@ -126,7 +130,9 @@ def test_a_disguised_copy_is_found_with_its_regions_and_an_unrelated_program_is_
 
 
 def test_starter_code_shared_by_everyone_is_not_evidence() -> None:
-    starter = "import sys\n\n\ndef solve(data):\n    pass\n\n\n" + ORIGINAL.replace("def ", "def s_")
+    starter = "import sys\n\n\ndef solve(data):\n    pass\n\n\n" + ORIGINAL.replace(
+        "def ", "def s_"
+    )
     subs = [
         Submission("a", starter + "\nprint(total([1, 2]))\n"),
         Submission("b", starter + "\nprint(average([3]))\n"),

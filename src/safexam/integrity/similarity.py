@@ -39,7 +39,16 @@ from dataclasses import dataclass, field
 
 from pygments.lexer import Lexer
 from pygments.lexers import CLexer, CppLexer, JavaLexer, JavascriptLexer, PythonLexer
-from pygments.token import Comment, Keyword, Literal, Name, Number, String, Text, Whitespace
+from pygments.token import (
+    Comment,
+    Keyword,
+    Name,
+    Number,
+    String,
+    Text,
+    Whitespace,
+    is_token_subtype,
+)
 from pygments.token import _TokenType as PygmentsTokenType
 
 __all__ = [
@@ -115,7 +124,7 @@ class Submission:
 
 @dataclass(frozen=True, slots=True)
 class Region:
-    """A matching stretch: lines ``a_first..a_last`` of one program, ``b_first..b_last`` of the other."""
+    """Lines ``a_first..a_last`` of one program matching ``b_first..b_last`` of the other."""
 
     a_first: int
     a_last: int
@@ -218,17 +227,20 @@ _LEXERS: dict[str, type[Lexer]] = {
 
 
 def _normalise_pygments(ttype: PygmentsTokenType, value: str) -> str | None:
-    if ttype in Comment or ttype in Whitespace or ttype in Text:
+    def of(kind: PygmentsTokenType) -> bool:
+        return is_token_subtype(ttype, kind)
+
+    if of(Comment) or of(Whitespace) or of(Text):
         # Preprocessor lines are comments to Pygments: includes are boilerplate.
         return None
-    if ttype in Keyword:
+    if of(Keyword):
         # Declarations and types ("int", "def", "class") are keywords and keep their text.
         return value
-    if ttype in String or ttype in Literal.String:
+    if of(String):
         return _STRING
-    if ttype in Number:
+    if of(Number):
         return _NUMBER
-    if ttype in Name:
+    if of(Name):
         return _IDENTIFIER
     stripped = value.strip()
     return stripped or None
@@ -362,9 +374,7 @@ def template_hashes_of(
 _MAX_POSITIONS_PAIRED = 4
 
 
-def _regions(
-    a: Fingerprints, b: Fingerprints, shared: Sequence[int], k: int
-) -> tuple[Region, ...]:
+def _regions(a: Fingerprints, b: Fingerprints, shared: Sequence[int], k: int) -> tuple[Region, ...]:
     matches: list[tuple[int, int]] = []
     for h in shared:
         pa = a.positions[h][:_MAX_POSITIONS_PAIRED]
