@@ -1,9 +1,10 @@
 """The ``maintenance`` queue: auto-submit at the deadline, and the periodic sweeps.
 
-Besides the actor, processes that consume this queue run two periodic
-safety nets on their event loop: the outbox sweep (jobs whose message never
-left, whose worker vanished, or whose message was lost) and the sweep of
-sessions left active past their deadline.
+Besides the actor, processes that consume this queue run periodic safety
+nets on their event loop: the outbox sweep (jobs whose message never left,
+whose worker vanished, or whose message was lost), the sweep of sessions
+left active past their deadline, and the sweep that queues the code
+similarity of exams that have closed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.broker import WorkerResources, worker_resources
 from safexam.core.events import LiveEvent
+from safexam.integrity.cohort import sweep_closed_exams
 from safexam.jobs.kinds import AUTOSUBMIT, job_actor
 from safexam.jobs.outbox import sweep
 from safexam.jobs.runner import Done, run_job
@@ -23,11 +25,13 @@ from safexam.jobs.service import Claim
 from safexam.sessions.closing import ended_delta, finalize_expired_session, sweep_expired_sessions
 from safexam.sessions.models import ExamSession
 from safexam.sessions.notify import SessionExpired
+from safexam.sessions.rules import db_now
 
 log = structlog.get_logger(__name__)
 
 OUTBOX_SWEEP_SECONDS = 2.0
 SESSION_SWEEP_SECONDS = 15.0
+SIMILARITY_SWEEP_SECONDS = 60.0
 
 
 @job_actor(AUTOSUBMIT)
@@ -69,6 +73,12 @@ async def _session_sweep(resources: WorkerResources) -> None:
         )
 
 
+async def _similarity_sweep(resources: WorkerResources) -> None:
+    assert resources.sessionmaker is not None
+    async with resources.sessionmaker() as db:
+        await sweep_closed_exams(db, await db_now(db))
+
+
 def _register_periodic() -> None:
     try:
         resources = worker_resources()
@@ -76,6 +86,7 @@ def _register_periodic() -> None:
         return
     resources.add_periodic("maintenance", OUTBOX_SWEEP_SECONDS, _outbox_sweep)
     resources.add_periodic("maintenance", SESSION_SWEEP_SECONDS, _session_sweep)
+    resources.add_periodic("maintenance", SIMILARITY_SWEEP_SECONDS, _similarity_sweep)
 
 
 _register_periodic()
