@@ -57,8 +57,9 @@ SWEEP_BATCH = 50
 
 
 def similarity_settings_of(integrity: dict[str, Any] | None) -> SimilaritySettings:
-    """The engine's settings with the exam's own threshold (``integrity.similarity_threshold``)."""
-    value = (integrity or {}).get("similarity_threshold")
+    """The engine's settings with the exam's own threshold (``integrity.review``)."""
+    review = (integrity or {}).get("review")
+    value = review.get("similarity_threshold") if isinstance(review, dict) else None
     if isinstance(value, int | float) and 0 < float(value) <= 1:
         return replace(DEFAULT_SETTINGS, threshold=float(value))
     return DEFAULT_SETTINGS
