@@ -176,3 +176,30 @@ async def test_students_and_other_educators_are_told_none_of_it_exists(
             assert response.status_code == 404, (who.role, method, url, response.status_code)
     untouched = await one(db, "SELECT decision FROM similarity_pairs WHERE id = :id", id=pair.id)
     assert untouched.decision == "open"
+
+
+async def test_the_owners_pages_render_the_pair_with_its_regions_marked(
+    db: AsyncSession, make_client: Any
+) -> None:
+    world = await cohort_world(db)
+    await run_similarity(db, world.exam.id, world.question.id)
+    await db.commit()
+    await _evidence(db, world)
+    pair = await one(db, "SELECT id FROM similarity_pairs WHERE exam_id = :e", e=world.exam.id)
+    client = await make_client()
+    await login(client, world.owner.email)
+    base = f"/educator/exams/{world.exam.id}/integrity"
+    overview = await client.get(base)
+    assert overview.status_code == 200, overview.text
+    assert f"{base}/pairs/{pair.id}" in overview.text
+    shown = await client.get(f"{base}/pairs/{pair.id}")
+    assert shown.status_code == 200, shown.text
+    assert shown.text.count("<mark>") >= 10 and "Region 1: lines" in shown.text
+    timeline = await client.get(f"{base}/sessions/{world.sessions['ada'].id}")
+    assert timeline.status_code == 200, timeline.text
+    assert "Pasted 500 characters" in timeline.text
+    # A form without a decision comes back in words, not as a 500.
+    refused = await client.post(f"{base}/pairs/{pair.id}", data={"note": "hm"})
+    assert refused.status_code == 422 and "Choose a decision" in refused.text
+    bad = await client.post(f"{base}/thresholds", data={"paste_min_chars": "lots"})
+    assert bad.status_code == 422 and "paste_min_chars" in bad.text
