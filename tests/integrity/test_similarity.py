@@ -11,7 +11,7 @@ from safexam.integrity.similarity import (
     tokenize_source,
     winnow,
 )
-from tests.integrity.labelled import load_problems, precision_recall
+from tests.integrity.labelled import CASES, load_problems, precision_recall
 
 ORIGINAL = '''
 def total(values):
@@ -120,6 +120,8 @@ def test_a_disguised_copy_is_found_with_its_regions_and_an_unrelated_program_is_
     # The swapped functions come back as two regions that cross over.
     spans = sorted((r.a_first, r.b_first) for r in pair.regions)
     assert len(spans) >= 2
+    # The swapped functions are separate regions that cross over, not one region.
+    assert any(x[0] < y[0] and x[1] > y[1] for x in spans for y in spans), spans
     copy_lines = DISGUISED.splitlines()
     orig_lines = ORIGINAL.splitlines()
     first = min(pair.regions, key=lambda r: r.a_first)
@@ -185,3 +187,22 @@ def test_labelled_set_precision_and_recall_stay_above_their_floors() -> None:
     precision, recall = precision_recall(flagged, truth)
     assert precision >= PRECISION_FLOOR, (precision, sorted(map(sorted, flagged - truth)))
     assert recall >= RECALL_FLOOR, (recall, sorted(map(sorted, truth - flagged)))
+
+
+def test_reordered_functions_come_back_as_regions_that_cross_over() -> None:
+    # The copy puts decode before encode; the original has encode first.
+    folder = CASES / "rle_py"
+    report = compare_cohort(
+        [
+            Submission("copy", (folder / "copy_a_rename_reorder.py").read_text()),
+            Submission("orig", (folder / "orig_a.py").read_text()),
+        ],
+        "python",
+        templates=[(folder / "starter.py").read_text()],
+    )
+    regions = report.pairs[0].regions
+    decode = next(r for r in regions if r.a_first <= 5 <= r.a_last)
+    encode = next(r for r in regions if r.a_first <= 20 <= r.a_last)
+    assert decode != encode
+    # decode is lines 4-15 of the copy and 22-32 of the original; encode the other way.
+    assert decode.b_first >= 20 and encode.b_last <= 20, regions

@@ -381,25 +381,27 @@ def _regions(a: Fingerprints, b: Fingerprints, shared: Sequence[int], k: int) ->
         pb = b.positions[h][:_MAX_POSITIONS_PAIRED]
         matches.extend((x, y) for x in pa for y in pb)
     matches.sort()
-    # Greedy chaining: a match extends the current run when it follows on in
-    # both programs within a gap; otherwise it starts a run of its own. Runs are
-    # then merged when they overlap in both programs.
+    # Greedy chaining: a match extends a run when it follows on from the run's
+    # last match in both programs (forward, by about the same distance);
+    # otherwise it starts a run of its own. Reordered functions thus come back
+    # as separate regions that cross over, not as one region spanning both.
     gap = 2 * k
-    runs: list[list[int]] = []  # [a_start, a_end, b_start, b_end, count]
+    runs: list[list[int]] = []  # [a_start, a_end, b_start, b_end, last_x, last_y]
     for x, y in matches:
         for run in reversed(runs[-8:]):
-            if run[0] <= x <= run[1] + gap and run[2] - gap <= y <= run[3] + gap:
+            dx, dy = x - run[4], y - run[5]
+            if 0 <= dx <= gap and -k <= dy <= gap and abs(dy - dx) <= k:
                 run[1] = max(run[1], x + k - 1)
                 run[2] = min(run[2], y)
                 run[3] = max(run[3], y + k - 1)
-                run[4] += 1
+                run[4], run[5] = x, y
                 break
         else:
-            runs.append([x, x + k - 1, y, y + k - 1, 1])
+            runs.append([x, x + k - 1, y, y + k - 1, x, y])
     regions: list[Region] = []
     last_a = len(a.tokens) - 1
     last_b = len(b.tokens) - 1
-    for a0, a1, b0, b1, _count in runs:
+    for a0, a1, b0, b1, _x, _y in runs:
         a1 = min(a1, last_a)
         b1 = min(b1, last_b)
         regions.append(
@@ -420,7 +422,9 @@ def _merge_regions(regions: list[Region]) -> tuple[Region, ...]:
     for r in regions:
         if merged:
             m = merged[-1]
-            if r.a_first <= m.a_last and r.b_first <= m.b_last and r.b_last >= m.b_first:
+            # Only a continuation in both programs merges; a bridge across two
+            # reordered functions must not fuse them into one region.
+            if m.a_first <= r.a_first <= m.a_last and m.b_first <= r.b_first <= m.b_last:
                 merged[-1] = Region(
                     a_first=m.a_first,
                     a_last=max(m.a_last, r.a_last),

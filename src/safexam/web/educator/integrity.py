@@ -52,8 +52,8 @@ class CodeLine:
     text: str
     # The 1-based number of the matching region this line is in, if any.
     region: int | None
-    # True on a region's first line, where its label is shown.
-    starts: bool
+    # The regions whose first line this is, where their labels are shown.
+    starts: tuple[int, ...]
 
 
 def code_lines(source: str, spans: list[tuple[int, int]]) -> list[CodeLine]:
@@ -62,7 +62,7 @@ def code_lines(source: str, spans: list[tuple[int, int]]) -> list[CodeLine]:
     out: list[CodeLine] = []
     for n, text in enumerate(lines, start=1):
         region = next((i for i, (a, b) in enumerate(spans, start=1) if a <= n <= b), None)
-        starts = region is not None and spans[region - 1][0] == n
+        starts = tuple(i for i, (a, _) in enumerate(spans, start=1) if a == n)
         out.append(CodeLine(number=n, text=text, region=region, starts=starts))
     return out
 
