@@ -94,6 +94,15 @@ async def test_the_owner_reviews_pairs_and_sessions_and_every_decision_is_audite
         s["student"]["email"]: s["counts"] for s in (await client.get(base)).json()["sessions"]
     }
     assert flagged == {world.students["ada"].email: {"paste": 1}}
+    # Editing the exam's own integrity settings keeps the review's thresholds beside them.
+    patched = await client.patch(
+        f"/api/v1/exams/{world.exam.id}",
+        json={"integrity": {"require_fullscreen": True, "flag_kinds": ["paste", "focus_lost"]}},
+    )
+    assert patched.status_code == 200, patched.text
+    again = (await client.get(base)).json()
+    assert again["thresholds"]["paste_min_chars"] == 100
+    assert again["flag_kinds"] == ["focus_lost", "paste"]
 
     pair_id = overview["pairs"][0]["id"]
     pair = (await client.get(f"{base}/pairs/{pair_id}")).json()
