@@ -210,5 +210,14 @@ async def test_the_owners_pages_render_the_pair_with_its_regions_marked(
     # A form without a decision comes back in words, not as a 500.
     refused = await client.post(f"{base}/pairs/{pair.id}", data={"note": "hm"})
     assert refused.status_code == 422 and "Choose a decision" in refused.text
+    compared = await client.post(f"{base}/compare", data={}, follow_redirects=False)
+    assert compared.status_code == 303
+    assert compared.headers["location"].endswith("saved=compare")
+    queued = await one(
+        db,
+        "SELECT count(*) AS n FROM jobs WHERE kind = 'similarity' AND exam_id = :e",
+        e=world.exam.id,
+    )
+    assert queued.n == 1
     bad = await client.post(f"{base}/thresholds", data={"paste_min_chars": "lots"})
     assert bad.status_code == 422 and "paste_min_chars" in bad.text

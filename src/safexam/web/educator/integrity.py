@@ -42,6 +42,7 @@ SAVED = {
     "pair": "Your decision on this pair is recorded.",
     "session": "Your decision on this session is recorded.",
     "compare": "The comparison is queued; reload this page in a minute to see its results.",
+    "nothing": "There is nothing to compare yet: no finished session has a coding answer.",
     "thresholds": "The flag thresholds are saved.",
 }
 
@@ -121,7 +122,7 @@ class IntegrityPageController(Controller):
         data: Annotated[dict[str, str], FormData],
     ) -> Template | Redirect:
         try:
-            await request_similarity(db, exam_id, principal)
+            jobs = await request_similarity(db, exam_id, principal)
         except ApiError as error:
             if error.status_code != 409:
                 raise
@@ -129,7 +130,8 @@ class IntegrityPageController(Controller):
             return await self._overview(
                 request, db, principal, exam_id, problem=form_problem(error), status_code=409
             )
-        return Redirect(f"/educator/exams/{exam_id}/integrity?saved=compare", status_code=303)
+        saved = "compare" if jobs else "nothing"
+        return Redirect(f"/educator/exams/{exam_id}/integrity?saved={saved}", status_code=303)
 
     @post("/thresholds")
     async def thresholds(
