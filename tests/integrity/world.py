@@ -29,6 +29,7 @@ PROGRAMS = {
     "cy": "orig_b.py",
     "dee": "orig_c.py",
 }
+NAMES = {"ada": "Ada Byron", "ben": "Ben Jonson", "cy": "Cy Twombly", "dee": "Dee Rees"}
 
 
 @dataclass
@@ -62,7 +63,9 @@ async def cohort_world(db: AsyncSession, *, closed: bool = True) -> CohortWorld:
     students: dict[str, User] = {}
     sessions: dict[str, ExamSession] = {}
     for name, file in PROGRAMS.items():
-        student = await make_user(db, "student", email=f"{name}-{exam.id.hex[:6]}@college.edu")
+        student = await make_user(
+            db, "student", email=f"{name}-{exam.id.hex[:6]}@college.edu", name=NAMES[name]
+        )
         students[name] = student
         answer = {"language": "python", "source": (RLE / file).read_text()}
         sessions[name] = await make_session(
