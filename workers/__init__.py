@@ -13,6 +13,6 @@ from safexam.core.broker import configure_broker
 
 broker = configure_broker()
 
-from workers import grading, judge, maintenance, qie, regrade  # noqa: E402
+from workers import grading, judge, maintenance, qie, regrade, similarity  # noqa: E402
 
-__all__ = ["broker", "grading", "judge", "maintenance", "qie", "regrade"]
+__all__ = ["broker", "grading", "judge", "maintenance", "qie", "regrade", "similarity"]

@@ -3,8 +3,9 @@
 Besides the actor, processes that consume this queue run periodic tasks on
 their event loop: the outbox sweep (jobs whose message never left, whose
 worker vanished, or whose message was lost), the sweep of sessions left
-active past their deadline, and retention (finished jobs and integrity
-events past their configured age).
+active past their deadline, the sweep that queues the code similarity of
+exams that have closed, and retention (finished jobs and integrity events
+past their configured age).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.core.broker import WorkerResources, worker_resources
 from safexam.core.events import LiveEvent
+from safexam.integrity.cohort import sweep_closed_exams
 from safexam.jobs.kinds import AUTOSUBMIT, job_actor
 from safexam.jobs.outbox import sweep
 from safexam.jobs.runner import Done, run_job
@@ -26,11 +28,13 @@ from safexam.ops.retention import prune
 from safexam.sessions.closing import ended_delta, finalize_expired_session, sweep_expired_sessions
 from safexam.sessions.models import ExamSession
 from safexam.sessions.notify import SessionExpired
+from safexam.sessions.rules import db_now
 
 log = structlog.get_logger(__name__)
 
 OUTBOX_SWEEP_SECONDS = 2.0
 SESSION_SWEEP_SECONDS = 15.0
+SIMILARITY_SWEEP_SECONDS = 60.0
 #: Retention runs this often; each run is bounded (safexam.ops.retention).
 RETENTION_SWEEP_SECONDS = 600.0
 
@@ -85,6 +89,12 @@ async def _retention_sweep(resources: WorkerResources) -> None:
     )
 
 
+async def _similarity_sweep(resources: WorkerResources) -> None:
+    assert resources.sessionmaker is not None
+    async with resources.sessionmaker() as db:
+        await sweep_closed_exams(db, await db_now(db))
+
+
 def _register_periodic() -> None:
     try:
         resources = worker_resources()
@@ -92,6 +102,7 @@ def _register_periodic() -> None:
         return
     resources.add_periodic("maintenance", OUTBOX_SWEEP_SECONDS, _outbox_sweep)
     resources.add_periodic("maintenance", SESSION_SWEEP_SECONDS, _session_sweep)
+    resources.add_periodic("maintenance", SIMILARITY_SWEEP_SECONDS, _similarity_sweep)
     resources.add_periodic("maintenance", RETENTION_SWEEP_SECONDS, _retention_sweep)
 
 

@@ -34,6 +34,7 @@ from safexam.core.settings import Settings, get_settings
 from safexam.exams.controller import ExamController, QuestionController
 from safexam.grading.controller import GradingController, session_events
 from safexam.integrity.controller import IntegrityController
+from safexam.integrity.review_controller import IntegrityReviewController
 from safexam.jobs.plugin import pipeline_plugins
 from safexam.ops.controller import HealthController
 from safexam.ops.jobs_controller import JobController
@@ -71,6 +72,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
             SessionController,
             MonitorController,
             IntegrityController,
+            IntegrityReviewController,
             JobController,
             GradingController,
             # After the integrity controller: it owns POST on this path.

@@ -6,7 +6,7 @@ from safexam.core.audit import AuditEvent
 from safexam.core.db import Base
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
 from safexam.grading.models import Result
-from safexam.integrity.models import ActivityLog
+from safexam.integrity.models import ActivityLog, SessionReview, SimilarityCluster, SimilarityPair
 from safexam.jobs.models import Job
 from safexam.onboarding.models import OnboardingRequest
 from safexam.sessions.models import Announcement, ExamSession, Response
@@ -27,5 +27,8 @@ __all__ = [
     "Question",
     "Response",
     "Result",
+    "SessionReview",
+    "SimilarityCluster",
+    "SimilarityPair",
     "User",
 ]

@@ -75,6 +75,11 @@ def staff_owned_page(owner: int) -> dict[str, int]:
     return {ANON: 303, STU: 403, OSTU: 403, EDU: owner, OEDU: 404, ADMIN: owner}
 
 
+def review_owned(owner: int, anonymous: int = 401) -> dict[str, int]:
+    """The integrity review: the owner's; to a student it does not exist (404, not 403)."""
+    return {ANON: anonymous, STU: 404, OSTU: 404, EDU: owner, OEDU: 404, ADMIN: owner}
+
+
 def _exam_form(title: str) -> dict[str, str]:
     return {
         "title": title,
@@ -131,6 +136,7 @@ PARAMS = {
     "job_id": "job_id",
     "submission_id": "submission_id",
     "email": "student_email",
+    "pair_id": "pair_id",
 }
 
 STYLESHEET = assets.url("css/app.css").removeprefix(STATIC_PREFIX + "/")
@@ -316,6 +322,54 @@ RULES: dict[tuple[str, str], Rule] = {
     # Judge0 is not a browser: nobody's session counts, only a signed token.
     ("PUT", "/api/v1/judge0/callbacks/{token:str}"): Rule(
         everyone(403), params={"token": "literal:forged-token"}, body=lambda w: {}
+    ),
+    # The integrity review (a similar pair of the graded exam, planted by the world).
+    ("GET", "/api/v1/exams/{exam_id:uuid}/integrity"): Rule(review_owned(200)),
+    ("PUT", "/api/v1/exams/{exam_id:uuid}/integrity/thresholds"): Rule(
+        review_owned(200), body=lambda w: {"paste_min_chars": 10}
+    ),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/integrity/similarity"): Rule(review_owned(202)),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/integrity/pairs/{pair_id:uuid}"): Rule(
+        review_owned(200), params={"exam_id": "graded_exam_id"}
+    ),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/integrity/pairs/{pair_id:uuid}/decision"): Rule(
+        review_owned(200),
+        params={"exam_id": "graded_exam_id"},
+        body=lambda w: {"decision": "reviewed", "note": "Checked"},
+    ),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/integrity/sessions/{session_id:uuid}"): Rule(
+        review_owned(200)
+    ),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/integrity/sessions/{session_id:uuid}/decision"): Rule(
+        review_owned(200), body=lambda w: {"decision": "dismissed"}
+    ),
+    ("GET", "/educator/exams/{exam_id:uuid}/integrity"): Rule(review_owned(200, 303), page=True),
+    ("POST", "/educator/exams/{exam_id:uuid}/integrity/compare"): Rule(
+        review_owned(303, 303), form=lambda w: {}, page=True
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/integrity/thresholds"): Rule(
+        review_owned(303, 303),
+        form=lambda w: {
+            "similarity_threshold": "50",
+            "focus_lost_min_seconds": "0",
+            "paste_min_chars": "0",
+        },
+        page=True,
+    ),
+    ("GET", "/educator/exams/{exam_id:uuid}/integrity/pairs/{pair_id:uuid}"): Rule(
+        review_owned(200, 303), params={"exam_id": "graded_exam_id"}, page=True
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/integrity/pairs/{pair_id:uuid}"): Rule(
+        review_owned(303, 303),
+        params={"exam_id": "graded_exam_id"},
+        form=lambda w: {"decision": "reviewed", "note": "Checked"},
+        page=True,
+    ),
+    ("GET", "/educator/exams/{exam_id:uuid}/integrity/sessions/{session_id:uuid}"): Rule(
+        review_owned(200, 303), page=True
+    ),
+    ("POST", "/educator/exams/{exam_id:uuid}/integrity/sessions/{session_id:uuid}"): Rule(
+        review_owned(303, 303), form=lambda w: {"decision": "escalated"}, page=True
     ),
     # The API reference is public.
     ("GET", "/schema"): Rule(everyone(200)),

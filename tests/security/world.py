@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from safexam.auth.models import User
 from safexam.exams.questions_service import add_question
 from safexam.grading.service import grade_session
+from safexam.integrity.models import SimilarityPair
 from safexam.jobs.models import Job
 from safexam.sessions.models import Response
 from tests.factories import coding, exam, iso, mcq
@@ -262,6 +263,25 @@ async def build_world(
     )
     ids["dry_run_job_id"] = str(ok(regrade)["job_id"])
     ids["student_email"] = world.emails["student"]
+    # A similar pair for the integrity review (the two sessions need not share an exam here).
+    a, b = sorted((uuid.UUID(ids["session_id"]), uuid.UUID(graded)))
+    async with sessionmaker() as session:
+        pair = SimilarityPair(
+            exam_id=uuid.UUID(ids["graded_exam_id"]),
+            question_id=uuid.UUID(ids["coding_question_id"]),
+            language="python",
+            session_a_id=a,
+            session_b_id=b,
+            score=0.9,
+            a_coverage=0.9,
+            b_coverage=0.9,
+            regions=[{"a_first": 1, "a_last": 2, "b_first": 1, "b_last": 2, "tokens": 12}],
+            a_source="def add(a, b):\n    return a + b\n",
+            b_source="def add(x, y):\n    return x + y\n",
+        )
+        session.add(pair)
+        await session.commit()
+        ids["pair_id"] = str(pair.id)
     # A generation job of the educator's (no worker here: it stays queued).
     generation = await world.educator.post(
         "/api/v1/qie/jobs", json={"topic": "arithmetic", "kinds": ["numeric"], "count": 2}

@@ -25,6 +25,7 @@ __all__ = [
     "admin_only",
     "authenticated",
     "educator_or_admin",
+    "educator_or_admin_unseen",
     "ensure_owner",
     "principal_in",
     "principal_of",
@@ -113,6 +114,18 @@ def require_roles(
 student_only = require_roles("student")
 educator_or_admin = require_roles("educator", "admin")
 admin_only = require_roles("admin")
+
+
+async def educator_or_admin_unseen(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Staff only, and to a student the route does not exist: 404, not 403.
+
+    For what a student must not learn exists at all (the integrity review).
+    """
+    principal = _principal_from(connection)
+    if principal.role not in ("educator", "admin"):
+        raise NotFound("not found")
 
 
 async def provide_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:

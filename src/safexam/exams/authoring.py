@@ -256,7 +256,8 @@ async def update_exam(db: AsyncSession, exam: Exam, data: ExamUpdate) -> Exam:
         if value is not msgspec.UNSET:
             setattr(exam, name, value)
     if data.integrity is not msgspec.UNSET:
-        exam.integrity = msgspec.to_builtins(data.integrity)
+        # Merged, not replaced: the integrity review's thresholds live beside these.
+        exam.integrity = {**(exam.integrity or {}), **msgspec.to_builtins(data.integrity)}
     if new_rows is not None:
         await _replace_items(db, exam, new_rows)
     exam.updated_at = utcnow()

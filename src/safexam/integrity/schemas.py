@@ -13,8 +13,22 @@ __all__ = [
     "ActivityEvent",
     "ActivityOut",
     "ClientEvent",
+    "ClusterOut",
+    "Decision",
+    "DecisionIn",
     "EventBatch",
     "EventsAccepted",
+    "FlaggedSession",
+    "IntegrityReviewOut",
+    "PairOut",
+    "PairSummary",
+    "RegionOut",
+    "ReviewThresholds",
+    "SessionTimelineOut",
+    "SimilarityJobOut",
+    "SimilarityRequested",
+    "StudentRef",
+    "TimelineItem",
 ]
 
 MAX_BATCH = 100
@@ -86,3 +100,120 @@ class ActivityOut(msgspec.Struct, kw_only=True):
     events: list[ActivityEvent]
     # Pass as ``after_id`` to read the next page; null when this page is the last.
     next_after_id: int | None
+
+
+# --- The integrity review ---------------------------------------------------------------------
+
+Decision = Literal["open", "reviewed", "dismissed", "escalated"]
+
+
+class ReviewThresholds(msgspec.Struct, forbid_unknown_fields=True):
+    """When evidence counts as a flag, per exam (stored in the exam's integrity settings)."""
+
+    # Pairs of programs at or above this similarity are listed (0.1 to 1).
+    similarity_threshold: Annotated[float, msgspec.Meta(ge=0.1, le=1.0)] = 0.5
+    # A focus loss is a flag only when the window stayed away this long.
+    focus_lost_min_seconds: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 0
+    # A paste is a flag only when it brought in this many characters.
+    paste_min_chars: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+
+
+class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
+    decision: Decision
+    note: Annotated[str, msgspec.Meta(max_length=5_000)] = ""
+
+
+class StudentRef(msgspec.Struct, kw_only=True):
+    session_id: uuid.UUID
+    name: str
+    email: str
+
+
+class RegionOut(msgspec.Struct, kw_only=True):
+    a_first: int
+    a_last: int
+    b_first: int
+    b_last: int
+    tokens: int
+
+
+class PairSummary(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    question_id: uuid.UUID
+    question: str
+    language: str
+    score: float
+    a_coverage: float
+    b_coverage: float
+    a: StudentRef
+    b: StudentRef
+    decision: Decision
+    note: str | None
+    decided_at: datetime | None
+
+
+class PairOut(PairSummary, kw_only=True):
+    a_source: str
+    b_source: str
+    regions: list[RegionOut]
+
+
+class ClusterOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    question_id: uuid.UUID
+    question: str
+    language: str
+    top_score: float
+    sessions: list[StudentRef]
+
+
+class FlaggedSession(msgspec.Struct, kw_only=True):
+    student: StudentRef
+    flags: int
+    counts: dict[str, int]
+    decision: Decision
+    note: str | None
+
+
+class SimilarityJobOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    status: str
+    question_id: str | None
+    created_at: datetime
+
+
+class IntegrityReviewOut(msgspec.Struct, kw_only=True):
+    exam_id: uuid.UUID
+    title: str
+    thresholds: ReviewThresholds
+    flag_kinds: list[str]
+    pairs: list[PairSummary]
+    clusters: list[ClusterOut]
+    sessions: list[FlaggedSession]
+    jobs: list[SimilarityJobOut]
+
+
+class TimelineItem(msgspec.Struct, kw_only=True):
+    at: datetime
+    kind: str
+    text: str
+    flagged: bool = False
+    # For a focus loss: how long the window stayed away (null: it never came back).
+    seconds: float | None = None
+
+
+class SessionTimelineOut(msgspec.Struct, kw_only=True):
+    exam_id: uuid.UUID
+    student: StudentRef
+    status: str
+    started_at: datetime
+    deadline_at: datetime
+    submitted_at: datetime | None
+    flags: int
+    decision: Decision
+    note: str | None
+    items: list[TimelineItem]
+
+
+class SimilarityRequested(msgspec.Struct, kw_only=True):
+    job_ids: list[uuid.UUID]

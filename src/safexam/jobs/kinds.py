@@ -25,6 +25,7 @@ __all__ = [
     "JUDGE",
     "JUDGE0_COLLECT",
     "REGRADE",
+    "SIMILARITY",
     "TRY_CODING",
     "JobKind",
     "job_actor",
@@ -49,6 +50,15 @@ GRADE_SESSION = JobKind("grade_session", queue="grading", actor="grade_session")
 AUTOSUBMIT = JobKind("autosubmit", queue="maintenance", actor="autosubmit_session")
 # One active regrade per exam: a unique index on the job rows refuses a second.
 REGRADE = JobKind("regrade", queue="regrade", actor="regrade_exam", time_limit_ms=30 * 60 * 1000)
+# Code similarity of one coding question across an exam's cohort: bulk CPU
+# work, so it runs in the regrade pool, away from the judge and the sweeps.
+SIMILARITY = JobKind(
+    "similarity",
+    queue="regrade",
+    actor="compare_programs",
+    max_attempts=3,
+    time_limit_ms=15 * 60 * 1000,
+)
 JUDGE = JobKind("judge", queue="judge", actor="judge_submission")
 # Judge0 callback mode's fallback poll of a batch whose callbacks did not all arrive.
 JUDGE0_COLLECT = JobKind("judge0_collect", queue="judge", actor="collect_judge0_results")
@@ -69,6 +79,7 @@ JOB_KINDS: dict[str, JobKind] = {
         GRADE_SESSION,
         AUTOSUBMIT,
         REGRADE,
+        SIMILARITY,
         JUDGE,
         JUDGE0_COLLECT,
         TRY_CODING,

@@ -11,9 +11,10 @@ from __future__ import annotations
 from litestar import Router
 from litestar.types import ControllerRouterHandler
 
-from safexam.auth.guards import admin_only, educator_or_admin
+from safexam.auth.guards import admin_only, educator_or_admin, educator_or_admin_unseen
 from safexam.web.assets import static_file
 from safexam.web.educator import educator_controllers
+from safexam.web.educator.integrity import IntegrityPageController
 from safexam.web.errors import browser_pages, page_exception_handlers
 from safexam.web.front import FrontDoorController, pwa_handlers
 from safexam.web.headers import SECURITY_HEADERS, SecurityHeaders
@@ -49,6 +50,12 @@ def web_route_handlers() -> list[ControllerRouterHandler]:
                 path="/educator",
                 guards=[educator_or_admin],
                 route_handlers=educator_controllers(),
+            ),
+            # The integrity review: a student is told it does not exist (404, not 403).
+            Router(
+                path="/educator",
+                guards=[educator_or_admin_unseen],
+                route_handlers=[IntegrityPageController],
             ),
             Router(path="/operator", guards=[admin_only], route_handlers=operator_controllers()),
         ],
