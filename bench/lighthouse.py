@@ -13,9 +13,9 @@ Starts the API on a database of its own (bench/pages.py) unless ``--url`` names
 a running one. An educator makes two exams through the API (every kind but
 coding; every kind with a coding question); a student signs in over the API and
 starts both. Lighthouse then audits the landing page, the sign-in page and both
-exam pages (``--only landing`` for those whose name has it) with ``--only-
-categories=performance,accessibility``, sending the student's cookie with
-``--extra-headers`` (Lighthouse has no sign-in of its own). Printed: the
+exam pages (``--only landing`` for those whose name has it) with
+``--only-categories=performance,accessibility``, sending the student's cookie
+with ``--extra-headers`` (Lighthouse has no sign-in of its own). Printed: the
 scores, and for a score under its target (performance 95, accessibility 100)
 every audit that cost points, with what it found. The JSON reports are kept in
 ``--reports`` (default a temporary folder).
