@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import structlog
 
 from safexam.core.logging import configure_logging
@@ -49,3 +50,75 @@ async def test_every_response_has_a_distinct_request_id(client: Any) -> None:
     assert echoed.headers["x-request-id"] == "trace-42"
     forged = await client.get("/healthz", headers={"X-Request-ID": "a b\r\nX: y"})
     assert forged.headers["x-request-id"] != "a b\r\nX: y"
+
+
+async def test_a_client_gone_before_any_response_is_499_not_a_server_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The access line and the request counter say 499 for a request its client
+    abandoned (a proxy's health check giving up, a closed tab); a handler that
+    ends without answering a client still there is a 500."""
+    from safexam.core import logging as our_logging
+    from safexam.core.logging import RequestContextMiddleware
+    from safexam.core.metrics import HTTP_REQUESTS, MetricsMiddleware
+
+    # The access lines, read back: the app's own logger was cached at first use.
+    out = io.StringIO()
+    monkeypatch.setattr(
+        our_logging,
+        "access_log",
+        structlog.wrap_logger(
+            structlog.PrintLogger(out),
+            processors=[structlog.processors.JSONRenderer()],
+            wrapper_class=structlog.BoundLogger,
+        ),
+    )
+
+    async def waits_then_gives_up(scope: Any, receive: Any, send: Any) -> None:
+        # As a streaming handler does: it stops once the client has gone.
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async def never_answers(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    def count(route: str, status: str) -> float:
+        return float(HTTP_REQUESTS.labels(route, "GET", status)._value.get())
+
+    async def request(app: Any, route: str, messages: list[dict[str, Any]]) -> list[Any]:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": route,
+            "path_template": route,
+            "headers": [],
+        }
+        pending = list(messages)
+
+        async def receive() -> dict[str, Any]:
+            return pending.pop(0)
+
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        out.seek(0)
+        out.truncate()
+        await RequestContextMiddleware(MetricsMiddleware(app))(scope, receive, send)
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    gone = "/test/client-gone/" + uuid.uuid4().hex
+    before = count(gone, "499"), count(gone, "500")
+    lines = await request(
+        waits_then_gives_up,
+        gone,
+        [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}],
+    )
+    assert [line["status"] for line in lines] == [499]
+    assert (count(gone, "499"), count(gone, "500")) == (before[0] + 1, before[1])
+
+    broken = "/test/never-answers/" + uuid.uuid4().hex
+    lines = await request(never_answers, broken, [])
+    assert [line["status"] for line in lines] == [500]
+    assert count(broken, "500") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import sys
@@ -13,6 +14,7 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from safexam.core.outcome import RequestOutcome
 from safexam.core.settings import Settings
 
 __all__ = ["RequestContextMiddleware", "configure_logging"]
@@ -150,18 +152,20 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status_holder = {"status": 500}
 
-        async def send_wrapper(message: Message) -> None:
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
+        outcome = RequestOutcome(receive, send_with_id)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, outcome.receive, outcome.send)
+        except asyncio.CancelledError:
+            outcome.cancelled = True
+            raise
         finally:
             route = scope.get("path_template") or scope.get("path", "")
             access_log.info(
@@ -169,7 +173,7 @@ class RequestContextMiddleware:
                 method=scope.get("method"),
                 path=scope.get("path"),
                 route=route,
-                status=status_holder["status"],
+                status=outcome.status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             structlog.contextvars.clear_contextvars()

@@ -7,11 +7,14 @@ the broker when ``/metrics`` is scraped (``safexam.ops.metrics``).
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from safexam.core.outcome import RequestOutcome
 
 __all__ = ["HTTP_LATENCY", "HTTP_REGISTRY", "HTTP_REQUESTS", "MetricsMiddleware"]
 
@@ -42,17 +45,14 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = {"code": 500}
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
+        outcome = RequestOutcome(receive, send)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, outcome.receive, outcome.send)
+        except asyncio.CancelledError:
+            outcome.cancelled = True
+            raise
         finally:
             route = scope.get("path_template") or "unmatched"
             method = scope.get("method", "")
-            HTTP_REQUESTS.labels(route, method, str(status["code"])).inc()
+            HTTP_REQUESTS.labels(route, method, str(outcome.status)).inc()
             HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
