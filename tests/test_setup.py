@@ -227,3 +227,15 @@ def test_compose_puts_a_tls_proxy_in_front_of_the_api() -> None:
     caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
     assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
     assert "dynamic a api 8000" in caddyfile and "flush_interval -1" in caddyfile
+    # A replica gone is noticed in seconds, not at the default 30 s check.
+    assert "health_interval 2s" in caddyfile and "lb_try_duration 5s" in caddyfile
+    # Caddy itself accepts the file (make setup installs Debian's caddy).
+    adapted = subprocess.run(
+        ["caddy", "adapt", "--config", str(ROOT / "deploy" / "Caddyfile")],
+        env={**os.environ, "SAFEXAM_SITE_ADDRESS": "localhost"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert adapted.returncode == 0, adapted.stderr
