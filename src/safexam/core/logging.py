@@ -89,10 +89,14 @@ def _configure_standard_logging(renderer: Any, level: int, *, json_lines: bool) 
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     # uvicorn's loggers and Alembic's carry handlers of their own when a
     # dictConfig/fileConfig ran; let them reach the root handler instead.
+    # An earlier dictConfig may also have raised their level or disabled them
+    # (uvicorn's own, run in this process before); the root's level decides.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "sqlalchemy"):
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
+        named.setLevel(logging.NOTSET)
+        named.disabled = False
     # In production, warnings and uncaught exceptions are log lines too
     # (elsewhere they keep their usual form, which test runners rely on).
     logging.captureWarnings(json_lines)
