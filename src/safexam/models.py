@@ -8,6 +8,7 @@ from safexam.exams.models import Enrollment, Exam, ExamItem, Question
 from safexam.grading.models import Result
 from safexam.integrity.models import ActivityLog
 from safexam.jobs.models import Job
+from safexam.orgs.models import Organization
 from safexam.sessions.models import Announcement, ExamSession, Response
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "ExamSession",
     "Job",
     "Judge0Test",
+    "Organization",
     "Question",
     "Response",
     "Result",

@@ -58,12 +58,19 @@ class UsersController(Controller):
     async def users(
         self,
         db: DB,
+        principal: CurrentUser,
         search: Annotated[str | None, QueryParameter(name="q", max_length=200)] = None,
         role: FromQuery[Role | None] = None,
         page: Annotated[int, QueryParameter(ge=1, le=100_000)] = 1,
     ) -> UserPageOut:
         """Accounts, 25 a page, by name; ``q`` searches names and emails."""
-        return await list_users(db, search=search, role=role, page=page)
+        return await list_users(
+            db,
+            organization_id=principal.organization_id,
+            search=search,
+            role=role,
+            page=page,
+        )
 
     @post("/", status_code=201, responses=error_responses(409, 422))
     async def create(

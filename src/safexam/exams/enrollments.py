@@ -49,6 +49,15 @@ async def upsert_enrollments(db: AsyncSession, exam: Exam, students: Sequence[En
     }
     for index, email in enumerate(emails):
         user = users.get(email)
+        if user is not None and user.organization_id != exam.organization_id:
+            # Named, not hidden: the educator typed the address and must learn
+            # why it cannot sit this exam; nothing of the other organization shows.
+            raise Unprocessable(
+                f"{email} belongs to another organization; only students of this "
+                "organization can be enrolled",
+                field=f"students[{index}].email",
+                code="other_organization",
+            )
         if user is not None and user.role != "student":
             raise Unprocessable(
                 f"{email} belongs to an {user.role} account, not a student",

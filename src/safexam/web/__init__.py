@@ -11,7 +11,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.types import ControllerRouterHandler
 
-from safexam.auth.guards import admin_only, educator_or_admin
+from safexam.auth.guards import admin_or_operator, educator_or_admin
 from safexam.web.assets import static_file
 from safexam.web.educator import educator_controllers
 from safexam.web.errors import browser_pages, page_exception_handlers
@@ -48,7 +48,13 @@ def web_route_handlers() -> list[ControllerRouterHandler]:
                 guards=[educator_or_admin],
                 route_handlers=educator_controllers(),
             ),
-            Router(path="/operator", guards=[admin_only], route_handlers=operator_controllers()),
+            # Each controller under /operator narrows this to operators (the
+            # deployment's queues) or to org admins (their organization's people).
+            Router(
+                path="/operator",
+                guards=[admin_or_operator],
+                route_handlers=operator_controllers(),
+            ),
         ],
         exception_handlers=page_exception_handlers(),
         include_in_schema=False,

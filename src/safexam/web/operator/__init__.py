@@ -1,4 +1,4 @@
-"""The operator's pages (admins only): queues, dead jobs, workers and users."""
+"""The operator's pages: queues, dead jobs and workers (operators); users (org admins)."""
 
 from __future__ import annotations
 

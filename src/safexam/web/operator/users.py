@@ -19,8 +19,8 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.admin import NewUserIn, UserChangeIn, list_users, new_user
-from safexam.auth.guards import CurrentUser, Principal
-from safexam.auth.models import ROLES
+from safexam.auth.guards import CurrentUser, Principal, admin_only
+from safexam.auth.models import ORG_ROLES as ROLES
 from safexam.auth.users_controller import change_user_of_request
 from safexam.core.deps import DB
 from safexam.core.errors import ApiError
@@ -83,7 +83,13 @@ async def _list_page(
     status_code: int = 200,
 ) -> Template:
     role = state.filter_role if state.filter_role in ROLES else None
-    found = await list_users(db, search=state.q or None, role=role, page=state.page)
+    found = await list_users(
+        db,
+        organization_id=principal.organization_id,
+        search=state.q or None,
+        role=role,
+        page=state.page,
+    )
     pages = max(1, -(-found.total // found.per_page))
     return page(
         request,
@@ -115,6 +121,7 @@ async def _list_page(
 
 class OperatorUsersController(Controller):
     path = "/users"
+    guards = [admin_only]
     include_in_schema = False
 
     @get("/")

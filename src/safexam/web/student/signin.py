@@ -39,6 +39,7 @@ MAX_EMAIL = 320
 MAX_PASSWORD = 1024
 HOME_OF_STUDENTS = "/exams"
 HOME_OF_STAFF = "/educator/exams"
+HOME_OF_OPERATORS = "/operator/queues"
 
 
 class SignInForm(msgspec.Struct):
@@ -101,6 +102,8 @@ class SignInController(Controller):
             return Redirect(SIGN_IN_PATH, status_code=303)
         if user.role == "student":
             return Redirect(HOME_OF_STUDENTS, status_code=303)
+        if user.role == "operator":
+            return Redirect(HOME_OF_OPERATORS, status_code=303)
         return Redirect(HOME_OF_STAFF, status_code=303)
 
     @get(LANDING_PATH)
