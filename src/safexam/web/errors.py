@@ -134,7 +134,7 @@ def _sentence(error: ApiError) -> str:
         roles = error.details.get("allowed_roles", []) if isinstance(error.details, dict) else []
         if roles == ["student"]:
             return "This page is for students. Your own pages are in the menu above."
-        if roles == ["admin"]:
+        if roles in (["admin"], ["admin", "operator"]):
             return "This page is for administrators. Your own pages are in the menu above."
         if roles == ["operator"]:
             return (
