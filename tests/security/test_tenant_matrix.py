@@ -34,7 +34,9 @@ from litestar import Litestar
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from safexam.core.settings import Settings
 from tests.factories import make_organization, make_user
+from tests.live import live_server
 from tests.security.test_role_matrix import RULES, Rule, _resolve, app_routes
 from tests.security.world import World, build_world, sign_in
 
@@ -119,28 +121,53 @@ class Attempt:
 
 @pytest.fixture
 async def worlds(
-    make_client: Any, db: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings, db: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[tuple[World, World, httpx.AsyncClient]]:
-    """Organization A's world (the callers), B's (the targets), and an operator's browser."""
-    org_a = await make_organization(db, "org-a")
-    org_b = await make_organization(db, "org-b")
-    a = await build_world(make_client, db, sessionmaker, org_a.id)
-    b = await build_world(make_client, db, sessionmaker, org_b.id)
-    operator = await make_user(db, "operator")
-    operator_client = await make_client()
-    await sign_in(operator_client, operator.email)
-    yield a, b, operator_client
+    """Organization A's world (the callers), B's (the targets), and an operator's browser.
+
+    On a real uvicorn, as the role matrix: a stream that wrongly opens must
+    answer with its headers and first event, which only a real server sends
+    before the stream ends.
+    """
+    clients: list[httpx.AsyncClient] = []
+    async with live_server(settings) as base:
+
+        async def new_client() -> httpx.AsyncClient:
+            client = httpx.AsyncClient(base_url=base, timeout=30)
+            clients.append(client)
+            return client
+
+        try:
+            org_a = await make_organization(db, "org-a")
+            org_b = await make_organization(db, "org-b")
+            a = await build_world(new_client, db, sessionmaker, org_a.id)
+            b = await build_world(new_client, db, sessionmaker, org_b.id)
+            operator = await make_user(db, "operator")
+            operator_client = await new_client()
+            await sign_in(operator_client, operator.email)
+            yield a, b, operator_client
+        finally:
+            for client in clients:
+                await client.aclose()
 
 
 async def _send(client: httpx.AsyncClient, attempt: Attempt) -> tuple[int, str]:
+    """The status and the body (of a stream, its first event: what it opens with)."""
     kwargs: dict[str, Any] = {}
     if attempt.body is not None:
         kwargs["data" if attempt.rule.page else "json"] = attempt.body
     async with asyncio.timeout(CALL_TIMEOUT):
-        response = await client.request(
+        async with client.stream(
             attempt.method, attempt.url, follow_redirects=not attempt.rule.page, **kwargs
-        )
-    return response.status_code, response.text
+        ) as response:
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                return response.status_code, (await response.aread()).decode(errors="replace")
+            first = b""
+            async for chunk in response.aiter_bytes():
+                first += chunk
+                if b"\n\n" in first and b"data:" in first:
+                    break
+            return response.status_code, first.decode(errors="replace")
 
 
 async def _plan(app: Litestar, a: World, b: World) -> list[Attempt]:
@@ -159,12 +186,10 @@ async def _plan(app: Litestar, a: World, b: World) -> list[Attempt]:
     return plan
 
 
-async def _client_for(
-    attempt: Attempt, a: World, operator: httpx.AsyncClient, make_client: Any
-) -> httpx.AsyncClient:
+async def _client_for(attempt: Attempt, a: World, operator: httpx.AsyncClient) -> httpx.AsyncClient:
     if attempt.role == "operator":
         if attempt.rule.own_browser or attempt.rule.own_account:
-            client: httpx.AsyncClient = await make_client()
+            client: httpx.AsyncClient = await a.new_client()
             account = await _new_operator(a)
             await sign_in(client, account)
             return client
@@ -185,7 +210,6 @@ async def test_nothing_crosses_organizations(
     worlds: tuple[World, World, httpx.AsyncClient],
     app: Litestar,
     db: AsyncSession,
-    make_client: Any,
 ) -> None:
     a, b, operator = worlds
     assert a.organization_id is not None and b.organization_id is not None
@@ -195,7 +219,7 @@ async def test_nothing_crosses_organizations(
     assert len(markers) > 20, markers  # B's world is really there
     wrong: list[str] = []
     for attempt in plan:
-        client = await _client_for(attempt, a, operator, make_client)
+        client = await _client_for(attempt, a, operator)
         where = f"{attempt.method} {attempt.path} as {attempt.role} of A"
         try:
             status, body = await _send(client, attempt)
