@@ -20,7 +20,11 @@ from safexam.auth.ratelimit import LoginLimiter
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, Forbidden, NotAuthenticated, Unprocessable
 from safexam.core.settings import Settings
-from safexam.orgs.service import default_organization_id
+from safexam.orgs.service import (
+    any_domains_configured,
+    default_organization_id,
+    organization_for_email,
+)
 
 __all__ = [
     "add_user",
@@ -198,6 +202,7 @@ async def find_or_create_oidc_user(
                 role="student",
                 oidc_issuer=issuer,
                 oidc_subject=subject,
+                organization_id=await organization_for_new_student(db, email),
             )
         elif user.oidc_subject is not None and (user.oidc_issuer, user.oidc_subject) != (
             issuer,
@@ -222,6 +227,27 @@ async def find_or_create_oidc_user(
     await link_enrollments(db, user)
     await db.commit()
     return user
+
+
+async def organization_for_new_student(db: AsyncSession, email: str) -> uuid.UUID:
+    """Where a first sign-in with a verified address belongs: the organization whose
+    allowed domains hold the address's domain.
+
+    A deployment where no organization lists a domain is single-tenant: its
+    students join the default organization, as before organizations existed.
+    Otherwise an address no organization accepts is refused in words.
+    """
+    org = await organization_for_email(db, email)
+    if org is not None:
+        return org.id
+    if not await any_domains_configured(db):
+        return await default_organization_id(db)
+    domain = email.rsplit("@", 1)[-1]
+    raise Forbidden(
+        f"No organization on this SafeExam accepts addresses of {domain}. "
+        "Ask your school to add its domain, or sign in with your school address",
+        code="no_organization_for_domain",
+    )
 
 
 async def _link_identity(

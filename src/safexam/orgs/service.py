@@ -17,6 +17,7 @@ from safexam.orgs.models import DEFAULT_SLUG, Organization
 __all__ = [
     "DEFAULT_SLUG",
     "add_organization",
+    "any_domains_configured",
     "default_organization_id",
     "get_organization",
     "list_organizations",
@@ -117,6 +118,14 @@ async def organization_for_email(db: AsyncSession, email: str) -> Organization |
     return await db.scalar(
         select(Organization).where(Organization.allowed_domains.contains([domain])).limit(1)
     )
+
+
+async def any_domains_configured(db: AsyncSession) -> bool:
+    """Whether any organization places sign-ins by email domain."""
+    found = await db.scalar(
+        select(Organization.id).where(func.cardinality(Organization.allowed_domains) > 0).limit(1)
+    )
+    return found is not None
 
 
 async def list_organizations(db: AsyncSession) -> list[tuple[Organization, int]]:
