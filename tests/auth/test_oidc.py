@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -486,3 +487,44 @@ async def test_a_new_student_joins_the_organization_of_their_domain(
     assert "No organization" in error["message"] and "elsewhere.org" in error["message"]
     await assert_signed_out(oidc)
     assert (await db.execute(select(User).where(User.oidc_subject == "e-1"))).first() is None
+
+
+async def test_a_multi_tenant_issuer_checks_each_tokens_tenant(
+    provider: LocalOidcProvider, client_with: ClientFactory, db: AsyncSession
+) -> None:
+    """Entra-style ``{tenantid}`` issuer: ``iss`` must be the template filled with the token's
+    ``tid``; the identity is per tenant; Google-style issuers are unchanged (tests above)."""
+    provider.reset()
+    provider.multi_tenant = True
+    contoso = await make_organization(db, "contoso", domains=["contoso.edu"])
+    client = await client_with(
+        oidc_issuer=provider.tenants_issuer,
+        oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET,
+    )
+    tenant, other = str(uuid.uuid4()), str(uuid.uuid4())
+    # A token whose issuer names another tenant than its own tid, and one with no tid.
+    for claims in (
+        {"iss": provider.tenant_issuer(other), "tid": tenant},
+        {"iss": provider.tenant_issuer(tenant), "tid": None},
+        {"iss": provider.tenant_issuer("{tenantid}"), "tid": "{tenantid}"},
+    ):
+        params = await begin(client, provider)
+        code = provider.authorize(params, email="ana@contoso.edu", subject="m-1", **claims)
+        error = assert_error(await finish(client, params, code), 401, "oidc_invalid_token")
+        assert "another issuer" in error["message"], error
+        await assert_signed_out(client)
+
+    params = await begin(client, provider)
+    code = provider.authorize(
+        params,
+        email="ana@contoso.edu",
+        subject="m-1",
+        iss=provider.tenant_issuer(tenant),
+        tid=tenant,
+    )
+    assert (await finish(client, params, code)).status_code == 303
+    me = (await client.get("/api/v1/auth/me")).json()
+    assert me["organization_id"] == str(contoso.id) and me["role"] == "student"
+    user = (await db.execute(select(User).where(User.oidc_subject == "m-1"))).scalar_one()
+    assert user.oidc_issuer == provider.tenant_issuer(tenant)
