@@ -76,9 +76,41 @@ def upgrade() -> None:
     op.create_check_constraint(
         op.f("ck_users_role"), "users", "role IN ('student', 'educator', 'admin', 'operator')"
     )
+    op.create_table(
+        "invitations",
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("organization_id", sa.UUID(), nullable=False),
+        sa.Column("email", sa.Text(), nullable=False),
+        sa.Column("role", sa.Text(), server_default="educator", nullable=False),
+        sa.Column("token_hash", sa.Text(), nullable=False),
+        sa.Column("invited_by", sa.UUID(), nullable=True),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("role IN ('educator', 'admin')", name=op.f("ck_invitations_role")),
+        sa.ForeignKeyConstraint(
+            ["organization_id"],
+            ["organizations.id"],
+            name=op.f("fk_invitations_organization_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["invited_by"],
+            ["users.id"],
+            name=op.f("fk_invitations_invited_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invitations")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_invitations_token_hash")),
+    )
+    op.create_index(op.f("ix_invitations_organization_id"), "invitations", ["organization_id"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_invitations_organization_id"), table_name="invitations")
+    op.drop_table("invitations")
     # Operators had no role before; they fall back to the admin they grew out of.
     op.execute("UPDATE users SET role = 'admin' WHERE role = 'operator'")
     op.drop_constraint(op.f("ck_users_role"), "users", type_="check")

@@ -8,7 +8,7 @@ from safexam.exams.models import Enrollment, Exam, ExamItem, Question
 from safexam.grading.models import Result
 from safexam.integrity.models import ActivityLog
 from safexam.jobs.models import Job
-from safexam.orgs.models import Organization
+from safexam.orgs.models import Invitation, Organization
 from safexam.sessions.models import Announcement, ExamSession, Response
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Exam",
     "ExamItem",
     "ExamSession",
+    "Invitation",
     "Job",
     "Judge0Test",
     "Organization",

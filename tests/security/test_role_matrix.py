@@ -310,6 +310,10 @@ RULES: dict[tuple[str, str], Rule] = {
             "role": "student",
         },
     ),
+    ("POST", "/api/v1/users/invitations"): Rule(
+        {**NOT_ALLOWED, ADMIN: 201},
+        body=lambda w: {"email": f"invited-{w.next_seq()}@college.edu"},
+    ),
     ("PATCH", "/api/v1/users/{user_id:uuid}"): Rule(
         {**NOT_ALLOWED, ADMIN: 200},
         params={"user_id": "fresh:user"},
@@ -342,6 +346,16 @@ RULES: dict[tuple[str, str], Rule] = {
         page=True,
     ),
     ("POST", "/sign-out"): Rule(everyone(303), own_browser=True, page=True),
+    # An invitation link is public; one that does not exist is refused in words (410).
+    ("GET", "/join/{token:str}"): Rule(
+        everyone(410), params={"token": "literal:no-such-invitation"}, page=True
+    ),
+    ("POST", "/join/{token:str}"): Rule(
+        everyone(410),
+        params={"token": "literal:no-such-invitation"},
+        form=lambda w: {"name": "N", "password": "password123", "password_again": "password123"},
+        page=True,
+    ),
     ("POST", "/sign-out-everywhere"): Rule(everyone(303), own_account=True, page=True),
     ("GET", "/account"): Rule(
         {ANON: 303, STU: 200, OSTU: 200, EDU: 200, OEDU: 200, ADMIN: 200}, page=True

@@ -20,6 +20,7 @@ from safexam.auth.admin import (
     new_user,
 )
 from safexam.auth.guards import CurrentUser, Principal, admin_only
+from safexam.auth.invitations import InvitationIn, InvitationOut, create_invitation
 from safexam.auth.schemas import Role
 from safexam.core.deps import DB
 from safexam.core.openapi import error_responses
@@ -78,6 +79,18 @@ class UsersController(Controller):
     ) -> AdminUserOut:
         """A new account; without a password it signs in with Google only."""
         return admin_user_out(await new_user(db, data, principal))
+
+    @post("/invitations", status_code=201, responses=error_responses(409, 422))
+    async def invite(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[InvitationIn],
+        db: DB,
+        principal: CurrentUser,
+    ) -> InvitationOut:
+        """Invite someone into the organization as an educator (or admin): a single-use link,
+        valid 7 days, shown once in ``url``."""
+        return await create_invitation(db, data, principal, base_url=str(request.base_url))
 
     @patch("/{user_id:uuid}", responses=error_responses(404, 409, 422))
     async def change(

@@ -24,6 +24,7 @@ from safexam.web.student import (
     StudentExamsController,
     StudentReviewController,
 )
+from safexam.web.student.join import JoinController
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -40,6 +41,7 @@ def web_route_handlers() -> list[ControllerRouterHandler]:
         path="/",
         route_handlers=[
             SignInController,
+            JoinController,
             AccountController,
             StudentExamsController,
             StudentReviewController,
