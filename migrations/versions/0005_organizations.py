@@ -76,6 +76,9 @@ def upgrade() -> None:
     op.create_check_constraint(
         op.f("ck_users_role"), "users", "role IN ('student', 'educator', 'admin', 'operator')"
     )
+    op.add_column(
+        "users", sa.Column("extra_minutes", sa.Integer(), server_default="0", nullable=False)
+    )
     op.create_table(
         "invitations",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -85,7 +88,10 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.Text(), nullable=False),
         sa.Column("invited_by", sa.UUID(), nullable=True),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
@@ -111,6 +117,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_invitations_organization_id"), table_name="invitations")
     op.drop_table("invitations")
+    op.drop_column("users", "extra_minutes")
     # Operators had no role before; they fall back to the admin they grew out of.
     op.execute("UPDATE users SET role = 'admin' WHERE role = 'operator'")
     op.drop_constraint(op.f("ck_users_role"), "users", type_="check")

@@ -310,6 +310,10 @@ RULES: dict[tuple[str, str], Rule] = {
             "role": "student",
         },
     ),
+    ("POST", "/api/v1/users/import"): Rule(
+        {**NOT_ALLOWED, ADMIN: 200},
+        body=lambda w: {"text": f"imported-{w.next_seq()}@college.edu,Imported\nnot-an-email,X\n"},
+    ),
     ("POST", "/api/v1/users/invitations"): Rule(
         {**NOT_ALLOWED, ADMIN: 201},
         body=lambda w: {"email": f"invited-{w.next_seq()}@college.edu"},

@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,5 +45,7 @@ class User(Timestamped, Base):
     password_hash: Mapped[str | None] = mapped_column(Text)
     oidc_issuer: Mapped[str | None] = mapped_column(Text)
     oidc_subject: Mapped[str | None] = mapped_column(Text)
+    # A student's standing extra time, used by enrolments that do not say otherwise.
+    extra_minutes: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -78,6 +78,7 @@ async def add_user(
     oidc_issuer: str | None = None,
     oidc_subject: str | None = None,
     organization_id: uuid.UUID | None = None,
+    extra_minutes: int = 0,
 ) -> User:
     """Add a user and link their pre-enrollments, without committing.
 
@@ -95,6 +96,7 @@ async def add_user(
         organization_id = await default_organization_id(db)
     user = User(
         organization_id=organization_id,
+        extra_minutes=extra_minutes,
         email=normalize_email(email),
         name=name.strip() or normalize_email(email),
         role=role,

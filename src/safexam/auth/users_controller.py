@@ -21,6 +21,7 @@ from safexam.auth.admin import (
 )
 from safexam.auth.guards import CurrentUser, Principal, admin_only
 from safexam.auth.invitations import InvitationIn, InvitationOut, create_invitation
+from safexam.auth.people import StudentImportIn, StudentImportOut, import_students
 from safexam.auth.schemas import Role
 from safexam.core.deps import DB
 from safexam.core.openapi import error_responses
@@ -79,6 +80,14 @@ class UsersController(Controller):
     ) -> AdminUserOut:
         """A new account; without a password it signs in with Google only."""
         return admin_user_out(await new_user(db, data, principal))
+
+    @post("/import", status_code=200, responses=error_responses(422))
+    async def import_students(
+        self, data: JSONBody[StudentImportIn], db: DB, principal: CurrentUser
+    ) -> StudentImportOut:
+        """Students from a CSV (``email,name[,extra_minutes]``) into the organization; the
+        rows refused come back with their line and the reason."""
+        return await import_students(db, principal, data.text)
 
     @post("/invitations", status_code=201, responses=error_responses(409, 422))
     async def invite(

@@ -76,7 +76,10 @@ async def upsert_enrollments(db: AsyncSession, exam: Exam, students: Sequence[En
                 "exam_id": exam.id,
                 "email": email,
                 "user_id": user.id if user else None,
-                "extra_minutes": student.extra_minutes if has_extra else 0,
+                # Not said: the student's standing accommodation (imported with them).
+                "extra_minutes": (
+                    student.extra_minutes if has_extra else (user.extra_minutes if user else 0)
+                ),
                 "time_multiplier": student.time_multiplier if has_mult else 1.0,
             }
         )
