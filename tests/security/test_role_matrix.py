@@ -412,6 +412,11 @@ RULES: dict[tuple[str, str], Rule] = {
         },
         page=True,
     ),
+    ("POST", "/operator/users/import"): Rule(
+        operator_page(200),
+        form=lambda w: {"csv": f"imported-{w.next_seq()}@college.edu,Imported"},
+        page=True,
+    ),
     ("POST", "/operator/users/{user_id:uuid}/role"): Rule(
         operator_page(303),
         params={"user_id": "fresh:user"},

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from playwright.async_api import Page, expect
+import re
+
+from playwright.async_api import Browser, Page, expect
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import Principal
 from safexam.auth.invitations import InvitationIn, create_invitation
-from tests.factories import PASSWORD, make_organization, make_user
-from tests.web.conftest import audit, path_of, sign_in_as
+from safexam.auth.models import User
+from safexam.auth.passwords import hash_password
+from tests.factories import PASSWORD, enroll, make_exam, make_organization, make_question, make_user
+from tests.web.conftest import audit, check_context, new_context, path_of, sign_in_as
 
 
 async def test_the_operator_lists_the_organizations(page: Page, db: AsyncSession) -> None:
@@ -71,3 +76,71 @@ async def test_an_invited_educator_joins_through_the_link(
     await expect(page.get_by_role("heading", name="This invitation cannot be used")).to_be_visible()
     await expect(page.get_by_text("has been used already")).to_be_visible()
     await audit(page, "join-used")
+
+
+async def test_an_admin_imports_students_and_disables_one_during_an_exam(
+    browser: Browser, server: str, page: Page, db: AsyncSession
+) -> None:
+    ours = await make_organization(db, "ours")
+    admin = await make_user(db, "admin", name="Ada Admin", organization=ours)
+    educator = await make_user(db, "educator", organization=ours)
+    exam = await make_exam(db, educator, [await make_question(db, educator)], title="Quiz")
+
+    await sign_in_as(page, admin.email, PASSWORD)
+    await audit(page)
+    await page.goto("/operator/users")
+    await audit(page)
+    rows = [f"s{i:03}@ours.edu,Student {i:03},{15 if i % 10 == 0 else ''}" for i in range(200)]
+    rows += ["not-an-email,Nobody", "s001@ours.edu,Twice", f"{educator.email},Staff"]
+    await page.get_by_label("Students, one a line").fill("\n".join(rows))
+    await page.get_by_role("button", name="Import students").click()
+    report = page.locator("#import-report")
+    await expect(report.get_by_role("status")).to_have_text(
+        "200 students added, 0 updated; 3 rows were refused."
+    )
+    await expect(report.get_by_role("row", name=re.compile("^201"))).to_contain_text(
+        "is not an email address"
+    )
+    await expect(report.get_by_role("row", name=re.compile("^202"))).to_contain_text(
+        "already on line 2"
+    )
+    await expect(report.get_by_role("row", name=re.compile("^203"))).to_contain_text(
+        "not a student"
+    )
+    await audit(page, "users-import-report")
+
+    # One of them sits the exam (they sign in with a password set for the test).
+    student = await db.scalar(select(User).where(User.email == "s007@ours.edu"))
+    assert student is not None and student.organization_id == ours.id
+    student.password_hash = hash_password(PASSWORD)
+    await db.commit()
+    await enroll(db, exam, student)
+    context = await new_context(browser, server)
+    try:
+        student_page = await context.new_page()
+        await sign_in_as(student_page, student.email, PASSWORD)
+        await audit(student_page)
+        await student_page.goto(f"/exams/{exam.id}")
+        await audit(student_page)
+        await student_page.get_by_role("button", name="Start exam").click()
+        await expect(student_page).to_have_url(re.compile(r"/sessions/"))
+        session_path = path_of(student_page)
+        await audit(student_page)
+
+        await page.get_by_label("Name or email").fill("s007")
+        await page.get_by_role("button", name="Search").click()
+        await expect(page.locator("table.data caption")).to_have_text("1 account")
+        await audit(page)
+        await page.get_by_role("button", name="Disable Student 007").click()
+        await expect(page.get_by_role("status")).to_contain_text("signed out everywhere")
+        await audit(page)
+        # The open exam is over for them at once: the API refuses, the page asks to sign in.
+        session_id = session_path.removeprefix("/sessions/")
+        state = await context.request.get(f"/api/v1/sessions/{session_id}")
+        assert state.status == 401
+        await student_page.reload()
+        assert path_of(student_page).startswith("/sign-in")
+        await audit(student_page)
+    finally:
+        await context.close()
+    check_context(context)

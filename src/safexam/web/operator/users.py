@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.auth.admin import NewUserIn, UserChangeIn, list_users, new_user
 from safexam.auth.guards import CurrentUser, Principal, admin_only
 from safexam.auth.models import ORG_ROLES as ROLES
+from safexam.auth.people import StudentImportOut, import_students
 from safexam.auth.users_controller import change_user_of_request
 from safexam.core.deps import DB
 from safexam.core.errors import ApiError
@@ -66,6 +67,10 @@ class RoleForm(ListState):
     role: str = ""
 
 
+class ImportForm(ListState):
+    csv: str = ""
+
+
 class ActiveForm(ListState):
     active: str = ""
 
@@ -81,6 +86,8 @@ async def _list_page(
     errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
     status_code: int = 200,
+    report: StudentImportOut | None = None,
+    csv_text: str = "",
 ) -> Template:
     role = state.filter_role if state.filter_role in ROLES else None
     found = await list_users(
@@ -116,6 +123,8 @@ async def _list_page(
         errors=errors or {},
         form=form or {"name": "", "email": "", "role": "student"},
         status_code=status_code,
+        report=report,
+        csv_text=csv_text,
     )
 
 
@@ -171,6 +180,30 @@ class OperatorUsersController(Controller):
                 status_code=exc.status_code,
             )
         return Redirect(USERS_PATH + data.query(done="created"), status_code=303)
+
+    @post("/import", status_code=200)
+    async def import_students(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        principal: CurrentUser,
+        data: Annotated[ImportForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template:
+        """Students from pasted CSV rows; the page shows what was added and every refused row."""
+        try:
+            report = await import_students(db, principal, data.csv)
+        except ApiError as exc:
+            await db.rollback()
+            return await _list_page(
+                request,
+                db,
+                principal,
+                data,
+                problem=exc.message.rstrip(".") + ".",
+                status_code=exc.status_code,
+                csv_text=data.csv,
+            )
+        return await _list_page(request, db, principal, data, report=report)
 
     async def _change(
         self,
