@@ -401,6 +401,7 @@ RULES: dict[tuple[str, str], Rule] = {
         operator_page(403), form=lambda w: {"kind": "judge0_collect"}, page=True
     ),
     ("GET", "/operator/users"): Rule(operator_page(200), page=True),
+    ("GET", "/operator/audit"): Rule(operator_page(200), page=True),
     # The deployment's organizations: operators only (not an organization's admin).
     ("GET", "/operator/organizations"): Rule(operator_page(403), page=True),
     ("POST", "/operator/users"): Rule(

@@ -141,6 +141,16 @@ async def test_an_admin_imports_students_and_disables_one_during_an_exam(
         await student_page.reload()
         assert path_of(student_page).startswith("/sign-in")
         await audit(student_page)
+
+        # Both changes are on the organization's audit trail, with who made them.
+        await page.get_by_role("link", name="Audit").click()
+        await expect(page.get_by_role("heading", name="Audit trail", level=1)).to_be_visible()
+        disabled = page.get_by_role("row", name=re.compile("user.disable"))
+        await expect(disabled).to_contain_text(f"Ada Admin ({admin.email})")
+        await expect(disabled).to_contain_text("s007@ours.edu")
+        imported = page.get_by_role("row", name=re.compile("users.import"))
+        await expect(imported).to_contain_text('"created": 200')
+        await audit(page, "audit-trail")
     finally:
         await context.close()
     check_context(context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from safexam.web.operator.audit import OperatorAuditController
 from safexam.web.operator.organizations import OperatorOrganizationsController
 from safexam.web.operator.queues import OperatorQueuesController
 from safexam.web.operator.users import OperatorUsersController
@@ -13,4 +14,9 @@ __all__ = ["operator_controllers"]
 
 def operator_controllers() -> list[ControllerRouterHandler]:
     """The controllers mounted under ``/operator``."""
-    return [OperatorQueuesController, OperatorOrganizationsController, OperatorUsersController]
+    return [
+        OperatorQueuesController,
+        OperatorOrganizationsController,
+        OperatorUsersController,
+        OperatorAuditController,
+    ]
