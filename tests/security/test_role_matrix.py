@@ -413,6 +413,11 @@ RULES: dict[tuple[str, str], Rule] = {
         },
         page=True,
     ),
+    ("POST", "/operator/users/invite"): Rule(
+        operator_page(200),
+        form=lambda w: {"invite_email": f"invited-{w.next_seq()}@college.edu"},
+        page=True,
+    ),
     ("POST", "/operator/users/import"): Rule(
         operator_page(200),
         form=lambda w: {"csv": f"imported-{w.next_seq()}@college.edu,Imported"},

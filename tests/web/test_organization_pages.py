@@ -8,8 +8,6 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from safexam.auth.guards import Principal
-from safexam.auth.invitations import InvitationIn, create_invitation
 from safexam.auth.models import User
 from safexam.auth.passwords import hash_password
 from tests.factories import PASSWORD, enroll, make_exam, make_organization, make_question, make_user
@@ -38,44 +36,58 @@ async def test_the_operator_lists_the_organizations(page: Page, db: AsyncSession
 
 
 async def test_an_invited_educator_joins_through_the_link(
-    page: Page, db: AsyncSession, server: str
+    browser: Browser, page: Page, db: AsyncSession, server: str
 ) -> None:
     riverside = await make_organization(db, "riverside")
     admin = await make_user(db, "admin", organization=riverside)
-    invited = await create_invitation(
-        db,
-        InvitationIn(email="eve@riverside.edu"),
-        Principal(
-            id=admin.id,
-            email=admin.email,
-            name=admin.name,
-            role="admin",
-            organization_id=riverside.id,
-        ),
-        base_url=server,
+    await sign_in_as(page, admin.email, PASSWORD)
+    await audit(page)
+    await page.goto("/operator/users")
+    await audit(page)
+    await page.get_by_label("Their email").fill("eve@riverside.edu")
+    await page.get_by_role("button", name="Make an invitation link").click()
+    await expect(page.locator("#invitation").get_by_role("status")).to_contain_text(
+        "Send this link to eve@riverside.edu. It works once"
     )
-    await page.goto(invited.url)
-    await expect(page.get_by_role("heading", name="Join Organization riverside")).to_be_visible()
-    await audit(page, "join")
-    await page.get_by_label("Your name").fill("Eve Educator")
-    await page.get_by_label("Password (at least 8 characters)").fill("password123")
-    await page.get_by_label("Password again").fill("password124")
-    await page.get_by_role("button", name="Join").click()
-    await expect(page.get_by_text("The two passwords differ.")).to_be_visible()
-    await audit(page)
-    await page.get_by_label("Password (at least 8 characters)").fill("password123")
-    await page.get_by_label("Password again").fill("password123")
-    await page.get_by_role("button", name="Join").click()
-    await expect(page.get_by_role("heading", name="Exams", level=1)).to_be_visible()
-    assert path_of(page) == "/educator/exams"
-    await expect(page.get_by_text("Eve Educator")).to_be_visible()
-    await audit(page)
+    link = await page.get_by_label("Invitation link").input_value()
+    assert link.startswith(server + "/join/")
+    await audit(page, "users-invitation")
 
-    # The link is used up: opened again, it says so in words.
-    await page.goto(invited.url)
-    await expect(page.get_by_role("heading", name="This invitation cannot be used")).to_be_visible()
-    await expect(page.get_by_text("has been used already")).to_be_visible()
-    await audit(page, "join-used")
+    context = await new_context(browser, server)
+    try:
+        newcomer = await context.new_page()
+        await newcomer.goto(link)
+        await expect(
+            newcomer.get_by_role("heading", name="Join Organization riverside")
+        ).to_be_visible()
+        await audit(newcomer, "join")
+        await newcomer.get_by_label("Your name").fill("Eve Educator")
+        await newcomer.get_by_label("Password (at least 8 characters)").fill("password123")
+        await newcomer.get_by_label("Password again").fill("password124")
+        await newcomer.get_by_role("button", name="Join").click()
+        await expect(newcomer.get_by_text("The two passwords differ.")).to_be_visible()
+        await audit(newcomer)
+        await newcomer.get_by_label("Password (at least 8 characters)").fill("password123")
+        await newcomer.get_by_label("Password again").fill("password123")
+        await newcomer.get_by_role("button", name="Join").click()
+        await expect(newcomer.get_by_role("heading", name="Exams", level=1)).to_be_visible()
+        assert path_of(newcomer) == "/educator/exams"
+        await expect(newcomer.get_by_text("Eve Educator")).to_be_visible()
+        await audit(newcomer)
+
+        # The link is used up: opened again, it says so in words.
+        await newcomer.goto(link)
+        await expect(
+            newcomer.get_by_role("heading", name="This invitation cannot be used")
+        ).to_be_visible()
+        await expect(newcomer.get_by_text("has been used already")).to_be_visible()
+        await audit(newcomer, "join-used")
+    finally:
+        await context.close()
+    check_context(context)
+    joined = await db.scalar(select(User).where(User.email == "eve@riverside.edu"))
+    assert joined is not None and joined.role == "educator"
+    assert joined.organization_id == riverside.id
 
 
 async def test_an_admin_imports_students_and_disables_one_during_an_exam(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.admin import NewUserIn, UserChangeIn, list_users, new_user
 from safexam.auth.guards import CurrentUser, Principal, admin_only
+from safexam.auth.invitations import InvitationIn, InvitationOut, create_invitation
 from safexam.auth.models import ORG_ROLES as ROLES
 from safexam.auth.people import StudentImportOut, import_students
 from safexam.auth.users_controller import change_user_of_request
@@ -67,6 +68,11 @@ class RoleForm(ListState):
     role: str = ""
 
 
+class InviteForm(ListState):
+    invite_email: str = ""
+    invite_role: str = "educator"
+
+
 class ImportForm(ListState):
     csv: str = ""
 
@@ -88,6 +94,7 @@ async def _list_page(
     status_code: int = 200,
     report: StudentImportOut | None = None,
     csv_text: str = "",
+    invitation: InvitationOut | None = None,
 ) -> Template:
     role = state.filter_role if state.filter_role in ROLES else None
     found = await list_users(
@@ -125,6 +132,7 @@ async def _list_page(
         status_code=status_code,
         report=report,
         csv_text=csv_text,
+        invitation=invitation,
     )
 
 
@@ -180,6 +188,36 @@ class OperatorUsersController(Controller):
                 status_code=exc.status_code,
             )
         return Redirect(USERS_PATH + data.query(done="created"), status_code=303)
+
+    @post("/invite", status_code=200)
+    async def invite(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        principal: CurrentUser,
+        data: Annotated[InviteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template:
+        """A single-use link for an educator (or admin) to join; shown once on the page."""
+        try:
+            invitation = await create_invitation(
+                db,
+                convert_form(
+                    {"email": data.invite_email.strip(), "role": data.invite_role}, InvitationIn
+                ),
+                principal,
+                base_url=str(request.base_url),
+            )
+        except ApiError as exc:
+            await db.rollback()
+            return await _list_page(
+                request,
+                db,
+                principal,
+                data,
+                problem=exc.message.rstrip(".") + ".",
+                status_code=exc.status_code,
+            )
+        return await _list_page(request, db, principal, data, invitation=invitation)
 
     @post("/import", status_code=200)
     async def import_students(
