@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.auth.models import User
 from safexam.auth.service import create_user
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
+from safexam.orgs.models import Organization
+from safexam.orgs.service import add_organization
 from safexam.sessions.models import ExamSession, Response
 
 # --- users ------------------------------------------------------------------------------------
@@ -30,12 +32,34 @@ PASSWORD = "correct horse battery staple"
 
 
 async def make_user(
-    db: AsyncSession, role: str = "student", email: str | None = None, name: str | None = None
+    db: AsyncSession,
+    role: str = "student",
+    email: str | None = None,
+    name: str | None = None,
+    *,
+    organization: Organization | uuid.UUID | None = None,
 ) -> User:
+    """A user with the test password, in ``organization`` (the default organization if None)."""
     email = email or f"{role}-{uuid.uuid4().hex[:8]}@college.edu"
     return await create_user(
-        db, email=email, name=name or email.split("@")[0], role=role, password=PASSWORD
+        db,
+        email=email,
+        name=name or email.split("@")[0],
+        role=role,
+        password=PASSWORD,
+        organization_id=organization.id if isinstance(organization, Organization) else organization,
     )
+
+
+async def make_organization(
+    db: AsyncSession, slug: str | None = None, *, domains: list[str] | None = None
+) -> Organization:
+    slug = slug or f"org-{uuid.uuid4().hex[:8]}"
+    org = await add_organization(
+        db, name=f"Organization {slug}", slug=slug, domains=domains, time_zone="Europe/Paris"
+    )
+    await db.commit()
+    return org
 
 
 # --- question bodies --------------------------------------------------------------------------
@@ -247,6 +271,7 @@ async def make_question(
         }[kind]()
     question = Question(
         owner_id=owner.id,
+        organization_id=owner.organization_id,
         kind=kind,
         prompt=prompt or f"{kind} question {uuid.uuid4().hex[:6]}",
         body=body,
@@ -280,6 +305,7 @@ async def make_exam(
     now = datetime.now(UTC)
     exam = Exam(
         owner_id=owner.id,
+        organization_id=owner.organization_id,
         title=title or f"Exam {uuid.uuid4().hex[:6]}",
         description="",
         opens_at=opens_at or now - timedelta(hours=1),

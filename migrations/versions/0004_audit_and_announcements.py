@@ -21,7 +21,9 @@ def upgrade() -> None:
     op.create_table(
         "audit_events",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column(
+            "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
         sa.Column("action", sa.Text(), nullable=False),
         sa.Column("subject_type", sa.Text(), nullable=False),
@@ -57,7 +59,10 @@ def upgrade() -> None:
         sa.Column("author_id", sa.UUID(), nullable=True),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.ForeignKeyConstraint(
             ["exam_id"],

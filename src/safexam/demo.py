@@ -22,6 +22,7 @@ from safexam.auth.service import add_user, get_user_by_email
 from safexam.core.db import utcnow
 from safexam.exams.kinds import decode_body
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
+from safexam.orgs.service import add_organization, get_organization
 
 __all__ = ["DEMO_PASSWORD", "DemoSummary", "load_demo"]
 
@@ -34,6 +35,9 @@ STUDENTS = (
     ("student2@demo.safexam.dev", "Demo Student Two"),
 )
 EXAM_TITLE = "Demo quiz: arithmetic and Python"
+# The demo's people belong to an organization of their own, as a college's would.
+ORGANIZATION = ("Demo College", "demo")
+ORGANIZATION_DOMAIN = "demo.safexam.dev"
 
 # One question of every kind, so a new student meets each input the exam page has:
 # (kind, prompt, body, points). Bodies go through the same strict schema as the API.
@@ -106,19 +110,41 @@ class DemoSummary:
     password: str
     exam_id: uuid.UUID
     created: bool
+    organization_slug: str = ORGANIZATION[1]
 
 
-async def _ensure_user(db: AsyncSession, email: str, name: str, role: str) -> User:
+async def _ensure_user(
+    db: AsyncSession, email: str, name: str, role: str, organization_id: uuid.UUID
+) -> User:
     user = await get_user_by_email(db, email)
     if user is None:
-        user = await add_user(db, email=email, name=name, role=role, password=DEMO_PASSWORD)
+        user = await add_user(
+            db,
+            email=email,
+            name=name,
+            role=role,
+            password=DEMO_PASSWORD,
+            organization_id=organization_id,
+        )
     return user
 
 
+async def _ensure_organization(db: AsyncSession) -> uuid.UUID:
+    name, slug = ORGANIZATION
+    org = await get_organization(db, slug)
+    if org is None:
+        org = await add_organization(db, name=name, slug=slug, domains=[ORGANIZATION_DOMAIN])
+    return org.id
+
+
 async def load_demo(db: AsyncSession) -> DemoSummary:
-    """Create the demo users and exam if missing; commit; say what is there."""
-    educator = await _ensure_user(db, *EDUCATOR, role="educator")
-    students = [await _ensure_user(db, email, name, role="student") for email, name in STUDENTS]
+    """Create the demo organization, users and exam if missing; commit; say what is there."""
+    org_id = await _ensure_organization(db)
+    educator = await _ensure_user(db, *EDUCATOR, role="educator", organization_id=org_id)
+    students = [
+        await _ensure_user(db, email, name, role="student", organization_id=org_id)
+        for email, name in STUDENTS
+    ]
     now = utcnow()
     exam = (
         await db.execute(select(Exam).where(Exam.owner_id == educator.id, Exam.title == EXAM_TITLE))
@@ -127,6 +153,7 @@ async def load_demo(db: AsyncSession) -> DemoSummary:
     if exam is None:
         exam = Exam(
             owner_id=educator.id,
+            organization_id=educator.organization_id,
             title=EXAM_TITLE,
             description=(
                 "One question of each kind: single and multiple choice, a number, a short"
@@ -151,6 +178,7 @@ async def load_demo(db: AsyncSession) -> DemoSummary:
             decode_body(kind, body)
             question = Question(
                 owner_id=educator.id,
+                organization_id=educator.organization_id,
                 kind=kind,
                 prompt=prompt,
                 body=body,

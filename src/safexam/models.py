@@ -9,6 +9,7 @@ from safexam.grading.models import Result
 from safexam.integrity.models import ActivityLog, SessionReview, SimilarityCluster, SimilarityPair
 from safexam.jobs.models import Job
 from safexam.onboarding.models import OnboardingRequest
+from safexam.orgs.models import Invitation, Organization
 from safexam.sessions.models import Announcement, ExamSession, Response
 
 __all__ = [
@@ -21,9 +22,11 @@ __all__ = [
     "Exam",
     "ExamItem",
     "ExamSession",
+    "Invitation",
     "Job",
     "Judge0Test",
     "OnboardingRequest",
+    "Organization",
     "Question",
     "Response",
     "Result",

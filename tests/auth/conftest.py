@@ -97,7 +97,8 @@ def guarded_routes() -> list[Any]:
         # The "object" exists for any owner id except the nil UUID; it belongs to owner_id.
         if owner_id == uuid.UUID(int=0):
             raise NotFound("thing not found")
-        ensure_owner(owner_id, principal, "thing")
+        # The "thing" lives in the principal's own organization.
+        ensure_owner(owner_id, principal, "thing", organization_id=principal.organization_id)
         return {"owner_id": str(owner_id)}
 
     @get("/test/things/{owner_id:uuid}", guards=[authenticated])

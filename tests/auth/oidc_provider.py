@@ -59,6 +59,10 @@ class LocalOidcProvider:
     # Set: the consent page is served at this host (see the module's docstring).
     browser_host: str | None = None
     consent_email: str = "student@college.edu"
+    # Set: a multi-tenant issuer as Microsoft Entra's, configured as
+    # ``{root}/organizations/v2.0``, documenting ``{root}/{tenantid}/v2.0`` and
+    # issuing tokens whose ``iss`` names the user's tenant (``tid``).
+    multi_tenant: bool = False
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -76,7 +80,10 @@ class LocalOidcProvider:
 
             def do_GET(self) -> None:
                 provider._record(f"GET {self.path}")
-                if self.path == "/.well-known/openid-configuration":
+                if (
+                    self.path == "/organizations/v2.0/.well-known/openid-configuration"
+                    or self.path == "/.well-known/openid-configuration"
+                ):
                     self._json(200, provider.discovery())
                 elif self.path == "/jwks":
                     self._json(200, provider.jwks())
@@ -129,6 +136,7 @@ class LocalOidcProvider:
             self.requests.clear()
             self.grants.clear()
             self.token_errors.clear()
+            self.multi_tenant = False
 
     def _record(self, line: str) -> None:
         with self._lock:
@@ -168,9 +176,22 @@ class LocalOidcProvider:
         port = self._server.server_address[1]
         return f"http://{self.browser_host}:{port}/link?" + urlencode({"to": target})
 
+    @property
+    def root(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def tenants_issuer(self) -> str:
+        """What a deployment configures for the multi-tenant issuer."""
+        return f"{self.root}/organizations/v2.0"
+
+    def tenant_issuer(self, tenant: str) -> str:
+        return f"{self.root}/{tenant}/v2.0"
+
     def discovery(self) -> dict[str, Any]:
         return {
-            "issuer": self.issuer,
+            "issuer": self.tenant_issuer("{tenantid}") if self.multi_tenant else self.issuer,
             "authorization_endpoint": self.authorization_endpoint,
             "token_endpoint": f"{self.issuer}/token",
             "jwks_uri": f"{self.issuer}/jwks",

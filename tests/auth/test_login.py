@@ -35,7 +35,13 @@ def set_cookie_header(response: Any, name: str) -> str:
 async def test_login_me_logout(client: Any, db: AsyncSession) -> None:
     user = await make_user(db, "educator")
     body = await login(client, user.email)
-    assert body == {"id": str(user.id), "email": user.email, "name": user.name, "role": "educator"}
+    assert body == {
+        "id": str(user.id),
+        "email": user.email,
+        "name": user.name,
+        "role": "educator",
+        "organization_id": str(user.organization_id),
+    }
     me = await client.get("/api/v1/auth/me")
     assert me.status_code == 200 and me.json()["id"] == str(user.id)
     out = await client.post("/api/v1/auth/logout")

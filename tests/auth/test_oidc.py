@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,8 +24,8 @@ from safexam.auth.signins import SIGNIN_COOKIE
 from safexam.core.settings import Settings
 from tests.auth.conftest import ClientFactory, browser
 from tests.auth.oidc_provider import CLIENT_ID, CLIENT_SECRET, LocalOidcProvider, new_key
-from tests.factories import enroll, make_exam
-from tests.helpers import login, make_user
+from tests.factories import enroll, make_exam, make_organization
+from tests.helpers import csrf, login, make_user
 
 LOGIN = "/api/v1/auth/oidc/login"
 CALLBACK = "/api/v1/auth/oidc/callback"
@@ -464,3 +465,66 @@ async def test_unreachable_issuer_is_a_502_not_a_500(client_with: ClientFactory)
     app = await client_with(oidc_issuer=f"http://127.0.0.1:{port}", oidc_client_id=CLIENT_ID)
     response = await app.get(LOGIN, follow_redirects=False)
     assert_error(response, 502, "oidc_provider_unavailable")
+
+
+async def test_a_new_student_joins_the_organization_of_their_domain(
+    oidc: Any, provider: LocalOidcProvider, db: AsyncSession
+) -> None:
+    """Organizations list the domains they accept; an address none accepts is refused in words."""
+    riverside = await make_organization(db, "riverside", domains=["riverside.edu"])
+    await make_organization(db, "hilltop", domains=["hilltop.ac.uk"])
+    params = await begin(oidc, provider)
+    code = provider.authorize(params, email="ana@Riverside.edu", subject="r-1")
+    assert (await finish(oidc, params, code)).status_code == 303
+    me = (await oidc.get("/api/v1/auth/me")).json()
+    assert me["role"] == "student" and me["organization_id"] == str(riverside.id)
+
+    await csrf(oidc)
+    assert (await oidc.post("/api/v1/auth/logout")).status_code == 204
+    params = await begin(oidc, provider)
+    code = provider.authorize(params, email="bo@elsewhere.org", subject="e-1")
+    error = assert_error(await finish(oidc, params, code), 403, "no_organization_for_domain")
+    assert "No organization" in error["message"] and "elsewhere.org" in error["message"]
+    await assert_signed_out(oidc)
+    assert (await db.execute(select(User).where(User.oidc_subject == "e-1"))).first() is None
+
+
+async def test_a_multi_tenant_issuer_checks_each_tokens_tenant(
+    provider: LocalOidcProvider, client_with: ClientFactory, db: AsyncSession
+) -> None:
+    """Entra-style ``{tenantid}`` issuer: ``iss`` must be the template filled with the token's
+    ``tid``; the identity is per tenant; Google-style issuers are unchanged (tests above)."""
+    provider.reset()
+    provider.multi_tenant = True
+    contoso = await make_organization(db, "contoso", domains=["contoso.edu"])
+    client = await client_with(
+        oidc_issuer=provider.tenants_issuer,
+        oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET,
+    )
+    tenant, other = str(uuid.uuid4()), str(uuid.uuid4())
+    # A token whose issuer names another tenant than its own tid, and one with no tid.
+    for claims in (
+        {"iss": provider.tenant_issuer(other), "tid": tenant},
+        {"iss": provider.tenant_issuer(tenant), "tid": None},
+        {"iss": provider.tenant_issuer("{tenantid}"), "tid": "{tenantid}"},
+    ):
+        params = await begin(client, provider)
+        code = provider.authorize(params, email="ana@contoso.edu", subject="m-1", **claims)
+        error = assert_error(await finish(client, params, code), 401, "oidc_invalid_token")
+        assert "another issuer" in error["message"], error
+        await assert_signed_out(client)
+
+    params = await begin(client, provider)
+    code = provider.authorize(
+        params,
+        email="ana@contoso.edu",
+        subject="m-1",
+        iss=provider.tenant_issuer(tenant),
+        tid=tenant,
+    )
+    assert (await finish(client, params, code)).status_code == 303
+    me = (await client.get("/api/v1/auth/me")).json()
+    assert me["organization_id"] == str(contoso.id) and me["role"] == "student"
+    user = (await db.execute(select(User).where(User.oidc_subject == "m-1"))).scalar_one()
+    assert user.oidc_issuer == provider.tenant_issuer(tenant)

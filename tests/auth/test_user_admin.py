@@ -100,7 +100,13 @@ async def test_no_admin_locks_out_themselves_or_the_last_admin(
         assert own.json()["error"]["code"] == "own_account"
         assert "your own" in own.json()["error"]["message"]
     # Another admin (whose account is gone since) demotes the only admin left.
-    ghost = Principal(id=uuid.uuid4(), email="ghost@college.edu", name="Ghost", role="admin")
+    ghost = Principal(
+        id=uuid.uuid4(),
+        email="ghost@college.edu",
+        name="Ghost",
+        role="admin",
+        organization_id=admin.organization_id,
+    )
     store = app.stores.get("sessions")
     try:
         await change_user(

@@ -79,7 +79,11 @@ async def test_publish_waits_for_an_uncommitted_retire(
     question = await new_question(client)
     exam = await new_exam(client, [{"question_id": question["id"]}])
     principal = Principal(
-        id=educator.id, email=educator.email, name=educator.name, role=educator.role
+        id=educator.id,
+        email=educator.email,
+        name=educator.name,
+        role=educator.role,
+        organization_id=educator.organization_id,
     )
     async with sessionmaker() as retire, sessionmaker() as publish:
         # The retire holds its row lock, as PATCH /questions/{id} does, and has

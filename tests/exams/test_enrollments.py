@@ -121,7 +121,13 @@ async def test_service_lookups(make_client: Any, db: AsyncSession) -> None:
     exam_id = uuid.UUID(created["id"])
 
     def principal(user: Any) -> Principal:
-        return Principal(id=user.id, email=user.email, name=user.name, role=user.role)
+        return Principal(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            role=user.role,
+            organization_id=user.organization_id,
+        )
 
     exam = await service.get_owned_exam(db, exam_id, principal(educator))
     assert exam.title == created["title"]

@@ -52,10 +52,12 @@ async def test_job_visible_to_requester_owner_student_and_admin_only(
     assert seen[student.email][0] == 200 and seen[student.email][1]["result"] is None
     assert seen[other.email][0] == 404 and seen[stranger.email][0] == 404
     assert (await client.get(f"/api/v1/jobs/{uuid.uuid4()}")).status_code == 404
-    # Only admins may retry, and only failed or dead jobs.
-    await login(client, educator.email)
-    assert (await client.post(f"{url}/retry")).status_code == 403
-    await login(client, admin.email)
+    # Only the deployment's operators may retry (org admins neither), and only
+    # failed or dead jobs.
+    for who in (educator, admin):
+        await login(client, who.email)
+        assert (await client.post(f"{url}/retry")).status_code == 403
+    await login(client, (await make_user(db, "operator")).email)
     refused = await client.post(f"{url}/retry")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "job_not_retryable"
 

@@ -166,7 +166,7 @@ async def test_job_that_keeps_failing_ends_dead_then_retry_works(
     client: Any,
     services: ServiceUrls,
 ) -> None:
-    admin = await make_user(db, "admin")
+    admin = await make_user(db, "operator")
     [(session, expected)] = await finished_sessions(db, 1)
     session_row = await db.get(ExamSession, session.id, with_for_update=True)
     assert session_row is not None

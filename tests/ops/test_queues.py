@@ -17,7 +17,7 @@ async def test_queues_endpoint_and_metrics(
     db: AsyncSession, client: Any, settings: Settings
 ) -> None:
     use_broker(create_broker(settings))
-    admin = await make_user(db, "admin")
+    admin = await make_user(db, "operator")
     educator = await make_user(db, "educator")
     for _ in range(3):
         await enqueue(db, GRADE_SESSION)

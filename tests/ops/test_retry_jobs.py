@@ -34,7 +34,7 @@ async def dead_job(db: AsyncSession, kind: Any = GRADE_SESSION, status: str = "d
 
 
 async def test_retry_all_of_a_kind(db: AsyncSession, client: Any) -> None:
-    admin = await make_user(db, "admin")
+    admin = await make_user(db, "operator")
     educator = await make_user(db, "educator")
     graded = [await dead_job(db), await dead_job(db, status="failed")]
     other = await dead_job(db, AUTOSUBMIT)

@@ -279,8 +279,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/v1/jobs/{job_id:uuid}"): Rule(visible_to_all_parties(200)),
     ("GET", "/api/v1/jobs/{job_id:uuid}/events"): Rule(visible_to_all_parties(200)),
+    # The queues and retries are the deployment operator's (tests/security/test_operators.py);
+    # an organization's admin is refused like everyone here.
     ("POST", "/api/v1/jobs/{job_id:uuid}/retry"): Rule(
-        {**NOT_ALLOWED, ADMIN: 202}, params={"job_id": "fresh:failed_job"}
+        {**NOT_ALLOWED, ADMIN: 403}, params={"job_id": "fresh:failed_job"}
     ),
     # The dry run has not finished (no worker here): the owner gets as far as 409.
     ("POST", "/api/v1/jobs/{job_id:uuid}/apply"): Rule(
@@ -299,10 +301,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/qie/drafts/{question_id:uuid}/reject"): Rule(
         staff_owned(200), params={"question_id": "fresh:qie_draft"}
     ),
-    ("GET", "/api/v1/ops/queues"): Rule({**NOT_ALLOWED, ADMIN: 200}),
-    ("GET", "/api/v1/ops/queues/events"): Rule({**NOT_ALLOWED, ADMIN: 200}),
+    ("GET", "/api/v1/ops/queues"): Rule({**NOT_ALLOWED, ADMIN: 403}),
+    ("GET", "/api/v1/ops/queues/events"): Rule({**NOT_ALLOWED, ADMIN: 403}),
     ("POST", "/api/v1/ops/jobs/retry"): Rule(
-        {**NOT_ALLOWED, ADMIN: 202}, body=lambda w: {"kind": "judge0_collect"}
+        {**NOT_ALLOWED, ADMIN: 403}, body=lambda w: {"kind": "judge0_collect"}
     ),
     # Accounts (admins only): each change acts on a fresh user, not the world's.
     ("GET", "/api/v1/users"): Rule({**NOT_ALLOWED, ADMIN: 200}),
@@ -313,6 +315,14 @@ RULES: dict[tuple[str, str], Rule] = {
             "name": "Made Here",
             "role": "student",
         },
+    ),
+    ("POST", "/api/v1/users/import"): Rule(
+        {**NOT_ALLOWED, ADMIN: 200},
+        body=lambda w: {"text": f"imported-{w.next_seq()}@college.edu,Imported\nnot-an-email,X\n"},
+    ),
+    ("POST", "/api/v1/users/invitations"): Rule(
+        {**NOT_ALLOWED, ADMIN: 201},
+        body=lambda w: {"email": f"invited-{w.next_seq()}@college.edu"},
     ),
     ("PATCH", "/api/v1/users/{user_id:uuid}"): Rule(
         {**NOT_ALLOWED, ADMIN: 200},
@@ -411,6 +421,16 @@ RULES: dict[tuple[str, str], Rule] = {
         page=True,
     ),
     ("POST", "/sign-out"): Rule(everyone(303), own_browser=True, page=True),
+    # An invitation link is public; one that does not exist is refused in words (410).
+    ("GET", "/join/{token:str}"): Rule(
+        everyone(410), params={"token": "literal:no-such-invitation"}, page=True
+    ),
+    ("POST", "/join/{token:str}"): Rule(
+        everyone(410),
+        params={"token": "literal:no-such-invitation"},
+        form=lambda w: {"name": "N", "password": "password123", "password_again": "password123"},
+        page=True,
+    ),
     ("POST", "/sign-out-everywhere"): Rule(everyone(303), own_account=True, page=True),
     ("GET", "/account"): Rule(
         {ANON: 303, STU: 200, OSTU: 200, EDU: 200, OEDU: 200, ADMIN: 200}, page=True
@@ -442,17 +462,20 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/educator/generate/drafts/{question_id:uuid}/reject"): Rule(
         educator_page(303), params={"question_id": "fresh:qie_draft"}, page=True
     ),
-    # The operator's pages: admins only.
-    ("GET", "/operator/queues"): Rule(operator_page(200), page=True),
-    ("GET", "/operator/queues/live"): Rule(operator_page(200), page=True),
+    # The queues' pages: the deployment's operators only (not an organization's admin).
+    ("GET", "/operator/queues"): Rule(operator_page(403), page=True),
+    ("GET", "/operator/queues/live"): Rule(operator_page(403), page=True),
     ("POST", "/operator/queues/jobs/{job_id:uuid}/retry"): Rule(
-        operator_page(303), params={"job_id": "fresh:failed_job"}, page=True
+        operator_page(403), params={"job_id": "fresh:failed_job"}, page=True
     ),
     ("POST", "/operator/queues/retry-all"): Rule(
-        operator_page(303), form=lambda w: {"kind": "judge0_collect"}, page=True
+        operator_page(403), form=lambda w: {"kind": "judge0_collect"}, page=True
     ),
     ("GET", "/operator/onboarding"): Rule(operator_page(200), page=True),
     ("GET", "/operator/users"): Rule(operator_page(200), page=True),
+    ("GET", "/operator/audit"): Rule(operator_page(200), page=True),
+    # The deployment's organizations: operators only (not an organization's admin).
+    ("GET", "/operator/organizations"): Rule(operator_page(403), page=True),
     ("POST", "/operator/users"): Rule(
         operator_page(303),
         form=lambda w: {
@@ -460,6 +483,16 @@ RULES: dict[tuple[str, str], Rule] = {
             "name": "Made Here",
             "role": "student",
         },
+        page=True,
+    ),
+    ("POST", "/operator/users/invite"): Rule(
+        operator_page(200),
+        form=lambda w: {"invite_email": f"invited-{w.next_seq()}@college.edu"},
+        page=True,
+    ),
+    ("POST", "/operator/users/import"): Rule(
+        operator_page(200),
+        form=lambda w: {"csv": f"imported-{w.next_seq()}@college.edu,Imported"},
         page=True,
     ),
     ("POST", "/operator/users/{user_id:uuid}/role"): Rule(

@@ -68,6 +68,8 @@ async def sign_in(client: httpx.AsyncClient, email: str) -> None:
 class World:
     new_client: ClientFactory
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Every account of the world is in this organization (None: the default one).
+    organization_id: uuid.UUID | None = None
     emails: dict[str, str] = field(default_factory=dict)
     clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
@@ -98,7 +100,10 @@ class World:
             return await self.browser(role)
         async with self.sessionmaker() as db:
             user = await make_user(
-                db, ACCOUNT_ROLE[role], email=f"{role}-{uuid.uuid4().hex[:8]}@college.edu"
+                db,
+                ACCOUNT_ROLE[role],
+                email=f"{role}-{uuid.uuid4().hex[:8]}@college.edu",
+                organization=self.organization_id,
             )
         client = await self.new_client()
         await sign_in(client, user.email)
@@ -176,7 +181,7 @@ class World:
     async def new_user(self) -> str:
         """An account of its own, for an admin to change."""
         async with self.sessionmaker() as db:
-            return str((await make_user(db, "educator")).id)
+            return str((await make_user(db, "educator", organization=self.organization_id)).id)
 
     async def fresh(self, name: str) -> str:
         """A new object of the named kind, for requests that use theirs up (delete, submit...)."""
@@ -194,11 +199,19 @@ class World:
 
 
 async def build_world(
-    new_client: ClientFactory, db: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+    new_client: ClientFactory,
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    organization_id: uuid.UUID | None = None,
 ) -> World:
-    world = World(new_client=new_client, sessionmaker=sessionmaker)
+    world = World(new_client=new_client, sessionmaker=sessionmaker, organization_id=organization_id)
     for role, account_role in ACCOUNT_ROLE.items():
-        user = await make_user(db, account_role, email=f"{role}-{uuid.uuid4().hex[:8]}@college.edu")
+        user = await make_user(
+            db,
+            account_role,
+            email=f"{role}-{uuid.uuid4().hex[:8]}@college.edu",
+            organization=organization_id,
+        )
         world.emails[role] = user.email
     for role in ROLES:
         world.clients[role] = await world.browser(role)

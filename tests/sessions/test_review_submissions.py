@@ -66,7 +66,15 @@ async def test_the_submission_that_counts(
         await worker_db.commit()
 
     review = await review_session(
-        db, session.id, Principal(id=student.id, email=student.email, name="s", role="student")
+        db,
+        session.id,
+        Principal(
+            id=student.id,
+            email=student.email,
+            name="s",
+            role="student",
+            organization_id=student.organization_id,
+        ),
     )
     submission = review.questions[0].submission
     assert submission is not None and submission.source == counted

@@ -110,7 +110,13 @@ async def test_concurrent_double_start_creates_one_session(
     for _ in range(5):
         client, student = await signed_in(make_client, db, "student")
         await enroll(db, exam, student)
-        principal = Principal(id=student.id, email=student.email, name=student.name, role="student")
+        principal = Principal(
+            id=student.id,
+            email=student.email,
+            name=student.name,
+            role="student",
+            organization_id=student.organization_id,
+        )
 
         async def start(who: Principal = principal) -> tuple[Any, bool]:
             async with sessionmaker() as own_db:
@@ -148,7 +154,13 @@ async def test_losing_the_insert_race_resumes_the_winner(
     q = await make_question(db, educator)
     exam = await make_exam(db, educator, [q])
     await enroll(db, exam, student)
-    principal = Principal(id=student.id, email=student.email, name=student.name, role="student")
+    principal = Principal(
+        id=student.id,
+        email=student.email,
+        name=student.name,
+        role="student",
+        organization_id=student.organization_id,
+    )
     winner_id = uuid.uuid4()
     async with sessionmaker() as winner:
         await winner.execute(

@@ -144,8 +144,19 @@ async def test_a_save_waiting_on_a_submit_is_refused(
     """The autosave guard locks the session row: a save racing a submit sees the submit."""
     [(_, session)] = await _exam_with_students(make_client, db, 1)
     sid = uuid.UUID(session["id"])
-    me = await one(db, "SELECT user_id FROM exam_sessions WHERE id = :i", i=sid)
-    principal = Principal(id=me.user_id, email="x@college.edu", name="x", role="student")
+    me = await one(
+        db,
+        "SELECT s.user_id, u.organization_id FROM exam_sessions s"
+        " JOIN users u ON u.id = s.user_id WHERE s.id = :i",
+        i=sid,
+    )
+    principal = Principal(
+        id=me.user_id,
+        email="x@college.edu",
+        name="x",
+        role="student",
+        organization_id=me.organization_id,
+    )
     async with sessionmaker() as submitter:
         # A submit in flight: the row is locked and already says "submitted".
         await submitter.execute(

@@ -22,14 +22,14 @@ from tests.helpers import one
 from tests.web.conftest import audit, check_context, new_context, path_of, sign_in_as
 
 
-async def test_an_admin_retries_a_dead_job_and_the_page_follows_the_ledger(
+async def test_an_operator_retries_a_dead_job_and_the_page_follows_the_ledger(
     page: Page,
     db: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     redis: Redis,
     settings: Settings,
 ) -> None:
-    admin = await make_user(db, "admin", name="Ada Admin")
+    admin = await make_user(db, "operator", name="Ada Operator")
     job = await enqueue(db, GRADE_SESSION)
     await db.flush()
     await db.execute(

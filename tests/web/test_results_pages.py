@@ -38,7 +38,13 @@ POINTS = [2.0, 3.0, 10.0]
 
 
 def principal_of(user: User) -> Principal:
-    return Principal(id=user.id, email=user.email, name=user.name, role=user.role)
+    return Principal(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        organization_id=user.organization_id,
+    )
 
 
 async def graded_exam(

@@ -51,7 +51,13 @@ async def sign_in(page: Page, email: str, then: str) -> None:
 
 
 def principal_of(user: User) -> Principal:
-    return Principal(id=user.id, email=user.email, name=user.name, role=user.role)
+    return Principal(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        organization_id=user.organization_id,
+    )
 
 
 async def taken_exam(

@@ -1,4 +1,8 @@
-"""Operators' management of accounts: list, create, change role, disable and enable.
+"""Org admins' management of accounts: list, create, change role, disable and enable.
+
+Every function works inside one organization, the acting admin's: an account
+of another organization is not found. Operators (deployment staff) are not
+anybody's people: they are neither listed nor changed here.
 
 A role or an account's state is copied into each sign-in when it starts
 (:func:`safexam.auth.controller.start_signin`), and guards read the sign-in,
@@ -94,13 +98,14 @@ def admin_user_out(user: User) -> AdminUserOut:
 async def list_users(
     db: AsyncSession,
     *,
+    organization_id: uuid.UUID,
     search: str | None = None,
     role: str | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
 ) -> UserPageOut:
     """Accounts by name, ``search`` in the name or email, of one ``role`` if given."""
-    query = select(User)
+    query = select(User).where(User.organization_id == organization_id, User.role != "operator")
     if search and search.strip():
         pattern = (
             "%"
@@ -127,7 +132,12 @@ async def list_users(
 async def new_user(db: AsyncSession, data: NewUserIn, actor: Principal) -> User:
     """Create an account (409 ``email_taken``), on the audit trail. Commits."""
     user = await add_user(
-        db, email=data.email, name=data.name, role=data.role, password=data.password
+        db,
+        email=data.email,
+        name=data.name,
+        role=data.role,
+        password=data.password,
+        organization_id=actor.organization_id,
     )
     record_audit(
         db,
@@ -141,13 +151,18 @@ async def new_user(db: AsyncSession, data: NewUserIn, actor: Principal) -> User:
     return user
 
 
-async def _other_active_admins(db: AsyncSession, user_id: uuid.UUID) -> int:
+async def _other_active_admins(db: AsyncSession, user: User) -> int:
     # Locked: two admins demoting each other at once must not both succeed and
     # leave nobody who can sign in as admin.
     ids = (
         await db.scalars(
             select(User.id)
-            .where(User.role == "admin", User.is_active.is_(True), User.id != user_id)
+            .where(
+                User.organization_id == user.organization_id,
+                User.role == "admin",
+                User.is_active.is_(True),
+                User.id != user.id,
+            )
             .with_for_update()
         )
     ).all()
@@ -170,7 +185,7 @@ async def change_user(
     admin (``last_admin``).
     """
     user = await db.get(User, user_id, with_for_update=True)
-    if user is None:
+    if user is None or user.organization_id != actor.organization_id or user.role == "operator":
         raise NotFound("user not found")
     role_changes = change.role is not None and change.role != user.role
     state_changes = change.active is not None and change.active != user.is_active
@@ -187,7 +202,7 @@ async def change_user(
         and user.is_active
         and ((role_changes and change.role != "admin") or change.active is False)
     )
-    if stops_being_admin and await _other_active_admins(db, user.id) == 0:
+    if stops_being_admin and await _other_active_admins(db, user) == 0:
         raise Conflict(
             f"{user.name} is the last active admin; make someone else an admin first",
             code="last_admin",

@@ -19,6 +19,7 @@ from litestar.status_codes import (
 from litestar.utils.scope.state import ScopeState
 
 from safexam.auth.guards import (
+    SIGNIN_ORG_KEY,
     SIGNIN_USER_KEY,
     CurrentUser,
     Principal,
@@ -75,6 +76,7 @@ async def start_signin(request: Request[Any, Any, Any], user: User) -> None:
             "email": user.email,
             "name": user.name,
             "role": user.role,
+            SIGNIN_ORG_KEY: str(user.organization_id),
             "iat": int(time.time()),
         }
     )
@@ -96,7 +98,13 @@ async def sign_out_everywhere(request: Request[Any, Any, Any], principal: Princi
 
 
 def user_out(user: User | Principal) -> UserOut:
-    return UserOut(id=user.id, email=user.email, name=user.name, role=user.role)  # type: ignore[arg-type]
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,  # type: ignore[arg-type]
+        organization_id=user.organization_id,
+    )
 
 
 class AuthController(Controller):

@@ -23,10 +23,13 @@ __all__ = [
     "CurrentUser",
     "Principal",
     "admin_only",
+    "admin_or_operator",
     "authenticated",
     "educator_or_admin",
     "educator_or_admin_unseen",
     "ensure_owner",
+    "ensure_same_organization",
+    "operator_only",
     "principal_in",
     "principal_of",
     "provide_principal",
@@ -37,6 +40,8 @@ __all__ = [
 
 #: The key of the user id in a sign-in's record (sign-ins in Redis carry it).
 SIGNIN_USER_KEY = "uid"
+#: The key of the user's organization id in a sign-in's record.
+SIGNIN_ORG_KEY = "org"
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -46,10 +51,17 @@ class Principal(msgspec.Struct, frozen=True):
     email: str
     name: str
     role: str
+    # The tenant every query of this request is scoped to.
+    organization_id: uuid.UUID
 
     @property
     def is_admin(self) -> bool:
+        """An administrator of the principal's own organization (never of another)."""
         return self.role == "admin"
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
 
 
 def signin_expired(signin: Mapping[str, Any], absolute_seconds: float) -> bool:
@@ -61,12 +73,17 @@ def signin_expired(signin: Mapping[str, Any], absolute_seconds: float) -> bool:
 
 
 def principal_in(signin: Mapping[str, Any]) -> Principal:
-    """The user a sign-in records (it holds ``SIGNIN_USER_KEY``)."""
+    """The user a sign-in records (it holds ``SIGNIN_USER_KEY``).
+
+    Raises ``KeyError`` for a sign-in made before organizations existed (no
+    ``org``): such a sign-in cannot be scoped and must be made again.
+    """
     return Principal(
         id=uuid.UUID(signin[SIGNIN_USER_KEY]),
         email=signin["email"],
         name=signin["name"],
         role=signin["role"],
+        organization_id=uuid.UUID(signin[SIGNIN_ORG_KEY]),
     )
 
 
@@ -79,6 +96,9 @@ def _principal_from(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal
         raise NotAuthenticated("Sign in first")
     if signin_expired(signin, connection.app.state.settings.session_absolute_seconds):
         # Empty (not {}) makes the sign-in middleware delete the record in Redis.
+        connection.scope["session"] = Empty
+        raise NotAuthenticated("Your session has expired; sign in again", code="session_expired")
+    if SIGNIN_ORG_KEY not in signin:
         connection.scope["session"] = Empty
         raise NotAuthenticated("Your session has expired; sign in again", code="session_expired")
     principal = principal_in(signin)
@@ -114,6 +134,8 @@ def require_roles(
 student_only = require_roles("student")
 educator_or_admin = require_roles("educator", "admin")
 admin_only = require_roles("admin")
+operator_only = require_roles("operator")
+admin_or_operator = require_roles("admin", "operator")
 
 
 async def educator_or_admin_unseen(
@@ -137,8 +159,27 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     return _principal_from(connection)
 
 
-def ensure_owner(owner_id: uuid.UUID | None, principal: Principal, what: str = "object") -> None:
-    """404 unless the principal owns the object or is an admin."""
+def ensure_same_organization(
+    organization_id: uuid.UUID | None, principal: Principal, what: str = "object"
+) -> None:
+    """404 unless the object belongs to the principal's organization."""
+    if organization_id != principal.organization_id:
+        raise NotFound(f"{what} not found")
+
+
+def ensure_owner(
+    owner_id: uuid.UUID | None,
+    principal: Principal,
+    what: str = "object",
+    *,
+    organization_id: uuid.UUID | None,
+) -> None:
+    """404 unless the object is in the principal's organization and theirs, or they administer it.
+
+    The organization is checked first and for everyone: an administrator of
+    one organization is a stranger to every other.
+    """
+    ensure_same_organization(organization_id, principal, what)
     if principal.is_admin:
         return
     if owner_id != principal.id:

@@ -114,6 +114,38 @@ def _provider_unavailable(message: str) -> ApiError:
     return ApiError(message, code="oidc_provider_unavailable", status_code=502)
 
 
+#: Where a multi-tenant issuer's discovery document puts the tenant, e.g. Microsoft
+#: Entra's ``https://login.microsoftonline.com/{tenantid}/v2.0``.
+TENANT_PLACEHOLDER = "{tenantid}"
+
+
+def _issuer_matches(documented: str, configured: str) -> bool:
+    """Whether the discovery document names the configured issuer.
+
+    A templated issuer matches a configured one that has one path segment (the
+    tenant, or Entra's ``organizations`` / ``common``) where the template has
+    ``{tenantid}``.
+    """
+    if TENANT_PLACEHOLDER not in documented:
+        return documented == configured
+    before, after = documented.split(TENANT_PLACEHOLDER, 1)
+    if not (configured.startswith(before) and configured.endswith(after)):
+        return False
+    segment = configured[len(before) : len(configured) - len(after)]
+    return bool(segment) and "/" not in segment
+
+
+def _tenant_issuer(template: str, tenant: object) -> str | None:
+    """The issuer a multi-tenant token must name: the template with the token's own ``tid``.
+
+    Checking ``iss`` against ``tid`` is what stops a token of one tenant from
+    passing as another's; a token without a usable ``tid`` matches nothing.
+    """
+    if not isinstance(tenant, str) or not tenant or "/" in tenant or TENANT_PLACEHOLDER in tenant:
+        return None
+    return template.replace(TENANT_PLACEHOLDER, tenant, 1)
+
+
 def _invalid_token(reason: str, message: str) -> NotAuthenticated:
     return NotAuthenticated(
         f"The sign-in token was rejected: {message}",
@@ -201,8 +233,9 @@ class OidcClient:
             except (httpx.HTTPError, msgspec.DecodeError) as exc:
                 log.warning("oidc_discovery_failed", url=url, error=str(exc))
                 raise _provider_unavailable("The sign-in provider cannot be reached") from None
-            # OIDC Discovery 4.3: the document must name the issuer we asked.
-            if metadata.issuer.rstrip("/") != self.issuer:
+            # OIDC Discovery 4.3: the document must name the issuer we asked
+            # (a multi-tenant issuer names it as a template: see _tenant_issuer).
+            if not _issuer_matches(metadata.issuer.rstrip("/"), self.issuer):
                 log.warning("oidc_issuer_mismatch", expected=self.issuer, got=metadata.issuer)
                 raise _provider_unavailable("The sign-in provider's discovery document is invalid")
             if self._jwks is None or self._jwks.uri != metadata.jwks_uri:
@@ -292,6 +325,7 @@ class OidcClient:
             alg for alg in metadata.id_token_signing_alg_values_supported if alg in _ALGORITHMS
         ] or ["RS256"]
         issuers = (metadata.issuer, *_ISSUER_ALIASES.get(metadata.issuer, ()))
+        templated = TENANT_PLACEHOLDER in metadata.issuer
         try:
             # PyJWKClient fetches with urllib, which blocks: keep it off the event loop.
             signing_key = await asyncio.to_thread(jwks.get_signing_key_from_jwt, id_token)
@@ -300,9 +334,12 @@ class OidcClient:
                 key=signing_key.key,
                 algorithms=algorithms,
                 audience=self.client_id,
-                issuer=issuers,
+                issuer=None if templated else issuers,
                 leeway=_CLOCK_LEEWAY_SECONDS,
-                options={"require": ["iss", "aud", "exp", "iat", "sub"]},
+                options={
+                    "require": ["iss", "aud", "exp", "iat", "sub"],
+                    "verify_iss": not templated,
+                },
             )
         except jwt.PyJWKClientConnectionError:
             raise _provider_unavailable("The sign-in provider's keys cannot be fetched") from None
@@ -318,6 +355,8 @@ class OidcClient:
             raise _invalid_token("signature", "its signature does not verify") from None
         except jwt.PyJWTError as exc:
             raise _invalid_token("invalid", str(exc)) from None
+        if templated and claims.get("iss") != _tenant_issuer(metadata.issuer, claims.get("tid")):
+            raise _invalid_token("issuer", "it was issued by another issuer")
         # With several audiences the authorized party must be us (OIDC Core 3.1.3.7).
         azp = claims.get("azp")
         if azp is not None and azp != self.client_id:
@@ -432,7 +471,8 @@ async def finish_sign_in(
         )
     name = claims.get("name")
     return VerifiedIdentity(
-        issuer=metadata.issuer,
+        # A multi-tenant issuer's accounts are per tenant: the token's own issuer.
+        issuer=str(claims["iss"]) if TENANT_PLACEHOLDER in metadata.issuer else metadata.issuer,
         subject=str(claims["sub"]),
         email=email,
         name=name if isinstance(name, str) and name.strip() else email,

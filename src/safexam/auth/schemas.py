@@ -7,7 +7,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+#: The roles inside an organization ("admin" is the organization's administrator).
 Role = Literal["student", "educator", "admin"]
+#: Any account's role: the organization's roles and the deployment's operator.
+AccountRole = Literal["student", "educator", "admin", "operator"]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 
 
@@ -20,7 +23,8 @@ class UserOut(msgspec.Struct):
     id: uuid.UUID
     email: str
     name: str
-    role: Role
+    role: AccountRole
+    organization_id: uuid.UUID
 
 
 class CsrfOut(msgspec.Struct):

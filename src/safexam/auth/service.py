@@ -20,6 +20,11 @@ from safexam.auth.ratelimit import LoginLimiter
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, Forbidden, NotAuthenticated, Unprocessable
 from safexam.core.settings import Settings
+from safexam.orgs.service import (
+    any_domains_configured,
+    default_organization_id,
+    organization_for_email,
+)
 
 __all__ = [
     "add_user",
@@ -43,12 +48,22 @@ async def get_user_by_email(db: AsyncSession, email: str) -> User | None:
 
 
 async def link_enrollments(db: AsyncSession, user: User) -> None:
-    """Attach enrollments made by email before this user existed (pre-enrollment)."""
-    from safexam.exams.models import Enrollment
+    """Attach enrollments made by email before this user existed (pre-enrollment).
+
+    Only on exams of the user's own organization: an address pre-enrolled by
+    another organization never opens its exam to this account.
+    """
+    from safexam.exams.models import Enrollment, Exam
 
     await db.execute(
         update(Enrollment)
-        .where(Enrollment.email == user.email, Enrollment.user_id.is_(None))
+        .where(
+            Enrollment.email == user.email,
+            Enrollment.user_id.is_(None),
+            Enrollment.exam_id.in_(
+                select(Exam.id).where(Exam.organization_id == user.organization_id)
+            ),
+        )
         .values(user_id=user.id)
     )
 
@@ -62,8 +77,13 @@ async def add_user(
     password: str | None = None,
     oidc_issuer: str | None = None,
     oidc_subject: str | None = None,
+    organization_id: uuid.UUID | None = None,
+    extra_minutes: int = 0,
 ) -> User:
     """Add a user and link their pre-enrollments, without committing.
+
+    ``organization_id`` None places the user in the default organization (the
+    single-tenant deployment's only one).
 
     Raises :class:`Conflict` if the email is taken (the transaction is then
     rolled back: after the failed insert it could not go on anyway).
@@ -72,7 +92,11 @@ async def add_user(
         raise Unprocessable(f"role must be one of {', '.join(ROLES)}", field="role")
     if password is not None and len(password) < 8:
         raise Unprocessable("password must be at least 8 characters", field="password")
+    if organization_id is None:
+        organization_id = await default_organization_id(db)
     user = User(
+        organization_id=organization_id,
+        extra_minutes=extra_minutes,
         email=normalize_email(email),
         name=name.strip() or normalize_email(email),
         role=role,
@@ -101,6 +125,7 @@ async def create_user(
     password: str | None = None,
     oidc_issuer: str | None = None,
     oidc_subject: str | None = None,
+    organization_id: uuid.UUID | None = None,
 ) -> User:
     """Create a user and commit. Raises :class:`Conflict` if the email is taken."""
     user = await add_user(
@@ -111,6 +136,7 @@ async def create_user(
         password=password,
         oidc_issuer=oidc_issuer,
         oidc_subject=oidc_subject,
+        organization_id=organization_id,
     )
     await db.commit()
     return user
@@ -178,6 +204,7 @@ async def find_or_create_oidc_user(
                 role="student",
                 oidc_issuer=issuer,
                 oidc_subject=subject,
+                organization_id=await organization_for_new_student(db, email),
             )
         elif user.oidc_subject is not None and (user.oidc_issuer, user.oidc_subject) != (
             issuer,
@@ -202,6 +229,27 @@ async def find_or_create_oidc_user(
     await link_enrollments(db, user)
     await db.commit()
     return user
+
+
+async def organization_for_new_student(db: AsyncSession, email: str) -> uuid.UUID:
+    """Where a first sign-in with a verified address belongs: the organization whose
+    allowed domains hold the address's domain.
+
+    A deployment where no organization lists a domain is single-tenant: its
+    students join the default organization, as before organizations existed.
+    Otherwise an address no organization accepts is refused in words.
+    """
+    org = await organization_for_email(db, email)
+    if org is not None:
+        return org.id
+    if not await any_domains_configured(db):
+        return await default_organization_id(db)
+    domain = email.rsplit("@", 1)[-1]
+    raise Forbidden(
+        f"No organization on this SafeExam accepts addresses of {domain}. "
+        "Ask your school to add its domain, or sign in with your school address",
+        code="no_organization_for_domain",
+    )
 
 
 async def _link_identity(

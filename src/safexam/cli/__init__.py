@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from safexam.cli import db, demo, dev, doctor, jobs, serve, users, worker
+from safexam.cli import db, demo, dev, doctor, jobs, orgs, serve, users, worker
 from safexam.cli.common import PROJECT_ROOT, CliError, err
 from safexam.cli.dev import WORKER_POOLS, dev_judge_processes
 from safexam.cli.doctor import DOCTOR_CHECKS, CheckResult, doctor_check
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # In this order in ``safexam --help``.
-    for group in (db, users, jobs, demo, serve, worker, doctor, dev):
+    for group in (db, orgs, users, jobs, demo, serve, worker, doctor, dev):
         group.add_commands(commands)
     return parser
 

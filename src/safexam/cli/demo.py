@@ -16,6 +16,7 @@ def load_demo(settings: Settings) -> Any:
 
 
 def print_demo(summary: Any) -> None:
+    out(f"    organization: {summary.organization_slug}")
     out(f"    educator: {summary.educator_email}")
     out(f"    students: {', '.join(summary.student_emails)}")
     out(f"    password (all three): {summary.password}")

@@ -41,7 +41,22 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     password = _read_password(args)
 
     async def work(db: Any) -> Any:
-        return await create_user(db, email=email, name=args.name, role=args.role, password=password)
+        from safexam.orgs.service import get_organization
+
+        organization_id = None
+        if args.org:
+            org = await get_organization(db, args.org)
+            if org is None:
+                raise CliError(f"--org: no organization with slug {args.org!r}")
+            organization_id = org.id
+        return await create_user(
+            db,
+            email=email,
+            name=args.name,
+            role=args.role,
+            password=password,
+            organization_id=organization_id,
+        )
 
     try:
         user = run_db(settings, work)
@@ -61,6 +76,9 @@ def add_commands(commands: Commands) -> None:
     create.add_argument("--email", required=True)
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument(
+        "--org", default="", help="the organization's slug (default: the default organization)"
+    )
     secret = create.add_mutually_exclusive_group()
     secret.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"

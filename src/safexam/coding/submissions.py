@@ -251,7 +251,9 @@ async def get_submission(
     if row is None:
         raise NotFound("submission not found")
     submission, student_id, exam, result = row
-    staff = principal.is_admin or principal.id == exam.owner_id
+    staff = exam.organization_id == principal.organization_id and (
+        principal.is_admin or principal.id == exam.owner_id
+    )
     if not (staff or principal.id == student_id):
         raise NotFound("submission not found")
     hidden_facts = staff or results_visible(

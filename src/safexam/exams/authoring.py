@@ -136,6 +136,7 @@ async def create_exam(db: AsyncSession, principal: Principal, data: ExamCreate) 
     rows = await _build_items(db, principal.id, data.items)
     exam = Exam(
         owner_id=principal.id,
+        organization_id=principal.organization_id,
         title=data.title.strip(),
         description=data.description,
         opens_at=data.opens_at,
@@ -167,7 +168,7 @@ async def list_exams(
     offset: int = 0,
 ) -> tuple[Sequence[Exam], int]:
     """A page of the principal's exams (every exam for an admin), newest first, and the total."""
-    conditions: list[Any] = []
+    conditions: list[Any] = [Exam.organization_id == principal.organization_id]
     if not principal.is_admin:
         conditions.append(Exam.owner_id == principal.id)
     if status is not None:

@@ -49,6 +49,15 @@ async def upsert_enrollments(db: AsyncSession, exam: Exam, students: Sequence[En
     }
     for index, email in enumerate(emails):
         user = users.get(email)
+        if user is not None and user.organization_id != exam.organization_id:
+            # Named, not hidden: the educator typed the address and must learn
+            # why it cannot sit this exam; nothing of the other organization shows.
+            raise Unprocessable(
+                f"{email} belongs to another organization; only students of this "
+                "organization can be enrolled",
+                field=f"students[{index}].email",
+                code="other_organization",
+            )
         if user is not None and user.role != "student":
             raise Unprocessable(
                 f"{email} belongs to an {user.role} account, not a student",
@@ -67,7 +76,10 @@ async def upsert_enrollments(db: AsyncSession, exam: Exam, students: Sequence[En
                 "exam_id": exam.id,
                 "email": email,
                 "user_id": user.id if user else None,
-                "extra_minutes": student.extra_minutes if has_extra else 0,
+                # Not said: the student's standing accommodation (imported with them).
+                "extra_minutes": (
+                    student.extra_minutes if has_extra else (user.extra_minutes if user else 0)
+                ),
                 "time_multiplier": student.time_multiplier if has_mult else 1.0,
             }
         )

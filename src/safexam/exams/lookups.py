@@ -48,7 +48,7 @@ async def get_owned_exam(
     exam = (await db.execute(stmt)).scalar_one_or_none()
     if exam is None:
         raise NotFound("exam not found")
-    ensure_owner(exam.owner_id, principal, "exam")
+    ensure_owner(exam.owner_id, principal, "exam", organization_id=exam.organization_id)
     return exam
 
 

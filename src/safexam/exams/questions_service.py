@@ -20,6 +20,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import Principal, ensure_owner
+from safexam.auth.models import User
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound, Unprocessable
 from safexam.exams.kinds import decode_body, validate_parametric
@@ -112,8 +113,14 @@ async def add_question(
     checked_body = normalized_body(kind, body)
     # Parameters and expressions are checked when authored, not when a student meets them.
     validate_parametric(kind, prompt, checked_body)
+    # A question belongs to its owner's organization, always: read it here
+    # rather than trust every caller to pass the matching one.
+    organization_id = await db.scalar(select(User.organization_id).where(User.id == owner_id))
+    if organization_id is None:
+        raise NotFound("owner not found")
     question = Question(
         owner_id=owner_id,
+        organization_id=organization_id,
         kind=kind,
         prompt=prompt,
         body=checked_body,
@@ -166,7 +173,7 @@ async def get_owned_question(
     question = (await db.execute(stmt)).scalar_one_or_none()
     if question is None:
         raise NotFound("question not found")
-    ensure_owner(question.owner_id, principal, "question")
+    ensure_owner(question.owner_id, principal, "question", organization_id=question.organization_id)
     return question
 
 
@@ -187,7 +194,7 @@ async def list_questions(
     Archived questions are left out unless ``status="archived"`` is asked for.
     ``q`` matches the prompt and the tags, case-insensitively.
     """
-    conditions: list[Any] = []
+    conditions: list[Any] = [Question.organization_id == principal.organization_id]
     if not principal.is_admin:
         conditions.append(Question.owner_id == principal.id)
     if status is not None:

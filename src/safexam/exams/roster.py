@@ -224,7 +224,7 @@ def _check_cells(row: _Row, header: list[str] | None) -> _Checked | RosterRefuse
 
 
 async def read_roster(
-    db: AsyncSession, text: str
+    db: AsyncSession, exam: Exam, text: str
 ) -> tuple[list[RosterAccepted], list[RosterRefused]]:
     """Check every row of the roster; nothing is written."""
     header, rows = _rows(text)
@@ -238,7 +238,16 @@ async def read_roster(
             checked.append(result)
     emails = {c.email for c in checked}
     roles = (
-        dict((await db.execute(select(User.email, User.role).where(User.email.in_(emails)))).all())
+        {
+            email: (role if organization_id == exam.organization_id else "other_organization")
+            for email, role, organization_id in (
+                await db.execute(
+                    select(User.email, User.role, User.organization_id).where(
+                        User.email.in_(emails)
+                    )
+                )
+            ).all()
+        }
         if emails
         else {}
     )
@@ -252,6 +261,10 @@ async def read_roster(
             refused.append(RosterRefused(item.line, texts[item.line], "duplicate", reason))
             continue
         seen[item.email] = item.line
+        if role == "other_organization":
+            reason = f"{item.email} belongs to another organization."
+            refused.append(RosterRefused(item.line, texts[item.line], "other_organization", reason))
+            continue
         if role is not None and role != "student":
             reason = f"{item.email} belongs to an {role} account, not a student."
             refused.append(RosterRefused(item.line, texts[item.line], "not_a_student", reason))
@@ -273,7 +286,7 @@ async def import_roster(
     db: AsyncSession, exam: Exam, text: str, *, actor_id: uuid.UUID
 ) -> RosterReport:
     """Enroll the roster's good rows in one transaction and report the others (see the module)."""
-    accepted, refused = await read_roster(db, text)
+    accepted, refused = await read_roster(db, exam, text)
     if accepted:
         record_audit(
             db,

@@ -38,7 +38,9 @@ async def session_state(
     if row is None:
         raise NotFound("session not found")
     session, exam = row.ExamSession, row.Exam
-    staff = principal.is_admin or exam.owner_id == principal.id
+    staff = exam.organization_id == principal.organization_id and (
+        principal.is_admin or exam.owner_id == principal.id
+    )
     if not staff and session.user_id != principal.id:
         raise NotFound("session not found")
     result = await db.get(Result, session_id, populate_existing=True)

@@ -466,7 +466,7 @@ async def override_response(
         raise NotFound("response not found")
     exam = await db.get(Exam, found.exam_id)
     assert exam is not None
-    ensure_owner(exam.owner_id, principal, "response")
+    ensure_owner(exam.owner_id, principal, "response", organization_id=exam.organization_id)
     session = (
         await db.execute(
             select(ExamSession).where(ExamSession.id == found.Response.session_id).with_for_update()

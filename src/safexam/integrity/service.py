@@ -242,15 +242,15 @@ async def activity_of_session(
     """
     row = (
         await db.execute(
-            select(ExamSession, Exam.owner_id, Exam.integrity)
+            select(ExamSession, Exam.owner_id, Exam.integrity, Exam.organization_id)
             .join(Exam, Exam.id == ExamSession.exam_id)
             .where(ExamSession.id == session_id)
         )
     ).first()
     if row is None:
         raise NotFound("session not found")
-    session, owner_id, integrity = row
-    ensure_owner(owner_id, principal, "session")
+    session, owner_id, integrity, organization_id = row
+    ensure_owner(owner_id, principal, "session", organization_id=organization_id)
     flagged = set(flag_kinds_of(integrity))
     limit = max(1, min(limit, MAX_PAGE))
     counts = {

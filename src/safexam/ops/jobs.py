@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import Principal
+from safexam.auth.models import User
 from safexam.core.errors import NotFound
 from safexam.exams.models import Exam
 from safexam.jobs.models import Job
@@ -28,13 +29,24 @@ async def visible_job(
     job = await db.get(Job, job_id, populate_existing=True)
     if job is None:
         raise NotFound("job not found")
-    if principal.is_admin:
-        return job, True
     if job.exam_id is not None:
-        owner = (
-            await db.execute(select(Exam.owner_id).where(Exam.id == job.exam_id))
-        ).scalar_one_or_none()
-        if owner == principal.id:
+        exam = (
+            await db.execute(
+                select(Exam.owner_id, Exam.organization_id).where(Exam.id == job.exam_id)
+            )
+        ).one_or_none()
+        if (
+            exam is not None
+            and exam.organization_id == principal.organization_id
+            and (principal.is_admin or exam.owner_id == principal.id)
+        ):
+            return job, True
+    elif principal.is_admin and job.requested_by is not None:
+        # A job of no exam (question generation, a trial) is its requester's organization's.
+        organization_id = await db.scalar(
+            select(User.organization_id).where(User.id == job.requested_by)
+        )
+        if organization_id == principal.organization_id:
             return job, True
     if job.requested_by == principal.id:
         return job, principal.role != "student"

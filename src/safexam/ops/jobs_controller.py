@@ -9,7 +9,7 @@ from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State
 from litestar.response import ServerSentEvent
 
-from safexam.auth.guards import CurrentUser, admin_only, authenticated
+from safexam.auth.guards import CurrentUser, authenticated, operator_only
 from safexam.core.deps import DB
 from safexam.core.events import job_channel, sse_stream
 from safexam.core.openapi import EVENT_STREAM
@@ -50,7 +50,7 @@ class JobController(Controller):
 
         return ServerSentEvent(sse_stream(channels, job_channel(job_id), read_state, event="job"))
 
-    @post("/{job_id:uuid}/retry", guards=[admin_only], status_code=202)
+    @post("/{job_id:uuid}/retry", guards=[operator_only], status_code=202)
     async def retry_job(self, job_id: uuid.UUID, db: DB, principal: CurrentUser) -> JobOut:
         """Operators: run a failed or dead job again (attempts start over); audited."""
         job = await retry_one_job(db, job_id, principal.id)

@@ -13,7 +13,7 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from safexam.auth.guards import CurrentUser, admin_only
+from safexam.auth.guards import CurrentUser, operator_only
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import unavailable_dependency
 from safexam.core.openapi import EVENT_STREAM, error_responses
@@ -83,13 +83,13 @@ class QueuesController(Controller):
     path = "/ops"
     tags = ["ops"]
 
-    @get("/queues", guards=[admin_only])
+    @get("/queues", guards=[operator_only])
     async def queues(self, db: DB, redis: RedisDep, settings: SettingsDep) -> dict[str, Any]:
         """Per queue: depth, delayed, in flight, oldest age, dead letters, throughput;
         workers; jobs by kind and status; failed and dead jobs; readiness."""
         return await queues_overview(db, redis, settings)
 
-    @get("/queues/events", guards=[admin_only], media_type=EVENT_STREAM)
+    @get("/queues/events", guards=[operator_only], media_type=EVENT_STREAM)
     async def queue_events(self, state: State, settings: SettingsDep) -> ServerSentEvent:
         """SSE: the overview of ``GET /ops/queues`` now, then whenever it changes (read every
         2 s); the stream ends after 10 minutes and the client reconnects."""
@@ -97,7 +97,7 @@ class QueuesController(Controller):
 
     @post(
         "/jobs/retry",
-        guards=[admin_only],
+        guards=[operator_only],
         status_code=202,
         responses=error_responses(422),
     )

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import Principal, ensure_owner
+from safexam.auth.models import User
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, NotFound
 from safexam.exams.models import Question
@@ -66,7 +67,13 @@ async def owned_generation_job(db: AsyncSession, job_id: uuid.UUID, principal: P
     job = await db.get(Job, job_id, populate_existing=True)
     if job is None or job.kind != GENERATE_QUESTIONS.name:
         raise NotFound("generation job not found")
-    ensure_owner(_owner_of(job), principal, "generation job")
+    owner = _owner_of(job)
+    organization_id = (
+        await db.scalar(select(User.organization_id).where(User.id == owner))
+        if owner is not None
+        else None
+    )
+    ensure_owner(owner, principal, "generation job", organization_id=organization_id)
     return job
 
 
@@ -139,7 +146,7 @@ async def review_draft(
     ).scalar_one_or_none()
     if question is None or question.source != "qie":
         raise NotFound("draft not found")
-    ensure_owner(question.owner_id, principal, "draft")
+    ensure_owner(question.owner_id, principal, "draft", organization_id=question.organization_id)
     if question.status != "draft":
         decided = "approved" if question.status == "active" else "rejected"
         raise Conflict(

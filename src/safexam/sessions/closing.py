@@ -220,7 +220,7 @@ async def release_results(db: AsyncSession, exam_id: uuid.UUID, principal: Princ
     ).scalar_one_or_none()
     if exam is None:
         raise NotFound("exam not found")
-    ensure_owner(exam.owner_id, principal, "exam")
+    ensure_owner(exam.owner_id, principal, "exam", organization_id=exam.organization_id)
     if exam.status == "draft":
         raise Conflict("Publish the exam before releasing results", code="exam_not_published")
     now = await db_now(db)
@@ -257,7 +257,7 @@ async def release_status(
     exam = await db.get(Exam, exam_id)
     if exam is None:
         raise NotFound("exam not found")
-    ensure_owner(exam.owner_id, principal, "exam")
+    ensure_owner(exam.owner_id, principal, "exam", organization_id=exam.organization_id)
     now = await db_now(db)
     rows = (
         await db.execute(
@@ -328,7 +328,7 @@ async def set_release_policy(
     ).scalar_one_or_none()
     if exam is None:
         raise NotFound("exam not found")
-    ensure_owner(exam.owner_id, principal, "exam")
+    ensure_owner(exam.owner_id, principal, "exam", organization_id=exam.organization_id)
     if exam.release_policy != policy:
         record_audit(
             db,

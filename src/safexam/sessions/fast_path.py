@@ -39,7 +39,7 @@ from litestar.stores.base import Store
 from litestar.types import ASGIApp, HTTPReceiveMessage, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from safexam.auth.guards import SIGNIN_USER_KEY, principal_in, signin_expired
+from safexam.auth.guards import SIGNIN_ORG_KEY, SIGNIN_USER_KEY, principal_in, signin_expired
 from safexam.auth.signins import SIGNIN_COOKIE, SignInBackend, SignInConfig
 from safexam.core.errors import error_for, error_payload
 from safexam.core.http import client_ip, user_agent_of
@@ -143,6 +143,7 @@ class AutosaveFastPath:
                 if (
                     not isinstance(signin, dict)
                     or SIGNIN_USER_KEY not in signin
+                    or SIGNIN_ORG_KEY not in signin
                     or signin.get("role") != "student"
                     or signin_expired(signin, self.session_absolute_seconds)
                 ):

@@ -66,6 +66,7 @@ async def my_exam_details(
             .where(
                 Exam.id.in_(ids),
                 or_(Enrollment.user_id == principal.id, Enrollment.email == principal.email),
+                Exam.organization_id == principal.organization_id,
             )
             .order_by(Enrollment.user_id.is_(None))
         )

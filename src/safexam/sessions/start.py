@@ -88,6 +88,7 @@ async def list_student_exams(
                 .where(
                     Exam.status == "published",
                     or_(Enrollment.user_id == principal.id, Enrollment.email == principal.email),
+                    Exam.organization_id == principal.organization_id,
                     true() if exam_id is None else Exam.id == exam_id,
                 )
                 .distinct()
@@ -284,6 +285,7 @@ async def _start_once(
                 Exam.id == exam_id,
                 Exam.status == "published",
                 or_(Enrollment.user_id == principal.id, Enrollment.email == principal.email),
+                Exam.organization_id == principal.organization_id,
             )
             .order_by(Enrollment.user_id.is_(None))
             .limit(1)

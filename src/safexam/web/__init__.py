@@ -11,7 +11,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.types import ControllerRouterHandler
 
-from safexam.auth.guards import admin_only, educator_or_admin, educator_or_admin_unseen
+from safexam.auth.guards import admin_or_operator, educator_or_admin, educator_or_admin_unseen
 from safexam.web.assets import static_file
 from safexam.web.educator import educator_controllers
 from safexam.web.educator.integrity import IntegrityPageController
@@ -26,6 +26,7 @@ from safexam.web.student import (
     StudentExamsController,
     StudentReviewController,
 )
+from safexam.web.student.join import JoinController
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -43,6 +44,7 @@ def web_route_handlers() -> list[ControllerRouterHandler]:
         route_handlers=[
             FrontDoorController,
             SignInController,
+            JoinController,
             AccountController,
             StudentExamsController,
             StudentReviewController,
@@ -57,7 +59,13 @@ def web_route_handlers() -> list[ControllerRouterHandler]:
                 guards=[educator_or_admin_unseen],
                 route_handlers=[IntegrityPageController],
             ),
-            Router(path="/operator", guards=[admin_only], route_handlers=operator_controllers()),
+            # Each controller under /operator narrows this to operators (the
+            # deployment's queues) or to org admins (their organization's people).
+            Router(
+                path="/operator",
+                guards=[admin_or_operator],
+                route_handlers=operator_controllers(),
+            ),
         ],
         exception_handlers=page_exception_handlers(),
         include_in_schema=False,

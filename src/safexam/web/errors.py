@@ -134,8 +134,12 @@ def _sentence(error: ApiError) -> str:
         roles = error.details.get("allowed_roles", []) if isinstance(error.details, dict) else []
         if roles == ["student"]:
             return "This page is for students. Your own pages are in the menu above."
-        if roles == ["admin"]:
+        if roles in (["admin"], ["admin", "operator"]):
             return "This page is for administrators. Your own pages are in the menu above."
+        if roles == ["operator"]:
+            return (
+                "This page is for the deployment's operators. Your own pages are in the menu above."
+            )
         return "This page is for educators. Your own pages are in the menu above."
     if status == 409:
         # Conflicts are the domain's own sentences ("This exam has closed").

@@ -37,6 +37,7 @@ from safexam.web.headers import CACHE_PRIVATE
 from safexam.web.layout import current_user, page, render_public
 
 __all__ = [
+    "HOME_OF_OPERATORS",
     "HOME_OF_STAFF",
     "HOME_OF_STUDENTS",
     "LANDING_CACHE",
@@ -47,6 +48,7 @@ __all__ = [
 
 HOME_OF_STUDENTS = "/exams"
 HOME_OF_STAFF = "/educator/exams"
+HOME_OF_OPERATORS = "/operator/queues"
 TALK_PATH = "/talk-to-us"
 #: Five minutes in a browser, an hour in a shared cache, and a day of serving
 #: the old copy while a fresh one is fetched: the page changes with a release.
@@ -106,7 +108,9 @@ class FrontDoorController(Controller):
         """The landing page for visitors; students and staff go on to their own pages."""
         user = current_user(request)
         if user is not None:
-            home = HOME_OF_STUDENTS if user.role == "student" else HOME_OF_STAFF
+            home = {"student": HOME_OF_STUDENTS, "operator": HOME_OF_OPERATORS}.get(
+                user.role, HOME_OF_STAFF
+            )
             return Redirect(
                 home, status_code=303, headers={"Cache-Control": CACHE_PRIVATE, "Vary": "Cookie"}
             )

@@ -1,10 +1,12 @@
-"""The operator's pages (admins only): queues, dead jobs, workers, users and onboarding requests."""
+"""The operator's pages: queues, dead jobs, workers, organizations and onboarding requests (operators); users and the audit trail (org admins)."""
 
 from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
 from safexam.web.operator.onboarding import OperatorOnboardingController
+from safexam.web.operator.audit import OperatorAuditController
+from safexam.web.operator.organizations import OperatorOrganizationsController
 from safexam.web.operator.queues import OperatorQueuesController
 from safexam.web.operator.users import OperatorUsersController
 
@@ -13,4 +15,10 @@ __all__ = ["operator_controllers"]
 
 def operator_controllers() -> list[ControllerRouterHandler]:
     """The controllers mounted under ``/operator``."""
-    return [OperatorQueuesController, OperatorUsersController, OperatorOnboardingController]
+    return [
+        OperatorQueuesController,
+        OperatorOrganizationsController,
+        OperatorUsersController,
+        OperatorAuditController,
+        OperatorOnboardingController,
+    ]

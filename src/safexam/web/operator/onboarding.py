@@ -8,6 +8,7 @@ from litestar import Controller, Request, get
 from litestar.params import QueryParameter
 from litestar.response import Template
 
+from safexam.auth.guards import operator_only
 from safexam.core.deps import DB
 from safexam.onboarding.service import list_onboarding_requests
 from safexam.web.front.landing import SIZE_LABELS
@@ -19,8 +20,11 @@ ONBOARDING_PATH = "/operator/onboarding"
 
 
 class OperatorOnboardingController(Controller):
+    """The deployment's operators only: institutions asking to join are no organization's."""
+
     path = "/onboarding"
     include_in_schema = False
+    guards = [operator_only]
 
     @get("/")
     async def requests(

@@ -21,7 +21,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from safexam.auth.guards import CurrentUser
+from safexam.auth.guards import CurrentUser, operator_only
 from safexam.core.deps import DB, RedisDep, SettingsDep
 from safexam.core.errors import ApiError
 from safexam.core.http import API_PREFIX
@@ -147,6 +147,7 @@ def _done_sentence(done: str | None, retried: int | None, skipped: int | None) -
 
 class OperatorQueuesController(Controller):
     path = "/queues"
+    guards = [operator_only]
     include_in_schema = False
 
     async def _page(

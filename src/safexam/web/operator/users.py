@@ -19,8 +19,10 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.admin import NewUserIn, UserChangeIn, list_users, new_user
-from safexam.auth.guards import CurrentUser, Principal
-from safexam.auth.models import ROLES
+from safexam.auth.guards import CurrentUser, Principal, admin_only
+from safexam.auth.invitations import InvitationIn, InvitationOut, create_invitation
+from safexam.auth.models import ORG_ROLES as ROLES
+from safexam.auth.people import StudentImportOut, import_students
 from safexam.auth.users_controller import change_user_of_request
 from safexam.core.deps import DB
 from safexam.core.errors import ApiError
@@ -66,6 +68,15 @@ class RoleForm(ListState):
     role: str = ""
 
 
+class InviteForm(ListState):
+    invite_email: str = ""
+    invite_role: str = "educator"
+
+
+class ImportForm(ListState):
+    csv: str = ""
+
+
 class ActiveForm(ListState):
     active: str = ""
 
@@ -81,9 +92,18 @@ async def _list_page(
     errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
     status_code: int = 200,
+    report: StudentImportOut | None = None,
+    csv_text: str = "",
+    invitation: InvitationOut | None = None,
 ) -> Template:
     role = state.filter_role if state.filter_role in ROLES else None
-    found = await list_users(db, search=state.q or None, role=role, page=state.page)
+    found = await list_users(
+        db,
+        organization_id=principal.organization_id,
+        search=state.q or None,
+        role=role,
+        page=state.page,
+    )
     pages = max(1, -(-found.total // found.per_page))
     return page(
         request,
@@ -110,11 +130,15 @@ async def _list_page(
         errors=errors or {},
         form=form or {"name": "", "email": "", "role": "student"},
         status_code=status_code,
+        report=report,
+        csv_text=csv_text,
+        invitation=invitation,
     )
 
 
 class OperatorUsersController(Controller):
     path = "/users"
+    guards = [admin_only]
     include_in_schema = False
 
     @get("/")
@@ -164,6 +188,60 @@ class OperatorUsersController(Controller):
                 status_code=exc.status_code,
             )
         return Redirect(USERS_PATH + data.query(done="created"), status_code=303)
+
+    @post("/invite", status_code=200)
+    async def invite(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        principal: CurrentUser,
+        data: Annotated[InviteForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template:
+        """A single-use link for an educator (or admin) to join; shown once on the page."""
+        try:
+            invitation = await create_invitation(
+                db,
+                convert_form(
+                    {"email": data.invite_email.strip(), "role": data.invite_role}, InvitationIn
+                ),
+                principal,
+                base_url=str(request.base_url),
+            )
+        except ApiError as exc:
+            await db.rollback()
+            return await _list_page(
+                request,
+                db,
+                principal,
+                data,
+                problem=exc.message.rstrip(".") + ".",
+                status_code=exc.status_code,
+            )
+        return await _list_page(request, db, principal, data, invitation=invitation)
+
+    @post("/import", status_code=200)
+    async def import_students(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        principal: CurrentUser,
+        data: Annotated[ImportForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template:
+        """Students from pasted CSV rows; the page shows what was added and every refused row."""
+        try:
+            report = await import_students(db, principal, data.csv)
+        except ApiError as exc:
+            await db.rollback()
+            return await _list_page(
+                request,
+                db,
+                principal,
+                data,
+                problem=exc.message.rstrip(".") + ".",
+                status_code=exc.status_code,
+                csv_text=data.csv,
+            )
+        return await _list_page(request, db, principal, data, report=report)
 
     async def _change(
         self,

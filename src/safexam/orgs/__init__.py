@@ -1,0 +1,1 @@
+"""Organizations: the colleges and clubs a deployment serves, each a tenant of its own."""
