@@ -107,7 +107,7 @@ async def request_similarity(
     exam = await db.get(Exam, exam_id)
     if exam is None:
         raise NotFound("exam not found")
-    ensure_owner(exam.owner_id, principal, "exam")
+    ensure_owner(exam.owner_id, principal, "exam", organization_id=exam.organization_id)
     active = await db.scalar(
         select(Job.id)
         .where(

@@ -88,7 +88,7 @@ async def _owned_exam(db: AsyncSession, exam_id: uuid.UUID, principal: Principal
     exam = await db.get(Exam, exam_id)
     if exam is None:
         raise NotFound("exam not found")
-    ensure_owner(exam.owner_id, principal, "exam")
+    ensure_owner(exam.owner_id, principal, "exam", organization_id=exam.organization_id)
     return exam
 
 

@@ -1,11 +1,15 @@
-"""The operator's pages: queues, dead jobs, workers, organizations and onboarding requests (operators); users and the audit trail (org admins)."""
+"""The operator's pages.
+
+Queues, dead jobs, workers, organizations and onboarding requests are the
+deployment's operators'; users and the audit trail are each organization's admins'.
+"""
 
 from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
-from safexam.web.operator.onboarding import OperatorOnboardingController
 from safexam.web.operator.audit import OperatorAuditController
+from safexam.web.operator.onboarding import OperatorOnboardingController
 from safexam.web.operator.organizations import OperatorOrganizationsController
 from safexam.web.operator.queues import OperatorQueuesController
 from safexam.web.operator.users import OperatorUsersController
