@@ -471,7 +471,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/operator/queues/retry-all"): Rule(
         operator_page(403), form=lambda w: {"kind": "judge0_collect"}, page=True
     ),
-    ("GET", "/operator/onboarding"): Rule(operator_page(200), page=True),
+    # The deployment's operators only: an organization's admin is refused too.
+    ("GET", "/operator/onboarding"): Rule(operator_page(403), page=True),
     ("GET", "/operator/users"): Rule(operator_page(200), page=True),
     ("GET", "/operator/audit"): Rule(operator_page(200), page=True),
     # The deployment's organizations: operators only (not an organization's admin).

@@ -108,8 +108,8 @@ async def test_a_visitor_finds_the_app_installable_and_asks_to_talk(
         tuple(r) for r in await rows(db, "SELECT institution, size FROM onboarding_requests")
     ] == [("Harbour Chess Club", "under_100")]
 
-    admin = await make_user(db, "admin", name="Ann Admin")
-    await sign_in_as(page, admin.email, PASSWORD)
+    operator = await make_user(db, "operator", name="Otto Operator")
+    await sign_in_as(page, operator.email, PASSWORD)
     await page.get_by_role("link", name="Onboarding").click()
     await expect(page.get_by_role("heading", name="Onboarding requests", level=1)).to_be_visible()
     await expect(page.get_by_role("row", name="Harbour Chess Club")).to_contain_text(
@@ -120,8 +120,8 @@ async def test_a_visitor_finds_the_app_installable_and_asks_to_talk(
     # Signed in, / leads on to their own pages, though this browser was shown the
     # landing page there as a visitor minutes ago (it varies by Cookie).
     await page.get_by_role("link", name="SafeExam", exact=True).click()
-    await expect(page.get_by_role("heading", name="Exams", level=1)).to_be_visible()
-    assert path_of(page) == "/educator/exams"
+    await expect(page.get_by_role("heading", name="Queues", level=1)).to_be_visible()
+    assert path_of(page) == "/operator/queues"
     await audit(page)
 
 
