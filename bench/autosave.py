@@ -44,6 +44,7 @@ from safexam.auth.passwords import hash_password
 from safexam.core.db import create_engine, create_sessionmaker
 from safexam.core.settings import to_asyncpg_url
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
+from safexam.orgs.service import default_organization_id
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loadgen import (
@@ -69,7 +70,9 @@ async def set_up(database_url: str, students: int, questions: int) -> tuple[uuid
     password_hash = hash_password(PASSWORD)
     emails = [f"bench-{run}-{i}@students.example" for i in range(students)]
     async with maker() as db:
+        organization = await default_organization_id(db)
         educator = User(
+            organization_id=organization,
             email=f"bench-{run}-educator@staff.example",
             name="Bench Educator",
             role="educator",
@@ -80,6 +83,7 @@ async def set_up(database_url: str, students: int, questions: int) -> tuple[uuid
         now = datetime.now(UTC)
         exam = Exam(
             owner_id=educator.id,
+            organization_id=organization,
             title=f"Autosave bench {run}",
             opens_at=now - timedelta(minutes=5),
             closes_at=now + timedelta(hours=4),
@@ -93,6 +97,7 @@ async def set_up(database_url: str, students: int, questions: int) -> tuple[uuid
         for position in range(1, questions + 1):
             question = Question(
                 owner_id=educator.id,
+                organization_id=organization,
                 kind="mcq_single",
                 prompt=f"Bench question {position}",
                 body={
@@ -113,6 +118,7 @@ async def set_up(database_url: str, students: int, questions: int) -> tuple[uuid
                     "email": email,
                     "name": email.split("@")[0],
                     "role": "student",
+                    "organization_id": organization,
                     "password_hash": password_hash,
                 }
                 for uid, email in zip(user_ids, emails, strict=True)

@@ -111,6 +111,7 @@ async def seed(settings: Settings, students: int, questions: int, tests: int) ->
         now = utcnow()
         exam = Exam(
             owner_id=educator.id,
+            organization_id=educator.organization_id,
             title="Coding bench",
             opens_at=now - timedelta(hours=1),
             closes_at=now + timedelta(hours=3),
@@ -124,6 +125,7 @@ async def seed(settings: Settings, students: int, questions: int, tests: int) ->
         for position in range(questions):
             q = Question(
                 owner_id=educator.id,
+                organization_id=educator.organization_id,
                 kind="coding",
                 prompt=f"Add {position}",
                 body=body(tests),

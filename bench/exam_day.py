@@ -52,7 +52,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from safexam.auth.models import User
 from safexam.auth.passwords import hash_password
@@ -94,6 +94,9 @@ async def create_accounts(database_url: str, run: str, students: int) -> dict[st
         for i in range(students)
     ]
     async with engine.begin() as conn:
+        organization = (
+            await conn.execute(text("SELECT id FROM organizations WHERE slug = 'default'"))
+        ).scalar_one()
         await conn.execute(
             insert(User),
             [
@@ -103,6 +106,7 @@ async def create_accounts(database_url: str, run: str, students: int) -> dict[st
                     "name": p["email"].split("@")[0],
                     "role": p["role"],
                     "password_hash": password_hash,
+                    "organization_id": organization,
                 }
                 for p in people
             ],

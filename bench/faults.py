@@ -212,6 +212,7 @@ async def seed(database_url: str, students: int) -> tuple[str, str, list[str]]:
             ):
                 exam = Exam(
                     owner_id=educator.id,
+                    organization_id=educator.organization_id,
                     title=title,
                     opens_at=now - timedelta(hours=1),
                     closes_at=now + timedelta(hours=3),
@@ -224,6 +225,7 @@ async def seed(database_url: str, students: int) -> tuple[str, str, list[str]]:
                 for position, (kind, body) in enumerate(bodies):
                     question = Question(
                         owner_id=educator.id,
+                        organization_id=educator.organization_id,
                         kind=kind,
                         prompt=f"{title} {position}",
                         body=body,

@@ -51,6 +51,8 @@ from safexam.jobs.kinds import GRADE_SESSION  # noqa: E402
 from safexam.models import Base  # noqa: E402, F401
 
 CHOICES = [{"id": c, "text": f"choice {c}"} for c in "abcd"]
+# The bench's rows belong to the organization every fresh database has.
+DEFAULT_ORGANIZATION = "(SELECT id FROM organizations WHERE slug = 'default')"
 
 
 @asynccontextmanager
@@ -157,15 +159,16 @@ async def seed(
     async with maker() as db:
         await db.execute(
             text(
-                "INSERT INTO users (id, email, name, role) VALUES (:id, :email, 'Ed', 'educator')"
+                "INSERT INTO users (id, email, name, role, organization_id)"
+                f" VALUES (:id, :email, 'Ed', 'educator', {DEFAULT_ORGANIZATION})"
             ),
             {"id": educator, "email": f"ed-{exam.hex[:8]}@bench.local"},
         )
         await db.execute(
             text(
                 "INSERT INTO exams (id, owner_id, title, opens_at, closes_at, duration_minutes,"
-                " release_policy, status) VALUES (:id, :owner, 'Bench', :o, :c, 60, 'immediate',"
-                " 'published')"
+                " release_policy, status, organization_id) VALUES (:id, :owner, 'Bench', :o, :c,"
+                f" 60, 'immediate', 'published', {DEFAULT_ORGANIZATION})"
             ),
             {"id": exam, "owner": educator, "o": now - timedelta(hours=2), "c": now},
         )
@@ -173,8 +176,9 @@ async def seed(
 
         await db.execute(
             text(
-                "INSERT INTO questions (id, owner_id, kind, prompt, body, points, status)"
-                " SELECT q, :owner, 'mcq_single', 'Q', CAST(:body AS jsonb), 1, 'active'"
+                "INSERT INTO questions (id, owner_id, kind, prompt, body, points, status,"
+                " organization_id) SELECT q, :owner, 'mcq_single', 'Q', CAST(:body AS jsonb), 1,"
+                f" 'active', {DEFAULT_ORGANIZATION}"
                 " FROM unnest(CAST(:ids AS uuid[])) AS q"
             ),
             {
@@ -193,8 +197,9 @@ async def seed(
         )
         await db.execute(
             text(
-                "INSERT INTO users (id, email, name, role)"
-                " SELECT u, 's-' || u::text || '@bench.local', 'Student', 'student'"
+                "INSERT INTO users (id, email, name, role, organization_id)"
+                " SELECT u, 's-' || u::text || '@bench.local', 'Student', 'student',"
+                f" {DEFAULT_ORGANIZATION}"
                 " FROM unnest(CAST(:ids AS uuid[])) AS u"
             ),
             {"ids": users},

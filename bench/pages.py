@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -146,6 +146,9 @@ async def create_accounts(database_url: str, run: str, students: int) -> dict[st
         (email, f"Student {i}", "student") for i, email in enumerate(emails)
     ]
     async with engine.begin() as conn:
+        organization = (
+            await conn.execute(text("SELECT id FROM organizations WHERE slug = 'default'"))
+        ).scalar_one()
         await conn.execute(
             insert(User),
             [
@@ -155,6 +158,7 @@ async def create_accounts(database_url: str, run: str, students: int) -> dict[st
                     "name": n,
                     "role": r,
                     "password_hash": password_hash,
+                    "organization_id": organization,
                 }
                 for e, n, r in people
             ],
