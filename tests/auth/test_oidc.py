@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import socket
 import time
 import uuid
@@ -528,3 +530,58 @@ async def test_a_multi_tenant_issuer_checks_each_tokens_tenant(
     assert me["organization_id"] == str(contoso.id) and me["role"] == "student"
     user = (await db.execute(select(User).where(User.oidc_subject == "m-1"))).scalar_one()
     assert user.oidc_issuer == provider.tenant_issuer(tenant)
+
+
+async def test_an_invited_educator_joins_with_google_as_the_invited_address_only(
+    oidc: Any, provider: LocalOidcProvider, db: AsyncSession
+) -> None:
+    riverside = await make_organization(db, "riverside")
+    await login(oidc, (await make_user(db, "admin", organization=riverside)).email)
+    made = await oidc.post("/api/v1/users/invitations", json={"email": "eve@riverside.edu"})
+    assert made.status_code == 201, made.text
+    join = urlsplit(made.json()["url"]).path
+    page_headers = {"Accept": "text/html"}
+
+    async with browser(oidc) as newcomer:
+        page = await newcomer.get(join, headers=page_headers)
+        assert page.status_code == 200 and "Join with Google" in page.text
+        found = re.search(r'href="([^"]*/auth/oidc/login[^"]*)"', page.text)
+        assert found is not None
+        google = html.unescape(found.group(1))
+
+        async def through_google(email: str) -> Any:
+            response = await newcomer.get(google, follow_redirects=False)
+            assert response.status_code == 302, response.text
+            location = urlsplit(response.headers["location"]).query
+            params = {k: v[0] for k, v in parse_qs(location).items()}
+            return await finish(
+                newcomer, params, provider.authorize(params, email=email, subject="g-eve")
+            )
+
+        # Another Google address: back to the invitation, told why, and not signed in.
+        other = await through_google("eve.personal@college.edu")
+        assert other.status_code == 303, other.text
+        assert other.headers["location"] == f"{join}?problem=invitation_other_address"
+        told = await newcomer.get(other.headers["location"], headers=page_headers)
+        assert "is not eve@riverside.edu, the address invited" in told.text
+        await assert_signed_out(newcomer)
+
+        joined = await through_google("Eve@Riverside.edu")
+        assert joined.status_code == 303, joined.text
+        assert joined.headers["location"] == "/signed-in?next=%2Feducator%2Fexams"
+        me = (await newcomer.get("/api/v1/auth/me")).json()
+        assert (me["email"], me["role"], me["organization_id"]) == (
+            "eve@riverside.edu",
+            "educator",
+            str(riverside.id),
+        )
+    eve = (await db.execute(select(User).where(User.email == "eve@riverside.edu"))).scalar_one()
+    assert (eve.oidc_issuer, eve.oidc_subject, eve.password_hash) == (
+        provider.issuer,
+        "g-eve",
+        None,
+    )
+    # The link is used up.
+    async with browser(oidc) as late:
+        again = await late.get(join, headers=page_headers)
+        assert again.status_code == 410 and "used already" in again.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
@@ -26,6 +27,7 @@ from safexam.auth.guards import (
     authenticated,
     principal_of,
 )
+from safexam.auth.invitations import accept_invitation_with_identity, join_path
 from safexam.auth.models import User
 from safexam.auth.oidc import (
     OIDC_COOKIE,
@@ -45,6 +47,7 @@ from safexam.auth.signins import (
     revoke_all_signins,
 )
 from safexam.core.deps import DB, RedisDep, SettingsDep
+from safexam.core.errors import ApiError
 from safexam.core.http import API_PREFIX, client_ip
 from safexam.core.openapi import error_responses
 from safexam.core.settings import Settings
@@ -164,11 +167,14 @@ class AuthController(Controller):
         settings: SettingsDep,
         next_path: Annotated[str | None, QueryParameter(name="next")] = None,
         link: FromQuery[bool] = False,
+        invite: FromQuery[str | None] = None,
     ) -> Redirect:
         """Start Google (OpenID Connect) sign-in: off to the issuer with state, nonce and PKCE.
 
         With ``link=true``, a signed-in user links the Google identity to their
-        own account instead (the only way a staff account gets one).
+        own account instead (the only way a staff account gets one). With
+        ``invite``, a newcomer accepts that invitation by signing in: the
+        account is created for the invited address, which the identity must have.
         """
         client = oidc_client(request.app, settings)
         landing = safe_next_path(next_path)
@@ -181,6 +187,7 @@ class AuthController(Controller):
             redirect_uri=redirect_uri,
             next_path=landing,
             link_user_id=link_user_id,
+            invite_token=invite[:200] if invite else None,
         )
         # Lax, not Strict: the cookie must come back on the issuer's cross-site redirect.
         cookie = Cookie(
@@ -226,15 +233,6 @@ class AuthController(Controller):
             error=error,
             browser_state=request.cookies.get(OIDC_COOKIE),
         )
-        user = await find_or_create_oidc_user(
-            db,
-            issuer=identity.issuer,
-            subject=identity.subject,
-            email=identity.email,
-            name=identity.name,
-            link_to=uuid.UUID(identity.link_user_id) if identity.link_user_id else None,
-        )
-        await start_signin(request, user)
         clear = Cookie(
             key=OIDC_COOKIE,
             value="",
@@ -244,6 +242,31 @@ class AuthController(Controller):
             secure=settings.cookie_secure,
             samesite="lax",
         )
+        if identity.invite_token is not None:
+            try:
+                user = await accept_invitation_with_identity(
+                    db,
+                    identity.invite_token,
+                    issuer=identity.issuer,
+                    subject=identity.subject,
+                    email=identity.email,
+                    name=identity.name,
+                )
+            except ApiError as exc:
+                # Back to the invitation's page, which says in words what went wrong.
+                await db.rollback()
+                problem = join_path(identity.invite_token) + "?" + urlencode({"problem": exc.code})
+                return Redirect(problem, status_code=303, cookies=[clear])
+        else:
+            user = await find_or_create_oidc_user(
+                db,
+                issuer=identity.issuer,
+                subject=identity.subject,
+                email=identity.email,
+                name=identity.name,
+                link_to=uuid.UUID(identity.link_user_id) if identity.link_user_id else None,
+            )
+        await start_signin(request, user)
         # 303 so the browser lands with a plain GET, on the same-site step that
         # goes on to the page asked for (why: auth.oidc.LANDING_PATH).
         return Redirect(landing_url(identity.next_path), status_code=303, cookies=[clear])

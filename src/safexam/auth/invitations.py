@@ -1,8 +1,9 @@
 """Invitations: an org admin invites an educator by a single-use link that expires.
 
 The link carries a random token; only its SHA-256 is stored. Accepting sets
-the newcomer's name and password and creates the account in the inviting
-organization, once: a used or expired link is refused in words.
+the newcomer's name and password, or signs them in with Google, and creates
+the account in the inviting organization, once: a used or expired link is
+refused in words.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from safexam.auth.schemas import Email
 from safexam.auth.service import add_user, get_user_by_email, normalize_email
 from safexam.core.audit import record_audit
 from safexam.core.db import utcnow
-from safexam.core.errors import ApiError, Conflict
+from safexam.core.errors import ApiError, Conflict, Forbidden
 from safexam.orgs.models import Invitation, Organization
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "InvitationOut",
     "InvitationRefused",
     "accept_invitation",
+    "accept_invitation_with_identity",
     "create_invitation",
     "join_path",
     "open_invitation",
@@ -163,6 +165,53 @@ async def accept_invitation(db: AsyncSession, token: str, *, name: str, password
         subject_type="user",
         subject_id=user.id,
         details={"invitation_id": str(invitation.id), "role": invitation.role},
+    )
+    await db.commit()
+    return user
+
+
+async def accept_invitation_with_identity(
+    db: AsyncSession, token: str, *, issuer: str, subject: str, email: str, name: str
+) -> User:
+    """Create the invited account signed in by a verified OpenID identity; commits.
+
+    The identity's verified address must be the one invited: the link may have
+    been forwarded, and the invitation names who may use it. An identity that
+    already signs in to an account cannot join again.
+    """
+    invitation, _ = await open_invitation(db, token, for_update=True)
+    if normalize_email(email) != invitation.email:
+        raise Forbidden(
+            f"This invitation is for {invitation.email}, and you signed in as "
+            f"{normalize_email(email)}. Sign in with the invited address, or ask "
+            "your organization's administrator to invite this one",
+            code="invitation_other_address",
+        )
+    taken = await db.scalar(
+        select(User.id).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
+    )
+    if taken is not None:
+        raise Conflict(
+            "This account already signs in to SafeExam; sign in with it instead",
+            code="identity_linked",
+        )
+    user = await add_user(
+        db,
+        email=invitation.email,
+        name=name,
+        role=invitation.role,
+        oidc_issuer=issuer,
+        oidc_subject=subject,
+        organization_id=invitation.organization_id,
+    )
+    invitation.used_at = utcnow()
+    record_audit(
+        db,
+        actor_id=user.id,
+        action="user.join",
+        subject_type="user",
+        subject_id=user.id,
+        details={"invitation_id": str(invitation.id), "role": invitation.role, "with": issuer},
     )
     await db.commit()
     return user

@@ -98,6 +98,8 @@ class PendingSignIn(msgspec.Struct, frozen=True):
     # the callback cannot see their sign-in (its cookie is Strict), so the
     # pending state, bound to this browser, carries who asked.
     link_user_id: str | None = None
+    # Set when a newcomer accepts an invitation by signing in: the link's token.
+    invite_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class VerifiedIdentity:
     name: str
     next_path: str
     link_user_id: str | None = None
+    invite_token: str | None = None
 
 
 def _provider_unavailable(message: str) -> ApiError:
@@ -390,8 +393,9 @@ async def begin_sign_in(
     redirect_uri: str,
     next_path: str,
     link_user_id: str | None = None,
+    invite_token: str | None = None,
 ) -> tuple[str, str]:
-    """Record a pending sign-in (or link); returns (authorization URL, state)."""
+    """Record a pending sign-in (or link, or invitation); returns (authorization URL, state)."""
     metadata = await client.metadata()
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
@@ -402,6 +406,7 @@ async def begin_sign_in(
         redirect_uri=redirect_uri,
         next_path=next_path,
         link_user_id=link_user_id,
+        invite_token=invite_token,
     )
     await redis.set(_state_key(settings, state), msgspec.json.encode(pending), ex=STATE_TTL_SECONDS)
     url = client.authorization_url(
@@ -478,4 +483,5 @@ async def finish_sign_in(
         name=name if isinstance(name, str) and name.strip() else email,
         next_path=pending.next_path,
         link_user_id=pending.link_user_id,
+        invite_token=pending.invite_token,
     )

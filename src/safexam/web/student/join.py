@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 
 from safexam.auth.controller import start_signin
 from safexam.auth.invitations import InvitationRefused, accept_invitation, open_invitation
-from safexam.core.deps import DB
+from safexam.core.deps import DB, SettingsDep
 from safexam.core.errors import ApiError
+from safexam.core.http import API_PREFIX
+from safexam.core.settings import Settings
 from safexam.web.layout import page
 
 __all__ = ["JoinController"]
@@ -21,6 +24,29 @@ __all__ = ["JoinController"]
 MAX_NAME = 200
 MAX_PASSWORD = 1024
 HOME_OF_STAFF = "/educator/exams"
+
+
+#: What went wrong when the newcomer tried to join with Google, by the error's code.
+GOOGLE_PROBLEMS = {
+    "invitation_other_address": (
+        "The Google account you chose is not {email}, the address invited. Join with"
+        " that address's Google account, or choose a name and a password below."
+    ),
+    "identity_linked": (
+        "That Google account already signs in to SafeExam. Sign in with it, or"
+        " choose a name and a password below to make this account."
+    ),
+    "email_taken": "An account with {email} exists already. Sign in with it instead.",
+}
+GOOGLE_FAILED = "Joining with Google did not work. Try again, or choose a password below."
+
+
+def _google_url(settings: Settings, token: str) -> str | None:
+    """The way to join with Google, when this deployment has an OpenID Connect client."""
+    if not settings.oidc_client_id:
+        return None
+    query = urlencode({"invite": token, "next": HOME_OF_STAFF})
+    return f"{API_PREFIX}/auth/oidc/login?{query}"
 
 
 class JoinForm(msgspec.Struct):
@@ -44,11 +70,21 @@ class JoinController(Controller):
     include_in_schema = False
 
     @get("/{token:str}")
-    async def join_page(self, request: Request[Any, Any, Any], db: DB, token: str) -> Template:
+    async def join_page(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        settings: SettingsDep,
+        token: str,
+        problem: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    ) -> Template:
         try:
             invitation, org = await open_invitation(db, token)
         except InvitationRefused as exc:
             return _refused(request, exc)
+        error = None
+        if problem:
+            error = GOOGLE_PROBLEMS.get(problem, GOOGLE_FAILED).format(email=invitation.email)
         return page(
             request,
             "student/join.html",
@@ -57,6 +93,8 @@ class JoinController(Controller):
             email=invitation.email,
             role=invitation.role,
             token=token,
+            google_url=_google_url(settings, token),
+            error=error,
         )
 
     @post("/{token:str}", status_code=303)
@@ -65,6 +103,7 @@ class JoinController(Controller):
         request: Request[Any, Any, Any],
         db: DB,
         token: str,
+        settings: SettingsDep,
         data: Annotated[JoinForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
         try:
@@ -98,6 +137,7 @@ class JoinController(Controller):
             email=invitation.email,
             role=invitation.role,
             token=token,
+            google_url=_google_url(settings, token),
             name=name,
             error=error,
         )
