@@ -27,10 +27,16 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("sharing", sa.Text(), server_default="private", nullable=False),
         sa.Column(
-            "updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.CheckConstraint(
             "sharing IN ('private', 'org_read', 'org_edit')",
@@ -73,9 +79,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_questions_bank_id"), table_name="questions")
-    op.drop_constraint(
-        op.f("fk_questions_bank_id_question_banks"), "questions", type_="foreignkey"
-    )
+    op.drop_constraint(op.f("fk_questions_bank_id_question_banks"), "questions", type_="foreignkey")
     op.drop_column("questions", "bank_id")
     op.drop_index(op.f("ix_question_banks_organization_id"), table_name="question_banks")
     op.drop_table("question_banks")
