@@ -40,7 +40,7 @@ async def test_a_bank_shared_read_only_then_editable(
     await page.get_by_role("button", name="Move the question").click()
     await expect(
         page.get_by_text(
-            "In the bank Algebra, first year: Shared with your organization (read-only)."
+            "In the bank “Algebra, first year”: Shared with your organization (read-only)."
         )
     ).to_be_visible()
     await audit(page)
