@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from safexam.auth.guards import CurrentUser, authenticated, educator_or_admin
 from safexam.core.deps import DB
 from safexam.core.errors import Forbidden
+from safexam.core.openapi import error_responses
 from safexam.exams import (
     authoring,
     banks,
@@ -157,7 +158,7 @@ class QuestionController(Controller):
         question = await questions_service.update_question(db, question, data, principal)
         return questions_service.question_out(question)
 
-    @put("/{question_id:uuid}/bank", status_code=HTTP_200_OK)
+    @put("/{question_id:uuid}/bank", status_code=HTTP_200_OK, responses=error_responses(409))
     async def move(
         self,
         db: DB,
@@ -190,7 +191,7 @@ class BankController(Controller):
     tags = ["questions"]
     guards = [educator_or_admin]
 
-    @post("/")
+    @post("/", responses=error_responses(409))
     async def create(self, db: DB, principal: CurrentUser, data: JSONBody[BankCreate]) -> BankOut:
         """A new bank of mine; ``sharing`` is private (default), org_read or org_edit."""
         bank = await banks.create_bank(db, principal, data)
@@ -205,7 +206,7 @@ class BankController(Controller):
             total=len(found),
         )
 
-    @patch("/{bank_id:uuid}")
+    @patch("/{bank_id:uuid}", responses=error_responses(409))
     async def update(
         self,
         db: DB,
