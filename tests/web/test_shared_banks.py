@@ -4,12 +4,15 @@ the bank is made editable and the colleague's edit is recorded. Every page is au
 
 from __future__ import annotations
 
+from typing import Any
+
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import PASSWORD, make_exam, make_question, make_user
-from tests.helpers import rows
+from tests.helpers import rows, signed_in
 from tests.web.conftest import audit, check_context, new_context, sign_in_as
+from tests.web.test_question_bank_http import PAGE, token_of
 
 PROMPT = "Solve 3x = 12 for x."
 
@@ -110,3 +113,62 @@ async def test_a_bank_shared_read_only_then_editable(
     assert edited[0].prompt == "Solve 4x = 12 for x."
     await context.close()
     check_context(context)
+
+
+async def test_the_bank_forms_tell_their_errors_and_refuse_read_only_edits(
+    make_client: Any, db: AsyncSession
+) -> None:
+    """Without a browser: a bank name blank or already used is told beside the field,
+    and a read-only shared question cannot be changed through its form."""
+    alice_client, alice = await signed_in(make_client, db, "educator")
+    token = await token_of(alice_client, "/educator/questions")
+    blank = await alice_client.post(
+        "/educator/questions/banks",
+        data={"_csrf_token": token, "bank_name": "  ", "bank_sharing": "org_read"},
+        headers=PAGE,
+    )
+    assert blank.status_code == 422
+    assert 'id="bank_name-error">Name must not be blank.' in blank.text
+    made = await alice_client.post(
+        "/educator/questions/banks",
+        data={"_csrf_token": token, "bank_name": "Geometry", "bank_sharing": "org_read"},
+        headers=PAGE,
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    again = await alice_client.post(
+        "/educator/questions/banks",
+        data={"_csrf_token": token, "bank_name": "Geometry", "bank_sharing": "private"},
+        headers=PAGE,
+    )
+    assert again.status_code == 409
+    assert 'id="bank_name-error">You already have a bank named &#39;Geometry&#39;.' in again.text
+
+    question = await make_question(db, alice, prompt="Angles of a triangle")
+    bank_id = (await rows(db, "SELECT id FROM question_banks WHERE owner_id = :o", o=alice.id))[
+        0
+    ].id
+    moved = await alice_client.post(
+        f"/educator/questions/{question.id}/bank",
+        data={"_csrf_token": token, "bank_id": str(bank_id)},
+        headers=PAGE,
+        follow_redirects=False,
+    )
+    assert moved.status_code == 303
+    bob_client, _ = await signed_in(make_client, db, "educator")
+    opened = await bob_client.get(
+        f"/educator/questions/{question.id}", headers=PAGE, follow_redirects=False
+    )
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/educator/questions/{question.id}/preview"
+    bob_token = await token_of(bob_client, "/educator/questions")
+    refused = await bob_client.post(
+        f"/educator/questions/{question.id}",
+        data={"_csrf_token": bob_token, "prompt": "Taken over"},
+        headers=PAGE,
+    )
+    assert refused.status_code == 403
+    assert "shared read-only" in refused.text
+    assert await rows(db, "SELECT prompt FROM questions WHERE id = :q", q=question.id) == [
+        ("Angles of a triangle",)
+    ]

@@ -196,7 +196,7 @@ async def _flush_name(db: AsyncSession, name: str) -> None:
         raise Conflict(
             f"you already have a bank named {name!r}",
             code="bank_name_taken",
-            details=[{"field": "name", "message": "a bank of yours has this name"}],
+            details=[{"field": "name", "message": f"you already have a bank named {name!r}"}],
         ) from None
 
 

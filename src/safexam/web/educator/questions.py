@@ -450,7 +450,10 @@ async def _list_page(
         own_banks=[(b, n) for b, n in visible if b.owner_id == principal.id],
         access=access,
         sharing_labels=SHARING_LABELS,
-        bank_errors=field_errors(bank_error) if bank_error else {},
+        bank_errors={
+            name: text[:1].upper() + text[1:].rstrip(".") + "."
+            for name, text in (field_errors(bank_error) if bank_error else {}).items()
+        },
         bank_problem=form_problem(bank_error) if bank_error else "",
         bank_name=bank_name,
         status_code=bank_error.status_code if bank_error else 200,
