@@ -447,7 +447,8 @@ async def _list_page(
         banks=visible,
         banks_by_id=by_id,
         bank_options=[(str(b.id), b.name) for b, _ in visible],
-        own_banks=[(b, n) for b, n in visible if b.owner_id == principal.id],
+        # The banks whose sharing the principal sets: their own (an admin's, all).
+        own_banks=[(b, n) for b, n in visible if principal.is_admin or b.owner_id == principal.id],
         access=access,
         sharing_labels=SHARING_LABELS,
         bank_errors={
