@@ -31,7 +31,7 @@ from safexam.core.logging import RequestContextMiddleware, configure_logging
 from safexam.core.openapi import ErrorResponsesPlugin, openapi_config
 from safexam.core.redis import SessionStore, create_redis
 from safexam.core.settings import Settings, get_settings
-from safexam.exams.controller import ExamController, QuestionController
+from safexam.exams.controller import BankController, ExamController, QuestionController
 from safexam.grading.controller import GradingController, session_events
 from safexam.integrity.controller import IntegrityController
 from safexam.integrity.review_controller import IntegrityReviewController
@@ -68,6 +68,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
             AuthController,
             UsersController,
             QuestionController,
+            BankController,
             ExamController,
             SessionController,
             MonitorController,

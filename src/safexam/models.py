@@ -4,7 +4,7 @@ from safexam.auth.models import User
 from safexam.coding.models import CodingSubmission, Judge0Test
 from safexam.core.audit import AuditEvent
 from safexam.core.db import Base
-from safexam.exams.models import Enrollment, Exam, ExamItem, Question
+from safexam.exams.models import Enrollment, Exam, ExamItem, Question, QuestionBank
 from safexam.grading.models import Result
 from safexam.integrity.models import ActivityLog, SessionReview, SimilarityCluster, SimilarityPair
 from safexam.jobs.models import Job
@@ -28,6 +28,7 @@ __all__ = [
     "OnboardingRequest",
     "Organization",
     "Question",
+    "QuestionBank",
     "Response",
     "Result",
     "SessionReview",

@@ -137,6 +137,7 @@ PARAMS = {
     "submission_id": "submission_id",
     "email": "student_email",
     "pair_id": "pair_id",
+    "bank_id": "bank_id",
 }
 
 STYLESHEET = assets.url("css/app.css").removeprefix(STATIC_PREFIX + "/")
@@ -189,6 +190,19 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/v1/questions/{question_id:uuid}/trials/{trial_id:uuid}"): Rule(
         staff_owned(200), params={"question_id": "trial_question_id", "trial_id": "trial_id"}
+    ),
+    ("PUT", "/api/v1/questions/{question_id:uuid}/bank"): Rule(
+        staff_owned(200),
+        params={"question_id": "spare_question_id"},
+        body=lambda w: {"bank_id": w.ids["bank_id"]},
+    ),
+    # Question banks (the world's is private).
+    ("GET", "/api/v1/banks"): Rule(staff_any(200)),
+    ("POST", "/api/v1/banks"): Rule(
+        staff_any(201), body=lambda w: {"name": f"Bank {w.next_seq()}"}
+    ),
+    ("PATCH", "/api/v1/banks/{bank_id:uuid}"): Rule(
+        staff_owned(200), body=lambda w: {"sharing": "private"}
     ),
     # Exams.
     ("GET", "/api/v1/exams"): Rule(signed_in(200)),
@@ -578,6 +592,18 @@ RULES: dict[tuple[str, str], Rule] = {
         staff_page(200), page=True, form=lambda w: {"prompt": "**Bold**"}
     ),
     ("GET", "/educator/questions/{question_id:uuid}"): Rule(staff_owned_page(200), page=True),
+    ("POST", "/educator/questions/{question_id:uuid}/bank"): Rule(
+        staff_owned_page(303),
+        params={"question_id": "spare_question_id"},
+        page=True,
+        form=lambda w: {"bank_id": w.ids["bank_id"]},
+    ),
+    ("POST", "/educator/questions/banks"): Rule(
+        staff_page(303), page=True, form=lambda w: {"bank_name": f"Bank {w.next_seq()}"}
+    ),
+    ("POST", "/educator/questions/banks/{bank_id:uuid}"): Rule(
+        staff_owned_page(303), page=True, form=lambda w: {"sharing": "private"}
+    ),
     ("POST", "/educator/questions/{question_id:uuid}"): Rule(
         staff_owned_page(303),
         params={"question_id": "spare_question_id"},

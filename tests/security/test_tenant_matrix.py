@@ -56,6 +56,7 @@ CALL_TIMEOUT = 10.0
 SNAPSHOT_SQL = {
     "users": "SELECT to_jsonb(t) FROM users t WHERE organization_id = :o",
     "questions": "SELECT to_jsonb(t) FROM questions t WHERE organization_id = :o",
+    "question_banks": "SELECT to_jsonb(t) FROM question_banks t WHERE organization_id = :o",
     "exams": "SELECT to_jsonb(t) FROM exams t WHERE organization_id = :o",
     "exam_items": "SELECT to_jsonb(t) FROM exam_items t JOIN exams e ON e.id = t.exam_id"
     " WHERE e.organization_id = :o",
@@ -99,7 +100,15 @@ async def snapshot(db: AsyncSession, organization_id: uuid.UUID) -> dict[str, li
 def markers_of(taken: dict[str, list[str]]) -> set[str]:
     """What would give one of the organization's rows away: its ids and addresses."""
     found: set[str] = set()
-    for table in ("users", "questions", "exams", "exam_sessions", "responses", "jobs"):
+    for table in (
+        "users",
+        "questions",
+        "question_banks",
+        "exams",
+        "exam_sessions",
+        "responses",
+        "jobs",
+    ):
         for row in taken[table]:
             value = json.loads(row)
             found.add(str(value["id"]))

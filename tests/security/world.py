@@ -221,6 +221,10 @@ async def build_world(
         ok(await world.educator.post("/api/v1/questions", json=coding()))["id"]
     )
     ids["spare_question_id"] = await world.new_question(prompt="Spare")
+    # A bank of the educator's, private: another educator of the organization does not see it.
+    ids["bank_id"] = str(
+        ok(await world.educator.post("/api/v1/banks", json={"name": "Algebra"}))["id"]
+    )
     # An author's trial of a coding question of their own (queued; no judge runs here).
     ids["trial_question_id"] = str(
         ok(await world.educator.post("/api/v1/questions", json=coding()))["id"]

@@ -5,8 +5,9 @@ content: from then on its items, window opening, duration, attempts and
 shuffling stay as they are; title, description, a later ``closes_at``, the
 release policy and the integrity settings may still change.
 
-Draws take active questions of the exam's owner carrying the tag, never a
-question that is already a fixed item of the exam.
+Draws take active questions carrying the tag from the exam owner's own and
+from the banks shared with their organization, never a question that is
+already a fixed item of the exam.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from safexam.auth.guards import Principal
 from safexam.core.db import utcnow
 from safexam.core.errors import Conflict, Unprocessable
+from safexam.exams.banks import usable_questions
 from safexam.exams.lookups import get_exam_items
 from safexam.exams.models import Exam, ExamItem, Question
 from safexam.exams.questions_service import normalize_tags
@@ -53,13 +55,34 @@ _FROZEN_WHEN_PUBLISHED = (
 
 
 async def _build_items(
-    db: AsyncSession, owner_id: uuid.UUID, items: Sequence[ExamItemIn]
+    db: AsyncSession,
+    owner_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    items: Sequence[ExamItemIn],
+    exam_id: uuid.UUID | None = None,
 ) -> list[ExamItem]:
-    """Validated, unsaved item rows; 422 naming ``items[i]...`` for the first bad one."""
+    """Validated, unsaved item rows; 422 naming ``items[i]...`` for the first bad one.
+
+    A fixed question is the owner's or one of a bank shared with the
+    organization, or one the exam already holds: an exam keeps a shared
+    question after its bank stops being shared.
+    """
     wanted = {i.question_id for i in items if i.question_id is not None}
     found: dict[uuid.UUID, Question] = {}
     if wanted:
-        for q in (await db.execute(select(Question).where(Question.id.in_(wanted)))).scalars():
+        held = (
+            select(ExamItem.question_id).where(ExamItem.exam_id == exam_id)
+            if exam_id is not None
+            else None
+        )
+        allowed = usable_questions(owner_id, organization_id)
+        if held is not None:
+            allowed = allowed | (
+                (Question.organization_id == organization_id) & Question.id.in_(held)
+            )
+        for q in (
+            await db.execute(select(Question).where(Question.id.in_(wanted), allowed))
+        ).scalars():
             found[q.id] = q
     rows: list[ExamItem] = []
     used: dict[uuid.UUID, int] = {}
@@ -69,9 +92,10 @@ async def _build_items(
             raise Unprocessable("an item has either question_id or draw", field=where)
         if item.question_id is not None:
             question = found.get(item.question_id)
-            if question is None or question.owner_id != owner_id:
+            if question is None:
                 raise Unprocessable(
-                    "no such question in the exam owner's bank", field=f"{where}.question_id"
+                    "no such question in the exam owner's bank or a bank shared with them",
+                    field=f"{where}.question_id",
                 )
             if question.status == "archived":
                 raise Unprocessable("the question is archived", field=f"{where}.question_id")
@@ -133,7 +157,7 @@ async def create_exam(db: AsyncSession, principal: Principal, data: ExamCreate) 
         raise Unprocessable("title must not be blank", field="title")
     if data.closes_at <= data.opens_at:
         raise Unprocessable("closes_at must be after opens_at", field="closes_at")
-    rows = await _build_items(db, principal.id, data.items)
+    rows = await _build_items(db, principal.id, principal.organization_id, data.items)
     exam = Exam(
         owner_id=principal.id,
         organization_id=principal.organization_id,
@@ -209,7 +233,7 @@ async def update_exam(db: AsyncSession, exam: Exam, data: ExamUpdate) -> Exam:
     published = exam.status != "draft"
     new_rows: list[ExamItem] | None = None
     if data.items is not msgspec.UNSET:
-        new_rows = await _build_items(db, exam.owner_id, data.items)
+        new_rows = await _build_items(db, exam.owner_id, exam.organization_id, data.items, exam.id)
         if published:
             current = [_item_shape(i) for i in await get_exam_items(db, exam.id)]
             if [_item_shape(r) for r in new_rows] != current:
@@ -357,7 +381,7 @@ async def publish_exam(db: AsyncSession, exam: Exam) -> Exam:
         pool = await db.execute(
             select(Question.id)
             .where(
-                Question.owner_id == exam.owner_id,
+                usable_questions(exam.owner_id, exam.organization_id),
                 Question.status == "active",
                 Question.tags.contains([item.draw_tag]),
                 Question.id.not_in(fixed_ids) if fixed_ids else true(),

@@ -11,8 +11,11 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from safexam.auth.guards import CurrentUser, authenticated, educator_or_admin
 from safexam.core.deps import DB
+from safexam.core.errors import Forbidden
+from safexam.core.openapi import error_responses
 from safexam.exams import (
     authoring,
+    banks,
     enrollments,
     lookups,
     question_views,
@@ -22,6 +25,10 @@ from safexam.exams import (
 )
 from safexam.exams.kinds import QuestionKind
 from safexam.exams.schemas import (
+    BankCreate,
+    BankOut,
+    BankPage,
+    BankUpdate,
     EnrolledOut,
     EnrollmentPage,
     EnrollmentsPut,
@@ -29,6 +36,7 @@ from safexam.exams.schemas import (
     ExamOut,
     ExamPage,
     ExamUpdate,
+    QuestionBankPut,
     QuestionCreate,
     QuestionOut,
     QuestionPage,
@@ -37,7 +45,7 @@ from safexam.exams.schemas import (
 from safexam.sessions.schemas import PaperQuestion
 from safexam.sessions.start import list_student_exams
 
-__all__ = ["ExamController", "QuestionController"]
+__all__ = ["BankController", "ExamController", "QuestionController"]
 
 
 Limit = Annotated[int, QueryParameter(ge=1, le=questions_service.MAX_PAGE)]
@@ -47,7 +55,8 @@ SampleCount = Annotated[int, QueryParameter(ge=1, le=question_views.MAX_SAMPLES)
 
 
 class QuestionController(Controller):
-    """The educator's question bank; other educators' questions are 404."""
+    """The educator's question bank; other educators' questions are 404, except those
+    of banks shared with the organization (read: 403 on edit)."""
 
     path = "/questions"
     tags = ["questions"]
@@ -80,10 +89,12 @@ class QuestionController(Controller):
         tag: Search = None,
         kind: FromQuery[QuestionKind | None] = None,
         q: Search = None,
+        bank_id: FromQuery[uuid.UUID | None] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> QuestionPage:
-        """My questions, newest first; archived ones only with ``status=archived``."""
+        """My questions and those of banks shared with me, newest first; archived ones
+        only with ``status=archived``; ``bank_id`` keeps one bank's."""
         rows, total = await questions_service.list_questions(
             db,
             principal,
@@ -92,6 +103,7 @@ class QuestionController(Controller):
             tag=tag,
             kind=kind,
             q=q,
+            bank_id=bank_id,
             limit=limit,
             offset=offset,
         )
@@ -106,7 +118,7 @@ class QuestionController(Controller):
     async def get_question(
         self, db: DB, principal: CurrentUser, question_id: FromPath[uuid.UUID]
     ) -> QuestionOut:
-        question = await questions_service.get_owned_question(db, question_id, principal)
+        question, _ = await questions_service.get_shared_question(db, question_id, principal)
         return questions_service.question_out(question)
 
     @get("/{question_id:uuid}/student-view")
@@ -115,7 +127,7 @@ class QuestionController(Controller):
     ) -> PaperQuestion:
         """The question as a student's paper shows it: no key, hidden test or template
         (a parametric one as the variant of the preview's fixed seed)."""
-        question = await questions_service.get_owned_question(db, question_id, principal)
+        question, _ = await questions_service.get_shared_question(db, question_id, principal)
         return question_views.student_view(question)
 
     @get("/{question_id:uuid}/variants")
@@ -128,7 +140,7 @@ class QuestionController(Controller):
     ) -> list[question_views.VariantOut]:
         """Sample variants of a parametric question, each with its answer key; none
         for a plain question."""
-        question = await questions_service.get_owned_question(db, question_id, principal)
+        question, _ = await questions_service.get_shared_question(db, question_id, principal)
         return question_views.sample_variants(question, count)
 
     @patch("/{question_id:uuid}")
@@ -140,10 +152,22 @@ class QuestionController(Controller):
         data: JSONBody[QuestionUpdate],
     ) -> QuestionOut:
         """Change only the fields sent; the body is re-validated, the kind never changes."""
-        question = await questions_service.get_owned_question(
-            db, question_id, principal, for_update=True
+        question, _ = await questions_service.get_shared_question(
+            db, question_id, principal, edit=True, for_update=True
         )
-        question = await questions_service.update_question(db, question, data)
+        question = await questions_service.update_question(db, question, data, principal)
+        return questions_service.question_out(question)
+
+    @put("/{question_id:uuid}/bank", status_code=HTTP_200_OK, responses=error_responses(409))
+    async def move(
+        self,
+        db: DB,
+        principal: CurrentUser,
+        question_id: FromPath[uuid.UUID],
+        data: JSONBody[QuestionBankPut],
+    ) -> QuestionOut:
+        """Put my question into one of my banks (``bank_id``), or take it out (null)."""
+        question = await banks.move_question(db, question_id, data.bank_id, principal)
         return questions_service.question_out(question)
 
     @delete("/{question_id:uuid}", status_code=HTTP_204_NO_CONTENT)
@@ -152,10 +176,50 @@ class QuestionController(Controller):
     ) -> None:
         """Delete, or archive when exams or papers still refer to it; 409 if a
         published exam uses it."""
-        question = await questions_service.get_owned_question(
+        question, access = await questions_service.get_shared_question(
             db, question_id, principal, for_update=True
         )
+        if access != "owner":
+            raise Forbidden("only the question's owner may delete it", code="not_question_owner")
         await questions_service.delete_question(db, question)
+
+
+class BankController(Controller):
+    """Question banks: mine, and those shared with my organization."""
+
+    path = "/banks"
+    tags = ["questions"]
+    guards = [educator_or_admin]
+
+    @post("/", responses=error_responses(409))
+    async def create(self, db: DB, principal: CurrentUser, data: JSONBody[BankCreate]) -> BankOut:
+        """A new bank of mine; ``sharing`` is private (default), org_read or org_edit."""
+        bank = await banks.create_bank(db, principal, data)
+        return banks.bank_out(bank, principal)
+
+    @get("/")
+    async def list_banks(self, db: DB, principal: CurrentUser) -> BankPage:
+        """My banks and those shared with my organization, by name, with what I may do."""
+        found = await banks.list_banks(db, principal)
+        return BankPage(
+            items=[banks.bank_out(bank, principal, count) for bank, count in found],
+            total=len(found),
+        )
+
+    @patch("/{bank_id:uuid}", responses=error_responses(409))
+    async def update(
+        self,
+        db: DB,
+        principal: CurrentUser,
+        bank_id: FromPath[uuid.UUID],
+        data: JSONBody[BankUpdate],
+    ) -> BankOut:
+        """Rename my bank or change its sharing (409 if a published exam's draw needs it)."""
+        bank = await banks.get_bank_for_owner(db, bank_id, principal, for_update=True)
+        bank = await banks.update_bank(db, bank, data, principal)
+        counts = await banks.list_banks(db, principal)
+        count = next((n for b, n in counts if b.id == bank.id), 0)
+        return banks.bank_out(bank, principal, count)
 
 
 class ExamController(Controller):

@@ -25,6 +25,36 @@ from safexam.core.db import Base, Timestamped, new_id
 
 QuestionStatus = Literal["draft", "active", "archived"]
 ExamStatus = Literal["draft", "published", "archived"]
+BankSharing = Literal["private", "org_read", "org_edit"]
+
+
+class QuestionBank(Timestamped, Base):
+    """A named set of questions its owner may share with their organization.
+
+    ``private``: the owner's alone (and the organization's admin's), as a
+    question in no bank is. ``org_read``: every educator of the organization
+    may find, preview and use its questions in their own exams. ``org_edit``:
+    they may also edit them (each such edit is audited).
+    """
+
+    __tablename__ = "question_banks"
+    __table_args__ = (
+        CheckConstraint("sharing IN ('private', 'org_read', 'org_edit')", name="sharing"),
+        UniqueConstraint("organization_id", "owner_id", "name"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    sharing: Mapped[BankSharing] = mapped_column(Text, nullable=False, server_default="private")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
 
 
 class Question(Timestamped, Base):
@@ -56,6 +86,11 @@ class Question(Timestamped, Base):
     status: Mapped[QuestionStatus] = mapped_column(Text, nullable=False, server_default="draft")
     source: Mapped[str] = mapped_column(Text, nullable=False, server_default="manual")
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # None: the owner's alone, as before banks existed. A bank deleted later
+    # would leave its questions with their owner (SET NULL).
+    bank_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("question_banks.id", ondelete="SET NULL"), index=True
+    )
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import Principal, ensure_owner
 from safexam.auth.models import User
+from safexam.core.audit import record_audit
 from safexam.core.db import utcnow
-from safexam.core.errors import Conflict, NotFound, Unprocessable
+from safexam.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from safexam.exams.banks import Access, question_access, readable_questions, usable_questions
 from safexam.exams.kinds import decode_body, validate_parametric
 from safexam.exams.models import Exam, ExamItem, Question, QuestionStatus
 from safexam.exams.schemas import QuestionOut, QuestionUpdate
@@ -33,6 +35,7 @@ __all__ = [
     "create_question",
     "delete_question",
     "get_owned_question",
+    "get_shared_question",
     "list_questions",
     "normalize_tags",
     "normalized_body",
@@ -81,6 +84,7 @@ def question_out(question: Question) -> QuestionOut:
         provenance=question.provenance,
         created_at=question.created_at,
         updated_at=question.updated_at,
+        bank_id=question.bank_id,
     )
 
 
@@ -177,6 +181,36 @@ async def get_owned_question(
     return question
 
 
+async def get_shared_question(
+    db: AsyncSession,
+    question_id: uuid.UUID,
+    principal: Principal,
+    *,
+    edit: bool = False,
+    for_update: bool = False,
+) -> tuple[Question, Access]:
+    """The question and what the principal may do with it, through a shared bank too.
+
+    404 for a question they may not see (another's, unshared, or another
+    organization's); with ``edit=True``, 403 for one they see read-only.
+    """
+    stmt = select(Question).where(Question.id == question_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    question = (await db.execute(stmt)).scalar_one_or_none()
+    if question is None:
+        raise NotFound("question not found")
+    access = await question_access(db, question, principal)
+    if access is None:
+        raise NotFound("question not found")
+    if edit and access == "read":
+        raise Forbidden(
+            "the question's bank is shared read-only; its owner may make it editable",
+            code="question_read_only",
+        )
+    return question, access
+
+
 async def list_questions(
     db: AsyncSession,
     principal: Principal,
@@ -186,17 +220,20 @@ async def list_questions(
     tag: str | None = None,
     kind: str | None = None,
     q: str | None = None,
+    bank_id: uuid.UUID | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[Sequence[Question], int]:
-    """A page of the principal's questions (all questions for an admin) and the total.
+    """A page of the principal's questions and those of banks shared with their
+    organization (all its questions for an admin), and the total.
 
     Archived questions are left out unless ``status="archived"`` is asked for.
-    ``q`` matches the prompt and the tags, case-insensitively.
+    ``q`` matches the prompt and the tags, case-insensitively; ``bank_id``
+    keeps one bank's.
     """
-    conditions: list[Any] = [Question.organization_id == principal.organization_id]
-    if not principal.is_admin:
-        conditions.append(Question.owner_id == principal.id)
+    conditions: list[Any] = [readable_questions(principal)]
+    if bank_id is not None:
+        conditions.append(Question.bank_id == bank_id)
     if status is not None:
         conditions.append(Question.status == status)
     else:
@@ -251,20 +288,32 @@ async def _check_draw_pools(
     published, not yet closed exam unable to draw its questions."""
     if not lost_tags:
         return
+    # A question of a shared bank feeds the draws of every educator of its organization.
+    owners = (
+        Exam.organization_id == question.organization_id
+        if question.bank_id is not None
+        else Exam.owner_id == question.owner_id
+    )
     draws = (
         await db.execute(
-            select(ExamItem.exam_id, ExamItem.draw_tag, func.sum(ExamItem.draw_count), Exam.title)
+            select(
+                ExamItem.exam_id,
+                ExamItem.draw_tag,
+                func.sum(ExamItem.draw_count),
+                Exam.title,
+                Exam.owner_id,
+            )
             .join(Exam, Exam.id == ExamItem.exam_id)
             .where(
-                Exam.owner_id == question.owner_id,
+                owners,
                 Exam.status == "published",
                 Exam.closes_at > now,
                 ExamItem.draw_tag.in_(sorted(lost_tags)),
             )
-            .group_by(ExamItem.exam_id, ExamItem.draw_tag, Exam.title)
+            .group_by(ExamItem.exam_id, ExamItem.draw_tag, Exam.title, Exam.owner_id)
         )
     ).all()
-    for exam_id, tag, draw_total, title in draws:
+    for exam_id, tag, draw_total, title, exam_owner_id in draws:
         needed = int(draw_total or 0)
         fixed = select(ExamItem.question_id).where(
             ExamItem.exam_id == exam_id, ExamItem.question_id.is_not(None)
@@ -274,7 +323,7 @@ async def _check_draw_pools(
                 select(func.count())
                 .select_from(Question)
                 .where(
-                    Question.owner_id == question.owner_id,
+                    usable_questions(exam_owner_id, question.organization_id),
                     Question.status == "active",
                     Question.tags.contains([tag]),
                     Question.id != question.id,
@@ -310,12 +359,23 @@ async def _leaving_active_pool(
     await _check_draw_pools(db, question, lost, utcnow())
 
 
-async def update_question(db: AsyncSession, question: Question, data: QuestionUpdate) -> Question:
+async def update_question(
+    db: AsyncSession, question: Question, data: QuestionUpdate, actor: Principal | None = None
+) -> Question:
     """Apply a PATCH. The body is re-validated against the (immutable) kind.
 
     Answer keys of questions in published exams may change (a regrade brings
     scores up to date); taking such a question out of the active pool may not.
+    An edit by someone other than the owner (through an editable shared bank,
+    or the admin), and any edit of a question in a bank, is audited: who, when
+    and which fields.
     """
+    changed = sorted(
+        name
+        for name in ("prompt", "body", "points", "tags", "status")
+        if getattr(data, name) is not msgspec.UNSET
+        and getattr(data, name) != getattr(question, name)
+    )
     if data.kind is not msgspec.UNSET and data.kind != question.kind:
         raise Unprocessable(
             f"kind cannot change (it is {question.kind}); create a new question instead",
@@ -337,6 +397,19 @@ async def update_question(db: AsyncSession, question: Question, data: QuestionUp
     question.tags = new_tags
     question.status = new_status
     question.updated_at = utcnow()
+    if actor is not None and (actor.id != question.owner_id or question.bank_id is not None):
+        record_audit(
+            db,
+            actor_id=actor.id,
+            action="question.edit",
+            subject_type="question",
+            subject_id=question.id,
+            details={
+                "owner_id": str(question.owner_id),
+                "bank_id": str(question.bank_id) if question.bank_id else None,
+                "fields": changed,
+            },
+        )
     await db.commit()
     await db.refresh(question)
     log.info("question_updated", question_id=str(question.id))

@@ -22,6 +22,11 @@ from safexam.integrity.schemas import ClientEventKind
 __all__ = [
     "DEFAULT_FLAG_KINDS",
     "EVENT_KINDS",
+    "BankCreate",
+    "BankOut",
+    "BankPage",
+    "BankSharing",
+    "BankUpdate",
     "DrawIn",
     "EnrolledOut",
     "EnrollmentIn",
@@ -37,6 +42,7 @@ __all__ = [
     "ExamStatus",
     "ExamUpdate",
     "IntegritySettings",
+    "QuestionBankPut",
     "QuestionBrief",
     "QuestionCreate",
     "QuestionOut",
@@ -120,6 +126,8 @@ class QuestionOut(msgspec.Struct):
     provenance: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    # The bank the question is in; None: its owner's alone.
+    bank_id: uuid.UUID | None = None
 
 
 class QuestionPage(msgspec.Struct):
@@ -127,6 +135,48 @@ class QuestionPage(msgspec.Struct):
     total: int
     limit: int
     offset: int
+
+
+# ---------------------------------------------------------------- banks
+
+BankName = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+BankSharing = Literal["private", "org_read", "org_edit"]
+
+
+class BankCreate(_Request):
+    name: BankName
+    sharing: BankSharing = "private"
+
+
+class BankUpdate(_Request):
+    """Only the fields present change."""
+
+    name: BankName | UnsetType = UNSET
+    sharing: BankSharing | UnsetType = UNSET
+
+
+class BankOut(msgspec.Struct):
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    name: str
+    sharing: str
+    questions: int
+    # What the caller may do with its questions: "owner" (everything),
+    # "edit" (edit them) or "read" (find, preview and use them in exams).
+    access: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class BankPage(msgspec.Struct):
+    items: list[BankOut]
+    total: int
+
+
+class QuestionBankPut(_Request):
+    """The bank a question goes into; null takes it out (its owner's alone again)."""
+
+    bank_id: uuid.UUID | None
 
 
 # ---------------------------------------------------------------- exams

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.auth.guards import Principal
 from safexam.core.errors import Conflict, NotFound
+from safexam.exams.banks import usable_questions
 from safexam.exams.models import Enrollment, Exam, ExamItem, Question
 from safexam.grading.models import Result
 from safexam.integrity.service import note_client
@@ -161,13 +162,13 @@ async def _build_paper_for(db: AsyncSession, exam: Exam, seed: int) -> list[dict
     ]
     pools: dict[str, list[uuid.UUID]] = {}
     for tag in sorted({i.draw_tag for i in items if i.draw_tag is not None}):
-        # A draw takes from the exam owner's active questions only: never a draft,
-        # never another educator's bank.
+        # A draw takes active questions only (never a draft): the exam owner's
+        # own and those of banks shared with their organization at this moment.
         pools[tag] = list(
             (
                 await db.execute(
                     select(Question.id).where(
-                        Question.owner_id == exam.owner_id,
+                        usable_questions(exam.owner_id, exam.organization_id),
                         Question.status == "active",
                         Question.tags.contains([tag]),
                     )

@@ -125,6 +125,10 @@ def sign_in_redirect(request: Request[Any, Any, Any], *, expired: bool = False) 
     return Redirect(location, status_code=303, headers={"Cache-Control": "no-store"})
 
 
+# What a colleague of a shared bank may see but not do: said in the domain's words.
+_SHARED_BANK_REFUSALS = frozenset({"question_read_only", "not_bank_owner", "not_question_owner"})
+
+
 def _sentence(error: ApiError) -> str:
     status = error.status_code
     retry = error.details.get("retry_after") if isinstance(error.details, dict) else None
@@ -141,6 +145,8 @@ def _sentence(error: ApiError) -> str:
                 "This page is for the deployment's operators. Your own pages are in the menu above."
             )
         return "This page is for educators. Your own pages are in the menu above."
+    if status == 403 and error.code in _SHARED_BANK_REFUSALS:
+        return error.message[:1].upper() + error.message[1:].rstrip(".") + "."
     if status == 409:
         # Conflicts are the domain's own sentences ("This exam has closed").
         return error.message.rstrip(".") + "."

@@ -26,7 +26,7 @@ from litestar.response import Redirect, Template
 from safexam.auth.guards import CurrentUser, Principal
 from safexam.core.deps import DB
 from safexam.core.errors import ApiError, NotFound, Unprocessable
-from safexam.exams import authoring, enrollments, lookups, questions_service, roster, views
+from safexam.exams import authoring, banks, enrollments, lookups, questions_service, roster, views
 from safexam.exams.schemas import (
     DEFAULT_FLAG_KINDS,
     EVENT_KINDS,
@@ -433,10 +433,15 @@ async def _bank_results(
         db, principal, q=q or None, tag=tag or None, limit=20
     )
     used = {i.question_id for i in exam.items if i.question_id is not None}
+    # The exam owner's questions and the organization's shared ones (an admin
+    # finds every question of the organization, but builds the owner's exam).
+    shared = {
+        bank.id for bank, _ in await banks.list_banks(db, principal) if bank.sharing in banks.SHARED
+    }
     found = [
         questions_service.question_out(r)
         for r in rows
-        if r.owner_id == exam.owner_id and r.id not in used
+        if (r.owner_id == exam.owner_id or r.bank_id in shared) and r.id not in used
     ]
     return found, total
 

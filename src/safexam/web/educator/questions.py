@@ -1,5 +1,6 @@
 """The question bank: the list with its filters, the create and edit forms of
-every kind, the Markdown preview, and the question as a student sees it.
+every kind, the Markdown preview, the question as a student sees it, and the
+banks an educator shares with their organization.
 
 Every page calls the question service as ``/api/v1/questions`` does, with the
 same ownership check (someone else's question is a 404). The forms are plain
@@ -22,15 +23,15 @@ from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
-from safexam.auth.guards import CurrentUser
+from safexam.auth.guards import CurrentUser, Principal
 from safexam.coding.trials import TrialCreate, get_trial, start_trial
 from safexam.core.deps import DB
-from safexam.core.errors import ApiError, Unprocessable
+from safexam.core.errors import ApiError, Conflict, Unprocessable
 from safexam.core.languages import LANGUAGE_NAMES
-from safexam.exams import question_views, questions_service
+from safexam.exams import banks, question_views, questions_service
 from safexam.exams.kinds import KINDS
-from safexam.exams.models import Question
-from safexam.exams.schemas import QuestionUpdate
+from safexam.exams.models import Question, QuestionBank
+from safexam.exams.schemas import BankCreate, BankUpdate, QuestionUpdate
 from safexam.web.forms import convert_form, field_errors, form_problem
 from safexam.web.layout import page
 from safexam.web.markdown import render_markdown
@@ -63,6 +64,11 @@ VERDICTS = {
     "internal_error": "Not judged: the judge failed",
 }
 STATUS_LABELS = {"draft": "Draft", "active": "Active", "archived": "Archived"}
+SHARING_LABELS = {
+    "private": "Private: only you",
+    "org_read": "Shared with your organization (read-only)",
+    "org_edit": "Shared with your organization (can edit)",
+}
 SOURCE_LABELS = {"manual": "Written here", "qie": "Generated"}
 
 Filter = Annotated[str | None, QueryParameter(max_length=200)]
@@ -312,6 +318,9 @@ def _form_page(
     saved: bool = False,
     trial_error: str = "",
     trial_source: str = "",
+    access: str = "owner",
+    bank: QuestionBank | None = None,
+    own_banks: list[QuestionBank] | None = None,
 ) -> Template:
     errors = _errors_by_input(error) if error else {}
     creating = question is None
@@ -344,7 +353,111 @@ def _form_page(
             for name in (question.body.get("languages") or [] if question else [])
         ],
         trial_source=trial_source,
+        access=access,
+        bank=bank,
+        own_banks=own_banks or [],
+        bank_options=[(str(b.id), b.name) for b in own_banks or []],
+        sharing_labels=SHARING_LABELS,
         status_code=422 if error or trial_error else 200,
+    )
+
+
+async def _bank_of(db: DB, principal: Principal, question: Question) -> QuestionBank | None:
+    if question.bank_id is None:
+        return None
+    found = await banks.list_banks(db, principal)
+    return next((b for b, _ in found if b.id == question.bank_id), None)
+
+
+async def _own_banks(db: DB, principal: Principal, question: Question) -> list[QuestionBank]:
+    """The banks the question may go into: its owner's."""
+    return [b for b, _ in await banks.list_banks(db, principal) if b.owner_id == question.owner_id]
+
+
+def _uuid(text: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text) if text else None
+    except ValueError:
+        return None
+
+
+async def _list_page(
+    request: Request[Any, Any, Any],
+    db: DB,
+    principal: Principal,
+    q: str | None = None,
+    kind: str | None = None,
+    tag: str | None = None,
+    status: str | None = None,
+    source: str | None = None,
+    bank: str | None = None,
+    page_number: int = 1,
+    *,
+    bank_error: ApiError | None = None,
+    bank_name: str = "",
+) -> Template:
+    visible = await banks.list_banks(db, principal)
+    by_id = {b.id: b for b, _ in visible}
+    bank_id = _uuid(bank)
+    chosen = {
+        "q": (q or "").strip(),
+        "kind": kind if kind in KINDS else "",
+        "tag": (tag or "").strip(),
+        "status": status if status in STATUS_LABELS else "",
+        "source": source if source in SOURCE_LABELS else "",
+        "bank": str(bank_id) if bank_id in by_id else "",
+    }
+    rows, total = await questions_service.list_questions(
+        db,
+        principal,
+        q=chosen["q"] or None,
+        kind=chosen["kind"] or None,
+        tag=chosen["tag"] or None,
+        status=chosen["status"] or None,  # type: ignore[arg-type]
+        source=chosen["source"] or None,
+        bank_id=bank_id if chosen["bank"] else None,
+        limit=PAGE_SIZE,
+        offset=(page_number - 1) * PAGE_SIZE,
+    )
+    pages = max(1, -(-total // PAGE_SIZE))
+    query = "&".join(f"{k}={v}" for k, v in chosen.items() if v)
+
+    def access(question: Question) -> str:
+        if principal.is_admin or question.owner_id == principal.id:
+            return "owner"
+        shared = by_id.get(question.bank_id) if question.bank_id else None
+        return "edit" if shared is not None and shared.sharing == "org_edit" else "read"
+
+    return page(
+        request,
+        "educator/questions/list.html",
+        title="Question bank",
+        nav="questions",
+        questions=rows,
+        total=total,
+        page_number=page_number,
+        pages=pages,
+        query=query,
+        chosen=chosen,
+        kinds=[(name, kind_label(name)) for name in KINDS],
+        kind_labels={name: kind_label(name) for name in KINDS},
+        statuses=list(STATUS_LABELS.items()),
+        sources=list(SOURCE_LABELS.items()),
+        filtered=any(chosen.values()),
+        banks=visible,
+        banks_by_id=by_id,
+        bank_options=[(str(b.id), b.name) for b, _ in visible],
+        # The banks whose sharing the principal sets: their own (an admin's, all).
+        own_banks=[(b, n) for b, n in visible if principal.is_admin or b.owner_id == principal.id],
+        access=access,
+        sharing_labels=SHARING_LABELS,
+        bank_errors={
+            name: text[:1].upper() + text[1:].rstrip(".") + "."
+            for name, text in (field_errors(bank_error) if bank_error else {}).items()
+        },
+        bank_problem=form_problem(bank_error) if bank_error else "",
+        bank_name=bank_name,
+        status_code=bank_error.status_code if bank_error else 200,
     )
 
 
@@ -396,46 +509,84 @@ class QuestionBankController(Controller):
         tag: Filter = None,
         status: Filter = None,
         source: Filter = None,
+        bank: Filter = None,
         page_number: Annotated[int, QueryParameter(name="page", ge=1, le=10_000)] = 1,
     ) -> Template:
-        """My questions, newest first, with the filters of ``GET /api/v1/questions``."""
-        chosen = {
-            "q": (q or "").strip(),
-            "kind": kind if kind in KINDS else "",
-            "tag": (tag or "").strip(),
-            "status": status if status in STATUS_LABELS else "",
-            "source": source if source in SOURCE_LABELS else "",
-        }
-        rows, total = await questions_service.list_questions(
-            db,
-            principal,
-            q=chosen["q"] or None,
-            kind=chosen["kind"] or None,
-            tag=chosen["tag"] or None,
-            status=chosen["status"] or None,  # type: ignore[arg-type]
-            source=chosen["source"] or None,
-            limit=PAGE_SIZE,
-            offset=(page_number - 1) * PAGE_SIZE,
+        """My questions and those shared with me, newest first, with the filters of
+        ``GET /api/v1/questions``, and my banks."""
+        return await _list_page(
+            request, db, principal, q, kind, tag, status, source, bank, page_number
         )
-        pages = max(1, -(-total // PAGE_SIZE))
-        query = "&".join(f"{k}={v}" for k, v in chosen.items() if v)
-        return page(
-            request,
-            "educator/questions/list.html",
-            title="Question bank",
-            nav="questions",
-            questions=rows,
-            total=total,
-            page_number=page_number,
-            pages=pages,
-            query=query,
-            chosen=chosen,
-            kinds=[(name, kind_label(name)) for name in KINDS],
-            kind_labels={name: kind_label(name) for name in KINDS},
-            statuses=list(STATUS_LABELS.items()),
-            sources=list(SOURCE_LABELS.items()),
-            filtered=any(chosen.values()),
-        )
+
+    @post("/banks", status_code=303)
+    async def create_bank(
+        self, request: Request[Any, Any, Any], db: DB, principal: CurrentUser
+    ) -> Template | Redirect:
+        """A new bank of mine, from the list page's form."""
+        data = await request.form()
+        name = data.get("bank_name")
+        try:
+            form = convert_form(
+                {"name": name or "", "sharing": data.get("bank_sharing") or "private"},
+                BankCreate,
+            )
+            made = await banks.create_bank(db, principal, form)
+        except ApiError as exc:
+            await db.rollback()
+            return await _list_page(
+                request,
+                db,
+                principal,
+                bank_error=exc,
+                bank_name=name if isinstance(name, str) else "",
+            )
+        return Redirect(f"{BANK}?bank={made.id}", status_code=303)
+
+    @post("/banks/{bank_id:uuid}", status_code=303)
+    async def update_bank(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        principal: CurrentUser,
+        bank_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        """Change my bank's sharing."""
+        found = await banks.get_bank_for_owner(db, bank_id, principal, for_update=True)
+        data = await request.form()
+        try:
+            change = convert_form({"sharing": data.get("sharing") or ""}, BankUpdate)
+            await banks.update_bank(db, found, change, principal)
+        except ApiError as exc:
+            await db.rollback()
+            return await _list_page(request, db, principal, bank_error=exc)
+        return Redirect(f"{BANK}?bank={bank_id}", status_code=303)
+
+    @post("/{question_id:uuid}/bank", status_code=303)
+    async def move(
+        self,
+        request: Request[Any, Any, Any],
+        db: DB,
+        principal: CurrentUser,
+        question_id: FromPath[uuid.UUID],
+    ) -> Template | Redirect:
+        """Put my question into one of my banks, or take it out."""
+        data = await request.form()
+        chosen = data.get("bank_id")
+        target = _uuid(chosen if isinstance(chosen, str) else None)
+        try:
+            await banks.move_question(db, question_id, target, principal)
+        except (Unprocessable, Conflict) as exc:
+            await db.rollback()
+            question = await questions_service.get_owned_question(db, question_id, principal)
+            return _form_page(
+                request,
+                _form_of(question),
+                question=question,
+                error=exc,
+                bank=await _bank_of(db, principal, question),
+                own_banks=await _own_banks(db, principal, question),
+            )
+        return Redirect(f"{BANK}/{question_id}?saved=1", status_code=303)
 
     @get("/new")
     async def new(
@@ -502,9 +653,20 @@ class QuestionBankController(Controller):
         principal: CurrentUser,
         question_id: FromPath[uuid.UUID],
         saved: FromQuery[str | None] = None,
-    ) -> Template:
-        question = await questions_service.get_owned_question(db, question_id, principal)
-        return _form_page(request, _form_of(question), question=question, saved=bool(saved))
+    ) -> Template | Redirect:
+        question, access = await questions_service.get_shared_question(db, question_id, principal)
+        if access == "read":
+            # A read-only shared question has no form: the student's view shows it.
+            return Redirect(f"{BANK}/{question.id}/preview", status_code=303)
+        return _form_page(
+            request,
+            _form_of(question),
+            question=question,
+            saved=bool(saved),
+            access=access,
+            bank=await _bank_of(db, principal, question),
+            own_banks=await _own_banks(db, principal, question) if access == "owner" else [],
+        )
 
     @post("/{question_id:uuid}", status_code=303)
     async def update(
@@ -514,13 +676,15 @@ class QuestionBankController(Controller):
         principal: CurrentUser,
         question_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:
-        question = await questions_service.get_owned_question(
-            db, question_id, principal, for_update=True
+        question, access = await questions_service.get_shared_question(
+            db, question_id, principal, edit=True, for_update=True
         )
         fields, action = await _fields(request)
         form = _posted(question.kind, fields)
         if action == "add-row" or (action and _remove_row(form, action)):
-            return _form_page(request, form, question=question, spare=_spare(fields, action))
+            return _form_page(
+                request, form, question=question, spare=_spare(fields, action), access=access
+            )
         try:
             status = form.status if form.status in STATUS_LABELS else question.status
             change = QuestionUpdate(
@@ -530,12 +694,19 @@ class QuestionBankController(Controller):
                 tags=_tags(form),
                 status=status,  # type: ignore[arg-type]
             )
-            question = await questions_service.update_question(db, question, change)
+            question = await questions_service.update_question(db, question, change, principal)
         except ApiError as exc:
             await db.rollback()
-            question = await questions_service.get_owned_question(db, question_id, principal)
+            question, access = await questions_service.get_shared_question(
+                db, question_id, principal
+            )
             return _form_page(
-                request, form, question=question, error=exc, spare=_spare(fields, action)
+                request,
+                form,
+                question=question,
+                error=exc,
+                spare=_spare(fields, action),
+                access=access,
             )
         return Redirect(f"{BANK}/{question.id}?saved=1", status_code=303)
 
@@ -606,7 +777,7 @@ class QuestionBankController(Controller):
         question_id: FromPath[uuid.UUID],
     ) -> Template:
         """The question through the student's own answer template, every control disabled."""
-        question = await questions_service.get_owned_question(db, question_id, principal)
+        question, access = await questions_service.get_shared_question(db, question_id, principal)
         return page(
             request,
             "educator/questions/preview.html",
@@ -616,4 +787,7 @@ class QuestionBankController(Controller):
             source=question,
             kind_label=kind_label(question.kind),
             parametric=question_views.is_parametric(question),
+            access=access,
+            bank=await _bank_of(db, principal, question),
+            sharing_labels=SHARING_LABELS,
         )
