@@ -134,6 +134,15 @@ async def _clean_state(
     await _delete_namespace(redis, settings.redis_namespace)
 
 
+@pytest.fixture(autouse=True)
+def _outbox_breaker_closed() -> None:
+    """A fault test that opened the outbox's breaker (Redis down) must not hold
+    back the sends of the next test in the same process."""
+    from safexam.jobs import outbox
+
+    outbox._down_until = 0.0
+
+
 @pytest.fixture
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return create_sessionmaker(engine)

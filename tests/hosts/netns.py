@@ -317,7 +317,9 @@ def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
 def caddyfile(upstreams: Sequence[str], port: int = PROXY_PORT) -> str:
     """The proxy: deploy/Caddyfile's load balancing, with static upstreams and checks.
 
-    Round robin. A replica failing ``/readyz`` (checked every second) is
+    Round robin. A replica failing ``/readyz`` (checked every second, allowed three seconds
+    to answer, since a loaded CI machine is slow and a replica wrongly marked
+    down leaves the proxy answering 503) is
     skipped until it passes again. A request that cannot reach its replica is
     tried on another within ``lb_try_duration`` when the connection cannot be
     made (``dial_timeout``), and a GET also when a connection made before the
@@ -342,7 +344,7 @@ def caddyfile(upstreams: Sequence[str], port: int = PROXY_PORT) -> str:
 		lb_try_interval 100ms
 		health_uri /readyz
 		health_interval 1s
-		health_timeout 1s
+		health_timeout 3s
 		flush_interval -1
 		header_down X-Upstream {{http.reverse_proxy.upstream.hostport}}
 		transport http {{

@@ -44,8 +44,8 @@ Maker = async_sessionmaker[AsyncSession]
 #: heartbeat going stale, the sweep, and the re-judging on the other host.
 RECOVERY_BOUND_SECONDS = 20
 #: From cutting an API host off to the proxy sending it nothing more: its
-#: health check every second, with a one-second timeout, and some slack.
-DETECTION_SECONDS = 3
+#: health check every second, with a three-second timeout, and some slack.
+DETECTION_SECONDS = 5
 ADD_SOURCE = "def add(a, b):\n    return a + b\n"
 
 
