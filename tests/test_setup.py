@@ -22,6 +22,7 @@ import yaml
 from dramatiq.cli import make_argument_parser
 
 from safexam.cli import WORKER_POOLS, build_parser
+from safexam.cli.worker import dramatiq_argv
 
 if TYPE_CHECKING:
     from tests.helpers import ServiceUrls
@@ -79,7 +80,11 @@ def _check_safexam(argv: list[str]) -> None:
 
 
 def _check_dramatiq(argv: list[str]) -> dict[str, Any]:
-    """A Dramatiq worker line: module, one of our queues, sane sizes."""
+    """A worker pool's line (``dramatiq workers`` or ``safexam worker``, the same
+    pool with our log format): module, one of our queues, sane sizes."""
+    if argv[:2] == ["safexam", "worker"]:
+        _check_safexam(argv)
+        argv = ["dramatiq", *dramatiq_argv(build_parser().parse_args(argv[1:]))]
     assert argv[0] == "dramatiq"
     try:
         args = make_argument_parser().parse_args(argv[1:])
@@ -124,10 +129,12 @@ def test_compose_services_run_real_entry_points() -> None:
         if "build" not in service:
             continue
         argv = _argv(service["command"])
-        if argv[0] == "safexam":
-            _check_safexam(argv)
-        else:
+        if name in QUEUES:
+            # Compose's pools log every line in our format (JSON in production).
+            assert argv[:2] == ["safexam", "worker"], argv
             assert _check_dramatiq(argv)["queue"] == name
+        else:
+            _check_safexam(argv)
         env = service["environment"]
         assert env["SAFEXAM_DATABASE_URL"].startswith("postgresql://")
         assert env["SAFEXAM_REDIS_URL"].startswith("redis://")
