@@ -129,8 +129,10 @@ def _worded(error: ApiError) -> dict[str, str]:
             )
         elif field == "allowed_domains":
             message = (
-                message.replace("is not an email domain", "is not an email domain, "
-                                "like college.edu").rstrip(".") + "."
+                message.replace(
+                    "is not an email domain", "is not an email domain, like college.edu"
+                ).rstrip(".")
+                + "."
             )
         elif field == "time_zone":
             message = "Choose a time zone from the list, like Europe/Paris."
