@@ -31,7 +31,9 @@ async def test_an_admin_sets_the_defaults_a_new_exam_starts_from(
     await page.get_by_role("button", name="Save settings").click()
     domains = page.get_by_label("Email domains for Google sign-in")
     await expect(domains).to_have_attribute("aria-invalid", "true")
-    await expect(page.get_by_text("already belongs to another organization")).to_be_visible()
+    await expect(
+        page.get_by_text("hillside.edu already belongs to another organization.")
+    ).to_be_visible()
     await audit(page, "organization-settings-error")
 
     await domains.fill("riverside.edu")

@@ -140,22 +140,23 @@ async def change_organization(
             raise Unprocessable(exc.message, field="allowed_domains") from None
         if domains:
             # Another organization's claim on any of these domains refuses the change.
-            taken = await db.scalar(
-                select(Organization.name)
+            # (The other organization is not named: nothing of it crosses over.)
+            claimed = await db.scalar(
+                select(Organization.allowed_domains)
                 .where(Organization.allowed_domains.overlap(domains))
                 .where(Organization.id != org.id)
                 .limit(1)
             )
-            if taken is not None:
+            if claimed is not None:
+                taken = next(d for d in domains if d in claimed)
                 message = (
-                    f"one of these domains already belongs to another organization ({taken}); "
-                    "Google sign-in places a new student by domain, so a domain can lead to "
-                    "one organization only"
+                    f"{taken} already belongs to another organization; Google sign-in places "
+                    "a new student by domain, so a domain can lead to one organization only"
                 )
                 raise Conflict(
                     message,
                     code="domain_taken",
-                    details=[{"field": "allowed_domains", "message": message}],
+                    details=[{"field": "allowed_domains", "message": message, "domain": taken}],
                 )
         if domains != list(org.allowed_domains):
             changed["allowed_domains"] = domains

@@ -116,6 +116,12 @@ def _change_data(form: FormMultiDict) -> dict[str, Any]:
     }
 
 
+def _taken_domain(error: ApiError) -> str:
+    details = error.details if isinstance(error.details, list) else []
+    found = details[0].get("domain") if details and isinstance(details[0], dict) else None
+    return str(found) if found else "A domain here"
+
+
 def _worded(error: ApiError) -> dict[str, str]:
     """The API's errors as sentences beside the page's fields."""
     errors: dict[str, str] = {}
@@ -123,7 +129,7 @@ def _worded(error: ApiError) -> dict[str, str]:
         field = field.removeprefix("exam_defaults.")
         if field == "allowed_domains" and error.code == "domain_taken":
             message = (
-                "A domain here already belongs to another organization. Google sign-in "
+                f"{_taken_domain(error)} already belongs to another organization. Google sign-in "
                 "places a new student by their email's domain, so each domain can belong "
                 "to one organization only: remove it, or ask the deployment's operators."
             )
