@@ -35,6 +35,11 @@ Duration = Annotated[int, msgspec.Meta(ge=1, le=60 * 24 * 14)]
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=100)]
 ReleasePolicy = Literal["immediate", "after_close", "manual"]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# Bounded so that a request cannot make the overlap query arbitrarily large.
+DomainList = Annotated[
+    list[Annotated[str, msgspec.Meta(max_length=253)]], msgspec.Meta(max_length=200)
+]
+DomainText = Annotated[str, msgspec.Meta(max_length=20_000)]
 
 
 class ExamDefaults(msgspec.Struct, forbid_unknown_fields=True):
@@ -62,8 +67,8 @@ class OrganizationChangeIn(msgspec.Struct, forbid_unknown_fields=True):
     comma-separated string."""
 
     name: Name | UnsetType = UNSET
-    allowed_domains: list[str] | str | UnsetType = UNSET
-    time_zone: str | UnsetType = UNSET
+    allowed_domains: DomainList | DomainText | UnsetType = UNSET
+    time_zone: Annotated[str, msgspec.Meta(max_length=100)] | UnsetType = UNSET
     exam_defaults: ExamDefaults | UnsetType = UNSET
 
 
