@@ -39,6 +39,7 @@ from safexam.jobs.plugin import pipeline_plugins
 from safexam.ops.controller import HealthController
 from safexam.ops.jobs_controller import JobController
 from safexam.ops.queues_controller import MetricsController, QueuesController
+from safexam.orgs.controller import OrganizationController
 from safexam.qie.controller import QieController
 from safexam.sessions.controller import SessionController
 from safexam.sessions.fast_path import AutosaveFastPath
@@ -67,6 +68,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         route_handlers=[
             AuthController,
             UsersController,
+            OrganizationController,
             QuestionController,
             BankController,
             ExamController,

@@ -343,6 +343,11 @@ RULES: dict[tuple[str, str], Rule] = {
         params={"user_id": "fresh:user"},
         body=lambda w: {"role": "educator"},
     ),
+    # The admin's own organization (no id in the path: no other can be named).
+    ("GET", "/api/v1/organization"): Rule({**NOT_ALLOWED, ADMIN: 200}),
+    ("PATCH", "/api/v1/organization"): Rule(
+        {**NOT_ALLOWED, ADMIN: 200}, body=lambda w: {"time_zone": "UTC"}
+    ),
     # Judge0 is not a browser: nobody's session counts, only a signed token.
     ("PUT", "/api/v1/judge0/callbacks/{token:str}"): Rule(
         everyone(403), params={"token": "literal:forged-token"}, body=lambda w: {}
@@ -489,6 +494,18 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/operator/onboarding"): Rule(operator_page(403), page=True),
     ("GET", "/operator/users"): Rule(operator_page(200), page=True),
     ("GET", "/operator/audit"): Rule(operator_page(200), page=True),
+    ("GET", "/operator/organization"): Rule(operator_page(200), page=True),
+    ("POST", "/operator/organization"): Rule(
+        operator_page(303),
+        form=lambda w: {
+            "name": "Matrix college",
+            "time_zone": "UTC",
+            "duration_minutes": "60",
+            "attempts_allowed": "1",
+            "release_policy": "manual",
+        },
+        page=True,
+    ),
     # The deployment's organizations: operators only (not an organization's admin).
     ("GET", "/operator/organizations"): Rule(operator_page(403), page=True),
     ("POST", "/operator/users"): Rule(

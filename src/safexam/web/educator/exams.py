@@ -38,6 +38,7 @@ from safexam.exams.schemas import (
     ExamUpdate,
     QuestionOut,
 )
+from safexam.orgs.settings import ExamDefaults, organization_settings
 from safexam.web.forms import convert_form, field_errors, form_problem
 from safexam.web.layout import page
 
@@ -285,19 +286,21 @@ def _exam_values(exam: ExamOut) -> dict[str, Any]:
     }
 
 
-def _new_values() -> dict[str, Any]:
+def _new_values(defaults: ExamDefaults, time_zone: str) -> dict[str, Any]:
+    """A new exam's form: the organization's defaults, its zone unless the browser's
+    script says where the educator is."""
     return {
         "title": "",
         "description": "",
         "opens_at": "",
         "closes_at": "",
-        "tz": "UTC",
-        "duration_minutes": 60,
-        "attempts_allowed": 1,
-        "shuffle_questions": False,
-        "shuffle_choices": False,
-        "release_policy": "manual",
-        "require_fullscreen": False,
+        "tz": time_zone,
+        "duration_minutes": defaults.duration_minutes,
+        "attempts_allowed": defaults.attempts_allowed,
+        "shuffle_questions": defaults.shuffle_questions,
+        "shuffle_choices": defaults.shuffle_choices,
+        "release_policy": defaults.release_policy,
+        "require_fullscreen": defaults.require_fullscreen,
         "flag_kinds": list(DEFAULT_FLAG_KINDS),
         "opens_utc": "",
         "closes_utc": "",
@@ -524,13 +527,16 @@ class ExamBuilderController(Controller):
         )
 
     @get("/new")
-    async def new_exam(self, request: Request[Any, Any, Any]) -> Template:
+    async def new_exam(
+        self, request: Request[Any, Any, Any], db: DB, principal: CurrentUser
+    ) -> Template:
+        org = await organization_settings(db, principal.organization_id)
         return page(
             request,
             "educator/exams/new.html",
             title="New exam",
             nav="educator-exams",
-            values=_new_values(),
+            values=_new_values(org.exam_defaults, org.time_zone),
             errors={},
             problem=None,
             release_policies=RELEASE_POLICIES,

@@ -1,7 +1,8 @@
 """The operator's pages.
 
 Queues, dead jobs, workers, organizations and onboarding requests are the
-deployment's operators'; users and the audit trail are each organization's admins'.
+deployment's operators'; users, the audit trail and the organization's settings are each
+organization's admins'.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from litestar.types import ControllerRouterHandler
 
 from safexam.web.operator.audit import OperatorAuditController
 from safexam.web.operator.onboarding import OperatorOnboardingController
+from safexam.web.operator.organization import OperatorOrganizationController
 from safexam.web.operator.organizations import OperatorOrganizationsController
 from safexam.web.operator.queues import OperatorQueuesController
 from safexam.web.operator.users import OperatorUsersController
@@ -24,5 +26,6 @@ def operator_controllers() -> list[ControllerRouterHandler]:
         OperatorOrganizationsController,
         OperatorUsersController,
         OperatorAuditController,
+        OperatorOrganizationController,
         OperatorOnboardingController,
     ]
