@@ -21,7 +21,7 @@ from litestar.response import Redirect, Template
 
 from safexam.auth.guards import CurrentUser
 from safexam.core.deps import DB
-from safexam.core.errors import ApiError
+from safexam.core.errors import ApiError, Unprocessable
 from safexam.integrity import review
 from safexam.integrity.cohort import request_similarity
 from safexam.integrity.schemas import DecisionIn, PairOut, ReviewThresholds
@@ -216,18 +216,11 @@ class IntegrityPageController(Controller):
         pair_id: FromPath[uuid.UUID],
         data: Annotated[dict[str, str], FormData],
     ) -> Template | Redirect:
-        try:
-            decision = convert_form(_decision(data), DecisionIn)
-        except ApiError as error:
-            if error.status_code != 422:
-                raise
+        decision = _decision(data)
+        if decision is None:
             detail = await review.pair_detail(db, exam_id, pair_id, principal)
             return self._pair_page(
-                request,
-                exam_id,
-                detail,
-                problem="Choose a decision: reviewed, dismissed or escalated.",
-                status_code=422,
+                request, exam_id, detail, problem=CHOOSE_DECISION, status_code=422
             )
         await review.decide_pair(db, exam_id, pair_id, decision, principal)
         query = urlencode({"saved": "pair"})
@@ -280,18 +273,15 @@ class IntegrityPageController(Controller):
         session_id: FromPath[uuid.UUID],
         data: Annotated[dict[str, str], FormData],
     ) -> Template | Redirect:
-        try:
-            decision = convert_form(_decision(data), DecisionIn)
-        except ApiError as error:
-            if error.status_code != 422:
-                raise
+        decision = _decision(data)
+        if decision is None:
             return await self._session_page(
                 request,
                 db,
                 principal,
                 exam_id,
                 session_id,
-                problem="Choose a decision: reviewed, dismissed or escalated.",
+                problem=CHOOSE_DECISION,
                 status_code=422,
             )
         await review.decide_session(db, exam_id, session_id, decision, principal)
@@ -301,8 +291,16 @@ class IntegrityPageController(Controller):
         )
 
 
-def _decision(data: dict[str, str]) -> dict[str, str]:
-    return {"decision": str(data.get("decision") or ""), "note": str(data.get("note") or "")}
+CHOOSE_DECISION = "Choose a decision: reviewed, dismissed or escalated."
+
+
+def _decision(data: dict[str, str]) -> DecisionIn | None:
+    """The decision form as the JSON route takes it; None when no valid decision was chosen."""
+    fields = {"decision": str(data.get("decision") or ""), "note": str(data.get("note") or "")}
+    try:
+        return convert_form(fields, DecisionIn)
+    except Unprocessable:
+        return None
 
 
 def _number(raw: str | None, divide: int = 1) -> Any:
