@@ -17,13 +17,13 @@ from safexam.core.deps import DB, SettingsDep
 from safexam.core.errors import ApiError
 from safexam.core.http import API_PREFIX
 from safexam.core.settings import Settings
+from safexam.web.front.landing import HOME_OF_STAFF
 from safexam.web.layout import page
 
 __all__ = ["JoinController"]
 
 MAX_NAME = 200
 MAX_PASSWORD = 1024
-HOME_OF_STAFF = "/educator/exams"
 
 
 #: What went wrong when the newcomer tried to join with Google, by the error's code.
