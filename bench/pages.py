@@ -30,7 +30,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import insert, text
 
@@ -226,6 +226,9 @@ class System:
     settings: Settings
     server_pid: int
     pools: dict[str, int] = field(default_factory=dict)
+    # A separate API for autosaves (what the proxy routes saves to), when one was started.
+    save_url: str | None = None
+    save_pid: int | None = None
 
 
 def free_port() -> int:
@@ -251,6 +254,33 @@ def _env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _start_api(
+    bin_dir: Path, env: dict[str, str], port: int, workers: int, log: IO[bytes], *, nice: int
+) -> subprocess.Popen[bytes]:
+    """``uvicorn`` serving the app on ``port`` (at ``nice`` when above 0)."""
+    command = [
+        str(bin_dir / "uvicorn"),
+        "--factory",
+        "safexam.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+    ]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
 def _stop_all(procs: list[subprocess.Popen[bytes]], grace_s: float = 10.0) -> None:
     """SIGTERM to every process group, then SIGKILL to what is left after ``grace_s``."""
     for proc in procs:
@@ -268,7 +298,11 @@ def _stop_all(procs: list[subprocess.Popen[bytes]], grace_s: float = 10.0) -> No
 
 @asynccontextmanager
 async def private_system(
-    *, web_workers: int = 2, pools: dict[str, tuple[int, int]] | None = None
+    *,
+    web_workers: int = 2,
+    pools: dict[str, tuple[int, int]] | None = None,
+    save_workers: int = 0,
+    web_nice: int = 0,
 ) -> AsyncIterator[System]:
     """A fresh database, the API (``web_workers`` uvicorn processes) and the worker pools.
 
@@ -282,30 +316,14 @@ async def private_system(
         async with bench_database() as (database_url, settings):
             env = _env(settings)
             port = free_port()
-            server = subprocess.Popen(  # noqa: ASYNC220 (started once, before any load)
-                [
-                    str(bin_dir / "uvicorn"),
-                    "--factory",
-                    "safexam.app:create_app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(web_workers),
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                    "--no-access-log",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            server = _start_api(bin_dir, env, port, web_workers, log, nice=web_nice)
             started.append(server)
+            save_url, save_pid = None, None
+            if save_workers:
+                save_port = free_port()
+                saves = _start_api(bin_dir, env, save_port, save_workers, log, nice=0)
+                started.append(saves)
+                save_url, save_pid = f"http://127.0.0.1:{save_port}", saves.pid
             pool_pids = {}
             for queue, (processes, threads) in pools.items():
                 proc = subprocess.Popen(  # noqa: ASYNC220
@@ -329,8 +347,10 @@ async def private_system(
                 pool_pids[queue] = proc.pid
             url = f"http://127.0.0.1:{port}"
             await _wait_until_serving(url, server, web_workers)
+            if save_url is not None:
+                await _wait_until_serving(save_url, saves, save_workers)
             await _wait_for_pools(settings, sum(p for p, _ in pools.values()), started)
-            yield System(url, database_url, settings, server.pid, pool_pids)
+            yield System(url, database_url, settings, server.pid, pool_pids, save_url, save_pid)
     finally:
         _stop_all(started)
         log.close()

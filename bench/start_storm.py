@@ -3,9 +3,12 @@ while other students autosave and the worker pools run.
 
 Starts its own system (bench/pages.py): a database of its own, the API as
 ``uvicorn --factory safexam.app:create_app --workers 2 --loop uvloop --http
-httptools --no-access-log`` (JSON logs) and the worker pools ``grading`` 1 x 4,
-``judge`` 1 x 1 and ``maintenance`` 1 x 2 (``dramatiq workers``, as the
-Procfile)::
+httptools --no-access-log`` (JSON logs), a second API of one such process
+taking the autosaves (``--save-workers``; compose.yaml's ``saves``, to which
+deploy/Caddyfile routes every autosave: here the writers send their saves to
+it themselves, so the proxy's own cost is not in these figures; 0 sends
+them to the one API), and the worker pools ``grading`` 1 x 4, ``judge`` 1 x 1
+and ``maintenance`` 1 x 2 (``dramatiq workers``, as the Procfile)::
 
     .venv/bin/python bench/start_storm.py --students 500 --window 60
 
@@ -191,6 +194,7 @@ async def arrive(client: StudentClient, exam_id: str, at: float, arrivals: Recor
 
 async def client_process(
     url: str,
+    save_url: str,
     exam_id: str,
     writers: list[str],
     stormers: list[str],
@@ -244,7 +248,7 @@ async def client_process(
                         c,
                         sid,
                         qids,
-                        save_url=url,
+                        save_url=save_url,
                         first_seq=seqs[i],
                         start_at=begin,
                         stop_at=stop_at,
@@ -337,7 +341,9 @@ async def check_sessions(database_url: str, exam_id: str, expected: int) -> int:
 
 async def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    async with private_system(web_workers=args.web_workers) as system:
+    async with private_system(
+        web_workers=args.web_workers, save_workers=args.save_workers, web_nice=args.web_nice
+    ) as system:
         print(f"system up in {time.perf_counter() - started:.1f} s at {system.url}", flush=True)
         run_id = uuid.uuid4().hex[:8]
         accounts = await create_accounts(
@@ -365,6 +371,7 @@ async def run(args: argparse.Namespace) -> int:
         shards = [
             (
                 system.url,
+                system.save_url or system.url,
                 exam_id,
                 writers[i :: args.processes],
                 stormers[i :: args.processes],
@@ -374,6 +381,9 @@ async def run(args: argparse.Namespace) -> int:
         ]
         cpu: list[float] = [math.nan, math.nan]
         waits: list[float] = [math.nan, math.nan]
+        save_cpu: list[float] = [math.nan, math.nan]
+        save_waits: list[float] = [math.nan, math.nan]
+        save_pid = system.save_pid
         machine: list[float] = [math.nan, math.nan]
         loads: list[str] = []
 
@@ -389,12 +399,18 @@ async def run(args: argparse.Namespace) -> int:
                     time.sleep(max(0.0, measure_from - time.monotonic()))
                     before = process_cpu_seconds(system.server_pid)
                     sched = sched_seconds(system.server_pid)
+                    if save_pid is not None:
+                        save_before = sched_seconds(save_pid)
                     busy = machine_busy()
                     loads.append(load_average())
                     time.sleep(max(0.0, stop_at - time.monotonic()))
                     cpu[i] = process_cpu_seconds(system.server_pid) - before
                     after, busy_after = sched_seconds(system.server_pid), machine_busy()
                     waits[i] = after[1] - sched[1]
+                    if save_pid is not None:
+                        save_after = sched_seconds(save_pid)
+                        save_cpu[i] = save_after[0] - save_before[0]
+                        save_waits[i] = save_after[1] - save_before[1]
                     machine[i] = (busy_after[0] - busy[0]) / (busy_after[1] - busy[1])
 
             threading.Thread(target=sample, daemon=True).start()
@@ -411,6 +427,7 @@ async def run(args: argparse.Namespace) -> int:
         )
         loads.append(load_average())
         status = await check_sessions(system.database_url, exam_id, len(emails) + len(serial))
+        system_save_pid = system.save_pid
 
     storm, phases = Recorder(), {"baseline": Recorder(), "storm": Recorder()}
     for child in children:
@@ -421,7 +438,9 @@ async def run(args: argparse.Namespace) -> int:
     print(
         f"\nstorm: {len(stormers)} students arriving ({args.arrivals}) over {args.window:.0f} s;"
         f" {len(writers)} writers autosaving every {args.save_interval_ms:.0f} ms;"
-        f" API: uvicorn x {args.web_workers}; load (1/5/15 min) at the phases' starts and end:"
+        f" API: uvicorn x {args.web_workers}"
+        f"{f', saves: their own uvicorn x {args.save_workers}' if args.save_workers else ''};"
+        " load (1/5/15 min) at the phases' starts and end:"
         f" {' | '.join(loads)}"
     )
     print(f"  {'step':<46} {'ok':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'errors':>6}  ms")
@@ -462,11 +481,17 @@ async def run(args: argparse.Namespace) -> int:
         f" storm {waits[1]:.1f} s; the machine's 2 cores busy: baseline {machine[0]:.0%},"
         f" storm {machine[1]:.0%}"
     )
+    if system_save_pid is not None:
+        print(
+            f"  the saves' own API: CPU baseline {save_cpu[0]:.1f} s, storm {save_cpu[1]:.1f} s;"
+            f" runnable but waiting for a CPU: baseline {save_waits[0]:.1f} s,"
+            f" storm {save_waits[1]:.1f} s"
+        )
     # The API's CPU per arrival barely depends on other load on the machine, unlike latency:
     # the storm's CPU less what its saves cost at the baseline's rate.
     saves = {n: len(r.latencies.get(SAVE, [])) for n, r in phases.items()}
     arrived = len(storm.latencies.get(ARRIVAL, []))
-    if arrived and saves["baseline"]:
+    if arrived and saves["baseline"] and system_save_pid is None:
         extra = cpu[1] - cpu[0] * saves["storm"] / saves["baseline"]
         print(
             f"  API CPU per save {cpu[0] * 1000 / saves['baseline']:.2f} ms (baseline);"
@@ -492,6 +517,13 @@ def main() -> int:
         "--serial", type=int, default=30, help="students first taken one at a time: CPU per step"
     )
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn processes")
+    parser.add_argument(
+        "--save-workers",
+        type=int,
+        default=1,
+        help="uvicorn processes of a separate API taking the autosaves (0: the one API)",
+    )
+    parser.add_argument("--web-nice", type=int, default=0, help="nice value of the page API")
     args = parser.parse_args()
     if not 1 <= args.students <= 5_000 or not 0 <= args.writers <= 2_000:
         print("students must be 1..5000 and writers 0..2000", file=sys.stderr)
