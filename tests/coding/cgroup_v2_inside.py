@@ -5,7 +5,7 @@ in a User-mode Linux guest whose only cgroup hierarchy is the unified one. Each
 check prints one line, ``safexam-v2 {json}``, which the test on the host reads and
 asserts on: the judgement's verdict and times, and what the sandbox's control
 group recorded (read from the kernel's files just before the group is removed).
-Nothing here asserts; a check that raises prints its error instead.
+The assertions are the test's; a judging that raises prints its error instead.
 """
 
 from __future__ import annotations
@@ -133,6 +133,8 @@ async def main() -> None:
     # of 40 MB, each under the 64 MB a process may have, 320 MB together.
     memory = Limits(cpu_time_s=10, wall_time_s=20, memory_mb=64, processes=16)
     program = SPREAD_MEMORY["c"].replace("200 << 20", "40 << 20")
+    if program == SPREAD_MEMORY["c"]:
+        raise RuntimeError("test_sandbox_limits.py's C program changed: resize it here")
     await judge("memory", "c", program, memory, expected="ok")
     cpu = Limits(cpu_time_s=2, wall_time_s=30, memory_mb=256, processes=16)
     await judge("cpu", "c", SPREAD_CPU["c"], cpu)
