@@ -13,6 +13,7 @@ INSTALLED := $(VENV)/.installed
 setup: $(INSTALLED)
 	@scripts/ensure-bubblewrap.sh
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-uml.sh
 	@scripts/ensure-promtool.sh
 	@scripts/ensure-caddy.sh
 

@@ -11,7 +11,8 @@ limit.
 
 Both hierarchies are handled: cgroup v1 (one mount per controller: memory,
 pids, cpuacct) and the unified v2 tree. The groups sit under the worker's
-own cgroup, in a directory per worker process (``safexam-<pid>``); a worker
+own cgroup, in a directory per worker process (``safexam-<pid>``; under v2
+the processes of that cgroup move into ``safexam-leaf`` beside them); a worker
 not allowed to make them there (not root, nothing delegated to it) falls
 back to resource limits alone, which ``safexam doctor`` warns about.
 """
@@ -48,6 +49,8 @@ log = structlog.get_logger(__name__)
 
 _V1_CONTROLLERS = ("memory", "pids", "cpuacct")
 _PREFIX = "safexam-"
+# cgroup v2: where the processes of the worker's own group move (see _enable_v2).
+_V2_LEAF = "safexam-leaf"
 # How long a removal waits for the last killed processes of a sandbox to leave.
 _REMOVE_WAIT_S = 0.2
 
@@ -139,6 +142,33 @@ def _make_parent(base: str) -> str:
     return parent
 
 
+def _enable_v2(base: str) -> None:
+    """Hand memory and pids from ``base`` (the worker's own v2 group) to its children.
+
+    cgroup v2 lets a non-root group with processes of its own hand controllers to
+    none of its children (EBUSY): a container's group, or a systemd service's with
+    Delegate=yes, holds the worker itself. Its processes move into a leaf group
+    beside the sandboxes' first; the limits of ``base`` and above bind them as before.
+    """
+    control = os.path.join(base, "cgroup.subtree_control")
+    for _ in range(3):
+        try:
+            _write(control, "+memory +pids")
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+        leaf = os.path.join(base, _V2_LEAF)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(leaf)
+        for pid in _read(os.path.join(base, "cgroup.procs")).split():
+            # One that has just exited is no longer in the way.
+            with contextlib.suppress(ProcessLookupError):
+                _write(os.path.join(leaf, "cgroup.procs"), pid)
+    # A process forked into ``base`` meanwhile each time: say so (EBUSY).
+    _write(control, "+memory +pids")
+
+
 def _detect() -> tuple[CgroupHost | None, str]:
     try:
         mounts = _mounts()
@@ -160,13 +190,17 @@ def _detect() -> tuple[CgroupHost | None, str]:
             problems.append(f"cgroup v1: cannot create a group under {v1['memory']}: {exc}")
     unified = next((point for kind, point, _ in mounts if kind == "cgroup2"), None)
     if unified is not None and "" in own:
-        base = os.path.join(unified, own[""].lstrip("/"))
+        own_group = own[""]
+        if os.path.basename(own_group) == _V2_LEAF:
+            # Moved there by _enable_v2 (this worker or one before it): its parent is ours.
+            own_group = os.path.dirname(own_group)
+        base = os.path.join(unified, own_group.lstrip("/"))
         try:
             available = set(_read(os.path.join(base, "cgroup.controllers")).split())
             if {"memory", "pids"} <= available:
                 enabled = set(_read(os.path.join(base, "cgroup.subtree_control")).split())
                 if not {"memory", "pids"} <= enabled:
-                    _write(os.path.join(base, "cgroup.subtree_control"), "+memory +pids")
+                    _enable_v2(base)
                 parent = _make_parent(base)
                 _write(os.path.join(parent, "cgroup.subtree_control"), "+memory +pids")
                 return CgroupHost(version=2, parents=(("", parent),)), ""
