@@ -176,6 +176,7 @@ async def test_students_and_other_educators_are_told_none_of_it_exists(
         ("PUT", f"{base}/thresholds", {"paste_min_chars": 1}),
         ("GET", f"/educator/exams/{world.exam.id}/integrity", None),
         ("GET", f"/educator/exams/{world.exam.id}/integrity/pairs/{pair.id}", None),
+        ("GET", f"/educator/exams/{world.exam.id}/integrity/sessions/{ada}", None),
     ]
     for who in (world.students["ada"], world.students["ben"], world.other_educator):
         client = await make_client()
