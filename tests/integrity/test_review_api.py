@@ -208,6 +208,8 @@ async def test_the_owners_pages_render_the_pair_with_its_regions_marked(
     timeline = await client.get(f"{base}/sessions/{world.sessions['ada'].id}")
     assert timeline.status_code == 200, timeline.text
     assert "Pasted 500 characters" in timeline.text
+    # An event with no save near it says so, in words.
+    assert "No answer was saved within 2 min of it." in timeline.text
     # A form without a decision comes back in words, not as a 500.
     refused = await client.post(f"{base}/pairs/{pair.id}", data={"note": "hm"})
     assert refused.status_code == 422 and "Choose a decision" in refused.text

@@ -65,7 +65,7 @@ async def test_an_answer_changed_after_a_paste_shows_both_values_in_order(
         ("Q2", "coding"),
     ]
     paste = next(i for i in body["items"] if i["kind"] == "paste")
-    assert paste["happened_at"] is not None
+    assert paste["happened_at"] is not None and paste["saves_listed"] is True
 
     def seen(saves: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         return [

@@ -453,6 +453,7 @@ async def session_timeline(
                 flagged=flag,
                 seconds=focus.get(e.id) if e.kind == "focus_lost" else None,
                 happened_at=happened[e.id],
+                saves_listed=e.id in around,
                 saves_before=before,
                 saves_after=after,
                 more_before=more_before,

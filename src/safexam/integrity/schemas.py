@@ -221,8 +221,11 @@ class TimelineItem(msgspec.Struct, kw_only=True):
     #: For an integrity event: when it happened, on the server's clock. ``at`` is when
     #: the browser's batch arrived, which may be seconds later (or, offline, more).
     happened_at: datetime | None = None
-    #: For an integrity event: the answers saved within the window before and after
-    #: it (``save_window_seconds``), the nearest ones, in time order.
+    #: True for an event the saves around were looked up for: one that takes the
+    #: student away (not a return to the exam), among the session's first 200.
+    saves_listed: bool = False
+    #: Then the answers saved within the window before and after it
+    #: (``save_window_seconds``), the nearest ones, in time order.
     saves_before: list[SaveAround] = []
     saves_after: list[SaveAround] = []
     #: Saves in the window beyond those listed.

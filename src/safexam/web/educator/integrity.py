@@ -26,7 +26,6 @@ from safexam.core.deps import DB
 from safexam.core.errors import ApiError, Unprocessable
 from safexam.integrity import review
 from safexam.integrity.cohort import request_similarity
-from safexam.integrity.saves import RETURN_KINDS
 from safexam.integrity.schemas import (
     DecisionIn,
     PairOut,
@@ -222,7 +221,7 @@ def _event_saves(timeline: SessionTimelineOut) -> list[EventSaves | None]:
     questions = {q.question_id: q for q in timeline.questions}
     return [
         None
-        if item.happened_at is None or item.kind in RETURN_KINDS
+        if not item.saves_listed
         else EventSaves(
             before=saves_shown(item.saves_before, questions),
             after=saves_shown(item.saves_after, questions),
