@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.integrity.models import ActivityLog
 from safexam.integrity.saves import event_times
+from safexam.integrity.schemas import TimelineQuestion
+from safexam.web.educator.integrity import answer_words
 from tests.factories import enroll, make_exam, make_question
 from tests.helpers import signed_in
 
@@ -127,3 +130,22 @@ def test_events_are_placed_on_the_servers_clock_despite_batches_and_a_wrong_cloc
     # Without the student's clock, arrival is all there is.
     alone = [ActivityLog(id=4, kind="ip_changed", client_at=None, server_at=at)]
     assert event_times(alone) == {4: at}
+
+
+def test_saved_answers_read_in_words() -> None:
+    def question(kind: str, choices: list[dict[str, str]] | None = None) -> TimelineQuestion:
+        return TimelineQuestion(
+            question_id=uuid.uuid4(), label="Q1", kind=kind, prompt="?", choices=choices
+        )
+
+    # The choices in the order this student saw them: letters follow that order.
+    seen = [{"id": "c", "text": "7"}, {"id": "a", "text": "5"}]
+    assert answer_words(question("mcq_single", seen), {"choice": "a"}) == "B. 5"
+    assert answer_words(question("mcq_multi", seen), {"choices": ["a", "c"]}) == "A. 7; B. 5"
+    assert answer_words(question("mcq_multi", seen), {"choices": []}) == "No choice"
+    assert answer_words(question("mcq_single", seen), {"choice": "z"}) == "z (no longer a choice)"
+    assert answer_words(question("numeric"), {"value": 2.50}) == "2.5"
+    assert answer_words(question("short_text"), {"text": "mitosis"}) == "mitosis"
+    assert answer_words(question("short_text"), {"text": "  "}) == "No answer"
+    code = {"language": "python", "source": "a = 1\nprint(a)\n"}
+    assert answer_words(question("coding"), code) == "2 lines of code"
