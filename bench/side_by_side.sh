@@ -5,6 +5,9 @@
 #
 #   bench/side_by_side.sh <before-checkout> <after-checkout> [rounds]
 #
+# BENCHES picks some (e.g. BENCHES=autosave); AUTOSAVE_STUDENTS (default 500, each
+# saving every 0.5 s) and AUTOSAVE_SECONDS (default 30) shape the autosave runs.
+#
 # Each checkout needs its own .venv (`make setup` in it). Traffic stays on
 # 127.0.0.1; PostgreSQL and Redis are this machine's (the variables below).
 # Every figure lands in $OUT (default /tmp/side_by_side), one file per run.
@@ -37,7 +40,7 @@ autosave() {  # autosave <checkout> <round>
     pid=$!
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
     (cd "$tree" && SAFEXAM_DATABASE_URL=$url .venv/bin/python bench/autosave.py \
-        --url "http://127.0.0.1:$port" --students 500 --interval-ms 500 --duration "${AUTOSAVE_SECONDS:-30}" \
+        --url "http://127.0.0.1:$port" --students "${AUTOSAVE_STUDENTS:-500}" --interval-ms 500 --duration "${AUTOSAVE_SECONDS:-30}" \
         --server-pid "$pid") >"$out/autosave-$name-$2.txt" 2>&1
     kill "$pid"; wait "$pid" 2>/dev/null
     psql "$server" -q -o /dev/null -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null

@@ -4,8 +4,8 @@ Besides the actor, processes that consume this queue run periodic tasks on
 their event loop: the outbox sweep (jobs whose message never left, whose
 worker vanished, or whose message was lost), the sweep of sessions left
 active past their deadline, the sweep that queues the code similarity of
-exams that have closed, and retention (finished jobs and integrity events
-past their configured age).
+exams that have closed, and retention (finished jobs, integrity events and
+the answer history past their configured age).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from safexam.integrity.models import ActivityLog, SessionReview, SimilarityClust
 from safexam.jobs.models import Job
 from safexam.onboarding.models import OnboardingRequest
 from safexam.orgs.models import Invitation, Organization
-from safexam.sessions.models import Announcement, ExamSession, Response
+from safexam.sessions.models import Announcement, ExamSession, Response, ResponseHistory
 
 __all__ = [
     "ActivityLog",
@@ -30,6 +30,7 @@ __all__ = [
     "Question",
     "QuestionBank",
     "Response",
+    "ResponseHistory",
     "Result",
     "SessionReview",
     "SimilarityCluster",

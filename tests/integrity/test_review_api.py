@@ -176,6 +176,7 @@ async def test_students_and_other_educators_are_told_none_of_it_exists(
         ("PUT", f"{base}/thresholds", {"paste_min_chars": 1}),
         ("GET", f"/educator/exams/{world.exam.id}/integrity", None),
         ("GET", f"/educator/exams/{world.exam.id}/integrity/pairs/{pair.id}", None),
+        ("GET", f"/educator/exams/{world.exam.id}/integrity/sessions/{ada}", None),
     ]
     for who in (world.students["ada"], world.students["ben"], world.other_educator):
         client = await make_client()
@@ -207,6 +208,8 @@ async def test_the_owners_pages_render_the_pair_with_its_regions_marked(
     timeline = await client.get(f"{base}/sessions/{world.sessions['ada'].id}")
     assert timeline.status_code == 200, timeline.text
     assert "Pasted 500 characters" in timeline.text
+    # An event with no save near it says so, in words.
+    assert "No answer was saved within 2 min of it." in timeline.text
     # A form without a decision comes back in words, not as a 500.
     refused = await client.post(f"{base}/pairs/{pair.id}", data={"note": "hm"})
     assert refused.status_code == 422 and "Choose a decision" in refused.text

@@ -1,4 +1,5 @@
-"""Retention: old finished jobs and integrity events go, in bounded batches, on a schedule."""
+"""Retention: old finished jobs, integrity events and answer histories go, in bounded batches,
+on a schedule."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from safexam.integrity.models import ActivityLog
 from safexam.jobs.models import Job
 from safexam.ops.retention import prune
+from safexam.sessions.models import ResponseHistory
 from tests.factories import make_exam, make_question, make_session
 from tests.helpers import ServiceUrls, make_user
 from tests.workers_helper import running_worker
@@ -41,15 +43,25 @@ async def _count(maker: async_sessionmaker[AsyncSession], model: type) -> int:
 async def _events(db: AsyncSession) -> None:
     educator = await make_user(db, "educator")
     student = await make_user(db, "student")
-    exam = await make_exam(db, educator, [await make_question(db, educator)])
+    question = await make_question(db, educator)
+    exam = await make_exam(db, educator, [question])
     session = await make_session(db, exam, student, [], {})
-    for age in (400, 400, 400, 10):
+    for seq, age in enumerate((400, 400, 400, 10), start=1):
         db.add(
             ActivityLog(
                 session_id=session.id,
                 kind="focus_lost",
                 server_at=NOW - timedelta(days=age),
                 details={"ip": "203.0.113.7"},
+            )
+        )
+        db.add(
+            ResponseHistory(
+                session_id=session.id,
+                question_id=question.id,
+                client_seq=seq,
+                answer={"choice": "a"},
+                saved_at=NOW - timedelta(days=age),
             )
         )
     await db.commit()
@@ -72,19 +84,22 @@ async def test_prune_deletes_only_what_is_old_and_finished_in_bounded_batches(
         batch_size=2,
         max_batches=1,
     )
-    assert (first.jobs, first.integrity_events) == (2, 2)
+    assert (first.jobs, first.integrity_events, first.answer_history) == (2, 2, 2)
     second = await prune(
         sessionmaker, now=NOW, job_retention_days=30, integrity_retention_days=365, batch_size=2
     )
-    assert (second.jobs, second.integrity_events) == (1, 1)
+    assert (second.jobs, second.integrity_events, second.answer_history) == (1, 1, 1)
     async with sessionmaker() as check:
         left = {j.id for j in (await check.execute(select(Job))).scalars()}
         assert left == {j.id for j in kept}
         ages = [e.server_at for e in (await check.execute(select(ActivityLog))).scalars()]
         assert len(ages) == 1 and ages[0] > NOW - timedelta(days=11)
+        history = (await check.execute(select(ResponseHistory))).scalars().all()
+        recent = NOW - timedelta(days=11)
+        assert [(h.client_seq, h.saved_at > recent) for h in history] == [(4, True)]
     # 0 days keeps everything.
     nothing = await prune(sessionmaker, now=NOW, job_retention_days=0, integrity_retention_days=0)
-    assert (nothing.jobs, nothing.integrity_events) == (0, 0)
+    assert (nothing.jobs, nothing.integrity_events, nothing.answer_history) == (0, 0, 0)
     assert await _count(sessionmaker, Job) == 3
 
 

@@ -7,6 +7,7 @@ import random
 import uuid
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import enroll, make_exam, make_question, move_deadline
@@ -79,6 +80,53 @@ async def test_older_client_seq_never_overwrites_newer(make_client: Any, db: Asy
     assert retry.json()["applied"] is True and retry.json()["client_seq"] == 7
     stored = await one(db, "SELECT answer, client_seq FROM responses")
     assert stored.answer == {"text": "seven"} and stored.client_seq == 7
+
+
+async def test_every_applied_save_is_kept_in_the_history_and_only_those(
+    make_client: Any, db: AsyncSession
+) -> None:
+    client, _, session = await _started(make_client, db)
+    url = f"/api/v1/sessions/{session['id']}/responses/{qid(session, 'mcq_single')}"
+
+    async def save(choice: str, seq: int) -> bool:
+        response = await client.put(url, json={"answer": {"choice": choice}, "client_seq": seq})
+        assert response.status_code == 200, response.text
+        return bool(response.json()["applied"])
+
+    assert await save("a", 1) and await save("b", 2)
+    assert not await save("c", 1)  # stale: an older client_seq
+    assert await save("b", 2)  # the same save retried: acknowledged, not saved again
+    assert await save("d", 3)
+    history = await rows(
+        db,
+        "SELECT h.client_seq, h.answer, h.saved_at, h.question_id = CAST(:q AS uuid) AS same_q"
+        " FROM response_history h WHERE h.session_id = CAST(:s AS uuid) ORDER BY h.id",
+        q=qid(session, "mcq_single"),
+        s=session["id"],
+    )
+    # The upsert kept only the last answer; the history kept every applied one, in order.
+    assert [(h.client_seq, h.answer["choice"]) for h in history] == [(1, "a"), (2, "b"), (3, "d")]
+    assert all(h.same_q for h in history)
+    assert [h.saved_at for h in history] == sorted(h.saved_at for h in history)
+    last = await one(db, "SELECT answer, client_seq, saved_at FROM responses")
+    assert (last.answer, last.client_seq, last.saved_at) == (
+        {"choice": "d"},
+        3,
+        history[-1].saved_at,
+    )
+
+    # A refused save (the session submitted) writes nothing either.
+    assert (await client.post(f"/api/v1/sessions/{session['id']}/submit")).status_code == 202
+    refused = await client.put(url, json={"answer": {"choice": "a"}, "client_seq": 9})
+    assert refused.status_code == 409
+    assert (await one(db, "SELECT count(*) FROM response_history"))[0] == 3
+
+    # Deleting the session (or its exam) takes its history with it.
+    await db.execute(
+        text("DELETE FROM exams WHERE id = CAST(:e AS uuid)"), {"e": session["exam_id"]}
+    )
+    await db.commit()
+    assert (await one(db, "SELECT count(*) FROM response_history"))[0] == 0
 
 
 async def test_out_of_order_concurrent_saves_keep_the_highest(

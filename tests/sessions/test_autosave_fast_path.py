@@ -26,7 +26,7 @@ from safexam.core.metrics import HTTP_REQUESTS
 from safexam.core.settings import Settings
 from safexam.sessions.fast_path import MAX_FAST_BODY, ROUTE, AutosaveFastPath
 from tests.factories import move_deadline
-from tests.helpers import one, signed_in
+from tests.helpers import one, rows, signed_in
 from tests.sessions.test_autosave import _started, qid
 
 
@@ -104,6 +104,15 @@ async def test_accepted_saves_are_answered_by_the_fast_path_as_by_the_full_stack
     assert (await one(db, "SELECT count(*) FROM responses"))[0] == 3
     stored = await one(db, "SELECT answer FROM responses WHERE client_seq = 3")
     assert stored.answer["source"] == source
+    # Each applied save is in the history once, whichever path applied it; the
+    # retries and the stale save left none.
+    history = await rows(db, "SELECT client_seq, answer FROM response_history ORDER BY id")
+    assert [(h.client_seq, h.answer.get("choice") or h.answer.get("text")) for h in history] == [
+        (1, "b"),
+        (7, "éß ✓"),
+        (3, None),
+    ]
+    assert history[2].answer["source"] == source
 
 
 def _json_type(**extra: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """The integrity review in a real browser: the ranked list, a pair side by side with its
-regions marked, a decision with a note (audited, no score touched), a session's timeline."""
+regions marked, a decision with a note (audited, no score touched), a session's timeline
+with the answers saved before and after an event."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from safexam.integrity.cohort import run_similarity
 from safexam.integrity.models import ActivityLog
+from safexam.sessions.models import ResponseHistory
 from tests.helpers import one
 from tests.integrity.world import cohort_world
 from tests.web.conftest import audit, path_of
@@ -20,14 +22,23 @@ async def test_list_pair_decision_and_timeline(page: Page, db: AsyncSession) -> 
     world = await cohort_world(db)
     await run_similarity(db, world.exam.id, world.question.id)
     ada = world.sessions["ada"]
+    pasted_at = ada.started_at + timedelta(minutes=3)
     db.add(
-        ActivityLog(
-            session_id=ada.id,
-            kind="paste",
-            server_at=ada.started_at + timedelta(minutes=3),
-            details={"length": 812},
-        )
+        ActivityLog(session_id=ada.id, kind="paste", server_at=pasted_at, details={"length": 812})
     )
+    # A two-line draft 40 s before the paste, the whole program 25 s after it.
+    final = (await one(db, "SELECT answer FROM responses WHERE session_id = :s", s=ada.id)).answer
+    draft = {"language": "python", "source": "def encode(text):\n    pass\n"}
+    for seq, answer, seconds in ((3, draft, -40), (4, final, 25)):
+        db.add(
+            ResponseHistory(
+                session_id=ada.id,
+                question_id=world.question.id,
+                client_seq=seq,
+                answer=answer,
+                saved_at=pasted_at + timedelta(seconds=seconds),
+            )
+        )
     await db.commit()
     base = f"/educator/exams/{world.exam.id}/integrity"
 
@@ -71,6 +82,24 @@ async def test_list_pair_decision_and_timeline(page: Page, db: AsyncSession) -> 
     await page.get_by_role("link", name=f"Timeline of {world.students['ada'].name}").click()
     await page.wait_for_url(f"**/integrity/sessions/{ada.id}")
     await audit(page, "integrity-session")
-    await expect(
-        page.get_by_role("listitem").filter(has_text="Pasted 812 characters")
-    ).to_contain_text("Flag:")
+    paste = page.get_by_role("listitem").filter(has_text="Pasted 812 characters")
+    await expect(paste).to_contain_text("Flag:")
+    # The answers saved around the paste: the earlier draft, then the program that replaced it.
+    saves = paste.get_by_role("table", name="Answers saved around", exact=False)
+    await expect(saves).to_be_visible()
+    rows = saves.get_by_role("row")
+    before = rows.filter(has_text="40 s before")
+    after = rows.filter(has_text="25 s after")
+    await expect(before).to_contain_text("Q1: Run-length encoding")
+    await expect(before).to_contain_text("2 lines of code")
+    await expect(before.get_by_role("cell").last).to_have_text("3")
+    lines = len(final["source"].splitlines())
+    await expect(after).to_contain_text(f"{lines} lines of code (")
+    await expect(after.get_by_role("cell").last).to_have_text("4")
+    texts = await rows.all_inner_texts()
+    first = next(i for i, t in enumerate(texts) if "40 s before" in t)
+    second = next(i for i, t in enumerate(texts) if "25 s after" in t)
+    assert first < second
+    await after.get_by_text("Lines it added").click()
+    await expect(after.locator("pre")).to_contain_text("def ")
+    await audit(page, "integrity-session-saves")

@@ -99,9 +99,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # how many of their enrolled students one judge replica serves.
     prewarm_minutes: int = 15
     prewarm_students_per_judge: int = 40
-    # Retention, pruned by the maintenance pool: finished jobs and integrity
-    # events (which hold students' IP addresses) older than this many days;
-    # 0 keeps them forever.
+    # Retention, pruned by the maintenance pool: finished jobs, and integrity
+    # events (which hold students' IP addresses) with the answer history (every
+    # applied save, integrity evidence), older than this many days; 0 keeps them
+    # forever.
     job_retention_days: int = 30
     integrity_retention_days: int = 365
 

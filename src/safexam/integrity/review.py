@@ -34,6 +34,14 @@ from safexam.integrity.models import (
     SimilarityCluster,
     SimilarityPair,
 )
+from safexam.integrity.saves import (
+    MAX_EVENTS_WITH_SAVES,
+    RETURN_KINDS,
+    SAVE_WINDOW,
+    Around,
+    event_times,
+    saves_around,
+)
 from safexam.integrity.schemas import (
     ClusterOut,
     DecisionIn,
@@ -47,11 +55,14 @@ from safexam.integrity.schemas import (
     SimilarityJobOut,
     StudentRef,
     TimelineItem,
+    TimelineQuestion,
 )
 from safexam.integrity.service import flag_kinds_of
 from safexam.jobs.kinds import SIMILARITY
 from safexam.jobs.models import Job
 from safexam.sessions.models import Announcement, ExamSession, Response
+from safexam.sessions.results import question_labels
+from safexam.sessions.review import answered_paper
 from safexam.sessions.rules import db_now
 
 __all__ = [
@@ -401,7 +412,8 @@ async def session_timeline(
     db: AsyncSession, exam_id: uuid.UUID, session_id: uuid.UUID, principal: Principal
 ) -> SessionTimelineOut:
     """The session's events in time order, beside its saved answers, runs, submissions,
-    time extensions and the exam's announcements."""
+    time extensions and the exam's announcements; each integrity event with the
+    answers saved within :data:`SAVE_WINDOW` before and after it."""
     exam, session = await _owned_session(db, exam_id, session_id, principal)
     thresholds = thresholds_of(exam.integrity)
     kinds = _flag_kinds(exam.integrity)
@@ -417,11 +429,22 @@ async def session_timeline(
         ).scalars()
     )
     focus = _focus_durations(events, session.submitted_at)
+    labels = await question_labels(db, exam_id)
+    happened = event_times(events)
+    departures = [e for e in events if e.kind not in RETURN_KINDS][:MAX_EVENTS_WITH_SAVES]
+    around: dict[int, Around] = dict(
+        zip(
+            (e.id for e in departures),
+            await saves_around(db, session_id, [happened[e.id] for e in departures], labels),
+            strict=True,
+        )
+    )
     items: list[TimelineItem] = []
     flags = 0
     for e in events:
         flag = _is_flag(e, kinds, thresholds, focus)
         flags += flag
+        before, after, more_before, more_after = around.get(e.id, ([], [], 0, 0))
         items.append(
             TimelineItem(
                 at=e.server_at,
@@ -429,6 +452,12 @@ async def session_timeline(
                 text=_event_text(e, focus.get(e.id)),
                 flagged=flag,
                 seconds=focus.get(e.id) if e.kind == "focus_lost" else None,
+                happened_at=happened[e.id],
+                saves_listed=e.id in around,
+                saves_before=before,
+                saves_after=after,
+                more_before=more_before,
+                more_after=more_after,
             )
         )
     prompts = await _question_prompts(
@@ -514,6 +543,7 @@ async def session_timeline(
         items.append(TimelineItem(at=session.submitted_at, kind="submitted", text=ended))
     items.sort(key=lambda i: i.at)
     review = await db.get(SessionReview, session_id)
+    _, paper = await answered_paper(db, session)
     return SessionTimelineOut(
         exam_id=exam_id,
         student=student,
@@ -525,6 +555,17 @@ async def session_timeline(
         decision=review.decision if review else "open",  # type: ignore[arg-type]
         note=review.note if review else None,
         items=items,
+        questions=[
+            TimelineQuestion(
+                question_id=p.question.id,
+                label=labels.get(p.question.id, "Q?"),
+                kind=p.question.kind,
+                prompt=p.prompt.splitlines()[0][:120] if p.prompt else "",
+                choices=p.view.get("choices"),
+            )
+            for p in paper
+        ],
+        save_window_seconds=int(SAVE_WINDOW.total_seconds()),
     )
 
 

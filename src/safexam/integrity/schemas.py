@@ -24,11 +24,13 @@ __all__ = [
     "PairSummary",
     "RegionOut",
     "ReviewThresholds",
+    "SaveAround",
     "SessionTimelineOut",
     "SimilarityJobOut",
     "SimilarityRequested",
     "StudentRef",
     "TimelineItem",
+    "TimelineQuestion",
 ]
 
 MAX_BATCH = 100
@@ -193,6 +195,22 @@ class IntegrityReviewOut(msgspec.Struct, kw_only=True):
     jobs: list[SimilarityJobOut]
 
 
+class SaveAround(msgspec.Struct, kw_only=True):
+    """One applied save of an answer near an integrity event."""
+
+    question_id: uuid.UUID
+    #: The question as the results pages name it (``Q2``).
+    label: str
+    client_seq: int
+    saved_at: datetime
+    #: From the event to the save: negative before it.
+    seconds: float
+    answer: dict[str, Any]
+    #: The answer this save replaced; null for the question's first save (or one
+    #: whose earlier saves are past retention).
+    replaced: dict[str, Any] | None = None
+
+
 class TimelineItem(msgspec.Struct, kw_only=True):
     at: datetime
     kind: str
@@ -200,6 +218,30 @@ class TimelineItem(msgspec.Struct, kw_only=True):
     flagged: bool = False
     # For a focus loss: how long the window stayed away (null: it never came back).
     seconds: float | None = None
+    #: For an integrity event: when it happened, on the server's clock. ``at`` is when
+    #: the browser's batch arrived, which may be seconds later (or, offline, more).
+    happened_at: datetime | None = None
+    #: True for an event the saves around were looked up for: one that takes the
+    #: student away (not a return to the exam), among the session's first 200.
+    saves_listed: bool = False
+    #: Then the answers saved within the window before and after it
+    #: (``save_window_seconds``), the nearest ones, in time order.
+    saves_before: list[SaveAround] = []
+    saves_after: list[SaveAround] = []
+    #: Saves in the window beyond those listed.
+    more_before: int = 0
+    more_after: int = 0
+
+
+class TimelineQuestion(msgspec.Struct, kw_only=True):
+    """A question of the session's paper, for reading its saved answers."""
+
+    question_id: uuid.UUID
+    label: str
+    kind: str
+    prompt: str
+    #: The choices in the order this student saw them (choice questions only).
+    choices: list[dict[str, Any]] | None = None
 
 
 class SessionTimelineOut(msgspec.Struct, kw_only=True):
@@ -213,6 +255,8 @@ class SessionTimelineOut(msgspec.Struct, kw_only=True):
     decision: Decision
     note: str | None
     items: list[TimelineItem]
+    questions: list[TimelineQuestion] = []
+    save_window_seconds: int = 0
 
 
 class SimilarityRequested(msgspec.Struct, kw_only=True):

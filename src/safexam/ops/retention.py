@@ -1,7 +1,9 @@
-"""Retention: finished jobs and integrity events older than the configured age are deleted.
+"""Retention: finished jobs, integrity events and answer histories past their age are deleted.
 
-Integrity events hold students' IP addresses and the job ledger grows with
-every save of a coding answer, so neither is kept for ever. The maintenance
+Integrity events hold students' IP addresses, the answer history (every
+applied save, kept for the integrity review) grows with every autosave, and
+the job ledger with every save of a coding answer, so none is kept for ever.
+The answer history is integrity evidence and follows the events' retention. The maintenance
 pool runs :func:`prune` on a schedule; each run deletes at most
 ``max_batches`` batches of ``batch_size`` rows per table, each batch in a
 transaction of its own, so a backlog (the first run on an old database) is
@@ -47,9 +49,21 @@ DELETE FROM activity_logs WHERE id IN (
 """
 
 
+# The same walk as the events: ids grow with time.
+_HISTORY = """
+DELETE FROM response_history WHERE id IN (
+    SELECT id FROM response_history
+     WHERE saved_at < :cutoff
+     ORDER BY id
+     LIMIT :batch
+     FOR UPDATE SKIP LOCKED)
+"""
+
+
 class Pruned(msgspec.Struct, frozen=True):
     jobs: int
     integrity_events: int
+    answer_history: int = 0
 
 
 async def _prune_table(
@@ -83,13 +97,14 @@ async def prune(
     max_batches: int = MAX_BATCHES,
 ) -> Pruned:
     """Delete what is older than its retention (0 days: keep forever); how many rows went."""
-    jobs = events = 0
+    jobs = events = history = 0
     if job_retention_days > 0:
         cutoff = now - timedelta(days=job_retention_days)
         jobs = await _prune_table(maker, _JOBS, cutoff, batch_size, max_batches)
     if integrity_retention_days > 0:
         cutoff = now - timedelta(days=integrity_retention_days)
         events = await _prune_table(maker, _EVENTS, cutoff, batch_size, max_batches)
-    if jobs or events:
-        log.info("retention_pruned", jobs=jobs, integrity_events=events)
-    return Pruned(jobs=jobs, integrity_events=events)
+        history = await _prune_table(maker, _HISTORY, cutoff, batch_size, max_batches)
+    if jobs or events or history:
+        log.info("retention_pruned", jobs=jobs, integrity_events=events, answer_history=history)
+    return Pruned(jobs=jobs, integrity_events=events, answer_history=history)

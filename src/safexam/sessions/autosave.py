@@ -63,6 +63,9 @@ async def _question_for_answer(
 #  - an older client_seq never overwrites a newer one;
 #  - ``xmax = 0`` is true for a row the statement inserted (not updated): the
 #    question's first saved answer, which the live monitor counts as answered;
+#  - an applied save (and only that: ``saved`` returns no row otherwise) is also
+#    appended to ``response_history``, in this statement, so the history costs no
+#    round trip and can never miss or invent a save;
 #  - the outer SELECT reads the row as it was before the statement, which is the
 #    newer answer that won when this one was not applied.
 # It runs on the asyncpg connection itself (see ``autosave``), so the parameters
@@ -87,7 +90,11 @@ _AUTOSAVE = """
            SET answer = excluded.answer, client_seq = excluded.client_seq,
                saved_at = excluded.saved_at
          WHERE responses.client_seq < excluded.client_seq
-        RETURNING client_seq, saved_at, xmax = 0 AS first
+        RETURNING session_id, question_id, answer, client_seq, saved_at, xmax = 0 AS first
+    ),
+    kept AS (
+        INSERT INTO response_history (session_id, question_id, client_seq, answer, saved_at)
+        SELECT session_id, question_id, client_seq, answer, saved_at FROM saved
     )
     SELECT s.open, s.on_paper, s.ip_address, s.user_agent, s.exam_id,
            saved.client_seq AS saved_seq, saved.saved_at AS saved_at, saved.first AS first,

@@ -98,6 +98,35 @@ class Response(Base):
     override_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ResponseHistory(Base):
+    """Every applied save of an answer, kept in order: what ``responses`` overwrites.
+
+    The integrity review shows the answers saved around an event (an MCQ
+    answer changed right after a paste); ``responses`` holds only the last.
+    Written by the autosave statement itself, in the same statement as the
+    upsert, and only when the save was applied (an older or repeated
+    ``client_seq`` writes nothing). Grading's placeholder rows for unanswered
+    questions are not saves and are not recorded. Pruned with the integrity
+    events after ``SAFEXAM_INTEGRITY_RETENTION_DAYS``.
+    """
+
+    __tablename__ = "response_history"
+    __table_args__ = (Index("ix_response_history_session_id_saved_at", "session_id", "saved_at"),)
+
+    # A bigint sequence: the table grows with every save, and retention walks it from the oldest.
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("exam_sessions.id", ondelete="CASCADE"), nullable=False
+    )
+    # No foreign key on purpose: the session's ``responses`` row already holds the
+    # question (and keeps it from being deleted), and a second check would run on
+    # every save of the hot path.
+    question_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    client_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    answer: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    saved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class Announcement(Base):
     """A message from the exam's educator to every student taking it.
 

@@ -36,7 +36,13 @@ from safexam.sessions.schemas import (
     SubmissionTestOut,
 )
 
-__all__ = ["exam_results", "exam_sessions_overview", "results_csv", "student_result"]
+__all__ = [
+    "exam_results",
+    "exam_sessions_overview",
+    "question_labels",
+    "results_csv",
+    "student_result",
+]
 
 CSV_FIXED_COLUMNS = (
     "email",
@@ -336,6 +342,23 @@ def results_csv(results: ResultsOut) -> str:
     return buffer.getvalue()
 
 
+async def question_labels(db: AsyncSession, exam_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """Each question's label (``Q1``, ...) in column order, as the results table, its CSV,
+    a student's result page and the integrity timeline all name it."""
+    # The columns of the results table: the latest attempt of each student counts.
+    latest: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for user_id, paper in (
+        await db.execute(
+            select(ExamSession.user_id, ExamSession.paper)
+            .where(ExamSession.exam_id == exam_id)
+            .order_by(ExamSession.user_id, ExamSession.attempt)
+        )
+    ).all():
+        latest[user_id] = paper
+    column_ids, _ = _columns(latest.values())
+    return {qid: f"Q{i}" for i, qid in enumerate(column_ids, start=1)}
+
+
 async def student_result(
     db: AsyncSession, exam_id: uuid.UUID, session_id: uuid.UUID, principal: Principal
 ) -> StudentResultOut:
@@ -354,18 +377,8 @@ async def student_result(
     if found is None:
         raise NotFound("session not found")
     session, email, name = found
-    # The columns of the results table: the latest attempt of each student counts.
-    latest: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    for user_id, paper in (
-        await db.execute(
-            select(ExamSession.user_id, ExamSession.paper)
-            .where(ExamSession.exam_id == exam.id)
-            .order_by(ExamSession.user_id, ExamSession.attempt)
-        )
-    ).all():
-        latest[user_id] = paper
-    column_ids, _ = _columns(latest.values())
-    labels = {qid: f"Q{i}" for i, qid in enumerate(column_ids, start=1)}
+    labels = await question_labels(db, exam.id)
+    column_ids = list(labels)
     questions, answered = await answered_paper(db, session)
     submissions = await _counted_submission_rows(db, session, questions)
     result = await db.get(Result, session.id)

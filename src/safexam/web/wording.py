@@ -15,6 +15,7 @@ __all__ = [
     "duration",
     "multiplier",
     "points",
+    "utc_clock",
     "utc_iso",
     "utc_text",
     "wait",
@@ -83,6 +84,11 @@ def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%a %d %b %Y, %H:%M UTC")
 
 
+def utc_clock(moment: datetime) -> str:
+    """A time of day to the second, before the page's script rewrites it in the reader's zone."""
+    return moment.astimezone(UTC).strftime("%H:%M:%S UTC")
+
+
 def multiplier(value: float) -> str:
     """``1.5`` -> ``50% more time``."""
     return f"{round((value - 1) * 100)}% more time"
@@ -130,6 +136,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "wait": wait,
     "utc_iso": utc_iso,
     "utc_text": utc_text,
+    "utc_clock": utc_clock,
     "multiplier": multiplier,
     "state_label": lambda state: STATE_LABELS.get(state, state),
 }

@@ -12,11 +12,18 @@ const format = new Intl.DateTimeFormat(undefined, {
   timeZoneName: "short",
 });
 
+// A time of day to the second (data-local="clock"), where moments minutes apart are compared.
+const clock = new Intl.DateTimeFormat(undefined, {
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
+
 export function localize(root = document) {
   for (const element of root.querySelectorAll("time[data-local]")) {
     const moment = new Date(element.dateTime);
     if (Number.isNaN(moment.getTime())) continue;
-    element.textContent = format.format(moment);
+    element.textContent = (element.dataset.local === "clock" ? clock : format).format(moment);
     element.title = moment.toISOString();
   }
   const zone = format.resolvedOptions().timeZone;
