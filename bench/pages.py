@@ -255,9 +255,9 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 def _start_api(
-    bin_dir: Path, env: dict[str, str], port: int, workers: int, log: IO[bytes], *, nice: int
+    bin_dir: Path, env: dict[str, str], port: int, workers: int, log: IO[bytes]
 ) -> subprocess.Popen[bytes]:
-    """``uvicorn`` serving the app on ``port`` (at ``nice`` when above 0)."""
+    """``uvicorn`` serving the app on ``port`` with ``workers`` processes."""
     command = [
         str(bin_dir / "uvicorn"),
         "--factory",
@@ -274,8 +274,6 @@ def _start_api(
         "httptools",
         "--no-access-log",
     ]
-    if nice:
-        command = ["nice", "-n", str(nice), *command]
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -302,7 +300,6 @@ async def private_system(
     web_workers: int = 2,
     pools: dict[str, tuple[int, int]] | None = None,
     save_workers: int = 0,
-    web_nice: int = 0,
 ) -> AsyncIterator[System]:
     """A fresh database, the API (``web_workers`` uvicorn processes) and the worker pools.
 
@@ -316,12 +313,12 @@ async def private_system(
         async with bench_database() as (database_url, settings):
             env = _env(settings)
             port = free_port()
-            server = _start_api(bin_dir, env, port, web_workers, log, nice=web_nice)
+            server = _start_api(bin_dir, env, port, web_workers, log)
             started.append(server)
             save_url, save_pid = None, None
             if save_workers:
                 save_port = free_port()
-                saves = _start_api(bin_dir, env, save_port, save_workers, log, nice=0)
+                saves = _start_api(bin_dir, env, save_port, save_workers, log)
                 started.append(saves)
                 save_url, save_pid = f"http://127.0.0.1:{save_port}", saves.pid
             pool_pids = {}

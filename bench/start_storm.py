@@ -3,12 +3,12 @@ while other students autosave and the worker pools run.
 
 Starts its own system (bench/pages.py): a database of its own, the API as
 ``uvicorn --factory safexam.app:create_app --workers 2 --loop uvloop --http
-httptools --no-access-log`` (JSON logs), a second API of one such process
-taking the autosaves (``--save-workers``; compose.yaml's ``saves``, to which
-deploy/Caddyfile routes every autosave: here the writers send their saves to
-it themselves, so the proxy's own cost is not in these figures; 0 sends
-them to the one API), and the worker pools ``grading`` 1 x 4, ``judge`` 1 x 1
-and ``maintenance`` 1 x 2 (``dramatiq workers``, as the Procfile)::
+httptools --no-access-log`` (JSON logs), and the worker pools ``grading``
+1 x 4, ``judge`` 1 x 1 and ``maintenance`` 1 x 2 (``dramatiq workers``, as
+the Procfile). ``--save-workers N`` also starts a second API of N such
+processes and the writers send their saves there, as a proxy routing the
+autosave path to replicas of their own would (bench/README.md has what that
+changed: nothing measurable on this machine)::
 
     .venv/bin/python bench/start_storm.py --students 500 --window 60
 
@@ -342,7 +342,7 @@ async def check_sessions(database_url: str, exam_id: str, expected: int) -> int:
 async def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     async with private_system(
-        web_workers=args.web_workers, save_workers=args.save_workers, web_nice=args.web_nice
+        web_workers=args.web_workers, save_workers=args.save_workers
     ) as system:
         print(f"system up in {time.perf_counter() - started:.1f} s at {system.url}", flush=True)
         run_id = uuid.uuid4().hex[:8]
@@ -520,10 +520,9 @@ def main() -> int:
     parser.add_argument(
         "--save-workers",
         type=int,
-        default=1,
+        default=0,
         help="uvicorn processes of a separate API taking the autosaves (0: the one API)",
     )
-    parser.add_argument("--web-nice", type=int, default=0, help="nice value of the page API")
     args = parser.parse_args()
     if not 1 <= args.students <= 5_000 or not 0 <= args.writers <= 2_000:
         print("students must be 1..5000 and writers 0..2000", file=sys.stderr)
