@@ -4,8 +4,10 @@
 # SAFEXAM_PYTHON come from the kernel's command line.
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
-mount -t tmpfs tmpfs /tmp
+# The guest's own temporary files go to a tmpfs of its own under /run, not over
+# /tmp, which may hold the repository itself (CI clones it there).
 mount -t tmpfs tmpfs /run
+mkdir -m 1777 /run/tmp
 # The unified hierarchy alone, as on Debian 12, Ubuntu 22.04+ or a Kubernetes node.
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 echo "+memory +pids +cpu" > /sys/fs/cgroup/cgroup.subtree_control
@@ -14,7 +16,7 @@ echo "+memory +pids +cpu" > /sys/fs/cgroup/cgroup.subtree_control
 mkdir /sys/fs/cgroup/judge
 echo $$ > /sys/fs/cgroup/judge/cgroup.procs
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
-export PYTHONDONTWRITEBYTECODE=1 TMPDIR=/tmp
+export PYTHONDONTWRITEBYTECODE=1 TMPDIR=/run/tmp
 cd "$SAFEXAM_REPO" && "$SAFEXAM_PYTHON" -m tests.coding.cgroup_v2_inside 2>&1
 echo "safexam-v2 {\"check\": \"exit\", \"status\": $?}"
 poweroff -f

@@ -133,7 +133,9 @@ def compiled_launcher() -> str | None:
                     [compiler, "-O2", *flags, "-o", binary, source],
                     stdin=subprocess.DEVNULL,
                     capture_output=True,
-                    env={"PATH": SYSTEM_PATH},
+                    # Its temporary files go beside the source, where only we write,
+                    # not to a shared /tmp the worker may not be able to write.
+                    env={"PATH": SYSTEM_PATH, "TMPDIR": directory},
                     timeout=60,
                     check=False,
                 )
