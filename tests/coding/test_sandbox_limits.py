@@ -8,13 +8,27 @@ Through the real bubblewrap sandbox, in every language.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+
 import pytest
 
-from safexam.coding.execution import Limits
+from safexam.coding.execution import Limits, RunnerError
 from safexam.coding.languages import LANGUAGES
-from safexam.coding.sandbox import bwrap_path, compiled_launcher
-from safexam.coding.sandbox.cgroups import cgroup_host
-from tests.coding.sandbox_helpers import assert_no_sandbox_left, judge_one, make_runner
+from safexam.coding.sandbox import Sandbox, bwrap_path, cgroups, compiled_launcher, process
+from safexam.coding.sandbox.boxes import own_box
+from safexam.coding.sandbox.cgroups import SandboxCgroup, cgroup_host
+from tests.coding.sandbox_helpers import (
+    assert_no_sandbox_left,
+    judge_one,
+    make_runner,
+    sandbox_uid,
+    sandboxes_left,
+)
 
 pytestmark = [
     pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed"),
@@ -163,3 +177,160 @@ async def test_cpu_spread_over_processes_is_a_time_limit(runner, language: str) 
     # (its CPU time per process stays well under the limit).
     assert allowed_ms <= test.time_ms <= allowed_ms * 1.5 + 200, test.time_ms
     assert test.wall_ms < limits.wall_time_s * LANGUAGES[language].time_multiplier * 1000
+
+
+# What a group holds when its sandbox is let go, and where the sandbox's
+# processes are: bwrap starts outside the group and is moved in while it sets
+# the sandbox up (see safexam.coding.sandbox.cgroups), so these check that the
+# move is complete before the program runs and that nothing earlier is charged.
+
+PYTHON = "/usr/bin/python3"
+_CONTROLLERS = {"memory", "pids", "cpuacct"}
+
+
+@pytest.fixture
+def box() -> Iterator[str]:
+    path = tempfile.mkdtemp(prefix="limits-box-")
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _group_lines(text: str, version: int) -> list[str]:
+    """The lines of a /proc/PID/cgroup that name the sandbox's groups."""
+    lines = []
+    for line in text.strip().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if (version == 1 and set(controllers.split(",")) & _CONTROLLERS) or (
+            version == 2 and controllers == ""
+        ):
+            lines.append(path)
+    return lines
+
+
+def _members(group: SandboxCgroup) -> list[set[int]]:
+    members = []
+    for procs in group.procs_files():
+        with open(procs) as fh:
+            members.append({int(pid) for pid in fh.read().split()})
+    return members
+
+
+def _children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        return {int(child) for child in fh.read().split()}
+
+
+def _charged_bytes(group: SandboxCgroup) -> int:
+    name = "memory.usage_in_bytes" if group.host.version == 1 else "memory.current"
+    memory = next(path for path in group.dirs if group.host.version == 2 or "/memory/" in path)
+    with open(os.path.join(memory, name)) as fh:
+        return int(fh.read())
+
+
+_placed_by_us = pytest.mark.skipif(
+    not cgroups.children_listed(), reason="the launcher joins the groups here (no child lists)"
+)
+
+
+@_placed_by_us
+def test_the_whole_sandbox_is_in_its_groups_before_the_program_runs(box: str) -> None:
+    limits = Limits(cpu_time_s=2, wall_time_s=5, memory_mb=64, processes=16)
+    sandbox = Sandbox(
+        ["/bin/sh", "-c", "cat /proc/self/cgroup; echo --; cat /proc/1/cgroup"],
+        box=box,
+        limits=limits,
+        uid=sandbox_uid(),
+    )
+    with sandbox:
+        assert sandbox.placed() is None
+        group = sandbox._cgroup
+        proc = sandbox._proc
+        assert group is not None and proc is not None
+        name = "/" + os.path.basename(group.dirs[0])
+        # bwrap forks the sandbox's PID 1 early in its set-up, maybe after its move.
+        deadline = time.monotonic() + 5
+        while not (pid_1 := _children(proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        # bwrap and PID 1 (waiting for the go), each in every group, nothing else.
+        assert len(pid_1) == 1
+        assert _members(group) == [{proc.pid, *pid_1}] * len(group.dirs)
+        run = sandbox.run()
+    assert run.exit_code == 0, run.stderr
+    program, _, init = run.stdout.decode().partition("--")
+    for text in (program, init):
+        paths = _group_lines(text, group.host.version)
+        assert paths and all(path.endswith(name) for path in paths), text
+
+
+def test_a_sandbox_after_one_killed_for_its_memory_starts_with_nothing_charged(
+    box: str,
+) -> None:
+    """A time limit stays a time limit after a memory limit: no charge, no kill carried over."""
+    limits = Limits(cpu_time_s=1, wall_time_s=10, memory_mb=64, processes=16)
+    # The address-space rlimit lifted: only the group can stop these.
+    loose = {"limit_address_space": False, "address_space_extra_mb": 2048}
+    hog = "b = b'x' * (200 << 20)\n"
+    spin = (
+        "import os\n"
+        "for _ in range(3):\n"
+        "    if os.fork() == 0:\n"
+        "        while True: pass\n"
+        "os.wait()\n"
+    )
+    for _ in range(3):
+        with Sandbox([PYTHON, "-c", hog], box=box, limits=limits, uid=sandbox_uid(), **loose) as s:
+            run = s.run()
+        assert run.memory_exceeded and not run.cpu_exceeded, run
+        sandbox = Sandbox([PYTHON, "-c", spin], box=box, limits=limits, uid=sandbox_uid(), **loose)
+        with sandbox:
+            assert sandbox.placed() is None
+            group = sandbox._cgroup
+            assert group is not None
+            # Only what bwrap and PID 1 touched since their move, nothing of before.
+            assert _charged_bytes(group) < 4 << 20
+            assert not group.oom_killed()
+            run = sandbox.run()
+        assert run.cpu_exceeded and not run.memory_exceeded, run
+
+
+@_placed_by_us
+def test_a_sandbox_its_group_refuses_never_runs_its_program(box: str) -> None:
+    uid = sandbox_uid()
+    if uid is not None:
+        own_box(box, uid)
+    # Hold the thread that moves sandboxes into their groups until the groups are gone.
+    gate = threading.Event()
+    held = cgroups._mover().submit(gate.wait, 10)
+    sandbox = Sandbox(
+        ["/bin/sh", "-c", "echo ran > /box/ran"],
+        box=box,
+        box_writable=True,
+        limits=Limits(cpu_time_s=2, wall_time_s=5),
+        uid=uid,
+    )
+    try:
+        group = sandbox._cgroup
+        assert group is not None
+        for path in group.dirs:
+            os.rmdir(path)
+    finally:
+        gate.set()
+        held.result()
+    with sandbox, pytest.raises(RunnerError, match="cgroup"):
+        sandbox.run()
+    assert not os.path.exists(os.path.join(box, "ran"))
+    if uid is not None:
+        assert sandboxes_left([uid]) == []
+
+
+async def test_without_child_lists_the_launcher_joins_the_groups(runner, monkeypatch) -> None:
+    """Where the kernel lists no children, the launcher joins before bwrap, limits as binding."""
+    monkeypatch.setattr(process, "children_listed", lambda: False)
+    limits = Limits(cpu_time_s=1, wall_time_s=20, memory_mb=256, processes=16)
+    memory = await judge_one(
+        runner, "python", SPREAD_MEMORY["python"], expected="ok", limits=limits
+    )
+    assert memory.verdict == "memory_limit", memory.tests[0].stderr
+    cpu = await judge_one(runner, "python", SPREAD_CPU["python"], limits=limits)
+    assert cpu.verdict == "time_limit", cpu.tests[0].stderr

@@ -7,7 +7,8 @@ cleared environment; ``--die-with-parent`` and ``--new-session``.
 
 A seccomp filter (:mod:`.seccomp`) refuses the system calls no submission
 needs. Limits per sandbox, where the host offers control groups (:mod:`.cgroups`):
-the launcher joins the sandbox's own group before bwrap starts, so memory
+bwrap and its child are moved into the sandbox's own group while bwrap sets
+the sandbox up, and the program is let go only once they are in, so memory
 (no swap) and tasks are capped for the sandbox as a whole, and its CPU time
 is summed over every process while it runs and the sandbox killed at the
 limit. Limits per process (set in the launcher, inherited by everything
@@ -27,6 +28,7 @@ file the program could have written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import math
 import os
@@ -38,13 +40,14 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 
 import msgspec
 
 from safexam.coding.execution import Limits, RunnerError
 from safexam.coding.languages import SYSTEM_PATH
 from safexam.coding.sandbox.boxes import process_uid
-from safexam.coding.sandbox.cgroups import SandboxCgroup, cgroup_host
+from safexam.coding.sandbox.cgroups import SandboxCgroup, cgroup_host, children_listed
 from safexam.coding.sandbox.launcher import (
     RLimits,
     compiled_launcher,
@@ -141,9 +144,13 @@ class Sandbox:
             fsize=limits.file_size_kb * 1024,
         )
         # Memory, tasks and CPU for the sandbox as a whole; only our launcher
-        # can join the group before bwrap forks anything.
+        # holds the program back until the sandbox is in its group (or, where
+        # that cannot be done, joins the group before bwrap forks anything).
         host = cgroup_host() if control_group and compiled_launcher() is not None else None
         self._cgroup: SandboxCgroup | None = None
+        # Moving bwrap into the group while it sets the sandbox up (see .cgroups).
+        self._place = host is not None and children_listed()
+        self._placing: Future[None] | None = None
         if host is not None:
             self._cgroup = SandboxCgroup(
                 host,
@@ -154,7 +161,7 @@ class Sandbox:
             launcher = front_argv(
                 rlimits,
                 uid if drop else None,
-                self._cgroup.procs_files() if self._cgroup is not None else (),
+                self._cgroup.procs_files() if self._cgroup is not None and not self._place else (),
             )
         except BaseException:
             self._remove_cgroup()
@@ -226,9 +233,26 @@ class Sandbox:
             for fd in self._child_fds:
                 os.close(fd)
             self._child_fds = []
+        if self._place and self._cgroup is not None:
+            self._placing = self._cgroup.place_later(self._proc.pid)
+
+    def placed(self) -> OSError | None:
+        """Wait until the sandbox is in its control group; why it could not be, if not."""
+        placing, self._placing = self._placing, None
+        if placing is None:
+            return None
+        try:
+            placing.result(timeout=_PLACE_WAIT_S)
+        except TimeoutError:
+            return OSError(errno.ETIMEDOUT, "moving the sandbox into its cgroup took too long")
+        except OSError as exc:
+            return exc
+        return None
 
     def _remove_cgroup(self) -> None:
         if self._cgroup is not None:
+            # Not removed under a move still under way.
+            self.placed()
             self._cgroup.remove()
             self._cgroup = None
 
@@ -266,6 +290,8 @@ class Sandbox:
                     # orphan a half-made sandbox.
                     os.close(self._go)
                     self._go = None
+                # Not reaped (its pid freed for reuse) while it may still be moved.
+                self.placed()
                 pidfd = os.pidfd_open(proc.pid)
                 try:
                     _reap(proc.pid, pidfd, exited=False)
@@ -301,6 +327,8 @@ class Sandbox:
         assert proc is not None and proc.stdout is not None and proc.stderr is not None
         cpu_before = 0
         if self._go is not None:
+            # Waited for even when bwrap has died: not reaped while it may be moved.
+            refused = self.placed()
             if _exited(proc.pid):
                 # bwrap arms its child's parent-death signal only at the end of
                 # the set-up, so a bwrap killed mid-set-up can leave a sandbox
@@ -310,6 +338,10 @@ class Sandbox:
                 # below like any other run, not leaked.
                 _kill_orphan(proc.pid, self._info_read, self._kill_uid)
             else:
+                if refused is not None:
+                    # Never let a program go outside its group: call the run off.
+                    self.close()
+                    raise RunnerError(f"cannot move the sandbox into its cgroup: {refused}")
                 if self._cgroup is not None:
                     # What bwrap spent setting the sandbox up is not the program's.
                     cpu_before = self._cgroup.cpu_ns()
@@ -436,6 +468,10 @@ def _next_cpu_look(cpu_left_ns: int) -> float:
     cores = len(os.sched_getaffinity(0)) or 1
     return max(_CPU_LOOK_MIN_S, cpu_left_ns / 1e9 / cores)
 
+
+# How long a run waits for its sandbox to be moved into its control group
+# (a few grace periods at worst) before it is called off.
+_PLACE_WAIT_S = 10.0
 
 # Between two looks at a sandbox's CPU time at least this long: the overshoot
 # past the limit is at most this times the cores.
