@@ -101,3 +101,27 @@ async def test_message_leaves_after_commit_and_never_after_rollback(
     await outbox.drain()
     assert await redis.hlen(f"{settings.redis_namespace}:dramatiq:maintenance.DQ.msgs") == 1
     broker.close()
+
+
+async def test_retry_of_a_job_a_sweep_holds_is_refused_at_once(
+    db: AsyncSession, client: Any, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """An outbox sweep locks pending jobs while it sends their messages (to a broker
+    that may hang); an operator's retry of such a job is answered at once, not
+    after the database's command timeout as a 503."""
+    import time
+
+    from sqlalchemy import text
+
+    job = await enqueue(db, GRADE_SESSION, args={"session_id": str(uuid.uuid4())})
+    await db.commit()
+    await login(client, (await make_user(db, "operator")).email)
+    async with sessionmaker() as sweep:
+        await sweep.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": job.id})
+        began = time.monotonic()
+        refused = await client.post(f"/api/v1/jobs/{job.id}/retry")
+        took = time.monotonic() - began
+        await sweep.rollback()
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "job_not_retryable"
+    assert took < 5, f"the retry waited {took:.1f} s for the sweep's lock"

@@ -326,16 +326,26 @@ def _reset(job: Job) -> None:
     job.progress_done = job.progress_failed = 0
 
 
-async def requeue_job(db: AsyncSession, job_id: uuid.UUID) -> Job:
-    """An operator's retry of a failed or dead job: attempts start again. Commits."""
-    job = await db.get(Job, job_id, with_for_update=True)
-    if job is None:
-        raise NotFound("job not found")
+def _refuse_unless_retryable(job: Job) -> None:
     if job.status not in ("failed", "dead"):
         raise Conflict(
             f"Only failed or dead jobs can be retried; this one is {job.status}",
             code="job_not_retryable",
         )
+
+
+async def requeue_job(db: AsyncSession, job_id: uuid.UUID) -> Job:
+    """An operator's retry of a failed or dead job: attempts start again. Commits."""
+    job = await db.get(Job, job_id)
+    if job is None:
+        raise NotFound("job not found")
+    # Read first without a lock: a pending or queued job may be locked by an outbox
+    # sweep while it sends the job's message, and the answer for it is the same.
+    # The lock is taken on failed and dead jobs only, which no sweep or worker holds,
+    # and orders two operators retrying the same job.
+    _refuse_unless_retryable(job)
+    await db.refresh(job, with_for_update=True)
+    _refuse_unless_retryable(job)
     _reset(job)
     try:
         await db.flush()
