@@ -585,3 +585,45 @@ async def test_an_invited_educator_joins_with_google_as_the_invited_address_only
     async with browser(oidc) as late:
         again = await late.get(join, headers=page_headers)
         assert again.status_code == 410 and "used already" in again.text
+
+
+async def test_a_browser_landing_on_a_failed_sign_in_gets_a_page_in_words(
+    oidc: Any, provider: LocalOidcProvider
+) -> None:
+    """The provider sends the browser back to the callback: an error there is a page
+    that says what went wrong and the way back, not JSON. Clients asking for JSON
+    still get it (the tests above)."""
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    params = await begin(oidc, provider)
+    code = provider.authorize(params)
+    forged = await oidc.get(
+        CALLBACK, params={"code": code, "state": "forged"}, headers=html, follow_redirects=False
+    )
+    assert forged.status_code == 400
+    assert forged.headers["content-type"].startswith("text/html")
+    assert "Sign-in with Google did not work" in forged.text
+    assert "started in another browser. Go back to the sign-in page and try again." in forged.text
+    assert 'href="/sign-in"' in forged.text and '"error"' not in forged.text
+
+    params = await begin(oidc, provider)
+    unverified = await oidc.get(
+        CALLBACK,
+        params={"code": provider.authorize(params, email_verified=False), "state": params["state"]},
+        headers=html,
+        follow_redirects=False,
+    )
+    assert unverified.status_code == 403
+    assert "The email address is not verified. Go back to the sign-in page" in unverified.text
+
+    # A rejected token is a page too, not a silent trip back to the sign-in form.
+    params = await begin(oidc, provider)
+    provider.reset()
+    rejected = await oidc.get(
+        CALLBACK,
+        params={"code": "never-issued", "state": params["state"]},
+        headers=html,
+        follow_redirects=False,
+    )
+    assert rejected.headers["content-type"].startswith("text/html"), rejected.text
+    assert "Sign-in with Google did not work" in rejected.text
+    await assert_signed_out(oidc)

@@ -36,6 +36,9 @@ SIGN_IN_PATH = "/sign-in"
 
 # Paths whose clients are programs: their errors stay JSON whatever they accept.
 _MACHINE_PATHS = (API_PREFIX, "/schema", "/healthz", "/readyz", "/metrics", "/static/")
+# API routes a browser is sent to by another site (the sign-in provider's redirect
+# back): a browser that lands there with an error gets a page, a client JSON.
+_NAVIGATED_API_PATHS = frozenset({f"{API_PREFIX}/auth/oidc/callback"})
 
 _TITLES = {
     400: "This request could not be understood",
@@ -168,6 +171,17 @@ def _as_api_error(request: Request[Any, Any, Any], exc: Exception) -> ApiError:
 
 def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The page for ``exc``, or the way to the sign-in page when nobody is signed in."""
+    if isinstance(exc, ApiError) and exc.code.startswith("oidc_"):
+        # Google (or another provider) sign-in that failed: say why, and the way back.
+        return render_page(
+            request,
+            "error.html",
+            status_code=exc.status_code,
+            headers=exc.headers,
+            title="Sign-in with Google did not work",
+            sentence=exc.message.rstrip(".") + ". Go back to the sign-in page and try again.",
+            status=exc.status_code,
+        )
     if isinstance(exc, NotAuthenticated):
         if arrived_from_another_site(request):
             return continue_page(request, path_and_query(request))
@@ -192,7 +206,7 @@ def page_exception_handlers() -> dict[type[Exception] | int, Any]:
 
 def _wants_page(request: Request[Any, Any, Any]) -> bool:
     path = request.url.path
-    if path.startswith(_MACHINE_PATHS):
+    if path.startswith(_MACHINE_PATHS) and path not in _NAVIGATED_API_PATHS:
         return False
     return "text/html" in request.headers.get("accept", "")
 
