@@ -60,7 +60,7 @@ from safexam.integrity.schemas import (
 from safexam.integrity.service import flag_kinds_of
 from safexam.jobs.kinds import SIMILARITY
 from safexam.jobs.models import Job
-from safexam.sessions.models import Announcement, ExamSession, Response
+from safexam.sessions.models import Announcement, ExamSession
 from safexam.sessions.results import question_labels
 from safexam.sessions.review import answered_paper
 from safexam.sessions.rules import db_now
@@ -139,7 +139,12 @@ async def _question_prompts(db: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.
     if not ids:
         return {}
     rows = await db.execute(select(Question.id, Question.prompt).where(Question.id.in_(ids)))
-    return {qid: prompt.splitlines()[0][:120] if prompt else "" for qid, prompt in rows}
+    return {qid: _first_line(prompt) for qid, prompt in rows}
+
+
+def _first_line(prompt: str | None) -> str:
+    """A question's prompt in a line: its first, cut at 120 characters."""
+    return prompt.splitlines()[0][:120] if prompt else ""
 
 
 def _focus_durations(events: list[ActivityLog], end: datetime | None) -> dict[int, float | None]:
@@ -460,31 +465,20 @@ async def session_timeline(
                 more_after=more_after,
             )
         )
-    prompts = await _question_prompts(
-        db,
-        set(
-            (
-                await db.execute(
-                    select(Response.question_id).where(Response.session_id == session_id)
-                )
-            ).scalars()
-        ),
-    )
-    for qid, saved_at, answer in (
-        await db.execute(
-            select(Response.question_id, Response.saved_at, Response.answer).where(
-                Response.session_id == session_id
-            )
-        )
-    ).all():
+    # The paper with each answer's last save (a question with a save cannot be deleted).
+    _, paper = await answered_paper(db, session)
+    for p in paper:
+        if p.response is None:
+            continue
+        answer = p.response.answer
         size = ""
         if isinstance(answer, dict) and isinstance(answer.get("source"), str):
             size = f" ({len(answer['source'].splitlines())} lines of code)"
         items.append(
             TimelineItem(
-                at=saved_at,
+                at=p.response.saved_at,
                 kind="answer_saved",
-                text=f"Last saved the answer to “{prompts.get(qid, 'a question')}”{size}",
+                text=f"Last saved the answer to “{_first_line(p.question.prompt)}”{size}",
             )
         )
     for kind, created_at, source, verdict in (
@@ -543,7 +537,6 @@ async def session_timeline(
         items.append(TimelineItem(at=session.submitted_at, kind="submitted", text=ended))
     items.sort(key=lambda i: i.at)
     review = await db.get(SessionReview, session_id)
-    _, paper = await answered_paper(db, session)
     return SessionTimelineOut(
         exam_id=exam_id,
         student=student,
@@ -560,7 +553,7 @@ async def session_timeline(
                 question_id=p.question.id,
                 label=labels.get(p.question.id, "Q?"),
                 kind=p.question.kind,
-                prompt=p.prompt.splitlines()[0][:120] if p.prompt else "",
+                prompt=_first_line(p.prompt),
                 choices=p.view.get("choices"),
             )
             for p in paper
