@@ -135,6 +135,9 @@ _SHARED_BANK_REFUSALS = frozenset({"question_read_only", "not_bank_owner", "not_
 def _sentence(error: ApiError) -> str:
     status = error.status_code
     retry = error.details.get("retry_after") if isinstance(error.details, dict) else None
+    if _sign_in_failed(error):
+        # The provider's failure in the domain's words, and the way back.
+        return error.message.rstrip(".") + ". Go back to the sign-in page and try again."
     if status == 403 and error.code == "csrf_failed":
         return "This form has expired. Go back, reload the page and send it again."
     if status == 403 and error.code == "wrong_role":
@@ -171,32 +174,29 @@ def _as_api_error(request: Request[Any, Any, Any], exc: Exception) -> ApiError:
 
 def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The page for ``exc``, or the way to the sign-in page when nobody is signed in."""
-    if isinstance(exc, ApiError) and exc.code.startswith("oidc_"):
-        # Google (or another provider) sign-in that failed: say why, and the way back.
-        return render_page(
-            request,
-            "error.html",
-            status_code=exc.status_code,
-            headers=exc.headers,
-            title="Sign-in with Google did not work",
-            sentence=exc.message.rstrip(".") + ". Go back to the sign-in page and try again.",
-            status=exc.status_code,
-        )
-    if isinstance(exc, NotAuthenticated):
+    if isinstance(exc, NotAuthenticated) and not _sign_in_failed(exc):
         if arrived_from_another_site(request):
             return continue_page(request, path_and_query(request))
         return sign_in_redirect(request, expired=exc.code == "session_expired")
     error = _as_api_error(request, exc)
     status = error.status_code
+    title = _TITLES.get(status, "Something went wrong")
+    if _sign_in_failed(error):
+        title = "Sign-in with Google did not work"
     return render_page(
         request,
         "error.html",
         status_code=status,
         headers=error.headers,
-        title=_TITLES.get(status, "Something went wrong"),
+        title=title,
         sentence=_sentence(error),
         status=status,
     )
+
+
+def _sign_in_failed(error: Exception) -> bool:
+    """A sign-in with Google (or another provider) that failed, back at the callback."""
+    return isinstance(error, ApiError) and error.code.startswith("oidc_")
 
 
 def page_exception_handlers() -> dict[type[Exception] | int, Any]:
