@@ -9,11 +9,8 @@ Through the real bubblewrap sandbox, in every language.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -186,14 +183,6 @@ async def test_cpu_spread_over_processes_is_a_time_limit(runner, language: str) 
 
 PYTHON = "/usr/bin/python3"
 _CONTROLLERS = {"memory", "pids", "cpuacct"}
-
-
-@pytest.fixture
-def box() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="limits-box-")
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _group_lines(text: str, version: int) -> list[str]:

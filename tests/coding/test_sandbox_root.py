@@ -18,7 +18,6 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -82,14 +81,6 @@ EXPECTED_DEV = ["fd", "full", "null", "random", "stderr", "stdin", "stdout", "ur
 @pytest.fixture(autouse=True)
 def _clean_state() -> None:
     """These tests touch neither PostgreSQL nor Redis (overrides the database cleanup)."""
-
-
-@pytest.fixture
-def box() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="root-test-box-")
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _mounts(args: tuple[str, ...]) -> list[tuple[str, ...]]:
