@@ -184,3 +184,38 @@ async def test_an_educator_links_google_from_the_account_page(
     watch.unaudited[:] = [url for url in watch.unaudited if "/signed-in?" not in url]
     [linked] = await rows(db, "SELECT oidc_subject FROM users WHERE id = :u", u=educator.id)
     assert linked.oidc_subject is not None
+
+
+async def test_a_failed_google_sign_in_is_a_page_in_words(
+    page: Page, browser: Browser, server: str, provider: LocalOidcProvider, db: AsyncSession
+) -> None:
+    """The way back from Google opened in another browser (a link copied across) is
+    refused, and that browser gets a page saying why, with the way to sign in."""
+    email = f"cy-{uuid.uuid4().hex[:6]}@college.edu"
+    provider.consent_email = email
+    await page.goto("/sign-in")
+    await audit(page)
+    await page.get_by_role("link", name="Sign in with Google").click()
+    await expect(page.get_by_role("heading", name="Choose an account")).to_be_visible()
+    await audit(page, "google-consent")
+    back = await page.get_by_role("link", name=f"Continue as {email}").get_attribute("href")
+    assert back is not None
+    other = await new_context(browser, server)
+    try:
+        elsewhere = await other.new_page()
+        response = await elsewhere.goto(back)
+        assert response is not None and response.status == 400
+        await expect(
+            elsewhere.get_by_role("heading", name="Sign-in with Google did not work", level=1)
+        ).to_be_visible()
+        await expect(
+            elsewhere.get_by_text("started in another browser. Go back to the sign-in page")
+        ).to_be_visible()
+        await audit(elsewhere, "google-sign-in-failed")
+        await elsewhere.get_by_role("link", name="Go to sign in").click()
+        await expect(elsewhere.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
+        await audit(elsewhere)
+    finally:
+        await other.close()
+    check_context(other)
+    assert await rows(db, "SELECT 1 FROM users WHERE email = :e", e=email) == []
